@@ -1,0 +1,207 @@
+"""The one source of truth for the feature schema.
+
+Training, the loader, the scoring script, the endpoint client and the dashboard
+form all import from here: column names, allowed category values (in display
+order), human labels, defaults, the target definition and the risk bands.
+
+Values are the CDC "COVID-19 Case Surveillance Public Use Data" spellings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = "cdc-case-surveillance/2021"
+
+# Values CDC uses for "we do not know". They are legitimate *inputs* (a clerk
+# often does not know), but never a legitimate *target*.
+MISSING = "Missing"
+UNKNOWN = "Unknown"
+NA = "NA"
+
+YES_NO_VALUES = ("Yes", "No", UNKNOWN, MISSING)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One categorical column: its CDC name, allowed values and how people see it."""
+
+    name: str
+    label: str
+    help: str
+    values: tuple[str, ...]
+    default: str
+    # False for columns kept only to report metrics per subgroup.
+    model_input: bool = True
+    # Optional prettier labels for values (value -> label); missing keys show the value.
+    value_labels: tuple[tuple[str, str], ...] = ()
+
+    def label_of(self, value: str) -> str:
+        return dict(self.value_labels).get(value, value)
+
+    def __post_init__(self) -> None:
+        if self.default not in self.values:
+            raise ValueError(f"default {self.default!r} of {self.name} is not an allowed value")
+
+
+AGE_GROUPS = (
+    "0 - 9 Years",
+    "10 - 19 Years",
+    "20 - 29 Years",
+    "30 - 39 Years",
+    "40 - 49 Years",
+    "50 - 59 Years",
+    "60 - 69 Years",
+    "70 - 79 Years",
+    "80+ Years",
+)
+
+RACE_ETHNICITY_GROUPS = (
+    "American Indian/Alaska Native, Non-Hispanic",
+    "Asian, Non-Hispanic",
+    "Black, Non-Hispanic",
+    "Hispanic/Latino",
+    "Multiple/Other, Non-Hispanic",
+    "Native Hawaiian/Other Pacific Islander, Non-Hispanic",
+    "White, Non-Hispanic",
+)
+
+FEATURES: tuple[Feature, ...] = (
+    Feature(
+        name="age_group",
+        label="Age group",
+        help="Patient's age band at the time of the case.",
+        values=AGE_GROUPS + (MISSING, NA),
+        default="40 - 49 Years",
+    ),
+    Feature(
+        name="sex",
+        label="Sex",
+        help="Sex as recorded on the case report.",
+        values=("Female", "Male", "Other", UNKNOWN, MISSING, NA),
+        default="Female",
+    ),
+    Feature(
+        name="current_status",
+        label="Case status",
+        help="Laboratory-confirmed, or probable by clinical/epidemiological criteria.",
+        values=("Laboratory-confirmed case", "Probable Case"),
+        default="Laboratory-confirmed case",
+    ),
+    Feature(
+        name="medcond_yn",
+        label="Pre-existing medical condition",
+        help="Any underlying medical condition or risk behaviour reported.",
+        values=YES_NO_VALUES,
+        default=UNKNOWN,
+    ),
+    Feature(
+        name="hosp_yn",
+        label="Hospitalised",
+        help="Was the patient admitted to hospital? 'Unknown' at intake if not yet known.",
+        values=YES_NO_VALUES,
+        default=UNKNOWN,
+    ),
+    Feature(
+        name="icu_yn",
+        label="Admitted to ICU",
+        help="Was the patient admitted to an intensive care unit? 'Unknown' if not yet known.",
+        values=YES_NO_VALUES,
+        default=UNKNOWN,
+    ),
+    # Reported per subgroup, deliberately NOT a model input (see docs/model_choices.md):
+    # the seed lab left it out, and a risk score that moves with race alone would
+    # encode unequal access to care as if it were biology.
+    Feature(
+        name="race_ethnicity_combined",
+        label="Race and ethnicity",
+        help="Used only to report model performance per group; not a model input.",
+        values=RACE_ETHNICITY_GROUPS + (UNKNOWN, MISSING, NA),
+        default=UNKNOWN,
+        model_input=False,
+    ),
+)
+
+FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+ALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
+MODEL_INPUTS: tuple[str, ...] = tuple(f.name for f in FEATURES if f.model_input)
+SUBGROUP_COLUMNS: tuple[str, ...] = ("age_group", "sex", "race_ethnicity_combined")
+
+# --- Target -----------------------------------------------------------------
+# The seed notebook label-encoded death_yn alphabetically (Missing=0, No=1,
+# Unknown=2, Yes=3) and kept codes 0 and 1: it learned "Missing vs No", not
+# death. The target is death_yn == "Yes" against death_yn == "No"; every other
+# value is an unknown outcome and is excluded from training (and counted).
+TARGET = "death_yn"
+TARGET_POSITIVE = "Yes"
+TARGET_NEGATIVE = "No"
+TARGET_VALUES = ("Yes", "No", UNKNOWN, MISSING, NA)
+TARGET_UNKNOWN_VALUES = (UNKNOWN, MISSING, NA)
+
+# --- Source-file column names -------------------------------------------------
+# Older CDC releases (2020) named the race column differently and had no
+# cdc_case_earliest_dt; the loader maps them onto the current names.
+COLUMN_ALIASES: dict[str, str] = {
+    "Race and ethnicity (combined)": "race_ethnicity_combined",
+}
+DATE_COLUMNS = ("cdc_case_earliest_dt", "cdc_report_dt", "pos_spec_dt", "onset_dt")
+CURRENT_SCHEMA_COLUMNS = (
+    "cdc_case_earliest_dt",
+    "cdc_report_dt",
+    "pos_spec_dt",
+    "onset_dt",
+    "current_status",
+    "sex",
+    "age_group",
+    "race_ethnicity_combined",
+    "hosp_yn",
+    "icu_yn",
+    "death_yn",
+    "medcond_yn",
+)
+
+# --- Risk bands ----------------------------------------------------------------
+# Bands on the calibrated probability of death, for people reading a single score.
+# (upper bound exclusive, name); the last band is open-ended.
+RISK_BANDS: tuple[tuple[float, str], ...] = (
+    (0.01, "low"),
+    (0.05, "moderate"),
+    (0.20, "high"),
+    (1.01, "very high"),
+)
+
+
+def risk_band(probability: float) -> str:
+    """Name of the risk band a calibrated probability falls in."""
+    for upper, name in RISK_BANDS:
+        if probability < upper:
+            return name
+    return RISK_BANDS[-1][1]
+
+
+def canonical_value(feature: str, raw: str | None) -> str | None:
+    """Map a raw cell onto its canonical spelling, or None if not recognised.
+
+    Harmless differences are forgiven: surrounding blanks, letter case
+    ("Probable case" vs "Probable Case"), and an empty cell, which CDC
+    documents as missing.
+    """
+    values = TARGET_VALUES if feature == TARGET else FEATURES_BY_NAME[feature].values
+    if raw is None:
+        return MISSING if MISSING in values else None
+    text = " ".join(str(raw).split())
+    if text == "":
+        return MISSING if MISSING in values else None
+    folded = text.casefold()
+    for value in values:
+        if value.casefold() == folded:
+            return value
+    return None
+
+
+def combination_count() -> int:
+    """Number of distinct model-input combinations (the finite feature space)."""
+    n = 1
+    for name in MODEL_INPUTS:
+        n *= len(FEATURES_BY_NAME[name].values)
+    return n
