@@ -71,7 +71,7 @@ FEATURES: tuple[Feature, ...] = (
         name="age_group",
         label="Age group",
         help="Patient's age band at the time of the case.",
-        values=AGE_GROUPS + (MISSING, NA),
+        values=(*AGE_GROUPS, MISSING, NA),
         default="40 - 49 Years",
     ),
     Feature(
@@ -116,7 +116,7 @@ FEATURES: tuple[Feature, ...] = (
         name="race_ethnicity_combined",
         label="Race and ethnicity",
         help="Used only to report model performance per group; not a model input.",
-        values=RACE_ETHNICITY_GROUPS + (UNKNOWN, MISSING, NA),
+        values=(*RACE_ETHNICITY_GROUPS, UNKNOWN, MISSING, NA),
         default=UNKNOWN,
         model_input=False,
     ),

@@ -1,0 +1,178 @@
+"""Row-weighted evaluation of a risk model on aggregated data.
+
+The data are aggregated (one row per distinct combination, with a weight that
+counts patients), so every metric here takes `weight` and is computed as if the
+patients were listed one by one. scikit-learn's metrics accept `sample_weight`,
+which is exactly that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+# Probability bins for the reliability diagram and the risk histogram. Deaths are
+# rare, so the low end is finely split; equal-width bins would put nearly every
+# patient in the first bin.
+PROBABILITY_BIN_EDGES: tuple[float, ...] = (
+    0.0, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0,
+)
+
+
+def both_classes(y: np.ndarray, weight: np.ndarray) -> bool:
+    """True when positives and negatives both carry weight (AUCs are defined)."""
+    return bool(weight[y == 1].sum() > 0 and weight[y == 0].sum() > 0)
+
+
+def summary_metrics(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> dict[str, float | None]:
+    """ROC-AUC, PR-AUC (average precision), Brier, log loss, prevalence, mean prediction."""
+    total = float(weight.sum())
+    out: dict[str, float | None] = {
+        "patients": total,
+        "deaths": float(weight[y == 1].sum()),
+        "prevalence": float(weight[y == 1].sum() / total) if total else None,
+        "mean_predicted": float(np.average(score, weights=weight)) if total else None,
+        "roc_auc": None,
+        "pr_auc": None,
+        "brier": float(brier_score_loss(y, score, sample_weight=weight)) if total else None,
+        "log_loss": None,
+    }
+    if both_classes(y, weight):
+        out["roc_auc"] = float(roc_auc_score(y, score, sample_weight=weight))
+        out["pr_auc"] = float(average_precision_score(y, score, sample_weight=weight))
+        out["log_loss"] = float(log_loss(y, np.clip(score, 1e-15, 1 - 1e-15), sample_weight=weight))
+    return out
+
+
+def roc_table(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
+    fpr, tpr, thr = roc_curve(y, score, sample_weight=weight)
+    # roc_curve's first threshold is +inf ("flag nobody"); store it as 1.0+ so CSV stays numeric.
+    thr = np.where(np.isinf(thr), 1.0, thr)
+    return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
+
+
+def pr_table(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
+    precision, recall, thr = precision_recall_curve(y, score, sample_weight=weight)
+    # The last (precision=1, recall=0) point has no threshold: it is "flag nobody".
+    thr = np.append(thr, 1.0)
+    return pd.DataFrame({"recall": recall, "precision": precision, "threshold": thr})
+
+
+def threshold_table(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
+    """Confusion counts and rates at every distinct score (flag = score >= threshold).
+
+    Rows are sorted by ascending threshold and span the whole [0, 1] slider: a
+    row at 0 (flag everybody) and at 1 (flag nobody, unless a score is exactly 1)
+    are added when no score sits there.
+    """
+    frame = pd.DataFrame({"score": score, "pos": weight * (y == 1), "neg": weight * (y == 0)})
+    grouped = frame.groupby("score", sort=True)[["pos", "neg"]].sum()
+    # Descending scores: cumulative sums give what is flagged at each threshold.
+    desc = grouped.iloc[::-1]
+    tp = desc["pos"].cumsum().to_numpy()
+    fp = desc["neg"].cumsum().to_numpy()
+    thresholds = desc.index.to_numpy(dtype=float)
+    total_pos, total_neg = float(grouped["pos"].sum()), float(grouped["neg"].sum())
+    if thresholds[-1] > 0.0:  # lowest score above 0: add "flag everybody"
+        thresholds = np.append(thresholds, 0.0)
+        tp, fp = np.append(tp, total_pos), np.append(fp, total_neg)
+    if thresholds[0] < 1.0:  # highest score below 1: add "flag nobody"
+        thresholds = np.insert(thresholds, 0, 1.0)
+        tp, fp = np.insert(tp, 0, 0.0), np.insert(fp, 0, 0.0)
+    fn = total_pos - tp
+    tn = total_neg - fp
+    n = total_pos + total_neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 1.0)
+        recall = np.where(total_pos > 0, tp / total_pos, 0.0)
+        specificity = np.where(total_neg > 0, tn / total_neg, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        # Net benefit (Vickers & Elkin 2006): TP/n - FP/n * t/(1-t); undefined at t = 1.
+        odds = np.where(thresholds < 1.0, thresholds / (1.0 - np.minimum(thresholds, 1 - 1e-12)), np.nan)
+        net_benefit = tp / n - fp / n * odds
+    table = pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "tp": tp,
+            "fp": fp,
+            "tn": tn,
+            "fn": fn,
+            "precision": precision,
+            "recall": recall,
+            "specificity": specificity,
+            "f1": f1,
+            "flagged_share": (tp + fp) / n,
+            "net_benefit": net_benefit,
+        }
+    )
+    return table.iloc[::-1].reset_index(drop=True)
+
+
+def calibration_table(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> pd.DataFrame:
+    """Reliability diagram data: mean predicted vs observed death rate per probability bin."""
+    edges = np.asarray(PROBABILITY_BIN_EDGES)
+    bins = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
+    rows = []
+    for b in range(len(edges) - 1):
+        mask = bins == b
+        w = weight[mask]
+        total = float(w.sum())
+        rows.append(
+            {
+                "bin": b,
+                "lower": edges[b],
+                "upper": edges[b + 1],
+                "mean_predicted": float(np.average(score[mask], weights=w)) if total else np.nan,
+                "observed_rate": float(w[y[mask] == 1].sum() / total) if total else np.nan,
+                "count": total,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(calibration: pd.DataFrame) -> float:
+    """Patient-weighted mean |predicted - observed| over the calibration bins."""
+    used = calibration[calibration["count"] > 0]
+    gap = (used["mean_predicted"] - used["observed_rate"]).abs()
+    return float(np.average(gap, weights=used["count"]))
+
+
+def subgroup_table(
+    groups: pd.DataFrame, y: np.ndarray, score: np.ndarray, weight: np.ndarray, columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """Metrics per value of each subgroup column (age group, sex, race/ethnicity)."""
+    rows = []
+    for column in columns:
+        for value, index in groups.groupby(column, sort=False, observed=True).indices.items():
+            m = summary_metrics(y[index], score[index], weight[index])
+            rows.append(
+                {
+                    "column": column,
+                    "value": value,
+                    "count": m["patients"],
+                    "deaths": m["deaths"],
+                    "prevalence": m["prevalence"],
+                    "mean_predicted": m["mean_predicted"],
+                    "roc_auc": m["roc_auc"],
+                    "pr_auc": m["pr_auc"],
+                    "brier": m["brier"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def risk_histogram(score: np.ndarray, weight: np.ndarray) -> dict[str, list[float]]:
+    """Share of patients per probability bin (reference for drift monitoring)."""
+    edges = np.asarray(PROBABILITY_BIN_EDGES)
+    counts, _ = np.histogram(np.clip(score, 0.0, 1.0), bins=edges, weights=weight)
+    total = counts.sum()
+    shares = counts / total if total else counts
+    return {"bins": [float(e) for e in edges], "shares": [float(s) for s in shares]}
