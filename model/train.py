@@ -29,10 +29,12 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
+from threadpoolctl import threadpool_limits
 
 from model import artifact, evaluate, schema
 from model.candidates import CANDIDATES
 from model.model_card import build_card, card_markdown
+from model.provenance import is_synthetic, write_provenance
 
 # Row-level split of patients (not of combinations): train / validation / test.
 SPLIT_SHARES = (0.6, 0.2, 0.2)
@@ -58,13 +60,22 @@ class TrainingError(RuntimeError):
 class Progress:
     """Phase and elapsed time on stderr, so a person can follow a long run."""
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, every_s: float = 2.0) -> None:
         self.start = time.perf_counter()
         self.quiet = quiet
+        self.every_s = every_s
+        self._last_rows_report = 0.0
 
     def __call__(self, message: str) -> None:
         if not self.quiet:
             print(f"[{time.perf_counter() - self.start:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def rows(self, rows: int) -> None:
+        """Rows read so far, at most once every `every_s` seconds (the loader reports every chunk)."""
+        now = time.perf_counter()
+        if now - self._last_rows_report >= self.every_s:
+            self._last_rows_report = now
+            self(f"  {rows:,} rows read")
 
 
 @dataclass
@@ -142,7 +153,10 @@ def fit_candidates(
     for name in names:
         started = time.perf_counter()
         model = CANDIDATES[name](seed)
-        model.fit(x_train, y_train, model__sample_weight=w_train)
+        # A few thousand aggregated rows: OpenMP threads cost more than they save, and on a busy
+        # 2-core machine they oversubscribe (HistGradientBoosting took 25x longer with them).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model.fit(x_train, y_train, model__sample_weight=w_train)
         metrics = evaluate.summary_metrics(y_val, model.predict_proba(x_val)[:, 1], w_val)
         results[name] = {**metrics, "fit_seconds": round(time.perf_counter() - started, 2)}
         fitted[name] = model
@@ -210,7 +224,7 @@ def train(
     progress = progress or Progress()
     names = candidates or list(CANDIDATES)
     progress(f"reading {data}")
-    counts, report = load_counts(data, progress=lambda rows: progress(f"  {rows:,} rows read"))
+    counts, report = load_counts(data, progress=progress.rows)
     progress(
         f"read {report.rows_read:,} rows; {report.rows_used:,} with a known outcome; "
         f"{counts['deaths'].sum():,} deaths; {len(counts):,} distinct combinations"
@@ -286,6 +300,8 @@ def default_generated_data(rows: int, seed: int) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         synth.write(path, rows=rows, seed=seed)
+    if not is_synthetic(path):
+        write_provenance(path, {"synthetic": True, "generator": "model.synth", "rows": rows, "seed": seed})
     return path
 
 
@@ -308,7 +324,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     progress = Progress(quiet=args.quiet)
     from model.loader import DataError
-    from model.synth import is_synthetic
 
     try:
         if args.data is None:
