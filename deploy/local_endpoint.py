@@ -1,0 +1,196 @@
+"""Run the real scoring endpoint locally: `azmlinfsrv` + `model/score.py` + a model directory.
+
+CLI:  python -m deploy.local_endpoint [--model-dir DIR] [--port P] [--host 127.0.0.1] [--workers N]
+Library:  with serve(model_dir) as ep: requests.post(ep.scoring_url, json={"data": [...]})
+
+azmlinfsrv 1.5.1 always binds 0.0.0.0 (its DEFAULT_HOST constant, no option). On a shared
+machine we must listen on loopback only, so the child runs azmlinfsrv's own entry point
+(`azureml_inference_server_http.amlserver.run`, same arguments, same gunicorn app)
+with that one constant set to the requested host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from model import artifact
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENTRY_SCRIPT = REPO_ROOT / "model" / "score.py"
+DEFAULT_PORT = 5001
+STARTUP_TIMEOUT_S = 120.0
+
+# argv after "-c CODE" is passed to azmlinfsrv's argument parser unchanged.
+_CHILD_CODE = (
+    "import sys; import azureml_inference_server_http.constants as c; c.DEFAULT_HOST = sys.argv.pop(1); "
+    "from azureml_inference_server_http.amlserver import run; run()"
+)
+
+
+class EndpointStartError(RuntimeError):
+    """The local endpoint did not become healthy; the message includes the end of its log."""
+
+
+@dataclass
+class LocalEndpoint:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def scoring_url(self) -> str:
+        return f"{self.base_url}/score"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.base_url}/"
+
+    @property
+    def swagger_url(self) -> str:
+        return f"{self.base_url}/swagger.json"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_model(model_dir: Path) -> Path:
+    """Train a model into `model_dir` (on generated data) if it holds none."""
+    if artifact.has_model(model_dir):
+        return model_dir
+    print(f"No model in {model_dir}; training one: python -m model.train --out {model_dir}", flush=True)
+    subprocess.run([sys.executable, "-m", "model.train", "--out", str(model_dir)], cwd=REPO_ROOT, check=True)
+    return model_dir
+
+
+def start(
+    model_dir: Path,
+    *,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    env: Mapping[str, str] | None = None,
+    entry_script: Path = ENTRY_SCRIPT,
+    workers: int = 1,
+    log_path: Path | None = None,
+) -> LocalEndpoint:
+    """Start the server and wait until it answers its liveness probe."""
+    port = port or free_port(host)
+    if log_path is None:
+        log_path = Path(tempfile.mkdtemp(prefix="local-endpoint-")) / "azmlinfsrv.log"
+    child_env = {**os.environ, **(env or {}), "AZUREML_MODEL_DIR": str(Path(model_dir).resolve())}
+    # Any app-insights key in our environment would be shipped to the child; not wanted locally.
+    child_env.pop("AML_APP_INSIGHTS_KEY", None)
+    cmd = [
+        sys.executable, "-c", _CHILD_CODE, host,
+        "--entry_script", str(entry_script), "--port", str(port), "--worker_count", str(workers),
+    ]  # fmt: skip
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    endpoint = LocalEndpoint(host=host, port=port, process=process, log_path=log_path)
+    try:
+        _wait_healthy(endpoint)
+    except BaseException:
+        stop(endpoint)
+        raise
+    return endpoint
+
+
+def _wait_healthy(endpoint: LocalEndpoint, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if endpoint.process.poll() is not None:
+            raise EndpointStartError(
+                f"azmlinfsrv exited with code {endpoint.process.returncode} before becoming healthy. "
+                f"Log ({endpoint.log_path}):\n{endpoint.log_text()[-4000:]}"
+            )
+        try:
+            if requests.get(endpoint.health_url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise EndpointStartError(
+        f"azmlinfsrv did not become healthy within {timeout_s:.0f}s. Log:\n{endpoint.log_text()[-4000:]}"
+    )
+
+
+def stop(endpoint: LocalEndpoint, timeout_s: float = 15.0) -> None:
+    """SIGTERM the gunicorn master (it stops its workers gracefully), then kill if needed."""
+    proc = endpoint.process
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # our own session: the master and its workers
+        proc.wait(5)
+
+
+@contextmanager
+def serve(
+    model_dir: Path,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    env: Mapping[str, str] | None = None,
+    **kwargs: object,
+) -> Iterator[LocalEndpoint]:
+    """Context manager: a running local endpoint on a free loopback port, stopped on exit."""
+    endpoint = start(Path(model_dir), port=port, host=host, env=env, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield endpoint
+    finally:
+        stop(endpoint)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=artifact.DEFAULT_MODEL_DIR)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    args = parser.parse_args(argv)
+    model_dir = ensure_model(args.model_dir.resolve())
+    endpoint = start(model_dir, port=args.port, host=args.host, workers=args.workers)
+    print(f"Scoring endpoint ready: POST {endpoint.scoring_url}  (liveness GET {endpoint.health_url})")
+    print(f"Model: {model_dir}   Log: {endpoint.log_path}   Ctrl-C to stop.", flush=True)
+    try:
+        while endpoint.process.poll() is None:
+            time.sleep(0.5)
+        print(f"azmlinfsrv exited with code {endpoint.process.returncode}; see {endpoint.log_path}")
+        return 1
+    except KeyboardInterrupt:
+        print("Stopping…")
+        return 0
+    finally:
+        stop(endpoint)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The product on one machine: local scoring endpoint + dashboard (what `make run` starts).
+
+    python -m deploy.run_local [--model-dir DIR] [--endpoint-port 5001] [--dashboard-port 8501]
+
+Trains a model on generated data first if the model directory holds none,
+starts `azmlinfsrv` with model/score.py on loopback, then Streamlit pointed at
+it, and stops both on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from deploy.local_endpoint import REPO_ROOT, ensure_model, free_port, start, stop
+from model import artifact
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def pick_port(wanted: int, what: str) -> int:
+    if port_is_free(wanted):
+        return wanted
+    other = free_port()
+    print(f"Port {wanted} is in use; the {what} will listen on {other} instead.", flush=True)
+    return other
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.run_local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("RISK_MODEL_DIR",
+                                                                              artifact.DEFAULT_MODEL_DIR)))
+    parser.add_argument("--endpoint-port", type=int, default=5001)
+    parser.add_argument("--dashboard-port", type=int, default=8501)
+    args = parser.parse_args(argv)
+
+    model_dir = ensure_model(args.model_dir.resolve())
+    endpoint = start(model_dir, port=pick_port(args.endpoint_port, "scoring endpoint"))
+    print(f"Scoring endpoint (azmlinfsrv) ready: POST {endpoint.scoring_url}", flush=True)
+    dashboard_port = pick_port(args.dashboard_port, "dashboard")
+    env = {**os.environ, "RISK_ENDPOINT_URL": endpoint.scoring_url, "RISK_MODEL_DIR": str(model_dir)}
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.address", "127.0.0.1",
+         "--server.port", str(dashboard_port), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO_ROOT, env=env,
+    )  # fmt: skip
+    print(f"Dashboard: http://127.0.0.1:{dashboard_port}   (Ctrl-C stops both)", flush=True)
+    try:
+        while dashboard.poll() is None and endpoint.process.poll() is None:
+            time.sleep(0.5)
+        if endpoint.process.poll() is not None:
+            print(f"The scoring endpoint stopped; its log: {endpoint.log_path}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Stopping…", flush=True)
+        return 0
+    finally:
+        dashboard.terminate()
+        try:
+            dashboard.wait(10)
+        except subprocess.TimeoutExpired:
+            dashboard.kill()
+        stop(endpoint)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

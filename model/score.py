@@ -1,0 +1,142 @@
+"""Azure ML scoring script (also served locally by `azmlinfsrv --entry_script model/score.py`).
+
+Contract (docs/scoring_contract.md): POST `{"data": [record, ...]}` →
+`{"model_version": ..., "results": [{"probability", "risk_band"}, ...]}`; anything the
+client gets wrong → HTTP 400 `{"error": "<what and how to fix it>"}`.
+
+Why `@rawhttp`: an undecorated or `@input_schema`-decorated run() lets the server
+parse the body, and its own errors come back as `{"message": ...}`, 415 for a
+missing Content-Type, or 500 when inference-schema's conversion raises. With the
+raw request we decide every status and body. The OpenAPI document is still
+produced by inference-schema: init() applies `input_schema`/`output_schema` to
+run() purely to register the schema. azmlinfsrv 1.5.1 picks the input parser when it
+imports this file (before init) and builds `/swagger.json` after init, so the
+registration documents the contract without changing how requests are parsed
+(tests/test_scoring_endpoint.py checks both).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from azureml_inference_server_http.api.aml_request import rawhttp
+from azureml_inference_server_http.api.aml_response import AMLResponse
+
+try:
+    from model import datacollect, lookup, schema
+except ModuleNotFoundError:
+    # In Azure the uploaded code folder is not necessarily on sys.path: the package
+    # root is the parent of the folder holding this file.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from model import datacollect, lookup, schema
+
+logger = logging.getLogger("risk.score")
+
+MAX_RECORDS = lookup.MAX_RECORDS
+_LOOKUP: lookup.RiskLookup | None = None
+_COLLECTOR: datacollect.ScoringCollector | None = None
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def init() -> None:
+    """Load the model once per worker and precompute every answer."""
+    global _LOOKUP, _COLLECTOR
+    root = os.environ.get("AZUREML_MODEL_DIR")
+    if not root:
+        raise RuntimeError("AZUREML_MODEL_DIR is not set: point it at a model directory (python -m model.train).")
+    _LOOKUP = lookup.RiskLookup.from_model_dir(Path(root))
+    _LOOKUP.score_records([lookup.example_record()])  # warm the code path before the first request
+    _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.table)
+    _register_openapi_schema()
+    logger.info("model %s ready (%d combinations)", _LOOKUP.model_version, len(_LOOKUP.table))
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> AMLResponse:
+    return AMLResponse({"error": message}, status, headers or {}, json_str=True)
+
+
+def _request_id() -> str:
+    # The server's id for this request (echoed in the x-request-id response header).
+    try:
+        import flask
+
+        return str(flask.g.get("request_id") or uuid.uuid4())
+    except Exception:
+        return str(uuid.uuid4())
+
+
+@rawhttp
+def run(data: Any) -> AMLResponse:
+    """Score one request; every client error is a 400 with a helpful message.
+
+    `data` is the raw flask request (because of @rawhttp). It is named after the
+    body's only field so the registered OpenAPI input schema has just that property.
+    """
+    try:
+        return _handle(data)
+    except Exception:  # a bug of ours: log it, answer 500, keep the worker alive
+        logger.exception("unexpected error while scoring")
+        return _error(500, "Internal error while scoring; the request was not scored. Check the endpoint logs.")
+
+
+def _handle(request: Any) -> AMLResponse:
+    if request.method != "POST":
+        return _error(405, 'Use POST with a JSON body {"data": [...]}.', {"Allow": "POST"})
+    if _LOOKUP is None:
+        return _error(503, "The model is not loaded yet; retry shortly.")
+    body = request.get_data(cache=False)
+    if not body:
+        return _error(400, 'The request body is empty. Send JSON: {"data": [{...}, ...]}.')
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return _error(400, f'The request body is not valid JSON ({exc}). Send {{"data": [{{...}}, ...]}}.')
+    if not isinstance(payload, dict):
+        return _error(400, 'The request body must be a JSON object {"data": [...]}, not a bare array or value.')
+    if "data" not in payload:
+        example = json.dumps({"data": [lookup.example_record()]})
+        return _error(400, f'The request body has no "data" field. Send e.g. {example}.')
+    extra = [k for k in payload if k != "data"]
+    if extra:
+        return _error(400, f'Unknown top-level field(s) {", ".join(map(repr, extra))}; only "data" is accepted.')
+    try:
+        indices = lookup.validate_indices(payload["data"], MAX_RECORDS)
+    except lookup.PayloadError as exc:
+        return _error(400, str(exc))
+    if _COLLECTOR is not None:
+        _COLLECTOR.record(_request_id(), indices)
+    return AMLResponse(_LOOKUP.response_json(indices), 200, _JSON_HEADERS)
+
+
+def openapi_examples() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Example request and response bodies (schema defaults), used for the OpenAPI document."""
+    example = lookup.example_record()
+    return {"data": [example]}, {
+        "model_version": "20240101T000000Z-abcdef12",
+        "results": [{"probability": 0.0123, "risk_band": "moderate"}],
+    }
+
+
+def _register_openapi_schema() -> None:
+    # Registration only: the wrapped function is discarded, run() stays as it is.
+    from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+    from inference_schema.schema_decorators import input_schema, output_schema
+    from inference_schema.schema_util import get_input_schema
+
+    request, response = openapi_examples()
+    output_schema(StandardPythonParameterType(response))(
+        input_schema("data", StandardPythonParameterType(request["data"]))(run)
+    )
+    # inference-schema infers types from the example only; add the allowed values
+    # from model.schema to the registered document (get_input_schema returns it by reference).
+    record = get_input_schema(run)["properties"]["data"]["items"]
+    for name, prop in record.get("properties", {}).items():
+        if name in schema.FEATURES_BY_NAME:
+            prop["enum"] = list(schema.FEATURES_BY_NAME[name].values)
+    record["additionalProperties"] = False

@@ -1,0 +1,59 @@
+"""The README's run command, for real: endpoint + dashboard come up, answer, and stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from deploy.local_endpoint import free_port
+from model import schema
+from tests.conftest import REPO_ROOT
+
+
+def wait_for(url: str, timeout_s: float = 120) -> requests.Response:
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code == 200:
+                return response
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer 200 within {timeout_s}s ({last})")
+
+
+def test_run_local_serves_endpoint_and_dashboard_then_stops_cleanly(model_dir: Path):
+    endpoint_port, dashboard_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.run_local", "--model-dir", str(model_dir),
+         "--endpoint-port", str(endpoint_port), "--dashboard-port", str(dashboard_port)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
+        record = {name: schema.FEATURES_BY_NAME[name].default for name in schema.MODEL_INPUTS}
+        scored = requests.post(f"http://127.0.0.1:{endpoint_port}/score", json={"data": [record]}, timeout=10)
+        assert scored.status_code == 200
+        assert 0.0 < scored.json()["results"][0]["probability"] < 1.0
+        page = requests.get(f"http://127.0.0.1:{dashboard_port}/", timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert f"http://127.0.0.1:{dashboard_port}" in output
+    assert "Scoring endpoint (azmlinfsrv) ready" in output
+    # both children are gone: nothing listens any more
+    for port in (endpoint_port, dashboard_port):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except requests.ConnectionError:
+            continue
+        raise AssertionError(f"port {port} still answers after Ctrl-C")

@@ -1,0 +1,173 @@
+"""model/score.py served by the real azmlinfsrv on loopback: scoring, 400s, OpenAPI, data collection."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from deploy.local_endpoint import LocalEndpoint
+from model import datacollect, schema
+from model.lookup import MAX_RECORDS, RiskLookup, all_combinations, example_record
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+@pytest.fixture(scope="module")
+def lookup(model_dir: Path) -> RiskLookup:
+    return RiskLookup.from_model_dir(model_dir)
+
+
+def post(endpoint: LocalEndpoint, body: object, **kwargs) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(endpoint.scoring_url, data=data, timeout=30, **kwargs)
+
+
+def test_single_record(local_endpoint: LocalEndpoint, lookup: RiskLookup) -> None:
+    response = post(local_endpoint, {"data": [example_record()]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == lookup.model_version
+    assert body["results"] == lookup.score_records([example_record()])
+
+
+def test_batch_of_every_combination_in_request_order(local_endpoint: LocalEndpoint, lookup: RiskLookup) -> None:
+    grid = all_combinations().sample(frac=1.0, random_state=5)
+    expected = lookup.probabilities(grid)
+    response = post(local_endpoint, {"data": grid.to_dict("records")})
+    assert response.status_code == 200, response.text[:500]
+    results = response.json()["results"]
+    assert [r["probability"] for r in results] == expected.tolist()
+    assert [r["risk_band"] for r in results] == [schema.risk_band(p) for p in expected]
+
+
+def test_request_examples_in_assets_are_accepted(local_endpoint: LocalEndpoint) -> None:
+    for name in ("score_request_single.json", "score_request_batch.json"):
+        request = json.loads((EXAMPLES / name).read_text())
+        response = post(local_endpoint, request)
+        assert response.status_code == 200, (name, response.text)
+        assert len(response.json()["results"]) == len(request["data"])
+    shape = json.loads((EXAMPLES / "score_response_batch.json").read_text())
+    assert set(shape) == set(response.json())
+    invalid = post(local_endpoint, json.loads((EXAMPLES / "score_request_invalid.json").read_text()))
+    assert invalid.status_code == 400
+    assert invalid.json() == json.loads((EXAMPLES / "score_response_invalid.json").read_text())
+
+
+BAD_PAYLOADS = [
+    pytest.param(b"{not json", ["not valid JSON"], id="invalid-json"),
+    pytest.param(b"", ["body is empty"], id="empty-body"),
+    pytest.param(b"\xff\xfe\x00garbage", ["not valid JSON"], id="not-utf8"),
+    pytest.param(b"[" * 100_000, ["not valid JSON"], id="deeply-nested"),
+    pytest.param([example_record()], ["must be a JSON object", "not a bare array"], id="bare-array"),
+    pytest.param("hello", ["must be a JSON object"], id="non-object-body"),
+    pytest.param({"records": [example_record()]}, ['no "data" field', '"age_group"'], id="no-data"),
+    pytest.param({"data": [example_record()], "extra": 1}, ["Unknown top-level field", "'extra'"], id="extra-key"),
+    pytest.param({"data": {"age_group": "80+ Years"}}, ['"data" must be a JSON array'], id="data-not-list"),
+    pytest.param({"data": []}, ["empty array"], id="empty-data"),
+    pytest.param({"data": [example_record(), "x"]}, ["record 1", "not an object"], id="item-not-object"),
+    pytest.param(
+        {"data": [{k: v for k, v in example_record().items() if k != "sex"}]},
+        ["record 0", "missing", "'sex'", "age_group, sex, current_status"],
+        id="missing-field",
+    ),
+    pytest.param(
+        {"data": [{**example_record(), "age_group": "85"}]},
+        ["record 0", "'age_group'", "'85'", "Allowed values", "'80+ Years'"],
+        id="unknown-category",
+    ),
+    pytest.param(
+        {"data": [{**example_record(), "hosp_yn": True}]}, ["'hosp_yn' is a boolean", "'Yes'"], id="wrong-type"
+    ),
+    pytest.param({"data": [{**example_record(), "agegroup": "x"}]}, ["unknown field", "'agegroup'"], id="typo"),
+]
+
+
+@pytest.mark.parametrize(("body", "fragments"), BAD_PAYLOADS)
+def test_bad_payload_is_a_helpful_400_and_the_worker_keeps_serving(
+    local_endpoint: LocalEndpoint, body: object, fragments: list[str]
+) -> None:
+    response = post(local_endpoint, body)
+    assert response.status_code == 400, response.text[:500]
+    message = response.json()["error"]
+    for fragment in fragments:
+        assert fragment in message
+    assert local_endpoint.process.poll() is None
+    assert post(local_endpoint, {"data": [example_record()]}).status_code == 200
+
+
+def test_too_many_records(local_endpoint: LocalEndpoint) -> None:
+    response = post(local_endpoint, {"data": [example_record()] * (MAX_RECORDS + 1)})
+    assert response.status_code == 400
+    assert f"at most {MAX_RECORDS}" in response.json()["error"]
+
+
+def test_get_is_405_with_instructions(local_endpoint: LocalEndpoint) -> None:
+    response = requests.get(local_endpoint.scoring_url, timeout=10)
+    assert response.status_code == 405
+    assert "POST" in response.json()["error"]
+
+
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_openapi_document_describes_the_contract(local_endpoint: LocalEndpoint, version: str) -> None:
+    doc = requests.get(local_endpoint.swagger_url, params={"version": version}, timeout=10).json()
+    schemas = doc["definitions"] if version == "2" else doc["components"]["schemas"]
+    record = schemas["ServiceInput"]["properties"]["data"]["items"]
+    assert set(record["properties"]) == set(schema.MODEL_INPUTS)
+    assert record["properties"]["age_group"]["enum"] == list(schema.FEATURES_BY_NAME["age_group"].values)
+    assert set(schemas["ServiceOutput"]["properties"]) == {"model_version", "results"}
+
+
+def _collected_rows(directory: Path, request_id: str, expected: int, timeout_s: float = 20) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = [
+            json.loads(line)
+            for path in directory.glob("*.jsonl*")
+            for line in path.read_text().splitlines()
+            if request_id in line
+        ]
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_collected_data_holds_only_model_fields(
+    local_endpoint: LocalEndpoint, collected_dir: Path, lookup: RiskLookup
+) -> None:
+    request_id = str(uuid.uuid4())
+    secret = "sk-test-" + uuid.uuid4().hex
+    records = [
+        {**example_record(), "race_ethnicity_combined": "Asian, Non-Hispanic"},
+        {**example_record(), "age_group": "80+ Years", "sex": " male"},
+    ]
+    response = post(
+        local_endpoint,
+        {"data": records},
+        headers={"x-request-id": request_id, "Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    rows = _collected_rows(collected_dir, request_id, expected=2)
+    assert len(rows) == 2
+    for i, row in enumerate(rows):
+        assert tuple(row) == datacollect.ROW_FIELDS
+        assert row["request_id"] == request_id and row["record_index"] == i
+        assert row["model_version"] == lookup.model_version
+        assert row["probability"] == pytest.approx(response.json()["results"][i]["probability"], rel=1e-12)
+        assert row["scored_utc"].endswith("Z")
+    assert rows[1]["sex"] == "Male"  # canonical spelling, as scored
+    everything = "".join(p.read_text() for p in collected_dir.glob("*")) + local_endpoint.log_text()
+    assert secret not in everything
+    assert "Asian, Non-Hispanic" not in "".join(p.read_text() for p in collected_dir.glob("*"))
+
+
+def test_data_collection_can_be_switched_off(model_dir: Path, tmp_path: Path) -> None:
+    from deploy.local_endpoint import serve
+
+    with serve(model_dir, env={"RISK_DATA_COLLECTION": "off", "RISK_DATA_COLLECTION_DIR": str(tmp_path)}) as ep:
+        assert post(ep, {"data": [example_record()]}).status_code == 200
+    assert list(tmp_path.iterdir()) == []
