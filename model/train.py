@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from model import artifact, evaluate, schema
 from model.candidates import CANDIDATES
 from model.model_card import build_card, card_markdown
-from model.provenance import is_synthetic, write_provenance
+from model.provenance import is_synthetic
 
 # Row-level split of patients (not of combinations): train / validation / test.
 SPLIT_SHARES = (0.6, 0.2, 0.2)
@@ -172,7 +172,10 @@ def calibrate(model: Any, validation: Split) -> tuple[Any, str]:
     """Calibrate the chosen model's probabilities on the held-out validation split."""
     x_val, y_val, w_val = validation.for_fitting()
     method = "isotonic" if validation.deaths >= MIN_DEATHS_FOR_ISOTONIC else "sigmoid"
-    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method=method)
+    # One "split" whose calibration part is the whole validation set: the frozen model is not
+    # refitted, so no folds are needed, and one calibrator sees every validation patient.
+    everything = np.arange(len(x_val))
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method=method, cv=[(everything, everything)])
     with warnings.catch_warnings():
         # The frozen model is not refitted, so weights belong to the calibrator alone -- as intended.
         warnings.filterwarnings("ignore", message="Since FrozenEstimator does not appear to accept")
@@ -299,9 +302,7 @@ def default_generated_data(rows: int, seed: int) -> Path:
     path = Path("data/generated") / f"synthetic-{rows}-seed{seed}.parquet"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        synth.write(path, rows=rows, seed=seed)
-    if not is_synthetic(path):
-        write_provenance(path, {"synthetic": True, "generator": "model.synth", "rows": rows, "seed": seed})
+        synth.write(path, rows=rows, seed=seed)  # also writes the provenance sidecar
     return path
 
 
