@@ -1,0 +1,332 @@
+"""CLI: `python -m deploy.azure <command>`; every command accepts --dry-run (no network, no credential)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deploy.azure.config import AUTH_MODES, REPO_ROOT, TARGETS, ConfigError, DeploySettings, load_settings
+
+DEFAULT_DRY_RUN_DIR = REPO_ROOT / "artifacts" / "azure" / "dry-run"
+_SETTING_FLAGS = {
+    "target": "target",
+    "endpoint_name": "endpoint-name",
+    "deployment_name": "deployment",
+    "compute": "compute",
+    "instance_type": "instance-type",
+    "managed_instance_type": "managed-instance-type",
+    "auth_mode": "auth-mode",
+    "traffic_steps": "steps",
+    "cluster": "cluster",
+    "training_data": "data",
+}
+
+
+class CliError(Exception):
+    """Printed as `error: ...` with exit code 2."""
+
+
+def _parse_traffic(text: str) -> dict[str, int]:
+    """`blue=90,green=10` → {"blue": 90, "green": 10}; '' → {}."""
+    traffic: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise CliError(f"--current {text!r}: write it as name=percent pairs, e.g. blue=90,green=10")
+        traffic[name.strip()] = int(value)
+    return traffic
+
+
+def _settings(args: argparse.Namespace) -> DeploySettings:
+    overrides = {field: getattr(args, field, None) for field in _SETTING_FLAGS}
+    return load_settings(args.settings, overrides)
+
+
+def _workspace_client(args: argparse.Namespace, settings: DeploySettings) -> Any:
+    from deploy.azure.config import load_workspace_config
+    from deploy.azure.workspace import ml_client
+
+    workspace = load_workspace_config(args.workspace_config)
+    print(f"workspace {workspace.workspace_name} (resource group {workspace.resource_group}, from {workspace.source})")
+    return ml_client(workspace)
+
+
+def _print_entities(entities: list[Any]) -> None:
+    import yaml
+
+    for entity in entities:
+        print(f"--- {type(entity).__name__}")
+        print(yaml.safe_dump(json.loads(json.dumps(entity._to_dict(), default=str)), sort_keys=False), end="")
+
+
+def _paths(args: argparse.Namespace) -> Any:
+    from deploy.azure.entities import SpecPaths
+
+    return SpecPaths.absolute(model_dir=args.model_dir)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_dry_run(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure import entities as ent
+    from deploy.azure.environment import write_conda_yaml
+    from deploy.azure.specs import write_specs
+
+    if args.write_specs:
+        write_conda_yaml()
+        written = write_specs(ent.SPECS_DIR, settings)
+    else:
+        written = write_specs(args.out, settings)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"scoring code staged by `deploy` from model/ into {ent.DEFAULT_CODE_DIR} (no network used)")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure.traffic import next_deployment_name, plan_rollout
+
+    current = _parse_traffic(args.current)
+    new = args.deployment or next_deployment_name(current)
+    plan = plan_rollout(current, new, settings.traffic_steps, resume=args.resume)
+    print(json.dumps({"new_deployment": new, "states": plan.states, "rollback": plan.rollback}, indent=2))
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure.staging import stage_code
+
+    print(f"staged {stage_code()}")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure import entities as ent
+
+    model = ent.build_model(settings, _paths(args), tags=ent.card_tags(args.model_dir))
+    if args.dry_run:
+        _print_entities([model])
+        return 0
+    registered = _workspace_client(args, settings).models.create_or_update(model)
+    print(f"registered model {registered.name}:{registered.version} tags={registered.tags}")
+    return 0
+
+
+def _print_access(settings: DeploySettings, uri: str | None) -> None:
+    print(f"scoring URI: {uri or '(az ml online-endpoint show -n ' + settings.endpoint_name + ' --query scoring_uri)'}")
+    print(
+        "keys/tokens: az ml online-endpoint get-credentials -n "
+        f"{settings.endpoint_name}   (auth_mode={settings.auth_mode}; never commit them)"
+    )
+    print(
+        "dashboard: RISK_ENDPOINT_URL=<scoring URI> RISK_ENDPOINT_AUTH="
+        f"{'aad' if settings.auth_mode == 'aad_token' else 'key'} RISK_ENDPOINT_KEY=<key or token>"
+    )
+
+
+def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure import entities as ent
+    from deploy.azure.rollout import AzureControlPlane, endpoint_smoke_test, execute_rollout
+    from deploy.azure.staging import stage_code
+    from deploy.azure.traffic import next_deployment_name, plan_rollout
+
+    model_ref = ent.model_reference(settings, args.model_version)
+    endpoint = ent.build_online_endpoint(settings)
+    if args.dry_run:
+        current = _parse_traffic(args.current)
+        name = args.deployment or next_deployment_name(current)
+        plan = plan_rollout(current, name, settings.traffic_steps)
+        _print_entities([endpoint, ent.build_online_deployment(settings, _paths(args), model_ref, name)])
+        print(json.dumps({"traffic_plan": plan.states, "rollback": plan.rollback}, indent=2))
+        return 0
+    client = _workspace_client(args, settings)
+    plane = AzureControlPlane(client, settings.auth_mode)
+    current = plane.traffic(settings.endpoint_name)
+    if not current:
+        print(f"creating endpoint {settings.endpoint_name} ({settings.target}) ...")
+        client.online_endpoints.begin_create_or_update(endpoint).result()
+    name = args.deployment or next_deployment_name(current)
+    plan = plan_rollout(current, name, settings.traffic_steps)
+    stage_code()
+    deployment = ent.build_online_deployment(settings, _paths(args), model_ref, name)
+    uri = plane.scoring_uri(settings.endpoint_name)
+    secret = plane.auth_secret(settings.endpoint_name)
+    execute_rollout(
+        plane, settings.endpoint_name, plan, lambda d: print(f"  served {endpoint_smoke_test(uri, secret, d)}"),
+        deployment_entity=deployment,
+    )
+    _print_access(settings, uri)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure.rollout import AzureControlPlane, endpoint_smoke_test, execute_rollout
+    from deploy.azure.traffic import plan_rollout
+
+    if not args.deployment:
+        raise CliError("promote needs --deployment NAME (the deployment to move to 100%)")
+    if args.dry_run:
+        plan = plan_rollout(_parse_traffic(args.current), args.deployment, settings.traffic_steps, resume=True)
+        print(json.dumps({"traffic_plan": plan.states, "rollback": plan.rollback}, indent=2))
+        return 0
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    plan = plan_rollout(plane.traffic(settings.endpoint_name), args.deployment, settings.traffic_steps, resume=True)
+    uri, secret = plane.scoring_uri(settings.endpoint_name), plane.auth_secret(settings.endpoint_name)
+    execute_rollout(
+        plane, settings.endpoint_name, plan, lambda d: print(f"  served {endpoint_smoke_test(uri, secret, d)}")
+    )
+    _print_access(settings, uri)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure.rollout import AzureControlPlane
+    from deploy.azure.traffic import plan_rollout
+
+    if not args.deployment:
+        raise CliError("rollback needs --deployment NAME (the deployment to take out of traffic)")
+    current = _parse_traffic(args.current) if args.dry_run else None
+    plane = None if args.dry_run else AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    current = current if plane is None else plane.traffic(settings.endpoint_name)
+    rollback = plan_rollout(current, args.deployment, (100,), resume=True).rollback
+    if not sum(rollback.values()):
+        raise CliError(f"no other deployment on {settings.endpoint_name} can take the traffic ({current})")
+    print(f"traffic -> {rollback}")
+    if plane is not None:
+        plane.set_traffic(settings.endpoint_name, rollback)
+    return 0
+
+
+def cmd_teardown(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure.rollout import AzureControlPlane
+
+    what = f"deployment {args.deployment} of" if args.deployment else "endpoint (and all deployments)"
+    if not args.yes and not args.dry_run:
+        raise CliError(f"teardown deletes the {what} {settings.endpoint_name}; re-run with --yes to confirm")
+    if args.dry_run:
+        print(f"would delete the {what} {settings.endpoint_name}")
+        return 0
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    if args.deployment:
+        plane.delete_deployment(settings.endpoint_name, args.deployment)
+    else:
+        plane.delete_endpoint(settings.endpoint_name)
+    print(f"deleted the {what} {settings.endpoint_name}. The AKS cluster itself keeps running (and billing): "
+          "stop it with `az aks stop -g <rg> -n <cluster>`")
+    return 0
+
+
+def cmd_train_job(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure import entities as ent
+    from deploy.azure.staging import stage_code
+
+    job = ent.build_training_job(settings, _paths(args))
+    if args.dry_run:
+        _print_entities([job])
+        return 0
+    stage_code()
+    submitted = _workspace_client(args, settings).jobs.create_or_update(job)
+    print(f"submitted job {submitted.name}: {submitted.studio_url}")
+    print(f"register its output: az ml model create -n {settings.model_name} -t custom_model "
+          f"-p azureml://jobs/{submitted.name}/outputs/model")
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure import entities as ent
+    from deploy.azure.staging import stage_code
+
+    endpoint = ent.build_batch_endpoint(settings)
+    deployment = ent.build_batch_deployment(settings, _paths(args), ent.model_reference(settings, args.model_version))
+    if args.dry_run:
+        _print_entities([endpoint, deployment])
+        return 0
+    stage_code()
+    client = _workspace_client(args, settings)
+    client.batch_endpoints.begin_create_or_update(endpoint).result()
+    client.batch_deployments.begin_create_or_update(deployment).result()
+    endpoint = client.batch_endpoints.get(settings.batch_endpoint_name)
+    endpoint.defaults.deployment_name = deployment.name
+    client.batch_endpoints.begin_create_or_update(endpoint).result()
+    print(f"batch endpoint {endpoint.name}: {endpoint.scoring_uri}")
+    print(f"invoke: az ml batch-endpoint invoke -n {endpoint.name} --input <folder or file> --input-type uri_folder")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure import entities as ent
+
+    schedule = ent.build_monitor_schedule(settings)
+    if args.dry_run:
+        _print_entities([schedule])
+        return 0
+    created = _workspace_client(args, settings).schedules.begin_create_or_update(schedule).result()
+    print(f"monitoring schedule {created.name} created")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], str]] = {
+    "dry-run": (cmd_dry_run, "build every entity and write the YAML specs (no network)"),
+    "plan": (cmd_plan, "print the blue/green traffic plan for --current traffic (no network)"),
+    "stage": (cmd_stage, "copy model/ into the code folder uploaded to Azure ML"),
+    "register": (cmd_register, "register the model artifact folder with tags from model_card.json"),
+    "deploy": (cmd_deploy, "create/update the online endpoint and roll out a new deployment"),
+    "promote": (cmd_promote, "continue a rollout: shift traffic to --deployment through the steps"),
+    "rollback": (cmd_rollback, "take --deployment out of traffic, back to the other deployment(s)"),
+    "teardown": (cmd_teardown, "delete a deployment (--deployment) or the whole endpoint; needs --yes"),
+    "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
+    "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
+    "monitor": (cmd_monitor, "create the drift monitoring schedule"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m deploy.azure", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--settings", type=Path, help="TOML settings file (see deploy/azure/settings.example.toml)")
+        p.add_argument("--workspace-config", type=Path, help="Azure ML config.json (default: env vars, ./config.json)")
+        p.add_argument("--dry-run", action="store_true", help="build and print entities; no network, no credential")
+        p.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model", help="model artifact dir")
+        p.add_argument("--model-version", help="registered model version (default: latest)")
+        p.add_argument("--current", default="", help="dry-run/plan: current traffic, e.g. blue=90,green=10")
+        p.add_argument("--resume", action="store_true", help="plan: continue a rollout of --deployment")
+        p.add_argument("--yes", action="store_true", help="teardown: confirm deletion")
+        p.add_argument("--out", type=Path, default=DEFAULT_DRY_RUN_DIR, help="dry-run: folder for the YAML specs")
+        p.add_argument("--write-specs", action="store_true", help="dry-run: regenerate deploy/azure/specs/")
+        p.add_argument("--target", choices=TARGETS, help="kubernetes (attached AKS) or managed")
+        p.add_argument("--auth-mode", dest="auth_mode", choices=AUTH_MODES)
+        for field in ("endpoint_name", "compute", "instance_type", "managed_instance_type", "cluster"):
+            p.add_argument(f"--{_SETTING_FLAGS[field]}", dest=field)
+        p.add_argument("--deployment", dest="deployment_name", help="deployment (slot) name, e.g. blue / green")
+        p.add_argument("--steps", dest="traffic_steps", help="traffic steps for the new deployment, e.g. 10,50,100")
+        p.add_argument("--data", dest="training_data", help="train-job: data asset or URI of the CDC file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.deployment = args.deployment_name
+    handler = COMMANDS[args.command][0]
+    try:
+        settings = _settings(args)
+        return handler(args, settings)
+    except (ConfigError, CliError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # Azure SDK / network errors: one line, no traceback (messages hold no secrets)
+        from deploy.azure.rollout import RolloutFailed
+
+        kind = "rollout failed" if isinstance(exc, RolloutFailed) else type(exc).__name__
+        print(f"error: {kind}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Build every Azure ML entity from `DeploySettings`, with the real SDK v2 classes.
+
+No network: constructing and serialising these needs no MLClient and no credential.
+Paths are passed in (`SpecPaths`) because the same entity is built twice: with absolute
+paths for an actual deployment, and with paths relative to deploy/azure/specs/ when the
+YAML specs are rendered (which is what `az ml ... create -f` resolves them against).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.ai.ml import Input, Output, command
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import (
+    AlertNotification,
+    BaselineDataRange,
+    BatchEndpoint,
+    BatchRetrySettings,
+    CategoricalDriftMetrics,
+    CodeConfiguration,
+    DataCollector,
+    DataDriftMetricThreshold,
+    DataDriftSignal,
+    DefaultScaleSettings,
+    DeploymentCollection,
+    Environment,
+    KubernetesOnlineDeployment,
+    KubernetesOnlineEndpoint,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    ModelBatchDeployment,
+    ModelBatchDeploymentSettings,
+    MonitorDefinition,
+    MonitoringTarget,
+    MonitorSchedule,
+    NumericalDriftMetrics,
+    OnlineRequestSettings,
+    PredictionDriftMetricThreshold,
+    PredictionDriftSignal,
+    ProbeSettings,
+    ProductionData,
+    RecurrencePattern,
+    RecurrenceTrigger,
+    ReferenceData,
+    ResourceConfiguration,
+    ResourceRequirementsSettings,
+    ResourceSettings,
+    ServerlessSparkCompute,
+    TargetUtilizationScaleSettings,
+)
+from azure.ai.ml.entities._job.job import Job
+
+from deploy.azure.config import REPO_ROOT, DeploySettings
+from deploy.azure.environment import BASE_IMAGE, CONDA_FILE, ENVIRONMENT_NAME
+from model import schema
+
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
+DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
+# Staged code folder: only the `model` package (see deploy.azure.staging for why).
+DEFAULT_CODE_DIR = REPO_ROOT / "artifacts" / "azure" / "code"
+SCORING_SCRIPT = "model/score.py"
+BATCH_DRIVER = "model/batch_driver.py"
+TRAIN_COMMAND = "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}}"
+
+
+@dataclass(frozen=True)
+class SpecPaths:
+    """Where the model artifact, the staged code and the conda file are, as the entities see them."""
+
+    model_dir: str
+    code_dir: str
+    conda_file: Path  # always a real file: the SDK reads it when the Environment is built
+    conda_ref: str  # the same file as the YAML refers to it
+
+    @classmethod
+    def absolute(cls, model_dir: Path = DEFAULT_MODEL_DIR, code_dir: Path = DEFAULT_CODE_DIR) -> SpecPaths:
+        return cls(str(model_dir.resolve()), str(code_dir.resolve()), CONDA_FILE, str(CONDA_FILE))
+
+    @classmethod
+    def relative_to(
+        cls, spec_dir: Path, model_dir: Path = DEFAULT_MODEL_DIR, code_dir: Path = DEFAULT_CODE_DIR
+    ) -> SpecPaths:
+        def rel(p: Path) -> str:
+            return Path(os.path.relpath(p.resolve(), spec_dir.resolve())).as_posix()
+
+        return cls(rel(model_dir), rel(code_dir), CONDA_FILE, rel(CONDA_FILE))
+
+
+# --- model ------------------------------------------------------------------------------
+
+
+def card_tags(model_dir: Path) -> dict[str, str]:
+    """Registry tags from model_card.json (read as JSON: no training code is imported)."""
+    card_path = model_dir / "model_card.json"
+    if not card_path.is_file():
+        raise FileNotFoundError(
+            f"{card_path} not found: {model_dir} is not a model artifact; train one with "
+            "`python -m model.train --out artifacts/model` or pass --model-dir"
+        )
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    test = (card.get("metrics") or {}).get("test") or {}
+    data = card.get("data") or {}
+    tags = {
+        "model_version": card.get("model_version"),
+        "schema_version": card.get("schema_version"),
+        "created_utc": card.get("created_utc"),
+        "data_sha256": data.get("sha256"),
+        "data_synthetic": data.get("synthetic"),
+        **{f"test_{m}": test.get(m) for m in ("roc_auc", "pr_auc", "brier")},
+    }
+    return {k: (f"{v:.6g}" if isinstance(v, float) else str(v)) for k, v in tags.items() if v is not None}
+
+
+def build_model(settings: DeploySettings, paths: SpecPaths, tags: dict[str, str] | None = None) -> Model:
+    """The artifact directory as a custom_model asset (the whole folder: estimator, card, tables)."""
+    return Model(
+        name=settings.model_name,
+        path=paths.model_dir,
+        type=AssetTypes.CUSTOM_MODEL,
+        description="Calibrated P(death | COVID-19 case attributes); artifact folder of model.train.",
+        tags=tags or {},
+    )
+
+
+def model_reference(settings: DeploySettings, version: str | None = None) -> str:
+    """`azureml:name:version` for a registered model; `@latest` when no version is given."""
+    return f"azureml:{settings.model_name}:{version}" if version else f"azureml:{settings.model_name}@latest"
+
+
+# --- environment ------------------------------------------------------------------------
+
+
+def build_environment(paths: SpecPaths, named: bool = False) -> Environment:
+    """Curated base image + the generated conda file. Anonymous (content-hashed) unless named."""
+    kwargs: dict[str, Any] = {"image": BASE_IMAGE, "conda_file": str(paths.conda_file)}
+    if named:
+        kwargs.update(
+            name=ENVIRONMENT_NAME,
+            description="Scoring/training pins generated from requirements.txt.",
+        )
+    return Environment(**kwargs)
+
+
+# --- online endpoint --------------------------------------------------------------------
+
+
+def _probe(settings: DeploySettings) -> ProbeSettings:
+    return ProbeSettings(
+        initial_delay=settings.probe_initial_delay_s,
+        period=settings.probe_period_s,
+        timeout=settings.probe_timeout_s,
+        failure_threshold=settings.probe_failure_threshold,
+        success_threshold=1,
+    )
+
+
+def _data_collector(settings: DeploySettings) -> DataCollector | None:
+    # model_inputs / model_outputs are what the monitoring schedule reads.
+    if not settings.collect_data:
+        return None
+    return DataCollector(
+        collections={
+            "model_inputs": DeploymentCollection(enabled="true"),
+            "model_outputs": DeploymentCollection(enabled="true"),
+        }
+    )
+
+
+def build_online_endpoint(settings: DeploySettings) -> KubernetesOnlineEndpoint | ManagedOnlineEndpoint:
+    common: dict[str, Any] = {
+        "name": settings.endpoint_name,
+        "auth_mode": settings.auth_mode,
+        "description": "COVID-19 death-risk scoring (calibrated probability + risk band).",
+        "tags": {"schema_version": schema.SCHEMA_VERSION},
+    }
+    if settings.target == "kubernetes":
+        return KubernetesOnlineEndpoint(compute=settings.compute, **common)
+    return ManagedOnlineEndpoint(**common)
+
+
+def build_online_deployment(
+    settings: DeploySettings, paths: SpecPaths, model: str | None = None, name: str | None = None
+) -> KubernetesOnlineDeployment | ManagedOnlineDeployment:
+    """One deployment (blue/green slot) of the scoring script `model/score.py`."""
+    common: dict[str, Any] = {
+        "name": name or settings.deployment_name,
+        "endpoint_name": settings.endpoint_name,
+        "model": model or model_reference(settings),
+        "code_configuration": CodeConfiguration(code=paths.code_dir, scoring_script=SCORING_SCRIPT),
+        "environment": build_environment(paths),
+        "request_settings": OnlineRequestSettings(
+            request_timeout_ms=settings.request_timeout_ms,
+            max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
+            max_queue_wait_ms=settings.max_queue_wait_ms,
+        ),
+        "liveness_probe": _probe(settings),
+        "readiness_probe": _probe(settings),
+        "instance_count": settings.instance_count,
+        "data_collector": _data_collector(settings),
+        "environment_variables": {"RISK_SCHEMA_VERSION": schema.SCHEMA_VERSION},
+    }
+    if settings.target == "kubernetes":
+        return KubernetesOnlineDeployment(
+            instance_type=settings.instance_type,
+            resources=ResourceRequirementsSettings(
+                requests=ResourceSettings(cpu=settings.cpu_request, memory=settings.memory_request),
+                limits=ResourceSettings(cpu=settings.cpu_limit, memory=settings.memory_limit),
+            ),
+            scale_settings=TargetUtilizationScaleSettings(
+                min_instances=settings.min_instances,
+                max_instances=settings.max_instances,
+                target_utilization_percentage=settings.target_utilization_percentage,
+                polling_interval=10,
+            ),
+            **common,
+        )
+    return ManagedOnlineDeployment(
+        instance_type=settings.managed_instance_type, scale_settings=DefaultScaleSettings(), **common
+    )
+
+
+# --- training job -----------------------------------------------------------------------
+
+
+def build_training_job(settings: DeploySettings, paths: SpecPaths) -> Job:
+    """`python -m model.train` on the full data, on a compute cluster, output = the artifact folder."""
+    data_type = AssetTypes.URI_FOLDER if settings.training_data.endswith("/") else AssetTypes.URI_FILE
+    return command(
+        name=None,
+        display_name="train covid19 death-risk model",
+        experiment_name=settings.experiment_name,
+        description="Train, calibrate and evaluate on the full CDC case-surveillance file.",
+        code=paths.code_dir,
+        command=TRAIN_COMMAND,
+        inputs={"data": Input(type=data_type, path=settings.training_data)},
+        outputs={"model": Output(type=AssetTypes.URI_FOLDER)},
+        environment=build_environment(paths),
+        compute=settings.cluster,
+    )
+
+
+# --- batch ------------------------------------------------------------------------------
+
+
+def build_batch_endpoint(settings: DeploySettings) -> BatchEndpoint:
+    return BatchEndpoint(
+        name=settings.batch_endpoint_name,
+        description="Batch scoring of case files with the COVID-19 death-risk model.",
+        tags={"schema_version": schema.SCHEMA_VERSION},
+    )
+
+
+def build_batch_deployment(
+    settings: DeploySettings, paths: SpecPaths, model: str | None = None
+) -> ModelBatchDeployment:
+    return ModelBatchDeployment(
+        name=settings.batch_deployment_name,
+        endpoint_name=settings.batch_endpoint_name,
+        description="model/batch_driver.py over CSV/Parquet mini-batches.",
+        model=model or model_reference(settings),
+        code_configuration=CodeConfiguration(code=paths.code_dir, scoring_script=BATCH_DRIVER),
+        environment=build_environment(paths),
+        compute=settings.cluster,
+        resources=ResourceConfiguration(instance_count=1),
+        settings=ModelBatchDeploymentSettings(
+            mini_batch_size=10,
+            max_concurrency_per_instance=2,
+            output_action="append_row",
+            output_file_name="predictions.csv",
+            retry_settings=BatchRetrySettings(max_retries=3, timeout=300),
+            error_threshold=-1,
+            logging_level="info",
+        ),
+    )
+
+
+# --- monitoring -------------------------------------------------------------------------
+
+
+def collected_data_asset(settings: DeploySettings, collection: str) -> str:
+    """The data asset Azure ML registers for a deployment's collected data."""
+    return f"azureml:{settings.endpoint_name}-{settings.deployment_name}-{collection}:1"
+
+
+def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
+    """Daily data drift (inputs vs training) and prediction drift (outputs vs previous weeks)."""
+    features = list(schema.MODEL_INPUTS)
+    data_drift = DataDriftSignal(
+        production_data=ProductionData(
+            input_data=Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, "model_inputs")),
+            data_context="model_inputs",
+            data_window=BaselineDataRange(lookback_window_size="P7D", lookback_window_offset="P0D"),
+        ),
+        reference_data=ReferenceData(
+            input_data=Input(type=AssetTypes.MLTABLE, path=settings.monitor_reference_data),
+            data_context="training",
+        ),
+        features=features,
+        metric_thresholds=DataDriftMetricThreshold(
+            categorical=CategoricalDriftMetrics(jensen_shannon_distance=0.1, pearsons_chi_squared_test=0.05),
+        ),
+        alert_enabled=bool(settings.monitor_emails),
+    )
+    prediction_drift = PredictionDriftSignal(
+        production_data=ProductionData(
+            input_data=Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, "model_outputs")),
+            data_context="model_outputs",
+            data_window=BaselineDataRange(lookback_window_size="P7D", lookback_window_offset="P0D"),
+        ),
+        reference_data=ReferenceData(
+            input_data=Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, "model_outputs")),
+            data_context="model_outputs",
+            data_window=BaselineDataRange(lookback_window_size="P28D", lookback_window_offset="P7D"),
+        ),
+        metric_thresholds=PredictionDriftMetricThreshold(
+            numerical=NumericalDriftMetrics(jensen_shannon_distance=0.1),
+            categorical=CategoricalDriftMetrics(jensen_shannon_distance=0.1),
+        ),
+        alert_enabled=bool(settings.monitor_emails),
+    )
+    return MonitorSchedule(
+        name=settings.monitor_name,
+        display_name="COVID-19 death-risk drift",
+        description="Data drift of model inputs vs training and prediction drift vs earlier weeks.",
+        trigger=RecurrenceTrigger(frequency="day", interval=1, schedule=RecurrencePattern(hours=3, minutes=15)),
+        create_monitor=MonitorDefinition(
+            compute=ServerlessSparkCompute(
+                instance_type=settings.monitor_spark_instance_type, runtime_version="3.4"
+            ),
+            monitoring_target=MonitoringTarget(
+                ml_task="classification",
+                endpoint_deployment_id=f"azureml:{settings.endpoint_name}:{settings.deployment_name}",
+            ),
+            monitoring_signals={"input_drift": data_drift, "prediction_drift": prediction_drift},
+            alert_notification=(
+                AlertNotification(emails=list(settings.monitor_emails)) if settings.monitor_emails else None
+            ),
+        ),
+    )

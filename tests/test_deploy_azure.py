@@ -1,0 +1,408 @@
+"""Azure ML deployment path (deploy/azure), exercised offline.
+
+Azure's control plane cannot be reached from this machine, so no MLClient operation is
+exercised here. What is real: every entity is built with the real azure-ai-ml SDK and
+serialised by its own schemas; every committed YAML spec is loaded by the SDK's own loaders
+(the ones `az ml ... create -f` uses) and compared with the entity the Python code builds;
+the dry-run CLI runs end to end in a subprocess without any credential. The only fake is
+`InMemoryControlPlane` below: a dict standing in for Azure's endpoint/deployment state, used
+to test the blue/green sequencing and rollback; the traffic plans themselves are pure.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from azure.ai.ml.entities._load_functions import (
+    load_batch_endpoint,
+    load_environment,
+    load_job,
+    load_model,
+    load_model_batch_deployment,
+    load_online_deployment,
+    load_online_endpoint,
+    load_schedule,
+)
+
+from deploy.azure import entities as ent
+from deploy.azure.config import ConfigError, DeploySettings, load_settings, load_workspace_config
+from deploy.azure.environment import CONDA_FILE, SCORING_PACKAGES, read_pins, render_conda_yaml
+from deploy.azure.rollout import RolloutFailed, execute_rollout, smoke_records
+from deploy.azure.specs import build_specs
+from deploy.azure.staging import stage_code
+from deploy.azure.traffic import TrafficPlanError, next_deployment_name, plan_rollout
+from model import schema
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "deploy" / "azure" / "specs"
+LOADERS = {
+    "kubernetes-endpoint.yml": load_online_endpoint,
+    "kubernetes-deployment.yml": load_online_deployment,
+    "managed-endpoint.yml": load_online_endpoint,
+    "managed-deployment.yml": load_online_deployment,
+    "batch-endpoint.yml": load_batch_endpoint,
+    # `type: model` batch deployments are loaded by the ModelBatchDeployment loader (the
+    # generic load_batch_deployment only knows the legacy top-level settings layout).
+    "batch-deployment.yml": load_model_batch_deployment,
+    "monitor-schedule.yml": load_schedule,
+}
+
+
+def plain(value: object) -> object:
+    return json.loads(json.dumps(value, default=str))
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed specs in a copy of the repo layout, with the code folder staged, so that
+    the loaders can resolve every relative path without writing into the repository."""
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(SPECS, root / "deploy" / "azure" / "specs")
+    shutil.copytree(CONDA_FILE.parent, root / "deploy" / "azure" / "environment")
+    stage_code(root / "artifacts" / "azure" / "code", REPO)
+    (root / "artifacts" / "model").mkdir(parents=True)
+    return root / "deploy" / "azure" / "specs"
+
+
+# --- environment pins -------------------------------------------------------------------
+
+
+def test_conda_pins_equal_requirements() -> None:
+    pins = read_pins(REPO / "requirements.txt")
+    conda = yaml.safe_load(CONDA_FILE.read_text())
+    pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    assert [p.split("==")[0] for p in pip] == list(SCORING_PACKAGES)
+    for line in pip:
+        name, version = line.split("==")
+        assert pins[name.lower()] == version, f"{name}: conda {version} != requirements.txt {pins[name.lower()]}"
+
+
+def test_committed_conda_file_is_generated() -> None:
+    assert CONDA_FILE.read_text() == render_conda_yaml(), "regenerate: python -m deploy.azure dry-run --write-specs"
+
+
+def test_unpinned_scoring_package_is_reported(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy>=2\npandas==3.1.1\n")
+    with pytest.raises(ValueError, match="numpy"):
+        render_conda_yaml(req)
+
+
+# --- specs == code ----------------------------------------------------------------------
+
+
+def test_committed_specs_are_what_the_code_renders() -> None:
+    specs = build_specs(DeploySettings(), ent.SpecPaths.relative_to(SPECS))
+    assert {s.filename for s in specs} == {p.name for p in SPECS.glob("*.yml")}
+    for spec in specs:
+        assert (SPECS / spec.filename).read_text() == spec.text(), f"{spec.filename} is stale: regenerate it"
+
+
+@pytest.mark.parametrize("filename", sorted(LOADERS))
+def test_spec_loads_and_equals_built_entity(mirror: Path, filename: str) -> None:
+    loaded = LOADERS[filename](mirror / filename)
+    settings = DeploySettings()
+    paths = ent.SpecPaths.relative_to(SPECS)
+    k8s, managed = settings.replace(target="kubernetes"), settings.replace(target="managed")
+    built = {
+        "kubernetes-endpoint.yml": lambda: ent.build_online_endpoint(k8s),
+        "kubernetes-deployment.yml": lambda: ent.build_online_deployment(k8s, paths),
+        "managed-endpoint.yml": lambda: ent.build_online_endpoint(managed),
+        "managed-deployment.yml": lambda: ent.build_online_deployment(managed, paths),
+        "batch-endpoint.yml": lambda: ent.build_batch_endpoint(settings),
+        "batch-deployment.yml": lambda: ent.build_batch_deployment(settings, paths),
+        "monitor-schedule.yml": lambda: ent.build_monitor_schedule(settings),
+    }[filename]()
+    assert type(loaded) is type(built)
+    assert plain(loaded._to_dict()) == plain(built._to_dict())
+
+
+def test_kubernetes_deployment_spec_content(mirror: Path) -> None:
+    d = load_online_deployment(mirror / "kubernetes-deployment.yml")
+    assert d.type.lower() == "kubernetes" and d.instance_type == "defaultinstancetype"
+    assert d.code_configuration.scoring_script == "model/score.py"
+    assert (Path(d.base_path) / d.code_configuration.code / "model" / "score.py").parent.is_dir()
+    assert d.resources.requests.cpu == "500m" and d.resources.limits.memory == "2Gi"
+    assert d.scale_settings.type == "target_utilization"
+    assert d.liveness_probe.period == 10 and d.readiness_probe.failure_threshold == 3
+    assert d.request_settings.max_concurrent_requests_per_instance == 4
+    assert set(d.data_collector.collections) == {"model_inputs", "model_outputs"}
+    pip = next(x["pip"] for x in d.environment.conda_file["dependencies"] if isinstance(x, dict))
+    assert "scikit-learn==" + read_pins(REPO / "requirements.txt")["scikit-learn"] in pip
+
+
+def test_model_environment_and_job_specs_load(mirror: Path) -> None:
+    settings, paths = DeploySettings(), ent.SpecPaths.relative_to(SPECS)
+    model = load_model(mirror / "model.yml")
+    assert (model.name, model.type) == (settings.model_name, "custom_model")
+    env = load_environment(mirror / "environment.yml")
+    built_env = ent.build_environment(paths, named=True)
+    assert (env.image, env.conda_file) == (built_env.image, built_env.conda_file)
+    job = load_job(mirror / "train-job.yml")
+    built = ent.build_training_job(settings, paths)
+    assert job.command == built.command == ent.TRAIN_COMMAND
+    assert job.compute == built.compute == settings.cluster
+    assert job.inputs["data"].path.removeprefix("azureml:") == built.inputs["data"].path.removeprefix("azureml:")
+    assert job.outputs["model"].type == built.outputs["model"].type == "uri_folder"
+    assert job.environment.conda_file == built.environment.conda_file
+    assert "--data ${{inputs.data}} --out ${{outputs.model}}" in job.command
+
+
+def test_managed_and_kubernetes_differ_where_they_must() -> None:
+    s, paths = DeploySettings(), ent.SpecPaths.absolute()
+    assert type(ent.build_online_endpoint(s)).__name__ == "KubernetesOnlineEndpoint"
+    assert ent.build_online_endpoint(s)._to_dict()["compute"] == "azureml:aks-inference"
+    managed = ent.build_online_deployment(s.replace(target="managed"), paths)
+    assert managed.instance_type == "Standard_DS3_v2" and not hasattr(managed, "resources")
+
+
+def test_monitor_reads_collected_data_of_the_deployment() -> None:
+    sched = ent.build_monitor_schedule(DeploySettings(deployment_name="green"))
+    signals = sched.create_monitor.monitoring_signals
+    assert signals["input_drift"].production_data.data_context == "model_inputs"
+    assert signals["prediction_drift"].production_data.data_context == "model_outputs"
+    assert signals["input_drift"].features == list(schema.MODEL_INPUTS)
+    assert sched.create_monitor.monitoring_target.endpoint_deployment_id.endswith(":green")
+    assert "green-model_inputs" in signals["input_drift"].production_data.input_data.path
+
+
+# --- model registration -----------------------------------------------------------------
+
+
+def test_model_tags_come_from_the_card(model_dir: Path) -> None:
+    card = json.loads((model_dir / "model_card.json").read_text())
+    model = ent.build_model(DeploySettings(), ent.SpecPaths.absolute(model_dir=model_dir), ent.card_tags(model_dir))
+    assert model.tags["model_version"] == card["model_version"]
+    assert model.tags["schema_version"] == schema.SCHEMA_VERSION
+    assert model.tags["data_sha256"] == card["data"]["sha256"]
+    assert float(model.tags["test_roc_auc"]) == pytest.approx(card["metrics"]["test"]["roc_auc"], rel=1e-5)
+    assert {"test_pr_auc", "test_brier"} <= set(model.tags)
+    assert model._to_dict()["type"] == "custom_model"
+
+
+def test_card_tags_on_a_folder_without_card(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model_card\.json not found.*model\.train"):
+        ent.card_tags(tmp_path)
+
+
+def test_stage_code_holds_only_the_model_package(tmp_path: Path) -> None:
+    dest = stage_code(tmp_path / "code", REPO)
+    assert [p.name for p in dest.iterdir()] == ["model"]
+    assert (dest / "model" / "schema.py").read_text() == (REPO / "model" / "schema.py").read_text()
+    assert not list(dest.rglob("__pycache__"))
+
+
+# --- traffic plans (pure) ---------------------------------------------------------------
+
+
+def test_plan_on_empty_endpoint() -> None:
+    plan = plan_rollout({}, "blue", (10, 50, 100))
+    assert plan.states == [{"blue": 0}, {"blue": 100}]
+    assert plan.rollback == {"blue": 0}
+
+
+def test_plan_blue_to_green_in_steps() -> None:
+    plan = plan_rollout({"blue": 100}, "green", (10, 50, 100))
+    assert plan.states == [
+        {"blue": 100, "green": 0},
+        {"blue": 90, "green": 10},
+        {"blue": 50, "green": 50},
+        {"blue": 0, "green": 100},
+    ]
+    assert plan.rollback == {"blue": 100, "green": 0}
+    assert plan_rollout({"blue": 100}, "green").states == [{"blue": 100, "green": 0}, {"blue": 0, "green": 100}]
+
+
+def test_plan_resumes_mid_rollout() -> None:
+    plan = plan_rollout({"blue": 90, "green": 10}, "green", (10, 50, 100), resume=True)
+    assert plan.states == [{"blue": 50, "green": 50}, {"blue": 0, "green": 100}]
+    assert plan.rollback == {"blue": 100, "green": 0}
+
+
+def test_plan_name_collision_is_refused() -> None:
+    with pytest.raises(TrafficPlanError, match=r"already exists.*promote"):
+        plan_rollout({"blue": 90, "green": 10}, "green", (10, 50, 100))
+    with pytest.raises(TrafficPlanError, match="already exists"):
+        plan_rollout({"blue": 100}, "blue")
+
+
+def test_plan_keeps_sums_at_100_with_several_deployments() -> None:
+    plan = plan_rollout({"a": 33, "b": 33, "c": 34}, "d", (10, 25, 100))
+    assert all(sum(s.values()) == 100 for s in plan.states[1:])
+    assert [s["d"] for s in plan.states] == [0, 10, 25, 100]
+    assert plan.rollback == {"a": 33, "b": 33, "c": 34, "d": 0}
+
+
+@pytest.mark.parametrize(
+    ("current", "steps"),
+    [({"blue": 80}, (100,)), ({"blue": 100}, (50, 10, 100)), ({"blue": 100}, (10, 50)), ({"blue": -5}, (100,))],
+)
+def test_plan_rejects_bad_input(current: dict[str, int], steps: tuple[int, ...]) -> None:
+    with pytest.raises(TrafficPlanError):
+        plan_rollout(current, "green", steps)
+
+
+def test_next_deployment_name() -> None:
+    assert next_deployment_name({}) == "blue"
+    assert next_deployment_name({"blue": 100}) == "green"
+    with pytest.raises(TrafficPlanError, match="delete it first"):
+        next_deployment_name({"blue": 100, "green": 0})
+
+
+# --- rollout sequencing against an in-memory stand-in for Azure's control plane ---------
+
+
+class InMemoryControlPlane:
+    """FAKE of Azure's control plane only (endpoint traffic + deployments as dicts)."""
+
+    def __init__(self, traffic: dict[str, int]) -> None:
+        self.traffic_now = dict(traffic)
+        self.deployments = set(traffic)
+        self.history: list[dict[str, int]] = []
+
+    def traffic(self, endpoint: str) -> dict[str, int]:
+        return dict(self.traffic_now)
+
+    def create_deployment(self, deployment: object) -> None:
+        self.deployments.add(deployment.name)  # type: ignore[attr-defined]
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
+        assert set(traffic) <= self.deployments, "traffic to a deployment that does not exist"
+        self.traffic_now = dict(traffic)
+        self.history.append(dict(traffic))
+
+
+def test_rollout_success_and_smoke_before_traffic() -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    seen: list[tuple[str | None, dict[str, int]]] = []
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100))
+    dep = ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
+    final = execute_rollout(plane, "ep", plan, lambda d: seen.append((d, plane.traffic("ep"))), dep, log=lambda m: None)
+    assert final == {"blue": 0, "green": 100} == plane.traffic_now
+    assert seen[0] == ("green", {"blue": 100})  # header smoke test while green has no traffic
+    assert plane.history == plan.states
+
+
+def test_rollout_failure_rolls_back() -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100))
+    calls = []
+
+    def smoke(deployment: str | None) -> None:
+        calls.append(deployment)
+        if plane.traffic_now.get("green") == 50:
+            raise RuntimeError("HTTP 500 from green")
+
+    dep = ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
+    with pytest.raises(RolloutFailed, match="rolled back"):
+        execute_rollout(plane, "ep", plan, smoke, dep, log=lambda m: None)
+    assert plane.traffic_now == {"blue": 100, "green": 0}
+    assert plane.history[-2] == {"blue": 50, "green": 50}
+
+
+def test_smoke_records_are_valid_schema_values() -> None:
+    for record in smoke_records():
+        assert list(record) == list(schema.MODEL_INPUTS)
+        for name, value in record.items():
+            assert value in schema.FEATURES_BY_NAME[name].values
+
+
+# --- config -----------------------------------------------------------------------------
+
+
+def test_workspace_config_sources(tmp_path: Path) -> None:
+    env = {"AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "rg", "AZUREML_WORKSPACE_NAME": "ws"}
+    assert load_workspace_config(environ=env, cwd=tmp_path).workspace_name == "ws"
+    with pytest.raises(ConfigError, match="AZUREML_WORKSPACE_NAME"):
+        load_workspace_config(environ={"AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "rg"}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match=r"config\.json"):
+        load_workspace_config(environ={}, cwd=tmp_path)
+    (tmp_path / "config.json").write_text('{"subscription_id": "s", "resource_group": "rg"}')
+    with pytest.raises(ConfigError, match="missing workspace_name"):
+        load_workspace_config(environ={}, cwd=tmp_path)
+
+
+def test_settings_file_and_overrides(tmp_path: Path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text('[deploy]\nendpoint_name = "risk-prod"\ntraffic_steps = [25, 100]\n')
+    s = load_settings(f, {"auth_mode": "aad_token", "compute": None})
+    assert (s.endpoint_name, s.traffic_steps, s.auth_mode, s.compute) == (
+        "risk-prod", (25, 100), "aad_token", "aks-inference")
+    assert load_settings(REPO / "deploy" / "azure" / "settings.example.toml") == DeploySettings()
+    f.write_text('[deploy]\nauth_mode = "password"\nmax_instances = "many"\n')
+    with pytest.raises(ConfigError, match="max_instances"):
+        load_settings(f)
+    f.write_text('[deploy]\nauth_mode = "password"\n')
+    with pytest.raises(ConfigError, match="auth_mode 'password' is not one of key, aml_token, aad_token"):
+        load_settings(f)
+
+
+# --- CLI in a subprocess ----------------------------------------------------------------
+
+
+def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE", "AZUREML"))}
+    clean["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.azure", *args], cwd=cwd, env={**clean, **(env or {})},
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_cli_dry_run_writes_specs_that_load(tmp_path: Path) -> None:
+    out = tmp_path / "specs"
+    proc = run_cli("dry-run", "--out", str(out), "--endpoint-name", "risk-test", "--target", "managed")
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(p.name for p in out.glob("*.yml"))
+    assert files == sorted(p.name for p in SPECS.glob("*.yml"))
+    assert load_online_endpoint(out / "managed-endpoint.yml").name == "risk-test"
+    assert load_online_deployment(out / "kubernetes-deployment.yml").endpoint_name == "risk-test"
+    assert load_schedule(out / "monitor-schedule.yml").create_monitor.monitoring_target.endpoint_deployment_id == (
+        "azureml:risk-test:blue")
+    assert load_batch_endpoint(out / "batch-endpoint.yml").name == "covid19-death-risk-batch"
+
+
+def test_cli_network_commands_dry_run_without_credentials(tmp_path: Path) -> None:
+    proc = run_cli("deploy", "--dry-run", "--current", "blue=100", "--steps", "10,100", cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "KubernetesOnlineDeployment" in proc.stdout and '"green": 10' in proc.stdout
+    for command in ("train-job", "batch", "monitor"):
+        proc = run_cli(command, "--dry-run")
+        assert proc.returncode == 0, f"{command}: {proc.stderr}"
+    proc = run_cli("plan", "--current", "blue=90,green=10", "--deployment", "green", "--resume")
+    assert json.loads(proc.stdout)["states"][-1] == {"blue": 0, "green": 100}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("deploy",), "no Azure ML workspace configured"),
+        (("deploy", "--workspace-config", "/nonexistent/config.json"), "does not exist"),
+        (("deploy", "--endpoint-name", "1bad"), "endpoint_name '1bad' must be"),
+        (("deploy", "--steps", "50,10"), "traffic_steps"),
+        (("plan", "--current", "blue=90,green=10", "--deployment", "green"), "already exists"),
+        (("plan", "--current", "blue=ninety"), "name=percent"),
+        (("teardown",), "--yes"),
+        (("register", "--dry-run", "--model-dir", "/nonexistent"), "model_card.json not found"),
+    ],
+)
+def test_cli_bad_config_gives_clear_error(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_invalid_workspace_json(tmp_path: Path) -> None:
+    bad = tmp_path / "config.json"
+    bad.write_text('{"subscription_id": "s",')
+    proc = run_cli("deploy", cwd=tmp_path)
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
