@@ -1,0 +1,160 @@
+"""Batch scoring: upload a CDC file, score every row through the endpoint, download the result."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import io  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.csv as pa_csv  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from dashboard.client import EndpointError  # noqa: E402
+from dashboard.ui import endpoint, icu, page, state  # noqa: E402
+from model import batch_score, schema  # noqa: E402
+from model.loader import DataError  # noqa: E402
+
+MAX_UPLOAD_MB = 200  # also server.maxUploadSize in .streamlit/config.toml
+MAX_ROWS = 1_000_000
+REQUEST_RECORDS = 10_000  # records per endpoint request (the endpoint accepts up to 50k)
+RESULT_KEY = "batch.result"
+
+ctx = page.setup_page(
+    "Batch scoring",
+    "Score a whole file of patients through the endpoint, see what it means for flags, deaths and ICU beds.",
+    icon="📄",
+)
+
+st.markdown(
+    f"Upload a CDC case-surveillance file as **CSV, CSV.gz or Parquet** (any CDC schema version, or just the "
+    f"columns {', '.join(f'`{c}`' for c in schema.MODEL_INPUTS)}); at most **{MAX_UPLOAD_MB} MB** and "
+    f"**{MAX_ROWS:,} rows**. Larger files: `python -m model.batch_score --data FILE --out FILE`."
+)
+upload = st.file_uploader("CDC file", type=["csv", "gz", "parquet"], key="batch.upload")
+
+
+def _endpoint_scorer(config):  # (canonical frame) -> (probabilities, bands), via the endpoint client
+    def score(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        records = frame.astype(str).to_dict("records")
+        probs, bands = [], []
+        for start in range(0, len(records), REQUEST_RECORDS):
+            result = endpoint.score(config, records[start : start + REQUEST_RECORDS])
+            probs += [endpoint.probability_of(r) for r in result.results]
+            bands += [endpoint.risk_band_of(r) for r in result.results]
+            st.session_state["batch.model_version"] = result.model_version
+        return np.asarray(probs, dtype=float), np.asarray(bands, dtype=object)
+
+    return score
+
+
+def _score_upload(path: Path, name: str, config) -> dict:
+    """Stream the file through the endpoint; raises DataError / EndpointError / ValueError."""
+    bar = st.progress(0.0, text="Reading the file…")
+    scored, rejected, reasons, rows = [], [], {}, 0
+    estimate = max(1, int(path.stat().st_size / 90))  # ~90 bytes per CDC CSV row: only drives the bar
+    for chunk in batch_score.iter_scored(path, _endpoint_scorer(config), state.get_threshold()):
+        rows += chunk.rows_read
+        if rows > MAX_ROWS:
+            raise ValueError(f"the file has more than {MAX_ROWS:,} rows; score it with `python -m model.batch_score`")
+        scored.append(chunk.scored)
+        if chunk.rejected is not None:
+            rejected.append(chunk.rejected)
+        for reason, n in chunk.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        bar.progress(min(rows / estimate, 0.99), text=f"Scored {rows:,} rows…")
+    bar.progress(1.0, text=f"Scored {rows:,} rows.")
+    return {
+        "name": name,
+        "rows": rows,
+        "scored": pa.Table.from_batches(scored),
+        "rejected": pa.Table.from_batches(rejected) if rejected else None,
+        "reasons": reasons,
+        "model_version": st.session_state.get("batch.model_version", "unknown"),
+    }
+
+
+def _csv_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pa_csv.write_csv(table, sink)
+    return sink.getvalue()
+
+
+if upload is not None:
+    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+        st.error(f"**{upload.name} is {upload.size / 2**20:,.0f} MB**; this page takes at most {MAX_UPLOAD_MB} MB. "
+                 "Score it with `python -m model.batch_score --data FILE --out FILE`.")  # fmt: skip
+        st.stop()
+    if ctx.endpoint is None:
+        st.error(f"**The endpoint settings are not usable:** {ctx.endpoint_error}")
+        st.stop()
+    if st.button(f"Score {upload.name}", type="primary", key="batch.score"):
+        suffix = "".join(Path(upload.name).suffixes[-2:]) or ".csv"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(upload.getvalue())
+            try:
+                st.session_state[RESULT_KEY] = _score_upload(path, upload.name, ctx.endpoint)
+            except DataError as exc:
+                st.session_state.pop(RESULT_KEY, None)
+                st.error(f"**This file cannot be scored:** {str(exc).replace(str(path), upload.name)}")
+                st.stop()
+            except ValueError as exc:
+                st.session_state.pop(RESULT_KEY, None)
+                st.error(f"**This file cannot be scored:** {exc}")
+                st.stop()
+            except EndpointError as exc:
+                st.error(endpoint.explain_error(exc, ctx.endpoint))
+                st.stop()
+
+result = st.session_state.get(RESULT_KEY)
+if result is None:
+    st.info("Upload a file and press **Score** to see the summary here.")
+    st.stop()
+
+threshold = state.get_threshold()
+table: pa.Table = result["scored"]
+probability = table.column("probability").to_numpy()
+flagged = probability >= threshold
+n_scored = len(probability)
+n_rejected = 0 if result["rejected"] is None else result["rejected"].num_rows
+assumptions = state.get_icu_assumptions()
+flagged_share = float(flagged.mean()) if n_scored else 0.0
+
+st.subheader(f"{result['name']}: {result['rows']:,} rows (model {result['model_version']})")
+a, b, c, d = st.columns(4)
+a.metric("Rows scored", f"{n_scored:,}")
+b.metric(f"Patients flagged (≥ {threshold:.3f})", f"{int(flagged.sum()):,}", help="Threshold shared with the "
+         "Threshold explorer; change it there.")  # fmt: skip
+c.metric("Expected deaths", f"{probability.sum():,.1f}", help="Sum of the calibrated probabilities.")
+d.metric("ICU beds needed", f"{icu.beds_at(flagged_share, assumptions):,.1f}",
+         help="ICU page's assumptions: cases/day × flagged share of this file × ICU share × length of stay.")
+st.caption(
+    f"ICU beds: {assumptions.cases_per_day:,.0f} new cases/day with this file's mix ({flagged_share:.1%} flagged), "
+    f"{assumptions.icu_share:.0%} of flagged patients need ICU for {assumptions.los_days:.1f} days (ICU saturation "
+    f"page). Taken together, this file's flagged patients would need {flagged.sum() * assumptions.icu_share:,.0f} "
+    "ICU admissions."
+)
+if n_rejected:
+    st.warning(f"**{n_rejected:,} rows could not be scored** (values outside the schema); they are in the "
+               "rejects download with the reason.")  # fmt: skip
+    st.dataframe(pd.DataFrame({"reason": list(result["reasons"]), "rows": list(result["reasons"].values())}),
+                 hide_index=True)  # fmt: skip
+
+bands = pd.Series(table.column("risk_band").to_numpy(zero_copy_only=False))
+band_counts = bands.value_counts().reindex([name for _, name in schema.RISK_BANDS], fill_value=0)
+st.bar_chart(band_counts, x_label="risk band", y_label="patients")
+
+out = table.set_column(table.schema.get_field_index("flagged"), "flagged", pa.array(flagged))
+stem = result["name"].split(".")[0] or "scored"
+st.download_button("Download the scored file (CSV)", data=_csv_bytes(out), file_name=f"{stem}.scored.csv",
+                   mime="text/csv", key="batch.download")  # fmt: skip
+if n_rejected:
+    st.download_button("Download the rejected rows (CSV)", data=_csv_bytes(result["rejected"]),
+                       file_name=f"{stem}.rejects.csv", mime="text/csv", key="batch.download_rejects")  # fmt: skip

@@ -1,0 +1,147 @@
+"""Monitoring: has the case mix drifted from training, and does the model still perform?"""
+
+import itertools
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from dashboard.ui import charts, page, theme  # noqa: E402
+from model import artifact, drift, lookup, monitor  # noqa: E402
+from model.datacollect import DEFAULT_DIR, ENV_DIR  # noqa: E402
+from model.loader import DataError  # noqa: E402
+
+MAX_UPLOAD_MB = 200
+REPORT_KEY = "monitor.report"
+SOURCE_LOG = "Records collected by the endpoint"
+SOURCE_FILE = "Upload a data file"
+
+ctx = page.setup_page(
+    "Monitoring",
+    "Has the case mix drifted away from the training data, and does the model still perform?",
+    icon="📈",
+)
+assert ctx.model is not None  # setup_page stopped the page otherwise
+
+
+@st.cache_resource(show_spinner="Loading the model's risk table…", max_entries=4)
+def _risk(model_dir: str, stamp: int) -> lookup.RiskLookup:
+    # The monitor needs the model's probability for each input combination (8.4k values), not raw data.
+    return lookup.RiskLookup.from_model_dir(model_dir)
+
+
+def _run(current: Path, label: str) -> dict:
+    model_dir = ctx.model.directory
+    risk = _risk(str(model_dir), (model_dir / artifact.CARD_JSON).stat().st_mtime_ns)
+    agg = monitor.aggregate(current, risk)
+    agg.source = label
+    return monitor.build_report(model_dir, agg, risk)
+
+
+source = st.radio("Current data", [SOURCE_LOG, SOURCE_FILE], horizontal=True, key="monitor.source")
+if source == SOURCE_LOG:
+    default_dir = os.environ.get(ENV_DIR) or str(Path(_ROOT) / DEFAULT_DIR)
+    folder = st.text_input("Collected-data folder (the endpoint's RISK_DATA_COLLECTION_DIR)", value=default_dir,
+                           key="monitor.folder")  # fmt: skip
+    if st.button("Check drift", type="primary", key="monitor.run_log"):
+        try:
+            st.session_state[REPORT_KEY] = _run(Path(folder), folder)
+        except (DataError, OSError, ValueError) as exc:
+            st.session_state.pop(REPORT_KEY, None)
+            st.error(f"**Cannot read the collected records:** {exc}")
+else:
+    upload = st.file_uploader("CDC data file (CSV, CSV.gz or Parquet; with death_yn for live performance)",
+                              type=["csv", "gz", "parquet"], key="monitor.upload")  # fmt: skip
+    if upload is not None:
+        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+            st.error(f"**{upload.name}** is larger than {MAX_UPLOAD_MB} MB; run `python -m model.monitor` instead.")
+        elif st.button(f"Check drift in {upload.name}", type="primary", key="monitor.run_file"):
+            suffix = "".join(Path(upload.name).suffixes[-2:]) or ".csv"
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"upload{suffix}"
+                path.write_bytes(upload.getvalue())
+                try:
+                    st.session_state[REPORT_KEY] = _run(path, upload.name)
+                except (DataError, ValueError) as exc:
+                    st.session_state.pop(REPORT_KEY, None)
+                    st.error(f"**This file cannot be checked:** {str(exc).replace(str(path), upload.name)}")
+
+report = st.session_state.get(REPORT_KEY)
+if report is None:
+    st.info("Choose the current data and press **Check drift**.")
+    st.stop()
+
+verdict = report["verdict"]
+details = "".join(f"\n- {r}" for r in report["reasons"])
+if verdict == monitor.VERDICT_RETRAIN:
+    st.error(f"**Verdict: retrain recommended.**{details}", icon="🔁")
+elif verdict == monitor.VERDICT_OK:
+    st.success("**Verdict: ok.** No major drift, and no performance loss where outcomes are known.", icon="✅")
+else:
+    st.warning("**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon="⏳")
+for warning in report["warnings"]:
+    st.warning(warning)
+cur = report["current"]
+st.caption(
+    f"{cur['source']}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used; drift measured on "
+    f"{cur['drift_population']}. Model {report['model_version']}; thresholds in docs/monitoring.md."
+)
+
+features = report["features"]
+if features:
+    names = list(features)
+    psi = [features[n]["psi"] for n in names]
+    colours = {"major": theme.CAPACITY, "moderate": "#E07B39", "stable": theme.PRIMARY}
+    fig = go.Figure(go.Bar(x=names, y=psi, marker_color=[colours[drift.psi_status(v)] for v in psi],
+                           hovertemplate="%{x}: PSI %{y:.4f}<extra></extra>"))
+    for level, label in ((drift.PSI_MODERATE, "moderate"), (drift.PSI_MAJOR, "major")):
+        fig.add_hline(y=level, line_dash="dot", line_color=theme.MUTED, annotation_text=label)
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      title={"text": "Drift per model input (population stability index)", "x": 0.0})  # fmt: skip
+    st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.psi_chart")
+    st.dataframe(pd.DataFrame({"feature": names, "PSI": psi, "JS distance": [features[n]["js_distance"] for n in names],
+                               "status": [features[n]["status"] for n in names]}), hide_index=True)  # fmt: skip
+    chosen = st.selectbox("Category shares of", names, key="monitor.feature")
+    shares = features[chosen]
+    fig = go.Figure([go.Bar(name="training", x=list(shares["reference"]), y=list(shares["reference"].values()),
+                            marker_color=theme.MUTED),
+                     go.Bar(name="current", x=list(shares["current"]), y=list(shares["current"].values()),
+                            marker_color=theme.PRIMARY)])  # fmt: skip
+    fig.update_layout(barmode="group", height=320, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.share_chart")
+
+predicted = report["predicted_risk"]
+if predicted:
+    bins = predicted["bins"]
+    labels = [f"{lo:.1%}–{hi:.1%}" for lo, hi in itertools.pairwise(bins)]
+    fig = go.Figure([go.Bar(name="at training", x=labels, y=predicted["reference_shares"], marker_color=theme.MUTED),
+                     go.Bar(name="now", x=labels, y=predicted["current_shares"], marker_color=theme.PRIMARY)])
+    mean_ref = predicted["mean_reference"]
+    fig.update_layout(barmode="group", height=340, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      title={"text": f"Predicted risk now vs at training (PSI {predicted['psi']:.3f}; mean "
+                             f"{predicted['mean_current']:.2%} now"
+                             + (f", {mean_ref:.2%} at training)" if mean_ref is not None else ")"), "x": 0.0})
+    st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.risk_chart")
+
+perf = report["performance"]
+if perf is None:
+    st.info("No outcomes in the current data: live performance needs a file with `death_yn` (Yes/No).")
+elif not perf["assessed"]:
+    st.info(perf["warnings"][0] if perf["warnings"] else "Live performance not assessed.")
+else:
+    st.subheader(f"Live performance: {perf['patients']:,.0f} patients with known outcome, {perf['deaths']:,.0f} deaths")
+    keys = ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted")
+    metrics = {"metric": keys, "live": [perf["live"][k] for k in keys],
+               "model card (test)": [perf["reference"][k] for k in keys]}  # fmt: skip
+    st.dataframe(pd.DataFrame(metrics), hide_index=True)
+    st.plotly_chart(charts.calibration(pd.DataFrame(perf["calibration"])), config={"displayModeBar": False},
+                    key="monitor.calibration_chart")  # fmt: skip
+    st.caption("Reliability diagram of the current data with known outcome (not the test split).")

@@ -1,0 +1,132 @@
+"""The dashboard's use of `dashboard.client`: one cached client, a cached health check,
+and error messages that say what happened and what to do (never the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from dashboard.client import (
+    EndpointAuthError,
+    EndpointClient,
+    EndpointConfig,
+    EndpointError,
+    EndpointRejected,
+    EndpointServerError,
+    EndpointUnavailable,
+)
+from dashboard.ui import state
+
+HEALTH_TTL_S = 20.0  # health is re-checked at most this often per endpoint, so reruns stay instant
+
+
+def config_fingerprint(config: EndpointConfig) -> str:
+    """Identifies a configuration for caching without ever holding the key in clear."""
+    key_hash = hashlib.sha256((config.key or "").encode()).hexdigest()[:16]
+    return "|".join(
+        (config.scoring_url, config.name, config.auth, config.deployment or "", str(config.timeout_s), key_hash)
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _client(fingerprint: str, _config: EndpointConfig) -> EndpointClient:
+    return EndpointClient(_config)
+
+
+def get_client(config: EndpointConfig) -> EndpointClient:
+    return _client(config_fingerprint(config), config)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str
+    latency_ms: float | None
+    model_version: str | None
+    checked_at: float
+
+
+@st.cache_data(show_spinner=False, ttl=HEALTH_TTL_S, max_entries=16)
+def _health(fingerprint: str, _client: EndpointClient) -> Health:
+    try:
+        result = _client.health()
+    except EndpointError as exc:  # the client promises health() reports, but never let the sidebar crash
+        return Health(False, str(exc), None, None, time.time())
+    return Health(
+        ok=bool(result.ok),
+        detail=str(result.detail),
+        latency_ms=result.latency_ms,
+        model_version=result.model_version,
+        checked_at=time.time(),
+    )
+
+
+def health(config: EndpointConfig) -> Health:
+    return _health(config_fingerprint(config), get_client(config))
+
+
+def forget_health() -> None:
+    """Drop cached health results (the sidebar's "Check again" button)."""
+    _health.clear()
+
+
+def probability_of(result: Any) -> float:
+    """The probability in one scoring result (a dict per the scoring contract, or an object)."""
+    value = result["probability"] if isinstance(result, dict) else result.probability
+    return float(value)
+
+
+def risk_band_of(result: Any) -> str:
+    return str(result["risk_band"] if isinstance(result, dict) else result.risk_band)
+
+
+def explain_error(exc: EndpointError, config: EndpointConfig) -> str:
+    """A banner text: what went wrong with which endpoint, and what the user can do now."""
+    where = f"the {config.name} endpoint ({config.scoring_url})"
+    if isinstance(exc, EndpointAuthError):
+        return (
+            f"**{where} refused the key** ({exc}). Check `RISK_ENDPOINT_KEY` or `key` in the `[endpoint]` "
+            "section of `.streamlit/secrets.toml` (keys rotate: get the current one with "
+            "`az ml online-endpoint get-credentials`). Your inputs are kept; press the button again."
+        )
+    if isinstance(exc, EndpointRejected):
+        message = getattr(exc, "message", None) or str(exc)
+        return f"**{where} rejected the input:** {message}. Correct the form and submit again."
+    if isinstance(exc, EndpointServerError):
+        return (
+            f"**{where} failed while scoring** ({exc}). This is a fault on the endpoint, not in your input: "
+            "retry in a minute, and if it persists check the endpoint's logs."
+        )
+    if isinstance(exc, EndpointUnavailable):
+        return (
+            f"**{where} is not reachable or too slow** ({exc}). Locally, start it with "
+            "`python -m deploy.local_endpoint`; for Azure check `RISK_ENDPOINT_URL` and the deployment's "
+            "state; a slow endpoint may need a larger `RISK_ENDPOINT_TIMEOUT`. Your inputs are kept; "
+            "press the button again when it is back. The threshold, ICU and model-card pages keep working."
+        )
+    return f"**{where} could not score** ({exc}). Your inputs are kept; try again."
+
+
+def score(config: EndpointConfig, records: list[dict[str, str]]) -> Any:
+    """Score through the client and remember version and latency for the sidebar.
+
+    Raises the client's EndpointError subclasses; callers show `explain_error`.
+    """
+    try:
+        result = get_client(config).score(records)
+    except EndpointError as exc:
+        state.record_endpoint_status(ok=False, detail=str(exc), checked_at=time.time())
+        raise
+    state.record_endpoint_status(
+        ok=True,
+        detail="scored",
+        latency_ms=result.latency_ms,
+        model_version=result.model_version,
+        checked_at=time.time(),
+    )
+    return result

@@ -1,0 +1,55 @@
+"""`setup_page`: the one call every page makes first, so all pages look and behave alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dashboard.client import EndpointConfig, EndpointError
+from dashboard.ui import settings, theme
+from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
+from dashboard.ui.sidebar import Sidebar
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """What a page needs: the model artifact (None if missing) and the endpoint settings (None if invalid)."""
+
+    model: ModelArtifact | None
+    model_error: str | None
+    endpoint: EndpointConfig | None
+    endpoint_error: str | None
+    sidebar: Sidebar
+
+    def refresh_sidebar(self) -> None:
+        """Redraw the sidebar after the page changed a shared value (threshold, latency)."""
+        self.sidebar.refresh()
+
+
+def setup_page(title: str, subtitle: str, *, icon: str, needs_model: bool = True) -> PageContext:
+    """Theme, header, synthetic banner and sidebar; stops the page when it needs a model that is missing.
+
+    `icon` is a Material icon (":material/name:"): emoji fonts are missing on many clinical desktops.
+    """
+    st.set_page_config(page_title=f"{title} · {theme.APP_NAME}", page_icon=icon, layout="wide")
+    theme.apply_theme()
+    model, model_error = None, None
+    try:
+        model = load_artifact(settings.model_dir())
+    except ModelMissing as exc:
+        model_error = str(exc)
+    config, config_error = None, None
+    try:
+        config = settings.endpoint_config()
+    except EndpointError as exc:  # EndpointConfigError explains bad settings; it never includes the key
+        config_error = str(exc)
+    bar = Sidebar(config, model, config_error)
+    theme.header(title, subtitle)
+    if model is not None:
+        theme.synthetic_banner(model.card)
+    elif model_error:
+        st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")
+        if needs_model:
+            st.stop()
+    return PageContext(model=model, model_error=model_error, endpoint=config, endpoint_error=config_error, sidebar=bar)

@@ -1,0 +1,42 @@
+"""Where the dashboard's settings come from: environment and `.streamlit/secrets.toml`.
+
+- model directory: env `RISK_MODEL_DIR` (default `artifacts/model` under the repo root)
+- endpoint: `dashboard.client.EndpointConfig.from_sources` reads the `[endpoint]`
+  secrets section and the `RISK_ENDPOINT_*` environment; default is the local endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from dashboard.client import EndpointConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODEL_DIR_ENV = "RISK_MODEL_DIR"
+DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
+TRAIN_COMMAND = "python -m model.train"
+
+
+def model_dir() -> Path:
+    """The model artifact directory the dashboard reads (tables and card only)."""
+    raw = os.environ.get(MODEL_DIR_ENV, "").strip()
+    return Path(raw).expanduser().resolve() if raw else DEFAULT_MODEL_DIR
+
+
+def secrets_section(name: str) -> Mapping[str, Any] | None:
+    """One section of `.streamlit/secrets.toml`, or None when there is no secrets file."""
+    try:
+        section = st.secrets.get(name)
+    except Exception:  # no secrets.toml anywhere, or it does not parse: fall back to env
+        return None
+    return dict(section) if section is not None else None
+
+
+def endpoint_config() -> EndpointConfig:
+    """Endpoint settings; raises `dashboard.client.EndpointConfigError` when they are inconsistent."""
+    return EndpointConfig.from_sources(secrets=secrets_section("endpoint"), environ=os.environ)

@@ -1,0 +1,81 @@
+"""The shared sidebar: which endpoint, is it healthy, which model, how fast, which threshold.
+
+Drawn into placeholders so a page can `refresh()` it after changing a shared fact
+(a new threshold, a fresh scoring latency) later in the same run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from dashboard.ui import endpoint, state
+
+if TYPE_CHECKING:
+    from dashboard.client import EndpointConfig
+    from dashboard.ui.artifacts import ModelArtifact
+
+
+class Sidebar:
+    def __init__(self, config: EndpointConfig | None, model: ModelArtifact | None, config_error: str | None) -> None:
+        self.config, self.model, self.config_error = config, model, config_error
+        with st.sidebar:
+            st.subheader("Scoring endpoint")
+            self._endpoint_slot = st.empty()
+            if config is not None and st.button(
+                "Check again",
+                key="sidebar_recheck",
+                help="Re-run the endpoint health check now",
+                icon=":material/refresh:",
+            ):
+                endpoint.forget_health()
+                state.record_endpoint_status(ok=None)
+            self._rest_slot = st.empty()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """(Re)draw the sidebar from the current shared state."""
+        with self._endpoint_slot.container():
+            if self.config is None:
+                st.error(f"Endpoint settings are invalid: {self.config_error}")
+            else:
+                _endpoint_box(self.config)
+        with self._rest_slot.container():
+            st.subheader("Operating threshold")
+            st.markdown(
+                f"Flag when risk ≥ **{state.get_threshold():.1%}**  \n"
+                "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
+                unsafe_allow_html=True,
+            )
+            st.subheader("Model")
+            if self.model is None:
+                st.caption("No model directory found.")
+            else:
+                kind = "synthetic data" if self.model.synthetic else "real data"
+                st.markdown(
+                    f"`{self.model.version}`  \n<span class='risk-caption'>trained on {kind}</span>",
+                    unsafe_allow_html=True,
+                )
+
+
+def _endpoint_box(config: EndpointConfig) -> None:
+    health = endpoint.health(config)
+    last = state.endpoint_status()
+    # A failed scoring call newer than the cached health check wins: it is the fresher news.
+    down_since_check = last.get("ok") is False and last.get("checked_at", 0) > health.checked_at
+    ok = health.ok and not down_since_check
+    status = "<span class='endpoint-ok'>● healthy</span>" if ok else "<span class='endpoint-down'>● unavailable</span>"
+    where = "Azure ML" if config.name == "azure" else "local (azmlinfsrv)"
+    version = last.get("model_version") or health.model_version or "unknown"
+    latency = last.get("latency_ms")
+    lines = [
+        f"<b>{where}</b> {status}",
+        f"<span class='risk-caption'>{config.scoring_url}</span>",
+        f"model version: <code>{version}</code>",
+        f"health check: {health.latency_ms:.0f} ms" if health.latency_ms is not None else "health check: —",
+        f"last scoring latency: {latency:.0f} ms" if isinstance(latency, int | float) else "last scoring latency: —",
+    ]
+    st.html("<div class='endpoint-box'>" + "<br>".join(lines) + "</div>")
+    if not ok:
+        st.caption(f"Detail: {last.get('detail') if down_since_check else health.detail}")

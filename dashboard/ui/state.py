@@ -1,0 +1,71 @@
+"""Values that outlive a page: operating threshold, ICU assumptions, scored patients, endpoint status.
+
+Streamlit forgets a widget's key when the page holding the widget is not shown,
+so shared values live under plain (non-widget) keys. A page that edits one binds
+a widget with `seed_widget(widget_key, value)` before drawing the widget and
+writes the widget's return value back with the matching setter.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from dashboard.ui.icu import IcuAssumptions
+from dashboard.ui.thresholds import default_threshold
+
+THRESHOLD_KEY = "shared.threshold"
+ICU_KEY = "shared.icu_assumptions"
+SCORED_KEY = "shared.scored_patients"
+ENDPOINT_STATUS_KEY = "shared.endpoint_status"
+
+
+def get_threshold() -> float:
+    """The operating threshold (flag = probability ≥ threshold) chosen anywhere in the app."""
+    value = st.session_state.get(THRESHOLD_KEY)
+    if not isinstance(value, float) or not math.isfinite(value):
+        value = default_threshold()
+        st.session_state[THRESHOLD_KEY] = value
+    return value
+
+
+def set_threshold(value: float) -> None:
+    st.session_state[THRESHOLD_KEY] = min(max(float(value), 0.0), 1.0)
+
+
+def get_icu_assumptions() -> IcuAssumptions:
+    value = st.session_state.get(ICU_KEY)
+    if not isinstance(value, IcuAssumptions):
+        value = IcuAssumptions()
+        st.session_state[ICU_KEY] = value
+    return value
+
+
+def set_icu_assumptions(value: IcuAssumptions) -> None:
+    st.session_state[ICU_KEY] = value
+
+
+def seed_widget(widget_key: str, value: Any) -> None:
+    """Give a widget its shared value when Streamlit has dropped (or never had) its key."""
+    if widget_key not in st.session_state:
+        st.session_state[widget_key] = value
+
+
+def scored_patients() -> list[dict[str, Any]]:
+    """Patients scored in this browser session, oldest first (one dict per patient)."""
+    return st.session_state.setdefault(SCORED_KEY, [])
+
+
+def add_scored_patient(row: dict[str, Any]) -> None:
+    scored_patients().append(row)
+
+
+def endpoint_status() -> dict[str, Any]:
+    """Last known endpoint facts for the sidebar: model_version, latency_ms, ok, detail."""
+    return st.session_state.setdefault(ENDPOINT_STATUS_KEY, {})
+
+
+def record_endpoint_status(**facts: Any) -> None:
+    endpoint_status().update(facts)

@@ -1,0 +1,63 @@
+"""House style: palette, risk-band colours, CSS, header and banners."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from model import schema
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+APP_NAME = "COVID-19 Risk Desk"
+
+PRIMARY = "#0F6E7A"
+INK = "#13343B"
+MUTED = "#4A6670"
+GRID = "#D5E3E7"
+ACCENT = "#7A4F9E"  # second series (e.g. PR curve, age-group marker)
+CAPACITY = "#B03A2E"
+
+# One colour per schema.RISK_BANDS entry, in band order (low → very high).
+_BAND_PALETTE = ("#3A9D7A", "#D9A93B", "#E07B39", "#B03A2E")
+if len(_BAND_PALETTE) != len(schema.RISK_BANDS):  # pragma: no cover - guards a schema change
+    raise RuntimeError("theme._BAND_PALETTE needs one colour per schema.RISK_BANDS entry")
+BAND_COLOURS: dict[str, str] = {
+    name: colour for (_, name), colour in zip(schema.RISK_BANDS, _BAND_PALETTE, strict=True)
+}
+
+
+def band_colour(band: str) -> str:
+    return BAND_COLOURS.get(band, MUTED)
+
+
+def apply_theme() -> None:
+    """CSS and logo; colours themselves live in .streamlit/config.toml."""
+    css = ASSETS / "style.css"
+    if css.is_file():
+        st.html(css)
+    logo = ASSETS / "logo.svg"
+    if logo.is_file():
+        st.logo(str(logo), size="large")
+
+
+def header(title: str, subtitle: str) -> None:
+    st.title(title)
+    st.html(f'<div class="risk-subtitle">{subtitle}</div>')
+
+
+def synthetic_banner(card: dict) -> None:
+    """Shown on every page while the model was trained on generated data."""
+    data = card.get("data") or {}
+    if data.get("synthetic"):
+        st.warning(
+            f"**Synthetic-data model.** Version `{card.get('model_version', '?')}` was trained on generated "
+            f"data (`{data.get('source', '?')}`), not on real patients: its risks and metrics describe the "
+            "generator. Do not use them for care or planning decisions.",
+            icon=":material/science:",
+        )
+
+
+def band_badge(band: str) -> str:
+    """HTML pill for a risk band in its colour."""
+    return f'<span class="risk-badge" style="background:{band_colour(band)}">{band}</span>'

@@ -1,0 +1,532 @@
+"""Batch scoring of CDC files: every row in, every row out (scored or rejected with a reason).
+
+    python -m model.batch_score --data FILE --out FILE [--threshold T|max-f1] [--model-dir DIR] [--rejects FILE]
+
+Reads CSV / CSV.gz / Parquet in any CDC schema version `model.loader` knows (or
+a file holding only the model's input columns), chunk by chunk with pyarrow, and
+writes each input row with its original columns as read plus `probability`,
+`risk_band` and `flagged` (probability >= threshold). The output format follows
+the extension of --out (.csv, .csv.gz, .parquet). Rows whose model inputs are
+not schema values go to the rejects file (default: beside --out, named
+`<out>.rejects.<ext>`) with their data-row number and the reason; it is always
+written, possibly empty, so a stale one from an earlier run never lingers.
+
+Probabilities come from `model.lookup.RiskLookup`, the table the scoring script
+serves, so a row scores exactly as the endpoint would score it.
+
+Default threshold: the lower edge of the schema's "high" risk band (5 %), the
+dashboard's default operating point, so `flagged` means "high or very high".
+`--threshold max-f1` uses the model's best-F1 threshold from its test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from model import artifact, lookup, schema
+from model.loader import CSV_BLOCK_BYTES, PARQUET_BATCH_ROWS, DataError, SourceInfo, describe_source
+
+OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band", "flagged")
+ROW_COLUMN = "row_number"  # 1-based data-row number in the input (header excluded)
+REASON_COLUMN = "reject_reason"
+MODEL_DIR_ENV = "RISK_MODEL_DIR"
+PROGRESS_EVERY_S = 2.0
+GZIP_LEVEL = 1
+WRITE_QUEUE = 3  # chunks waiting for the writer thread
+
+
+def default_threshold() -> float:
+    """Lower edge of the 'high' risk band (same default as the dashboard's operating threshold)."""
+    return float(schema.RISK_BANDS[1][0])
+
+
+def resolve_threshold(value: str | float | None, model_dir: Path) -> float:
+    """A number in [0, 1], 'max-f1' (best F1 on the model's test split) or None (the default)."""
+    if value is None:
+        return default_threshold()
+    if isinstance(value, str) and value.strip().lower() == "max-f1":
+        table = artifact.load_table(model_dir, "thresholds")
+        return float(table.loc[table["f1"].idxmax(), "threshold"])
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"threshold {value!r} is not a number; give a probability between 0 and 1, or max-f1"
+        ) from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"threshold {number} is outside [0, 1]; give a probability such as 0.05")
+    return number
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _require_inputs(info: SourceInfo) -> None:
+    missing = [c for c in schema.MODEL_INPUTS if c not in info.mapped]
+    if missing:
+        raise DataError(
+            f"{info.source}: missing the model input column(s) {', '.join(missing)}. Found columns: "
+            f"{', '.join(info.columns) or '(none)'}. The file needs {', '.join(schema.MODEL_INPUTS)} "
+            "(any CDC schema version, or just these columns); rename the columns or re-export the file."
+        )
+
+
+def _raw_batches(info: SourceInfo) -> Iterator[pa.RecordBatch]:
+    """Every column of the file, as read (CSV cells stay text so nothing is re-formatted)."""
+    path = Path(info.source)
+    rows = 0
+    try:
+        if info.format == "parquet":
+            reader: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        else:
+            stream = pa.input_stream(path, compression="gzip" if info.format == "csv.gz" else None)
+            reader = pa_csv.open_csv(
+                stream,
+                read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(info.columns, pa.string()),
+                    strings_can_be_null=False,  # "" and "NA" stay as written; the schema decides what they mean
+                ),
+            )
+        for batch in reader:
+            if batch.num_rows:
+                rows += batch.num_rows
+                yield batch
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(
+            f"{info.source}: cannot read the file after {rows:,} data rows ({str(exc).splitlines()[0]}). "
+            "Check that it is complete (not truncated), UTF-8, comma-separated, with quoted commas."
+        ) from exc
+    if rows == 0:
+        raise DataError(f"{info.source}: no data rows: the file has a header but no rows to score.")
+
+
+class _ColumnCoder:
+    """Raw cells of one model input -> digit in schema order (-1 = not a schema value), cached per spelling."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self.values = schema.FEATURES_BY_NAME[column].values
+        self._cache: dict[str | None, int] = {}
+
+    def _code(self, raw: str | None) -> int:
+        code = self._cache.get(raw)
+        if code is None:
+            canonical = schema.canonical_value(self.column, raw)
+            code = -1 if canonical is None else self.values.index(canonical)
+            self._cache[raw] = code
+        return code
+
+    def _reason(self, raw: str | None) -> str:
+        if raw is None or not raw.strip():
+            return f"{self.column}: empty value (allowed: {', '.join(self.values)})"
+        shown = raw if len(raw) <= 60 else raw[:57] + "..."
+        return f"{self.column}: unknown value {shown!r} (allowed: {', '.join(self.values)})"
+
+    def encode(self, array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+        """Digits per row, and per-row reasons (object array, "" = fine) or None when all rows are fine."""
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            array = array.cast(pa.string())
+        encoded = pc.dictionary_encode(array, null_encoding="encode")
+        distinct = encoded.dictionary.to_pylist()
+        indices = encoded.indices.to_numpy(zero_copy_only=False)
+        entry = np.fromiter((self._code(v) for v in distinct), dtype=np.int64, count=len(distinct))
+        codes = entry[indices]
+        if not (entry < 0).any():
+            return codes, None
+        reasons = np.array([self._reason(v) if entry[i] < 0 else "" for i, v in enumerate(distinct)], dtype=object)
+        return codes, reasons[indices]
+
+
+# --------------------------------------------------------------------------- scoring
+
+# (canonical MODEL_INPUTS frame) -> (probabilities, risk bands), one per row, in order.
+Scorer = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
+
+
+def lookup_scorer(risk: lookup.RiskLookup) -> Scorer:
+    """Score with the precomputed table the scoring script serves (bit-identical to the endpoint)."""
+    bands = lookup.risk_bands(risk.table)
+
+    def score(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        index = risk.indices(frame)
+        return risk.table[index], bands[index]
+
+    return score
+
+
+@dataclass
+class ScoredChunk:
+    """One chunk: scored rows (original columns + outputs) and rejected rows (+ row number, reason)."""
+
+    scored: pa.RecordBatch
+    rejected: pa.RecordBatch | None
+    rows_read: int  # rows of the input in this chunk
+    reasons: Counter[str]
+    scored_rows: np.ndarray  # 1-based data-row numbers of the scored rows
+
+
+def _without_outputs(batch: pa.RecordBatch, reserved: tuple[str, ...]) -> pa.RecordBatch:
+    keep = [i for i, name in enumerate(batch.schema.names) if name not in reserved]
+    if len(keep) == batch.num_columns:
+        return batch
+    return pa.RecordBatch.from_arrays([batch.column(i) for i in keep], names=[batch.schema.names[i] for i in keep])
+
+
+def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[ScoredChunk]:
+    """Stream a file and score it chunk by chunk; nothing is dropped (bad rows come back as rejects).
+
+    Input columns named like an output column (e.g. a file scored before) are replaced.
+    Raises DataError for an unreadable file or one without the model's input columns.
+    """
+    info = describe_source(data)
+    _require_inputs(info)
+    coders = [_ColumnCoder(c) for c in schema.MODEL_INPUTS]
+    raw_names = [info.mapped[c] for c in schema.MODEL_INPUTS]
+    start = 0
+    for batch in _raw_batches(info):
+        n = batch.num_rows
+        codes: dict[str, np.ndarray] = {}
+        reasons: np.ndarray | None = None
+        for coder, raw_name in zip(coders, raw_names, strict=True):
+            column_codes, column_reasons = coder.encode(batch.column(batch.schema.get_field_index(raw_name)))
+            codes[coder.column] = column_codes
+            if column_reasons is not None:
+                if reasons is None:
+                    reasons = column_reasons
+                else:  # a row may fail on several columns: name all of them
+                    both = (reasons != "") & (column_reasons != "")
+                    reasons = np.where(both, reasons + "; " + column_reasons, reasons + column_reasons)
+        good = None if reasons is None else reasons == ""
+        kept = batch if good is None else batch.filter(pa.array(good))
+        frame = pd.DataFrame(
+            {
+                c: pd.Categorical.from_codes(v if good is None else v[good], categories=list(coders[i].values))
+                for i, (c, v) in enumerate(codes.items())
+            }
+        )
+        probability, band = scorer(frame) if len(frame) else (np.empty(0), np.empty(0, dtype=object))
+        probability = np.asarray(probability, dtype=np.float64)
+        kept = _without_outputs(kept, OUTPUT_COLUMNS)
+        outputs = [pa.array(probability), pa.array(band, type=pa.string()), pa.array(probability >= threshold)]
+        scored = pa.RecordBatch.from_arrays(
+            [*kept.columns, *outputs],
+            names=[*kept.schema.names, *OUTPUT_COLUMNS],
+        )
+        rejected = None
+        counts: Counter[str] = Counter()
+        if good is not None:
+            bad = ~good
+            rows = _without_outputs(batch.filter(pa.array(bad)), (ROW_COLUMN, REASON_COLUMN))
+            bad_reasons = reasons[bad]
+            counts.update(bad_reasons.tolist())
+            rejected = pa.RecordBatch.from_arrays(
+                [pa.array(np.flatnonzero(bad) + start + 1), *rows.columns, pa.array(bad_reasons, type=pa.string())],
+                names=[ROW_COLUMN, *rows.schema.names, REASON_COLUMN],
+            )
+        numbers = np.arange(start + 1, start + n + 1) if good is None else np.flatnonzero(good) + start + 1
+        yield ScoredChunk(scored=scored, rejected=rejected, rows_read=n, reasons=counts, scored_rows=numbers)
+        start += n
+
+
+# --------------------------------------------------------------------------- writing
+
+OUTPUT_FORMATS = ("csv.gz", "csv", "parquet")  # longest ending first
+
+
+def output_format(path: str | Path) -> str:
+    """'csv', 'csv.gz' or 'parquet' from the file name; ValueError naming the allowed endings otherwise."""
+    name = Path(path).name.lower()
+    for fmt in OUTPUT_FORMATS:
+        if name.endswith("." + fmt) and len(name) > len(fmt) + 1:
+            return fmt
+    raise ValueError(f"cannot tell the output format of {str(path)!r}: the file name must end in "
+                     f"{', '.join('.' + f for f in OUTPUT_FORMATS)}")  # fmt: skip
+
+
+class ChunkWriter:
+    """Writes record batches to CSV / CSV.gz / Parquet (by extension), atomically on close."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.format = output_format(self.path)  # ValueError naming the allowed endings
+        self.rows = 0
+        self._partial = self.path.with_name(f".{self.path.name}.partial")
+        self._writer: Any = None
+        self._sink: Any = None
+        self._gzip: gzip.GzipFile | None = None
+        self._schema: pa.Schema | None = None
+
+    def _open(self, schema_: pa.Schema) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.format == "parquet":
+            self._writer = pq.ParquetWriter(self._partial, schema_, compression="zstd")
+        else:
+            if self.format == "csv.gz":
+                # gzip level 1: several times faster than pyarrow's fixed level, files ~20 % larger.
+                self._gzip = gzip.open(self._partial, "wb", compresslevel=GZIP_LEVEL)  # noqa: SIM115 (closed in close())
+                self._sink = pa.PythonFile(self._gzip, mode="w")
+            else:
+                self._sink = pa.OSFile(str(self._partial), "wb")
+            self._writer = pa_csv.CSVWriter(self._sink, schema_)
+        self._schema = schema_
+
+    def _plain(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """CSV cannot hold dictionary columns (Parquet input): decode them."""
+        if self.format == "parquet" or not any(pa.types.is_dictionary(f.type) for f in batch.schema):
+            return batch
+        columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+        return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        batch = self._plain(batch)
+        if self._writer is None:
+            self._open(batch.schema)
+        elif batch.schema != self._schema:
+            batch = batch.cast(self._schema)
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def close(self, empty_schema: pa.Schema | None = None) -> Path:
+        """Finish the file; with no rows written, write just the header (`empty_schema`)."""
+        if self._writer is None:
+            self._open(self._plain(pa.RecordBatch.from_pylist([], schema=empty_schema)).schema)
+        self._writer.close()
+        if self._sink is not None and not self._sink.closed:
+            self._sink.close()
+        if self._gzip is not None:
+            self._gzip.close()
+        os.replace(self._partial, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        except (pa.ArrowException, OSError):
+            pass
+        self._partial.unlink(missing_ok=True)
+
+
+class _BackgroundWriter:
+    """Writes batches in a thread so reading/scoring the next chunk overlaps writing this one.
+
+    pyarrow releases the GIL while encoding and compressing; the bounded queue keeps at
+    most WRITE_QUEUE chunks in memory, so memory stays bounded however big the file is.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[ChunkWriter, pa.RecordBatch] | None] = queue.Queue(maxsize=WRITE_QUEUE)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="batch-score-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    item[0].write(item[1])
+                except BaseException as exc:  # re-raised in the main thread
+                    self._error = exc
+
+    def put(self, writer: ChunkWriter, batch: pa.RecordBatch) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((writer, batch))
+
+    def finish(self, raise_errors: bool = True) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if raise_errors and self._error is not None:
+            raise self._error
+
+
+def default_rejects_path(out: Path) -> Path:
+    fmt = output_format(out)
+    stem = out.name[: -len(fmt) - 1]
+    return out.with_name(f"{stem}.rejects.{fmt}")
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run read, scored and rejected (printed and returned as JSON)."""
+
+    source: str
+    out: str
+    rejects: str
+    model_version: str
+    threshold: float
+    rows_read: int = 0
+    scored: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    flagged: int = 0
+    expected_deaths: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Progress:
+    """Rows, rows/s and elapsed time on stderr, at most every PROGRESS_EVERY_S seconds."""
+
+    def __init__(self, stream: TextIO | None = sys.stderr, every_s: float = PROGRESS_EVERY_S) -> None:
+        self.stream = stream
+        self.every_s = every_s
+        self.started = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, rows: int, final: bool = False) -> None:
+        now = time.perf_counter()
+        if self.stream is None or (not final and now - self._last < self.every_s):
+            return
+        self._last = now
+        elapsed = now - self.started
+        rate = rows / elapsed if elapsed > 0 else 0.0
+        minutes, seconds = divmod(int(elapsed), 60)
+        word = "done" if final else "scoring"
+        print(f"{word}: {rows:,} rows | {rate:,.0f} rows/s | {minutes:02d}:{seconds:02d} elapsed", file=self.stream,
+              flush=True)  # fmt: skip
+
+
+def score_file(
+    data: str | Path,
+    out: str | Path,
+    scorer: Scorer,
+    *,
+    threshold: float,
+    model_version: str,
+    rejects: str | Path | None = None,
+    progress: Callable[..., None] | None = None,
+) -> BatchSummary:
+    """Score `data` into `out` (and rejects); both files appear only when the run succeeds."""
+    out = Path(out)
+    rejects_path = Path(rejects) if rejects is not None else default_rejects_path(out)
+    if out.resolve() == Path(data).resolve() or rejects_path.resolve() == Path(data).resolve():
+        raise ValueError(f"--out/--rejects must not be the input file {data}; choose another name")
+    writer, reject_writer = ChunkWriter(out), ChunkWriter(rejects_path)
+    summary = BatchSummary(str(data), str(out), str(rejects_path), model_version, threshold)
+    reasons: Counter[str] = Counter()
+    began = time.perf_counter()
+    reject_schema: pa.Schema | None = None
+    background = _BackgroundWriter()
+    try:
+        for chunk in iter_scored(data, scorer, threshold):
+            background.put(writer, chunk.scored)
+            if chunk.rejected is not None:
+                background.put(reject_writer, chunk.rejected)
+            else:
+                reject_schema = reject_schema or pa.schema(
+                    [pa.field(ROW_COLUMN, pa.int64()), *list(chunk.scored.schema)[: -len(OUTPUT_COLUMNS)],
+                     pa.field(REASON_COLUMN, pa.string())]
+                )  # fmt: skip
+            reasons.update(chunk.reasons)
+            probability = chunk.scored.column(chunk.scored.num_columns - 3)
+            summary.rows_read += chunk.rows_read
+            summary.scored += chunk.scored.num_rows
+            summary.flagged += int(pc.sum(chunk.scored.column(chunk.scored.num_columns - 1)).as_py() or 0)
+            summary.expected_deaths += float(pc.sum(probability).as_py() or 0.0)
+            if progress is not None:
+                progress(summary.rows_read)
+        background.finish()
+        writer.close()
+        reject_writer.close(empty_schema=reject_schema)
+    except BaseException:
+        background.finish(raise_errors=False)
+        writer.abort()
+        reject_writer.abort()
+        raise
+    summary.rejected = reject_writer.rows
+    summary.rejected_by_reason = dict(reasons.most_common())
+    summary.seconds = round(time.perf_counter() - began, 3)
+    if progress is not None:
+        progress(summary.rows_read, final=True)
+    if summary.scored + summary.rejected != summary.rows_read:  # the promise: nothing silently dropped
+        raise RuntimeError(f"row accounting broke: {summary.scored} + {summary.rejected} != {summary.rows_read}")
+    return summary
+
+
+def format_summary(summary: BatchSummary, max_reasons: int = 10) -> str:
+    lines = [
+        f"model {summary.model_version}, threshold {summary.threshold:g}",
+        f"read     {summary.rows_read:>14,} rows from {summary.source}",
+        f"scored   {summary.scored:>14,} rows -> {summary.out}",
+        f"rejected {summary.rejected:>14,} rows -> {summary.rejects}",
+    ]
+    for i, (reason, n) in enumerate(summary.rejected_by_reason.items()):
+        if i == max_reasons:
+            lines.append(f"           ... and {len(summary.rejected_by_reason) - max_reasons} more reasons")
+            break
+        lines.append(f"  {n:>14,}  {reason}")
+    lines += [
+        f"flagged  {summary.flagged:>14,} rows (probability >= {summary.threshold:g})",
+        f"expected deaths (sum of probabilities): {summary.expected_deaths:,.1f}",
+        f"took {summary.seconds:,.1f} s ({summary.rows_read / max(summary.seconds, 1e-9):,.0f} rows/s)",
+    ]
+    return "\n".join(lines)
+
+
+def default_model_dir() -> Path:
+    raw = os.environ.get(MODEL_DIR_ENV, "").strip()
+    return Path(raw) if raw else artifact.DEFAULT_MODEL_DIR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m model.batch_score", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2],
+    )  # fmt: skip
+    parser.add_argument("--data", required=True, type=Path, help="CDC file: .csv, .csv.gz or .parquet")
+    parser.add_argument("--out", required=True, type=Path, help="scored file: .csv, .csv.gz or .parquet")
+    parser.add_argument("--threshold", default=None, help="flag rows with probability >= T (0-1) or 'max-f1' "
+                        f"(default {default_threshold():g}, the 'high' risk band)")  # fmt: skip
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help=f"model artifact (default ${MODEL_DIR_ENV} or {artifact.DEFAULT_MODEL_DIR})")  # fmt: skip
+    parser.add_argument("--rejects", type=Path, help="rows that cannot be scored (default <out>.rejects.<ext>)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    model_dir = args.model_dir or default_model_dir()
+    try:
+        for path in (args.out, args.rejects):
+            if path is not None:
+                output_format(path)
+        threshold = resolve_threshold(args.threshold, model_dir)
+        risk = lookup.RiskLookup.from_model_dir(model_dir)
+        summary = score_file(
+            args.data, args.out, lookup_scorer(risk), threshold=threshold, model_version=risk.model_version,
+            rejects=args.rejects, progress=None if args.quiet else Progress(),
+        )  # fmt: skip
+    except (DataError, artifact.ArtifactError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

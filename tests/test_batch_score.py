@@ -1,0 +1,196 @@
+"""Batch scoring (CLI and Azure ML batch driver) against the real endpoint, on real and generated files.
+
+The Azure ML batch runtime cannot exist here: its contract (init() once, run(list of
+file paths) -> DataFrame, AZUREML_MODEL_DIR / AZUREML_BI_OUTPUT_PATH) is reproduced
+by calling the driver the way the runtime does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from dashboard.client import EndpointClient, EndpointConfig
+from model import batch_score, lookup, schema, synth
+from tests.conftest import REPO_ROOT, run_module
+
+SAMPLE = 400
+
+
+def _client(url: str) -> EndpointClient:
+    return EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": url}))
+
+
+def _read_strings(path: Path) -> pd.DataFrame:
+    """A CSV exactly as written: every cell text, nothing turned into NaN."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _endpoint_probabilities(url: str, rows: pd.DataFrame, columns: dict[str, str]) -> np.ndarray:
+    """Score the rows' raw model-input cells through the real endpoint client."""
+    records = [{c: str(row[columns[c]]) for c in schema.MODEL_INPUTS} for _, row in rows.iterrows()]
+    return np.array([r["probability"] for r in _client(url).score(records).results])
+
+
+def test_legacy_file_scores_like_the_endpoint(legacy_cdc_file: Path, model_dir: Path, local_endpoint,
+                                              tmp_path: Path) -> None:  # fmt: skip
+    out = tmp_path / "legacy.scored.parquet"
+    proc = run_module("model.batch_score", "--data", str(legacy_cdc_file), "--out", str(out),
+                      "--model-dir", str(model_dir), "--json", "--quiet")  # fmt: skip
+    summary = json.loads(proc.stdout)
+    assert summary["rows_read"] == 11_549
+    assert summary["scored"] + summary["rejected"] == 11_549
+    scored = pq.read_table(out).to_pandas()
+    source = pd.read_csv(legacy_cdc_file, dtype=str, keep_default_na=False)
+    assert len(scored) == summary["scored"]
+    # Original columns (old header spelling included) come back as read, in order.
+    assert list(scored.columns) == [*source.columns, *batch_score.OUTPUT_COLUMNS]
+    if summary["rejected"] == 0:
+        pd.testing.assert_frame_equal(scored[list(source.columns)], source)
+    sample = scored.sample(n=SAMPLE, random_state=1)
+    expected = _endpoint_probabilities(local_endpoint.scoring_url, sample, {c: c for c in schema.MODEL_INPUTS})
+    np.testing.assert_array_equal(sample["probability"].to_numpy(), expected)
+    assert (sample["risk_band"].to_numpy() == lookup.risk_bands(expected)).all()
+    assert (sample["flagged"].to_numpy() == (expected >= summary["threshold"])).all()
+
+
+def test_generated_file_scores_like_the_endpoint(model_dir: Path, local_endpoint, tmp_path: Path) -> None:
+    data = tmp_path / "generated.csv.gz"
+    synth.write(data, rows=60_000, seed=31)
+    out = tmp_path / "generated.scored.csv"
+    proc = run_module("model.batch_score", "--data", str(data), "--out", str(out), "--model-dir", str(model_dir),
+                      "--threshold", "0.1", "--json")  # fmt: skip
+    summary = json.loads(proc.stdout)
+    assert summary["rows_read"] == summary["scored"] == 60_000
+    assert "rows/s" in proc.stderr  # progress for people
+    scored = _read_strings(out)
+    source = _read_strings(data)
+    assert len(scored) == len(source)
+    pd.testing.assert_frame_equal(scored[list(source.columns)], source)
+    probability = scored["probability"].astype(float).to_numpy()
+    assert math.isclose(probability.sum(), summary["expected_deaths"], rel_tol=1e-9)
+    assert summary["flagged"] == int((probability >= 0.1).sum())
+    sample = scored.sample(n=SAMPLE, random_state=2)
+    expected = _endpoint_probabilities(local_endpoint.scoring_url, sample, {c: c for c in schema.MODEL_INPUTS})
+    np.testing.assert_array_equal(sample["probability"].astype(float).to_numpy(), expected)
+
+
+BAD_ROWS = """age_group,sex,current_status,medcond_yn,hosp_yn,icu_yn,death_yn
+80+ Years,Female,Laboratory-confirmed case,Yes,Yes,No,Yes
+eighty,Female,Laboratory-confirmed case,Yes,Yes,No,No
+ 80+ years , male ,probable case,Unknown,,Missing,No
+70 - 79 Years,Female,,Yes,Yes,Maybe,Missing
+eighty,Male,Probable Case,No,No,No,No
+"""
+
+
+def test_unknown_categories_go_to_rejects_with_counts(model_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "mixed.csv"
+    data.write_text(BAD_ROWS)
+    out = tmp_path / "mixed.scored.parquet"
+    proc = run_module("model.batch_score", "--data", str(data), "--out", str(out), "--model-dir", str(model_dir))
+    assert "rejected              3 rows" in proc.stdout
+    rejects = pq.read_table(tmp_path / "mixed.scored.rejects.parquet").to_pandas()
+    assert rejects[batch_score.ROW_COLUMN].tolist() == [2, 4, 5]
+    assert rejects["age_group"].tolist() == ["eighty", "70 - 79 Years", "eighty"]
+    reasons = rejects[batch_score.REASON_COLUMN].tolist()
+    assert reasons[0].startswith("age_group: unknown value 'eighty'")
+    assert "current_status: empty value" in reasons[1] and "icu_yn: unknown value 'Maybe'" in reasons[1]
+    scored = pq.read_table(out).to_pandas()
+    # Harmless spellings are forgiven and kept as written in the output.
+    assert scored["age_group"].tolist() == ["80+ Years", " 80+ years "]
+    assert len(scored) + len(rejects) == 5
+    summary = batch_score.score_file(data, tmp_path / "again.csv", batch_score.lookup_scorer(
+        lookup.RiskLookup.from_model_dir(model_dir)), threshold=0.05, model_version="x")  # fmt: skip
+    assert summary.rejected_by_reason[reasons[0]] == 2
+    assert summary.scored == 2 and summary.rejected == 3
+
+
+def test_clean_file_still_gets_an_empty_rejects_file(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    stale = tmp_path / "custom-rejects.csv"
+    stale.write_text("left over from an earlier run\n")
+    run_module("model.batch_score", "--data", str(legacy_cdc_file), "--out", str(out), "--model-dir", str(model_dir),
+               "--rejects", str(stale), "--quiet")  # fmt: skip
+    lines = stale.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('"row_number"')
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "expected"),
+    [
+        (b"%PDF-1.4 not data", "cases.csv", "not a CSV file"),
+        (b"date,region\n2020-01-01,x\n", "cases.csv", "missing the model input column(s)"),
+        (b"age_group,sex\n", "cases.parquet", "not a Parquet file"),
+    ],
+)
+def test_bad_input_file_gives_a_clear_error(model_dir: Path, tmp_path: Path, content: bytes, name: str,
+                                            expected: str) -> None:  # fmt: skip
+    data = tmp_path / name
+    data.write_bytes(content)
+    out = tmp_path / "out.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "model.batch_score", "--data", str(data), "--out", str(out), "--model-dir",
+         str(model_dir)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_bad_output_name_is_refused_before_reading(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "model.batch_score", "--data", str(legacy_cdc_file), "--out", str(tmp_path / "out.xlsx"),
+         "--model-dir", str(model_dir)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and ".csv.gz, .csv, .parquet" in proc.stderr
+
+
+def test_batch_driver_rows_mode(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from model import batch_driver
+
+    # Azure mounts the registered folder one level down inside AZUREML_MODEL_DIR.
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir.parent))
+    monkeypatch.delenv("RISK_BATCH_OUTPUT", raising=False)
+    monkeypatch.delenv("RISK_BATCH_THRESHOLD", raising=False)
+    bad = tmp_path / "mixed.csv"
+    bad.write_text(BAD_ROWS)
+    batch_driver.init()
+    result = batch_driver.run([str(legacy_cdc_file), str(bad)])
+    assert len(result) == 11_549 + 5
+    mixed = result[result["file"] == "mixed.csv"]
+    assert mixed[batch_score.ROW_COLUMN].tolist() == [1, 2, 3, 4, 5]
+    assert mixed["probability"].isna().tolist() == [False, True, False, True, True]
+    legacy = result[result["file"] == legacy_cdc_file.name]
+    cli = tmp_path / "legacy.parquet"
+    run_module("model.batch_score", "--data", str(legacy_cdc_file), "--out", str(cli), "--model-dir", str(model_dir),
+               "--quiet")  # fmt: skip
+    np.testing.assert_array_equal(legacy["probability"].to_numpy(), pq.read_table(cli)["probability"].to_numpy())
+
+
+def test_batch_driver_files_mode(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from model import batch_driver
+
+    output = tmp_path / "job-output"
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("RISK_BATCH_OUTPUT", "files")
+    monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(output))
+    monkeypatch.setenv("RISK_BATCH_THRESHOLD", "0.2")
+    batch_driver.init()
+    summary = batch_driver.run([str(legacy_cdc_file)])
+    assert summary.to_dict("records")[0]["rows_read"] == 11_549
+    scored = pq.read_table(output / "cdc_case_surveillance_extract_11549.scored.parquet").to_pandas()
+    assert len(scored) + pq.read_metadata(output / "cdc_case_surveillance_extract_11549.rejects.parquet").num_rows \
+        == 11_549
+    assert (scored["flagged"] == (scored["probability"] >= 0.2)).all()

@@ -1,0 +1,100 @@
+"""Batch scoring and monitoring pages run by Streamlit's AppTest against the real local endpoint
+and a model trained by `python -m model.train` (uploads are real bytes through the uploader).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import dashboard
+from model import batch_score, lookup, synth
+
+PAGES = Path(dashboard.__file__).resolve().parent / "pages"
+BATCH = PAGES / "5_Batch_scoring.py"
+MONITOR = PAGES / "6_Monitoring.py"
+TIMEOUT = 120
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path, local_endpoint) -> str:
+    for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT", "RISK_ENDPOINT_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RISK_ENDPOINT_URL", local_endpoint.scoring_url)
+    monkeypatch.setenv("RISK_MODEL_DIR", str(model_dir))
+    return local_endpoint.scoring_url
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def _upload_and_score(path: Path, name: str, content: bytes) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.file_uploader[0].upload(name, content).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("cases.csv", b"%PDF-1.7 binary", "not a CSV file: it is a PDF document"),
+        ("cases.csv", b"region;week\nnorth;1\n", "uses ';' as delimiter"),
+        ("cases.csv", b"date,region\n2021-01-01,north\n", "missing the model input column(s)"),
+        ("cases.csv", b"age_group,sex,current_status,medcond_yn,hosp_yn,icu_yn\n", "no data rows"),
+    ],
+)
+def test_bad_upload_gives_a_clear_error(app_env: str, name: str, content: bytes, expected: str) -> None:
+    at = _upload_and_score(BATCH, name, content)
+    errors = _errors(at)
+    assert any(expected in e for e in errors), errors
+    assert not any("/tmp" in e for e in errors), "the server's temp path leaked into the message"
+    assert not at.metric  # no summary for a file that was not scored
+
+
+def test_upload_is_scored_through_the_endpoint(app_env: str, model_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "upload.csv"
+    synth.write(data, rows=3_000, seed=41)
+    content = data.read_bytes() + b"2022/01/01,,,,Laboratory-confirmed case,Female,eighty,Unknown,No,No,No,No\n"
+    at = _upload_and_score(BATCH, "upload.csv", content)
+    assert not _errors(at), _errors(at)
+    metrics = {m.proto.label: m.value for m in at.metric}
+    # Expected figures recomputed independently with the model's lookup table.
+    expected = batch_score.score_file(data, tmp_path / "ref.csv", batch_score.lookup_scorer(
+        lookup.RiskLookup.from_model_dir(model_dir)), threshold=0.05, model_version="ref")  # fmt: skip
+    assert metrics["Rows scored"] == f"{3_000:,}"
+    flagged_label = next(label for label in metrics if label.startswith("Patients flagged"))
+    assert metrics[flagged_label] == f"{expected.flagged:,}"
+    assert metrics["Expected deaths"] == f"{expected.expected_deaths:,.1f}"
+    assert any("1 rows could not be scored" in w.value for w in at.warning)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download the scored file (CSV)", "Download the rejected rows (CSV)"], labels
+
+
+def test_monitoring_page_reads_an_uploaded_file(app_env: str, tmp_path: Path) -> None:
+    data = tmp_path / "shifted.csv"
+    synth.write(data, rows=40_000, seed=43, age_shift={"80+ Years": 4.0, "70 - 79 Years": 3.0, "0 - 9 Years": 0.3},
+                death_rate_multiplier=2.0)  # fmt: skip
+    at = AppTest.from_file(MONITOR, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.radio(key="monitor.source").set_value("Upload a data file").run()
+    at.file_uploader[0].upload("shifted.csv", data.read_bytes()).run()
+    at.button(key="monitor.run_file").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    verdicts = [e.value for e in at.error]
+    assert any("retrain recommended" in v and "age_group" in v for v in verdicts), verdicts
+    assert len(at.get("plotly_chart")) >= 3
+
+
+def test_monitoring_page_explains_an_empty_log_folder(app_env: str, tmp_path: Path) -> None:
+    at = AppTest.from_file(MONITOR, default_timeout=TIMEOUT).run()
+    at.text_input(key="monitor.folder").set_value(str(tmp_path)).run()
+    at.button(key="monitor.run_log").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("no collected records" in e for e in _errors(at)), _errors(at)

@@ -1,0 +1,236 @@
+"""Each dashboard page run by Streamlit's AppTest against the real local endpoint
+(azmlinfsrv serving model/score.py) and a model trained by `python -m model.train`.
+
+Expected numbers are recomputed here from the stored CSV tables with plain pandas,
+not with the dashboard's own helpers, so a wrong lookup in the app fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import dashboard
+from dashboard.client import EndpointClient, EndpointConfig
+from model import schema
+
+DASHBOARD = Path(dashboard.__file__).resolve().parent
+HOME = DASHBOARD / "Home.py"
+PATIENT = DASHBOARD / "pages" / "1_Patient_risk.py"
+THRESHOLD = DASHBOARD / "pages" / "2_Threshold_explorer.py"
+ICU = DASHBOARD / "pages" / "3_ICU_saturation.py"
+CARD = DASHBOARD / "pages" / "4_Model_card.py"
+TIMEOUT = 90  # first runs import plotly and pandas; a down endpoint is retried before giving up
+
+TYPED = {"age_group": "80+ Years", "sex": "Male", "medcond_yn": "Yes", "hosp_yn": "Yes", "icu_yn": "Unknown"}
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path, local_endpoint) -> str:
+    """Point the app at the real endpoint and model; no stray key or auth from the developer's shell."""
+    for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT", "RISK_ENDPOINT_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RISK_ENDPOINT_URL", local_endpoint.scoring_url)
+    monkeypatch.setenv("RISK_MODEL_DIR", str(model_dir))
+    return local_endpoint.scoring_url
+
+
+def _run(path: Path) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label_start: str) -> str:
+    found = [m.value for m in at.metric if m.proto.label.startswith(label_start)]
+    assert found, f"no metric labelled {label_start!r}: {[m.proto.label for m in at.metric]}"
+    return found[0]
+
+
+def _row_at(model_dir: Path, t: float) -> pd.Series:
+    """Independent lookup: flag = score >= t, so the row with the smallest stored threshold >= t."""
+    table = pd.read_csv(model_dir / "evaluation" / "thresholds.csv")
+    return table[table["threshold"] >= t].sort_values("threshold").iloc[0]
+
+
+def _test_prevalence(model_dir: Path) -> float:
+    card = json.loads((model_dir / "model_card.json").read_text())
+    prevalence = card["prevalence"]
+    return float(prevalence["test"] if isinstance(prevalence, dict) else prevalence)
+
+
+def _fill(at: AppTest, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        at.selectbox(key=f"intake.{name}").select(value)
+
+
+def test_form_fields_come_from_schema(app_env: str) -> None:
+    at = _run(PATIENT)
+    for name in schema.MODEL_INPUTS:
+        feature = schema.FEATURES_BY_NAME[name]
+        box = at.selectbox(key=f"intake.{name}")
+        assert box.label == feature.label
+        assert list(box.options) == [feature.label_of(v) for v in feature.values]
+        assert box.value == feature.default
+    assert "race_ethnicity_combined" not in [b.key.removeprefix("intake.") for b in at.selectbox]
+
+
+def test_submit_shows_the_endpoints_probability(app_env: str, model_dir: Path) -> None:
+    at = _run(PATIENT)
+    _fill(at, TYPED)
+    at.form_submit_button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+
+    record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in schema.MODEL_INPUTS}
+    direct = EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": app_env}))
+    expected = direct.score([record])
+    p = float(expected.results[0]["probability"])
+
+    shown = at.session_state["patient.last_result"]
+    assert shown["record"] == record
+    assert shown["probability"] == pytest.approx(p, abs=1e-12)
+    assert shown["model_version"] == expected.model_version
+    assert any(f"{p:.1%}" in h.value for h in at.html), "probability not on the page"
+    assert any(schema.risk_band(p) in h.value for h in at.html), "risk band not on the page"
+
+    base = _test_prevalence(model_dir)
+    assert _metric(at, "× the base rate") == f"{p / base:.1f}×"
+    sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")
+    age = sub[(sub["column"] == "age_group") & (sub["value"] == TYPED["age_group"])].iloc[0]
+    assert _metric(at, "× the mean risk at age") == f"{p / age['mean_predicted']:.1f}×"
+    threshold = at.session_state["shared.threshold"]
+    assert _metric(at, "At the operating threshold") == ("FLAGGED" if p >= threshold else "not flagged")
+
+    # The session table grows and downloads as CSV.
+    at.form_submit_button[0].click().run()
+    assert len(at.session_state["shared.scored_patients"]) == 2
+    assert len(at.dataframe[0].value) == 2
+    assert at.download_button[0].proto.label == "Download as CSV"
+
+
+def test_threshold_slider_moves_metrics_with_the_table(app_env: str, model_dir: Path) -> None:
+    at = _run(THRESHOLD)
+    slider = at.slider(key="threshold_explorer.slider")
+    seen = set()
+    for t in (0.005, 0.02, 0.05, 0.15, 0.4):
+        slider.set_value(t).run()
+        assert not at.exception
+        row = _row_at(model_dir, t)
+        n = row["tp"] + row["fp"] + row["tn"] + row["fn"]
+        assert _metric(at, "Recall") == f"{row['recall']:.3f}"
+        assert _metric(at, "Specificity") == f"{row['specificity']:.3f}"
+        assert _metric(at, "Flagged /1k") == f"{1000 * (row['tp'] + row['fp']) / n:,.1f}"
+        assert _metric(at, "Deaths missed /1k") == f"{1000 * row['fn'] / n:,.2f}"
+        assert at.session_state["shared.threshold"] == pytest.approx(t)
+        seen.add(_metric(at, "Recall"))
+    assert len(seen) >= 3, "the slider did not change the operating point"
+
+
+def test_recall_preset_delivers_its_recall(app_env: str, model_dir: Path) -> None:
+    at = _run(THRESHOLD)
+    at.button(key="preset.Recall ≥ 0.80").click().run()
+    t = at.slider(key="threshold_explorer.slider").value
+    assert _row_at(model_dir, t)["recall"] >= 0.80
+    assert float(_metric(at, "Recall")) >= 0.80
+
+
+def test_threshold_carries_over_to_other_pages(app_env: str) -> None:
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/2_Threshold_explorer.py").run()
+    at.slider(key="threshold_explorer.slider").set_value(0.123).run()
+    at.switch_page("pages/3_ICU_saturation.py").run()
+    assert not at.exception
+    assert any("operating threshold 0.123" in c.value for c in at.caption)
+    at.switch_page("pages/2_Threshold_explorer.py").run()  # the widget key was dropped; the value was not
+    assert at.slider(key="threshold_explorer.slider").value == pytest.approx(0.123)
+
+
+def _set_icu(at: AppTest, cases: float, beds: float, los: float, share: float) -> None:
+    at.number_input(key="icu.cases_per_day").set_value(cases)
+    at.number_input(key="icu.icu_beds").set_value(beds)
+    at.number_input(key="icu.los_days").set_value(los)
+    at.slider(key="icu.icu_share").set_value(share)
+    at.run()
+    assert not at.exception
+
+
+def test_icu_beds_and_saturation_recall(app_env: str, model_dir: Path) -> None:
+    at = _run(ICU)
+    _set_icu(at, cases=500, beds=30, los=8, share=0.2)
+    t = at.session_state["shared.threshold"]
+    row = _row_at(model_dir, t)
+    assert _metric(at, "Beds needed") == f"{500 * row['flagged_share'] * 0.2 * 8:,.1f}"
+
+    table = pd.read_csv(model_dir / "evaluation" / "thresholds.csv")
+    table["beds"] = 500 * table["flagged_share"] * 0.2 * 8
+    fits = table[table["beds"] <= 30]
+    recall = fits["recall"].max()
+    assert 0 < recall < 1, "pick assumptions that saturate somewhere inside the curve"
+    deaths = 500 * _test_prevalence(model_dir) * (1 - recall)
+    banner = [w.value for w in at.warning if "saturates above recall" in w.value]
+    assert banner and f"recall {recall:.3f}" in banner[0] and f"{deaths:,.2f} deaths per day" in banner[0]
+
+    _set_icu(at, cases=500, beds=1_000_000, los=8, share=0.2)
+    assert any("never saturates" in s.value for s in at.success)
+
+
+def test_endpoint_down_shows_banner_and_keeps_input(
+    monkeypatch: pytest.MonkeyPatch, app_env: str, model_dir: Path
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    monkeypatch.setenv("RISK_ENDPOINT_URL", f"http://127.0.0.1:{closed}/score")
+    monkeypatch.setenv("RISK_ENDPOINT_TIMEOUT", "2")
+    at = _run(PATIENT)
+    _fill(at, TYPED)
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert any("not reachable" in e.value and str(closed) in e.value for e in at.error), [e.value for e in at.error]
+    for name, value in TYPED.items():
+        assert at.selectbox(key=f"intake.{name}").value == value
+    assert "patient.last_result" in at.session_state and at.session_state["patient.last_result"] is None
+    assert any("unavailable" in h.value for h in at.sidebar.get("html")) or any(
+        "unavailable" in m.value for m in at.sidebar.markdown
+    )
+    # Pages that live on stored tables keep working.
+    for page in (THRESHOLD, ICU, CARD):
+        other = _run(page)
+        assert other.metric, f"{page.name} showed no figures with the endpoint down"
+
+
+def test_missing_model_dir_says_how_to_train(monkeypatch: pytest.MonkeyPatch, app_env: str, tmp_path: Path) -> None:
+    monkeypatch.setenv("RISK_MODEL_DIR", str(tmp_path / "no-model-here"))
+    for page in (THRESHOLD, ICU, CARD):
+        at = _run(page)
+        assert any("python -m model.train" in e.value for e in at.error), page.name
+        assert not at.metric
+    home = _run(HOME)
+    assert any("python -m model.train" in e.value for e in home.error)
+    assert len(home.get("page_link")) == 4
+
+
+def test_model_card_page(app_env: str, model_dir: Path) -> None:
+    card = json.loads((model_dir / "model_card.json").read_text())
+    at = _run(CARD)
+    assert _metric(at, "ROC-AUC") == f"{card['metrics']['test']['roc_auc']:.4f}"
+    assert _metric(at, "Rows read") == f"{card['data']['rows_read']:,}"
+    if card["data"].get("synthetic"):
+        assert any("SYNTHETIC" in w.value for w in at.warning)
+    sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")
+    assert len(at.dataframe[-1].value) == len(sub)
+    assert any(card["limitations"][0][:40] in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("page", [HOME, PATIENT, THRESHOLD, ICU, CARD], ids=lambda p: p.stem)
+def test_every_page_says_synthetic(app_env: str, model_dir: Path, page: Path) -> None:
+    synthetic = json.loads((model_dir / "model_card.json").read_text())["data"].get("synthetic")
+    at = _run(page)
+    assert any("Synthetic-data model" in w.value for w in at.warning) == bool(synthetic)
+    assert not math.isnan(at.session_state["shared.threshold"])

@@ -1,0 +1,94 @@
+"""Threshold maths of the dashboard (dashboard/ui/thresholds.py) against brute force.
+
+The table comes from the project's own `model.evaluate.threshold_table`, so these
+tests also pin the contract between the writer and the dashboard.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.ui import thresholds
+from model import evaluate
+
+
+@pytest.fixture(scope="module")
+def scored() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    score = np.round(rng.beta(0.6, 12, 3000), 3)  # ties on purpose: aggregated data has many
+    y = (rng.random(3000) < score * 2).astype(int)
+    weight = rng.integers(1, 5, 3000).astype(float)
+    return y, score, weight
+
+
+@pytest.fixture(scope="module")
+def table(scored: tuple[np.ndarray, np.ndarray, np.ndarray]) -> pd.DataFrame:
+    y, score, weight = scored
+    return thresholds.prepare_table(evaluate.threshold_table(y, score, weight))
+
+
+@pytest.mark.parametrize("t", [0.0, 0.0005, 0.01, 0.0123, 0.05, 0.2, 0.5, 0.99, 1.0])
+def test_operating_point_matches_brute_force(scored, table: pd.DataFrame, t: float) -> None:
+    y, score, weight = scored
+    flag = score >= t
+    tp = weight[flag & (y == 1)].sum()
+    fp = weight[flag & (y == 0)].sum()
+    fn = weight[~flag & (y == 1)].sum()
+    tn = weight[~flag & (y == 0)].sum()
+    point = thresholds.operating_point(table, t)
+    assert (point.tp, point.fp, point.fn, point.tn) == pytest.approx((tp, fp, fn, tn))
+    assert point.recall == pytest.approx(tp / (tp + fn))
+    assert point.specificity == pytest.approx(tn / (tn + fp))
+    if tp + fp:
+        assert point.precision == pytest.approx(tp / (tp + fp))
+    else:
+        assert math.isnan(point.precision)
+    n = weight.sum()
+    assert point.flagged_per_1000 == pytest.approx(1000 * (tp + fp) / n)
+    assert point.deaths_missed_per_1000 == pytest.approx(1000 * fn / n)
+    if t < 1:
+        assert point.net_benefit == pytest.approx(tp / n - fp / n * t / (1 - t))
+
+
+def test_threshold_above_every_score_flags_nobody(table: pd.DataFrame) -> None:
+    small = table[table["threshold"] < 0.5]  # drop the "flag nobody" rows to exercise the fallback
+    point = thresholds.operating_point(small, 0.9)
+    assert point.tp == point.fp == 0
+    assert point.recall == 0 and math.isnan(point.precision)
+    assert point.fn == pytest.approx(float(table.iloc[0]["tp"]))
+
+
+def test_recall_presets_keep_their_promise(table: pd.DataFrame) -> None:
+    for target in (0.5, 0.8, 0.95):
+        t = thresholds.threshold_for_recall(table, target)
+        assert thresholds.operating_point(table, t).recall >= target
+        # and it is the strictest such threshold: the next stored score up falls short
+        higher = table[table["threshold"] > t]
+        if not higher.empty:
+            assert higher.iloc[0]["recall"] < target
+
+
+def test_max_f1_preset_is_the_best_row(table: pd.DataFrame) -> None:
+    t = thresholds.threshold_max_f1(table)
+    assert thresholds.operating_point(table, t).f1 == pytest.approx(table["f1"].max())
+
+
+def test_default_threshold_is_a_band_edge() -> None:
+    from model import schema
+
+    assert thresholds.default_threshold() in [upper for upper, _ in schema.RISK_BANDS]
+    assert schema.risk_band(thresholds.default_threshold()) != schema.risk_band(thresholds.default_threshold() - 1e-9)
+
+
+def test_treat_all_reference() -> None:
+    values = thresholds.treat_all_net_benefit(0.1, np.array([0.0, 0.1, 0.5]))
+    assert values == pytest.approx([0.1, 0.0, -0.8])
+
+
+def test_table_without_columns_is_explained() -> None:
+    with pytest.raises(thresholds.ThresholdTableError, match=r"lacks columns .*recall.*python -m model.train"):
+        thresholds.prepare_table(pd.DataFrame({"threshold": [0.1], "tp": [1]}))
