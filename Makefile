@@ -2,11 +2,13 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint
+.PHONY: run test
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	@echo "installing pinned packages into $(VENV) (log: $(VENV)/pip.log)"
+	@$(PY) -m pip install --disable-pip-version-check -r requirements.txt -r requirements-dev.txt \
+		> $(VENV)/pip.log 2>&1 || (tail -40 $(VENV)/pip.log; exit 1)
 	touch $@
 
 # Local endpoint (azmlinfsrv) + dashboard; trains a model on generated data first if none exists.

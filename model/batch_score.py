@@ -126,15 +126,9 @@ class _ColumnCoder:
     def __init__(self, column: str) -> None:
         self.column = column
         self.values = schema.FEATURES_BY_NAME[column].values
-        self._cache: dict[str | None, int] = {}
 
     def _code(self, raw: str | None) -> int:
-        code = self._cache.get(raw)
-        if code is None:
-            canonical = schema.canonical_value(self.column, raw)
-            code = -1 if canonical is None else self.values.index(canonical)
-            self._cache[raw] = code
-        return code
+        return schema.canonical_code(self.column, raw)
 
     def _reason(self, raw: str | None) -> str:
         if raw is None or not raw.strip():

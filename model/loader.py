@@ -392,18 +392,12 @@ class _Coder:
     def __init__(self, column: str) -> None:
         self.column = column
         self.values = _values_of(column)
-        self._code: dict[str | None, int] = {}
         self.normalised: dict[str, dict[str, int]] = {}
         self.unknown: dict[str, int] = {}
         self.unknown_first_row: dict[str, int] = {}
 
     def _lookup(self, raw: str | None) -> int:
-        code = self._code.get(raw)
-        if code is None:
-            canonical = schema.canonical_value(self.column, raw)
-            code = -1 if canonical is None else self.values.index(canonical)
-            self._code[raw] = code
-        return code
+        return schema.canonical_code(self.column, raw)
 
     def encode(self, array: pa.Array, row_start: int) -> tuple[np.ndarray, np.ndarray | None, list, np.ndarray]:
         """Codes per row (-1 = unrecognised), bad-row mask (None if all fine), distinct raws, row→distinct."""

@@ -10,6 +10,7 @@ Values are the CDC "COVID-19 Case Surveillance Public Use Data" spellings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 SCHEMA_VERSION = "cdc-case-surveillance/2021"
 
@@ -197,6 +198,18 @@ def canonical_value(feature: str, raw: str | None) -> str | None:
         if value.casefold() == folded:
             return value
     return None
+
+
+@lru_cache(maxsize=65_536)
+def canonical_code(feature: str, raw: str | None) -> int:
+    """Position of `raw`'s canonical value in the feature's values, or -1 if not recognised.
+
+    Cached: files repeat a handful of distinct spellings millions of times, and
+    readers map each distinct spelling once (bounded, so junk values cannot grow it).
+    """
+    values = TARGET_VALUES if feature == TARGET else FEATURES_BY_NAME[feature].values
+    canonical = canonical_value(feature, raw)
+    return -1 if canonical is None else values.index(canonical)
 
 
 def combination_count() -> int:

@@ -18,14 +18,6 @@ MONITOR = PAGES / "6_Monitoring.py"
 TIMEOUT = 120
 
 
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path, local_endpoint) -> str:
-    for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT", "RISK_ENDPOINT_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("RISK_ENDPOINT_URL", local_endpoint.scoring_url)
-    monkeypatch.setenv("RISK_MODEL_DIR", str(model_dir))
-    return local_endpoint.scoring_url
-
 
 def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
@@ -50,7 +42,7 @@ def _upload_and_score(path: Path, name: str, content: bytes) -> AppTest:
         ("cases.csv", b"age_group,sex,current_status,medcond_yn,hosp_yn,icu_yn\n", "no data rows"),
     ],
 )
-def test_bad_upload_gives_a_clear_error(app_env: str, name: str, content: bytes, expected: str) -> None:
+def test_bad_upload_gives_a_clear_error(dashboard_env: str, name: str, content: bytes, expected: str) -> None:
     at = _upload_and_score(BATCH, name, content)
     errors = _errors(at)
     assert any(expected in e for e in errors), errors
@@ -58,7 +50,7 @@ def test_bad_upload_gives_a_clear_error(app_env: str, name: str, content: bytes,
     assert not at.metric  # no summary for a file that was not scored
 
 
-def test_upload_is_scored_through_the_endpoint(app_env: str, model_dir: Path, tmp_path: Path) -> None:
+def test_upload_is_scored_through_the_endpoint(dashboard_env: str, model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "upload.csv"
     synth.write(data, rows=3_000, seed=41)
     content = data.read_bytes() + b"2022/01/01,,,,Laboratory-confirmed case,Female,eighty,Unknown,No,No,No,No\n"
@@ -77,7 +69,7 @@ def test_upload_is_scored_through_the_endpoint(app_env: str, model_dir: Path, tm
     assert labels == ["Download the scored file (CSV)", "Download the rejected rows (CSV)"], labels
 
 
-def test_monitoring_page_reads_an_uploaded_file(app_env: str, tmp_path: Path) -> None:
+def test_monitoring_page_reads_an_uploaded_file(dashboard_env: str, tmp_path: Path) -> None:
     data = tmp_path / "shifted.csv"
     synth.write(data, rows=40_000, seed=43, age_shift={"80+ Years": 4.0, "70 - 79 Years": 3.0, "0 - 9 Years": 0.3},
                 death_rate_multiplier=2.0)  # fmt: skip
@@ -92,7 +84,7 @@ def test_monitoring_page_reads_an_uploaded_file(app_env: str, tmp_path: Path) ->
     assert len(at.get("plotly_chart")) >= 3
 
 
-def test_monitoring_page_explains_an_empty_log_folder(app_env: str, tmp_path: Path) -> None:
+def test_monitoring_page_explains_an_empty_log_folder(dashboard_env: str, tmp_path: Path) -> None:
     at = AppTest.from_file(MONITOR, default_timeout=TIMEOUT).run()
     at.text_input(key="monitor.folder").set_value(str(tmp_path)).run()
     at.button(key="monitor.run_log").click().run()

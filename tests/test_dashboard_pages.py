@@ -31,15 +31,6 @@ TIMEOUT = 90  # first runs import plotly and pandas; a down endpoint is retried 
 TYPED = {"age_group": "80+ Years", "sex": "Male", "medcond_yn": "Yes", "hosp_yn": "Yes", "icu_yn": "Unknown"}
 
 
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path, local_endpoint) -> str:
-    """Point the app at the real endpoint and model; no stray key or auth from the developer's shell."""
-    for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT", "RISK_ENDPOINT_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("RISK_ENDPOINT_URL", local_endpoint.scoring_url)
-    monkeypatch.setenv("RISK_MODEL_DIR", str(model_dir))
-    return local_endpoint.scoring_url
-
 
 def _run(path: Path) -> AppTest:
     at = AppTest.from_file(path, default_timeout=TIMEOUT).run()
@@ -70,7 +61,7 @@ def _fill(at: AppTest, values: dict[str, str]) -> None:
         at.selectbox(key=f"intake.{name}").select(value)
 
 
-def test_form_fields_come_from_schema(app_env: str) -> None:
+def test_form_fields_come_from_schema(dashboard_env: str) -> None:
     at = _run(PATIENT)
     for name in schema.MODEL_INPUTS:
         feature = schema.FEATURES_BY_NAME[name]
@@ -81,14 +72,14 @@ def test_form_fields_come_from_schema(app_env: str) -> None:
     assert "race_ethnicity_combined" not in [b.key.removeprefix("intake.") for b in at.selectbox]
 
 
-def test_submit_shows_the_endpoints_probability(app_env: str, model_dir: Path) -> None:
+def test_submit_shows_the_endpoints_probability(dashboard_env: str, model_dir: Path) -> None:
     at = _run(PATIENT)
     _fill(at, TYPED)
     at.form_submit_button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
 
     record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in schema.MODEL_INPUTS}
-    direct = EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": app_env}))
+    direct = EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": dashboard_env}))
     expected = direct.score([record])
     p = float(expected.results[0]["probability"])
 
@@ -114,7 +105,7 @@ def test_submit_shows_the_endpoints_probability(app_env: str, model_dir: Path) -
     assert at.download_button[0].proto.label == "Download as CSV"
 
 
-def test_threshold_slider_moves_metrics_with_the_table(app_env: str, model_dir: Path) -> None:
+def test_threshold_slider_moves_metrics_with_the_table(dashboard_env: str, model_dir: Path) -> None:
     at = _run(THRESHOLD)
     slider = at.slider(key="threshold_explorer.slider")
     seen = set()
@@ -132,7 +123,7 @@ def test_threshold_slider_moves_metrics_with_the_table(app_env: str, model_dir: 
     assert len(seen) >= 3, "the slider did not change the operating point"
 
 
-def test_recall_preset_delivers_its_recall(app_env: str, model_dir: Path) -> None:
+def test_recall_preset_delivers_its_recall(dashboard_env: str, model_dir: Path) -> None:
     at = _run(THRESHOLD)
     at.button(key="preset.Recall ≥ 0.80").click().run()
     t = at.slider(key="threshold_explorer.slider").value
@@ -140,7 +131,7 @@ def test_recall_preset_delivers_its_recall(app_env: str, model_dir: Path) -> Non
     assert float(_metric(at, "Recall")) >= 0.80
 
 
-def test_threshold_carries_over_to_other_pages(app_env: str) -> None:
+def test_threshold_carries_over_to_other_pages(dashboard_env: str) -> None:
     at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
     at.switch_page("pages/2_Threshold_explorer.py").run()
     at.slider(key="threshold_explorer.slider").set_value(0.123).run()
@@ -160,7 +151,7 @@ def _set_icu(at: AppTest, cases: float, beds: float, los: float, share: float) -
     assert not at.exception
 
 
-def test_icu_beds_and_saturation_recall(app_env: str, model_dir: Path) -> None:
+def test_icu_beds_and_saturation_recall(dashboard_env: str, model_dir: Path) -> None:
     at = _run(ICU)
     _set_icu(at, cases=500, beds=30, los=8, share=0.2)
     t = at.session_state["shared.threshold"]
@@ -181,7 +172,7 @@ def test_icu_beds_and_saturation_recall(app_env: str, model_dir: Path) -> None:
 
 
 def test_endpoint_down_shows_banner_and_keeps_input(
-    monkeypatch: pytest.MonkeyPatch, app_env: str, model_dir: Path
+    monkeypatch: pytest.MonkeyPatch, dashboard_env: str, model_dir: Path
 ) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -205,7 +196,9 @@ def test_endpoint_down_shows_banner_and_keeps_input(
         assert other.metric, f"{page.name} showed no figures with the endpoint down"
 
 
-def test_missing_model_dir_says_how_to_train(monkeypatch: pytest.MonkeyPatch, app_env: str, tmp_path: Path) -> None:
+def test_missing_model_dir_says_how_to_train(
+    monkeypatch: pytest.MonkeyPatch, dashboard_env: str, tmp_path: Path
+) -> None:
     monkeypatch.setenv("RISK_MODEL_DIR", str(tmp_path / "no-model-here"))
     for page in (THRESHOLD, ICU, CARD):
         at = _run(page)
@@ -216,7 +209,7 @@ def test_missing_model_dir_says_how_to_train(monkeypatch: pytest.MonkeyPatch, ap
     assert len(home.get("page_link")) == 4
 
 
-def test_model_card_page(app_env: str, model_dir: Path) -> None:
+def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
     card = json.loads((model_dir / "model_card.json").read_text())
     at = _run(CARD)
     assert _metric(at, "ROC-AUC") == f"{card['metrics']['test']['roc_auc']:.4f}"
@@ -229,7 +222,7 @@ def test_model_card_page(app_env: str, model_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("page", [HOME, PATIENT, THRESHOLD, ICU, CARD], ids=lambda p: p.stem)
-def test_every_page_says_synthetic(app_env: str, model_dir: Path, page: Path) -> None:
+def test_every_page_says_synthetic(dashboard_env: str, model_dir: Path, page: Path) -> None:
     synthetic = json.loads((model_dir / "model_card.json").read_text())["data"].get("synthetic")
     at = _run(page)
     assert any("Synthetic-data model" in w.value for w in at.warning) == bool(synthetic)

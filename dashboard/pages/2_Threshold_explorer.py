@@ -22,11 +22,7 @@ ctx = page.setup_page(
     icon=":material/tune:",
 )
 assert ctx.model is not None  # setup_page stopped the page otherwise
-try:
-    table = thresholds.prepare_table(ctx.model.table("thresholds"))
-except thresholds.ThresholdTableError as exc:
-    st.error(str(exc))
-    st.stop()
+table = ctx.threshold_table()
 prevalence = ctx.model.prevalence
 
 

@@ -1,7 +1,6 @@
 """Batch scoring: upload a CDC file, score every row through the endpoint, download the result."""
 
 import sys
-import tempfile
 from pathlib import Path
 
 _ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
@@ -18,6 +17,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard.client import EndpointError  # noqa: E402
 from dashboard.ui import endpoint, icu, page, state  # noqa: E402
+from dashboard.ui.uploads import upload_as_file, user_facing  # noqa: E402
 from model import batch_score, schema  # noqa: E402
 from model.loader import DataError  # noqa: E402
 
@@ -95,15 +95,12 @@ if upload is not None:
         st.error(f"**The endpoint settings are not usable:** {ctx.endpoint_error}")
         st.stop()
     if st.button(f"Score {upload.name}", type="primary", key="batch.score"):
-        suffix = "".join(Path(upload.name).suffixes[-2:]) or ".csv"
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            path.write_bytes(upload.getvalue())
+        with upload_as_file(upload) as path:
             try:
                 st.session_state[RESULT_KEY] = _score_upload(path, upload.name, ctx.endpoint)
             except DataError as exc:
                 st.session_state.pop(RESULT_KEY, None)
-                st.error(f"**This file cannot be scored:** {str(exc).replace(str(path), upload.name)}")
+                st.error(f"**This file cannot be scored:** {user_facing(exc, path, upload.name)}")
                 st.stop()
             except ValueError as exc:
                 st.session_state.pop(RESULT_KEY, None)

@@ -3,7 +3,6 @@
 import itertools
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 _ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
@@ -15,6 +14,7 @@ import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from dashboard.ui import charts, page, theme  # noqa: E402
+from dashboard.ui.uploads import upload_as_file, user_facing  # noqa: E402
 from model import artifact, drift, lookup, monitor  # noqa: E402
 from model.datacollect import DEFAULT_DIR, ENV_DIR  # noqa: E402
 from model.loader import DataError  # noqa: E402
@@ -64,15 +64,12 @@ else:
         if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
             st.error(f"**{upload.name}** is larger than {MAX_UPLOAD_MB} MB; run `python -m model.monitor` instead.")
         elif st.button(f"Check drift in {upload.name}", type="primary", key="monitor.run_file"):
-            suffix = "".join(Path(upload.name).suffixes[-2:]) or ".csv"
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"upload{suffix}"
-                path.write_bytes(upload.getvalue())
+            with upload_as_file(upload) as path:
                 try:
                     st.session_state[REPORT_KEY] = _run(path, upload.name)
                 except (DataError, ValueError) as exc:
                     st.session_state.pop(REPORT_KEY, None)
-                    st.error(f"**This file cannot be checked:** {str(exc).replace(str(path), upload.name)}")
+                    st.error(f"**This file cannot be checked:** {user_facing(exc, path, upload.name)}")
 
 report = st.session_state.get(REPORT_KEY)
 if report is None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import settings, theme
+from dashboard.ui import settings, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import Sidebar
 
@@ -25,6 +26,16 @@ class PageContext:
     def refresh_sidebar(self) -> None:
         """Redraw the sidebar after the page changed a shared value (threshold, latency)."""
         self.sidebar.refresh()
+
+    def threshold_table(self) -> pd.DataFrame:
+        """The model's stored threshold table, sorted for lookups; stops the page with a message if unusable."""
+        assert self.model is not None  # setup_page stopped the page otherwise
+        try:
+            return thresholds.prepare_table(self.model.table("thresholds"))
+        except thresholds.ThresholdTableError as exc:
+            st.error(str(exc))
+            st.stop()
+            raise  # unreachable: st.stop() ends the script run
 
 
 def setup_page(title: str, subtitle: str, *, icon: str, needs_model: bool = True) -> PageContext:
