@@ -1,8 +1,11 @@
 # Dashboard image: the Streamlit app that calls the risk endpoint (local azmlinfsrv or Azure ML).
 # The model itself is NOT served from here: scoring runs on the Azure ML endpoint (deploy/azure/).
 # Build:  docker build -t covid-risk-dashboard .
-# Run:    docker run -p 8501:8501 -e RISK_ENDPOINT_URL=https://<endpoint>/score \
+# Run:    docker run -p 8501:8501 -v "$PWD/artifacts/model:/app/artifacts/model:ro" \
+#           -e RISK_ENDPOINT_URL=https://<endpoint>/score \
 #           -e RISK_ENDPOINT_AUTH=key -e RISK_ENDPOINT_KEY=<key> covid-risk-dashboard
+# The mounted model directory supplies the model card and evaluation tables the pages read
+# (the estimator in it is not loaded here, except by the Monitoring page).
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,7 +30,8 @@ USER appuser
 
 # Endpoint settings come from the environment at run time (dashboard.client.EndpointConfig);
 # only non-secret defaults here. RISK_ENDPOINT_KEY is passed with -e / a secret store, never baked.
-ENV RISK_ENDPOINT_URL=http://127.0.0.1:5001/score \
+ENV RISK_MODEL_DIR=/app/artifacts/model \
+    RISK_ENDPOINT_URL=http://127.0.0.1:5001/score \
     RISK_ENDPOINT_AUTH=none \
     RISK_ENDPOINT_TIMEOUT=10
 

@@ -31,6 +31,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ ROW_FIELDS: tuple[str, ...] = (
 MAX_FILE_BYTES = 50 * 1024 * 1024
 BACKUP_FILES = 20
 QUEUE_BATCHES = 10_000
+MAX_BATCHES_PER_WRITE = 5_000
+FLUSH_INTERVAL_S = 0.5
 
 _Batch = tuple[str, str, list[int]]  # request id, UTC time, lookup indices
 
@@ -99,6 +102,10 @@ class Batch:
 
 class _Sink:
     def write(self, batch: Batch) -> None: ...
+
+    def write_many(self, batches: list[Batch]) -> None:
+        for batch in batches:
+            self.write(batch)
     def close(self) -> None: ...
 
 
@@ -115,8 +122,12 @@ class JsonlSink(_Sink):
         self._handler.setFormatter(logging.Formatter("%(message)s"))
 
     def write(self, batch: Batch) -> None:
-        # One handler call per request: one write + flush, rotation checked per request.
-        self._handler.handle(logging.makeLogRecord({"msg": batch.jsonl(), "levelno": logging.INFO}))
+        self.write_many([batch])
+
+    def write_many(self, batches: list[Batch]) -> None:
+        # One handler call for everything queued: one write + flush, rotation checked once.
+        text = "\n".join(b.jsonl() for b in batches)
+        self._handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
 
     def close(self) -> None:
         self._handler.close()
@@ -183,16 +194,25 @@ class ScoringCollector:
 
     def _drain(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            request_id, scored_utc, index = item
+            items = [self._queue.get()]
+            if items[0] is not None:
+                # Wait a moment, then take everything queued meanwhile: one write (and one flush)
+                # serves many requests, and the writer seldom competes with a request for the GIL.
+                time.sleep(FLUSH_INTERVAL_S)
+            while items[-1] is not None and len(items) < MAX_BATCHES_PER_WRITE:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = items[-1] is None
+            batches = [Batch(self, *item) for item in items if item is not None]
             try:
-                batch = Batch(self, request_id, scored_utc, index)
-                for sink in self._sinks:
-                    sink.write(batch)
+                for sink in self._sinks if batches else ():
+                    sink.write_many(batches)
             except Exception:  # a broken sink must never take scoring down
-                logger.exception("data collection failed for request %s", request_id)
+                logger.exception("data collection failed for %d scored requests", len(batches))
+            if stop:
+                return
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush what is queued and stop the writer (called at exit)."""
