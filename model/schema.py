@@ -110,7 +110,7 @@ FEATURES: tuple[Feature, ...] = (
         values=YES_NO_VALUES,
         default=UNKNOWN,
     ),
-    # Reported per subgroup, deliberately NOT a model input (see docs/model_choices.md):
+    # Reported per subgroup, deliberately NOT a model input (README, "The target: death, not Missing"):
     # the seed lab left it out, and a risk score that moves with race alone would
     # encode unequal access to care as if it were biology.
     Feature(
