@@ -7,9 +7,11 @@ not with the dashboard's own helpers, so a wrong lookup in the app fails the tes
 
 from __future__ import annotations
 
+import http.server
 import json
 import math
 import socket
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -227,3 +229,48 @@ def test_every_page_says_synthetic(dashboard_env: str, model_dir: Path, page: Pa
     at = _run(page)
     assert any("Synthetic-data model" in w.value for w in at.warning) == bool(synthetic)
     assert not math.isnan(at.session_state["shared.threshold"])
+
+
+class _RefusingEndpoint(http.server.BaseHTTPRequestHandler):
+    """An endpoint that refuses every key with 401, as Azure ML does for a wrong or rotated key.
+
+    Stands in for an Azure endpoint (the local one has no key auth, and Azure cannot be reached here).
+    """
+
+    def _refuse(self) -> None:
+        body = b'{"message": "Unauthorized: invalid key"}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _refuse
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+
+def test_refused_key_shows_banner_without_the_key(monkeypatch: pytest.MonkeyPatch, dashboard_env: str) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = "sk-test-7f3a9c1e5b"
+    try:
+        monkeypatch.setenv("RISK_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}/score")
+        monkeypatch.setenv("RISK_ENDPOINT_AUTH", "key")
+        monkeypatch.setenv("RISK_ENDPOINT_KEY", secret)
+        at = _run(PATIENT)
+        _fill(at, TYPED)
+        at.form_submit_button[0].click().run()
+    finally:
+        server.shutdown()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("refused the key" in e for e in errors), errors
+    for name, value in TYPED.items():
+        assert at.selectbox(key=f"intake.{name}").value == value
+    shown = " ".join(
+        [*errors, *(m.value for m in at.markdown), *(m.value for m in at.sidebar.markdown),
+         *(h.value for h in at.get("html")), *(h.value for h in at.sidebar.get("html"))]
+    )  # fmt: skip
+    assert secret not in shown
