@@ -43,7 +43,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from model import artifact, lookup, schema
-from model.loader import CSV_BLOCK_BYTES, PARQUET_BATCH_ROWS, DataError, SourceInfo, describe_source
+from model.loader import ColumnCoder, DataError, SourceInfo, arrow_batches, describe_source, mark_problems
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band", "flagged")
 ROW_COLUMN = "row_number"  # 1-based data-row number in the input (header excluded)
@@ -90,67 +90,6 @@ def _require_inputs(info: SourceInfo) -> None:
         )
 
 
-def _raw_batches(info: SourceInfo) -> Iterator[pa.RecordBatch]:
-    """Every column of the file, as read (CSV cells stay text so nothing is re-formatted)."""
-    path = Path(info.source)
-    rows = 0
-    try:
-        if info.format == "parquet":
-            reader: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS)
-        else:
-            stream = pa.input_stream(path, compression="gzip" if info.format == "csv.gz" else None)
-            reader = pa_csv.open_csv(
-                stream,
-                read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types=dict.fromkeys(info.columns, pa.string()),
-                    strings_can_be_null=False,  # "" and "NA" stay as written; the schema decides what they mean
-                ),
-            )
-        for batch in reader:
-            if batch.num_rows:
-                rows += batch.num_rows
-                yield batch
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(
-            f"{info.source}: cannot read the file after {rows:,} data rows ({str(exc).splitlines()[0]}). "
-            "Check that it is complete (not truncated), UTF-8, comma-separated, with quoted commas."
-        ) from exc
-    if rows == 0:
-        raise DataError(f"{info.source}: no data rows: the file has a header but no rows to score.")
-
-
-class _ColumnCoder:
-    """Raw cells of one model input -> digit in schema order (-1 = not a schema value), cached per spelling."""
-
-    def __init__(self, column: str) -> None:
-        self.column = column
-        self.values = schema.FEATURES_BY_NAME[column].values
-
-    def _code(self, raw: str | None) -> int:
-        return schema.canonical_code(self.column, raw)
-
-    def _reason(self, raw: str | None) -> str:
-        if raw is None or not raw.strip():
-            return f"{self.column}: empty value (allowed: {', '.join(self.values)})"
-        shown = raw if len(raw) <= 60 else raw[:57] + "..."
-        return f"{self.column}: unknown value {shown!r} (allowed: {', '.join(self.values)})"
-
-    def encode(self, array: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
-        """Digits per row, and per-row reasons (object array, "" = fine) or None when all rows are fine."""
-        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-            array = array.cast(pa.string())
-        encoded = pc.dictionary_encode(array, null_encoding="encode")
-        distinct = encoded.dictionary.to_pylist()
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-        entry = np.fromiter((self._code(v) for v in distinct), dtype=np.int64, count=len(distinct))
-        codes = entry[indices]
-        if not (entry < 0).any():
-            return codes, None
-        reasons = np.array([self._reason(v) if entry[i] < 0 else "" for i, v in enumerate(distinct)], dtype=object)
-        return codes, reasons[indices]
-
-
 # --------------------------------------------------------------------------- scoring
 
 # (canonical MODEL_INPUTS frame) -> (probabilities, risk bands), one per row, in order.
@@ -194,22 +133,18 @@ def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[
     """
     info = describe_source(data)
     _require_inputs(info)
-    coders = [_ColumnCoder(c) for c in schema.MODEL_INPUTS]
+    coders = [ColumnCoder(c) for c in schema.MODEL_INPUTS]
     raw_names = [info.mapped[c] for c in schema.MODEL_INPUTS]
     start = 0
-    for batch in _raw_batches(info):
+    for batch in arrow_batches(info, None):  # every column as written: rows are written back out
         n = batch.num_rows
         codes: dict[str, np.ndarray] = {}
-        reasons: np.ndarray | None = None
+        reasons: np.ndarray | None = None  # per row; a row may fail on several columns: all are named
         for coder, raw_name in zip(coders, raw_names, strict=True):
-            column_codes, column_reasons = coder.encode(batch.column(batch.schema.get_field_index(raw_name)))
-            codes[coder.column] = column_codes
-            if column_reasons is not None:
-                if reasons is None:
-                    reasons = column_reasons
-                else:  # a row may fail on several columns: name all of them
-                    both = (reasons != "") & (column_reasons != "")
-                    reasons = np.where(both, reasons + "; " + column_reasons, reasons + column_reasons)
+            column = batch.column(batch.schema.get_field_index(raw_name))
+            codes[coder.column], bad, distinct, indices = coder.encode(column, start)
+            if bad is not None:
+                reasons = mark_problems(reasons, coder.column, bad, distinct, indices, list_allowed=True)
         good = None if reasons is None else reasons == ""
         kept = batch if good is None else batch.filter(pa.array(good))
         frame = pd.DataFrame(

@@ -46,13 +46,16 @@ from model import schema
 
 __all__ = [
     "CanonicalBatch",
+    "ColumnCoder",
     "DataError",
     "LoadReport",
     "SourceInfo",
+    "arrow_batches",
     "describe_source",
     "file_sha256",
     "iter_canonical_batches",
     "load_counts",
+    "mark_problems",
 ]
 
 # CSV block size. pyarrow's streaming reader parses many blocks ahead of the
@@ -319,17 +322,26 @@ def _require(info: SourceInfo, needed: Sequence[str], purpose: str) -> None:
 # --------------------------------------------------------------------------- streaming
 
 
-def _arrow_batches(info: SourceInfo, columns: Sequence[str], chunk_rows: int | None) -> Iterator[pa.RecordBatch]:
-    """Record batches holding only `columns` (renamed to schema names), at most chunk_rows rows each."""
+def arrow_batches(
+    info: SourceInfo, columns: Sequence[str] | None, chunk_rows: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Stream the file as record batches of at most chunk_rows rows (CSV cells stay text).
+
+    With `columns` (schema names): only those, renamed to schema names, in that order.
+    With None: every column of the file, named and ordered as written (batch scoring
+    writes rows back out as they were read). Raises DataError for an unreadable file
+    or one with a header but no rows.
+    """
     if chunk_rows is not None and chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive number of rows, not {chunk_rows}")
-    raw_names = [info.mapped[c] for c in columns]
+    raw_names = list(info.columns) if columns is None else [info.mapped[c] for c in columns]
+    names = raw_names if columns is None else list(columns)
     path = Path(info.source)
     rows = 0
     try:
         if info.format == FORMAT_PARQUET:
             reader: Iterator[pa.RecordBatch] = pq.ParquetFile(path).iter_batches(
-                batch_size=chunk_rows or PARQUET_BATCH_ROWS, columns=raw_names
+                batch_size=chunk_rows or PARQUET_BATCH_ROWS, columns=None if columns is None else raw_names
             )
         else:
             stream = pa.input_stream(path, compression="gzip" if info.format == FORMAT_CSV_GZ else None)
@@ -337,16 +349,17 @@ def _arrow_batches(info: SourceInfo, columns: Sequence[str], chunk_rows: int | N
                 stream,
                 read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                 convert_options=pa_csv.ConvertOptions(
-                    include_columns=raw_names,
+                    include_columns=None if columns is None else raw_names,
                     column_types=dict.fromkeys(raw_names, pa.string()),
                     strings_can_be_null=False,  # keeps "NA" and "" as text; canonical_value decides
                 ),
             )
         for batch in reader:
-            # Columns come back in include order; name them by schema column.
-            batch = pa.RecordBatch.from_arrays(
-                [batch.column(batch.schema.get_field_index(n)) for n in raw_names], names=list(columns)
-            )
+            if columns is not None:
+                # Columns come back in include order; name them by schema column.
+                batch = pa.RecordBatch.from_arrays(
+                    [batch.column(batch.schema.get_field_index(n)) for n in raw_names], names=names
+                )
             step = chunk_rows or batch.num_rows or 1
             for offset in range(0, batch.num_rows, step):
                 piece = batch.slice(offset, step)
@@ -354,6 +367,8 @@ def _arrow_batches(info: SourceInfo, columns: Sequence[str], chunk_rows: int | N
                 yield piece
     except (pa.ArrowException, OSError) as exc:
         raise _stream_error(info, exc, rows) from exc
+    if rows == 0:
+        raise _no_rows(info.source)
 
 
 def _no_rows(source: str) -> DataError:
@@ -386,7 +401,7 @@ def _stream_error(info: SourceInfo, exc: Exception, rows: int) -> DataError:
     return DataError(f"{where}: the file cannot be parsed as CSV ({text}).")
 
 
-class _Coder:
+class ColumnCoder:
     """Maps one column's raw cells onto schema codes, remembering re-spellings and rejects."""
 
     def __init__(self, column: str) -> None:
@@ -485,7 +500,7 @@ def load_counts(
     """
     info = describe_source(path)
     _require(info, COUNT_COLUMNS, "needed to train and to report per subgroup")
-    coders = [_Coder(c) for c in COUNT_COLUMNS]
+    coders = [ColumnCoder(c) for c in COUNT_COLUMNS]
     radix = tuple(len(c.values) for c in coders)
     totals = np.zeros(int(np.prod(radix)), dtype=np.int64)
     report = LoadReport(
@@ -496,7 +511,7 @@ def load_counts(
         renamed_columns=dict(info.renamed_columns),
         ignored_columns=list(info.ignored_columns),
     )
-    for batch in _arrow_batches(info, COUNT_COLUMNS, chunk_rows):
+    for batch in arrow_batches(info, COUNT_COLUMNS, chunk_rows):
         key = np.zeros(batch.num_rows, dtype=np.int64)
         bad_any: np.ndarray | None = None
         for i, coder in enumerate(coders):
@@ -514,8 +529,6 @@ def load_counts(
     for coder in coders:
         if coder.unknown:
             raise coder.error(info.source, f"(of {report.rows_read:,})")
-    if report.rows_read == 0:
-        raise _no_rows(info.source)
     # Hashed after parsing, not in a parallel thread: on 2 cores a concurrent hash
     # slowed the whole load more than a second sequential pass (~0.85 GB/s, page-cached).
     report.sha256 = file_sha256(info.source)
@@ -577,9 +590,9 @@ def iter_canonical_batches(
             wanted.append(schema.TARGET)
     _require(info, wanted, "requested" if columns is not None else "the model's inputs")
 
-    coders = [_Coder(c) for c in wanted]
+    coders = [ColumnCoder(c) for c in wanted]
     rows = 0
-    for batch in _arrow_batches(info, wanted, chunk_rows):
+    for batch in arrow_batches(info, wanted, chunk_rows):
         n = batch.num_rows
         data: dict[str, pd.Categorical] = {}
         problems: np.ndarray | None = None
@@ -588,7 +601,7 @@ def iter_canonical_batches(
             if bad is not None:
                 if on_unknown == "raise":
                     raise coder.error(info.source, f"in data rows {rows + 1:,}-{rows + n:,}")
-                problems = _mark(problems, coder.column, bad, distinct, indices)
+                problems = mark_problems(problems, coder.column, bad, distinct, indices)
             data[coder.column] = pd.Categorical.from_codes(codes, categories=list(coder.values))
         index = pd.RangeIndex(rows, rows + n)
         frame = pd.DataFrame(data, index=index)
@@ -597,19 +610,30 @@ def iter_canonical_batches(
             marks = pd.Series(np.full(n, "", dtype=object) if problems is None else problems, index=index)
         yield CanonicalBatch(frame=frame, problems=marks, row_start=rows, source=info)
         rows += n
-    if rows == 0:
-        raise _no_rows(info.source)
 
 
-def _mark(
-    problems: np.ndarray | None, column: str, bad: np.ndarray, distinct: list, indices: np.ndarray
+def mark_problems(
+    problems: np.ndarray | None,
+    column: str,
+    bad: np.ndarray,
+    distinct: list,
+    indices: np.ndarray,
+    *,
+    list_allowed: bool = False,
 ) -> np.ndarray:
-    """Add "<column>: unknown value '<raw>'" to each bad row's problem text (one message per distinct raw)."""
+    """Add "<column>: unknown value '<raw>'" to each bad row's problem text (one message per distinct raw).
+
+    `bad`, `distinct`, `indices` are what `ColumnCoder.encode` returns; `list_allowed`
+    appends the allowed values (for reject files read by people, one row at a time).
+    """
     if problems is None:
         problems = np.full(bad.size, "", dtype=object)
+    allowed = f" (allowed: {', '.join(_values_of(column))})" if list_allowed else ""
     messages = np.array(
         [
-            f"{column}: empty value" if v is None or not v.strip() else f"{column}: unknown value {_show(v)}"
+            f"{column}: empty value{allowed}"
+            if v is None or not v.strip()
+            else f"{column}: unknown value {_show(v)}{allowed}"
             for v in distinct
         ],
         dtype=object,
