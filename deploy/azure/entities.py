@@ -288,15 +288,20 @@ def collected_data_asset(settings: DeploySettings, collection: str) -> str:
     return f"azureml:{settings.endpoint_name}-{settings.deployment_name}-{collection}:1"
 
 
+def _collected(settings: DeploySettings, collection: str, lookback: str, offset: str) -> dict[str, Any]:
+    """Production/reference data arguments for a window of the deployment's collected data."""
+    return {
+        "input_data": Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, collection)),
+        "data_context": collection,
+        "data_window": BaselineDataRange(lookback_window_size=lookback, lookback_window_offset=offset),
+    }
+
+
 def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
     """Daily data drift (inputs vs training) and prediction drift (outputs vs previous weeks)."""
     features = list(schema.MODEL_INPUTS)
     data_drift = DataDriftSignal(
-        production_data=ProductionData(
-            input_data=Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, "model_inputs")),
-            data_context="model_inputs",
-            data_window=BaselineDataRange(lookback_window_size="P7D", lookback_window_offset="P0D"),
-        ),
+        production_data=ProductionData(**_collected(settings, "model_inputs", "P7D", "P0D")),
         reference_data=ReferenceData(
             input_data=Input(type=AssetTypes.MLTABLE, path=settings.monitor_reference_data),
             data_context="training",
@@ -308,16 +313,8 @@ def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
         alert_enabled=bool(settings.monitor_emails),
     )
     prediction_drift = PredictionDriftSignal(
-        production_data=ProductionData(
-            input_data=Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, "model_outputs")),
-            data_context="model_outputs",
-            data_window=BaselineDataRange(lookback_window_size="P7D", lookback_window_offset="P0D"),
-        ),
-        reference_data=ReferenceData(
-            input_data=Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, "model_outputs")),
-            data_context="model_outputs",
-            data_window=BaselineDataRange(lookback_window_size="P28D", lookback_window_offset="P7D"),
-        ),
+        production_data=ProductionData(**_collected(settings, "model_outputs", "P7D", "P0D")),
+        reference_data=ReferenceData(**_collected(settings, "model_outputs", "P28D", "P7D")),
         metric_thresholds=PredictionDriftMetricThreshold(
             numerical=NumericalDriftMetrics(jensen_shannon_distance=0.1),
             categorical=CategoricalDriftMetrics(jensen_shannon_distance=0.1),
