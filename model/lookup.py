@@ -39,7 +39,7 @@ _STRIDES = np.array(
     dtype=np.int64,
 )
 # Exact spelling -> digit, the fast path; other spellings go through schema.canonical_value.
-_CODES: dict[str, dict[str, int]] = {c: {v: i for i, v in enumerate(_VALUES[c])} for c in schema.MODEL_INPUTS}
+_INPUT_FIELDS = frozenset(schema.MODEL_INPUTS)
 _BAND_UPPERS = np.array([upper for upper, _ in schema.RISK_BANDS], dtype=np.float64)
 _BAND_NAMES = tuple(name for _, name in schema.RISK_BANDS)
 # Fast path: a record whose values are all exact spellings is one dict lookup of its value tuple.
@@ -99,7 +99,7 @@ def _record_codes(index: int, record: object) -> list[int]:
             f"record {index} is {_type_name(record)}, not an object. Each item of \"data\" must be an "
             f"object with the fields {', '.join(schema.MODEL_INPUTS)}, e.g. {json.dumps(example_record())}."
         )
-    if len(record) != len(schema.MODEL_INPUTS) or any(k not in _CODES for k in record):
+    if len(record) != len(schema.MODEL_INPUTS) or any(k not in _INPUT_FIELDS for k in record):
         unknown = [k for k in record if k not in ACCEPTED_FIELDS]
         if unknown:
             raise PayloadError(
@@ -117,20 +117,17 @@ def _record_codes(index: int, record: object) -> list[int]:
     codes = []
     for column in schema.MODEL_INPUTS:
         value = record[column]
-        code = _CODES[column].get(value) if isinstance(value, str) else None
-        if code is None:
-            if not isinstance(value, str):
-                raise PayloadError(
-                    f"record {index} field {column!r} is {_type_name(value)}; values are strings, "
-                    f"one of: {_allowed(column)}."
-                )
-            canonical = schema.canonical_value(column, value)
-            if canonical is None:
-                raise PayloadError(
-                    f"record {index} field {column!r} has the unknown value {value[:80]!r}. "
-                    f"Allowed values: {_allowed(column)}."
-                )
-            code = _CODES[column][canonical]
+        if not isinstance(value, str):
+            raise PayloadError(
+                f"record {index} field {column!r} is {_type_name(value)}; values are strings, "
+                f"one of: {_allowed(column)}."
+            )
+        code = schema.canonical_code(column, value)
+        if code < 0:
+            raise PayloadError(
+                f"record {index} field {column!r} has the unknown value {value[:80]!r}. "
+                f"Allowed values: {_allowed(column)}."
+            )
         codes.append(code)
     return codes
 
@@ -260,20 +257,19 @@ def _column_codes(values: pd.Series, column: str) -> np.ndarray:
     # factorize is the fastest vectorised step (hash each cell once); the few distinct
     # values are then mapped to digits in Python, normalising harmless re-spellings.
     raw_codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    exact = _CODES[column]
-    targets = [v if v in exact else schema.canonical_value(column, str(v)) for v in uniques]
-    null_target = schema.canonical_value(column, None)
-    unknown = [(repr(v), i) for i, v in enumerate(uniques) if targets[i] is None]
+    digits = [schema.canonical_code(column, str(v)) for v in uniques]
+    null_digit = schema.canonical_code(column, None)
+    unknown = [(repr(v), i) for i, v in enumerate(uniques) if digits[i] < 0]
     has_null = bool((raw_codes < 0).any())
-    if unknown or (has_null and null_target is None):
+    if unknown or (has_null and null_digit < 0):
         counts = np.bincount(raw_codes[raw_codes >= 0], minlength=len(uniques))
         shown = [f"{v} ({int(counts[i])} rows)" for v, i in unknown[:10]]
-        if has_null and null_target is None:
+        if has_null and null_digit < 0:
             shown.append(f"empty/null ({int((raw_codes < 0).sum())} rows)")
         raise PayloadError(
             f"column {column!r} has value(s) outside the schema: {', '.join(shown)}. "
             f"Allowed values: {_allowed(column)}."
         )
     # Last entry serves the null sentinel (-1).
-    lut = np.array([exact[t] for t in targets] + [exact.get(null_target or "", 0)], dtype=np.int64)
+    lut = np.array([*digits, max(null_digit, 0)], dtype=np.int64)
     return lut[raw_codes]

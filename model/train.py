@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from model import artifact, evaluate, schema
 from model.candidates import CANDIDATES
+from model.loader import DataError, load_counts
 from model.model_card import build_card, card_markdown
 from model.provenance import is_synthetic
 
@@ -222,8 +223,6 @@ def train(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline on `data` and write the artifact to `out`; return the model card."""
-    from model.loader import load_counts
-
     progress = progress or Progress()
     names = candidates or list(CANDIDATES)
     progress(f"reading {data}")
@@ -324,7 +323,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     progress = Progress(quiet=args.quiet)
-    from model.loader import DataError
 
     try:
         if args.data is None:

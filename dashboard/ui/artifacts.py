@@ -60,19 +60,9 @@ class ModelArtifact:
 
     @property
     def prevalence(self) -> float:
-        """Death rate of the test split (the population the stored tables describe)."""
-        return card_prevalence(self.card)
-
-
-def card_prevalence(card: dict[str, Any]) -> float:
-    """Prevalence from the card: a number, or per split (test preferred, as the tables are on test)."""
-    value = card.get("prevalence")
-    if isinstance(value, dict):
-        for split in ("test", "train", "validation"):
-            if isinstance(value.get(split), int | float):
-                return float(value[split])
-        return math.nan
-    return float(value) if isinstance(value, int | float) else math.nan
+        """Death rate of the test split (the population the stored tables describe); NaN if the card lacks it."""
+        value = (self.card.get("prevalence") or {}).get("test")
+        return float(value) if isinstance(value, int | float) else math.nan
 
 
 def load_artifact(model_dir: Path) -> ModelArtifact:
