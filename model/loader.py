@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from model import schema
+from model import case_dates, schema
 
 __all__ = [
     "CanonicalBatch",
@@ -125,6 +125,8 @@ class LoadReport:
     renamed_columns: dict[str, str] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     chunks: int = 0
+    # date column -> {"formats": [...], "unreadable": n[, "note"]}
+    dates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -482,6 +484,43 @@ def file_sha256(path: str | Path) -> str:
 
 
 COUNT_COLUMNS: tuple[str, ...] = (*schema.ALL_COLUMNS, schema.TARGET)
+# Columns of the counts table besides schema.ALL_COLUMNS (see docs/ARCHITECTURE.md).
+CASE_MONTH = "case_month"  # "YYYY-MM" of the case date, or "unknown"
+INTAKE_POPULATION = "intake_population"  # False for rows excluded by schema.INTAKE_EXCLUSION
+OUTCOME_COUNTS = ("deaths", "survivors", "unknown_outcome")
+_CONSOLIDATE_EVERY = 64  # chunks of (key, count) pairs merged at a time: bounded memory, few merges
+
+
+def _date_columns(info: SourceInfo) -> list[str]:
+    return [c for c in schema.DATE_COLUMNS if c in info.mapped]
+
+
+class _SparseCounter:
+    """Counts of int64 keys over a stream of chunks, merged now and then (the key space is too big to be dense)."""
+
+    def __init__(self) -> None:
+        self._keys: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+
+    def add(self, keys: np.ndarray) -> None:
+        uniq, counts = np.unique(keys, return_counts=True)
+        self._keys.append(uniq)
+        self._counts.append(counts.astype(np.int64))
+        if len(self._keys) >= _CONSOLIDATE_EVERY:
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._keys:
+            self._keys, self._counts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+            return
+        keys, inverse = np.unique(np.concatenate(self._keys), return_inverse=True)
+        self._keys = [keys]
+        weights = np.concatenate(self._counts)
+        self._counts = [np.bincount(inverse, weights=weights, minlength=keys.size).astype(np.int64)]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self._merge()
+        return self._keys[0], self._counts[0]
 
 
 def load_counts(
@@ -490,19 +529,25 @@ def load_counts(
     progress: Callable[[int], None] | None = None,
     chunk_rows: int | None = None,
 ) -> tuple[pd.DataFrame, LoadReport]:
-    """Aggregate a CDC file into one row per combination of schema.ALL_COLUMNS with deaths/survivors.
+    """Aggregate a CDC file into one row per combination of schema.ALL_COLUMNS, case month and intake flag.
 
+    Returns a table with those columns plus `deaths`, `survivors` and
+    `unknown_outcome` (death_yn Missing/Unknown/NA) patient counts, and the load
+    report. The case month is `cdc_case_earliest_dt`, else the earliest of onset,
+    positive specimen and report dates (`model.case_dates`). `intake_population`
+    is False for rows matching `schema.INTAKE_EXCLUSION`.
     `progress` is called after every chunk with the number of data rows read so far.
-    `chunk_rows` caps the rows per chunk (default: pyarrow's natural blocks).
-    Unrecognised values anywhere raise DataError after the whole file has been
-    scanned, so the message gives complete counts. Rows with an unknown outcome
-    are counted in `rows_dropped`; if that is every row, the table is empty.
+    Unrecognised category values anywhere raise DataError after the whole file has
+    been scanned, so the message gives complete counts.
     """
     info = describe_source(path)
     _require(info, COUNT_COLUMNS, "needed to train and to report per subgroup")
+    date_columns = _date_columns(info)
     coders = [ColumnCoder(c) for c in COUNT_COLUMNS]
-    radix = tuple(len(c.values) for c in coders)
-    totals = np.zeros(int(np.prod(radix)), dtype=np.int64)
+    dates = case_dates.FileDates(tuple(date_columns))
+    radix = (*(len(c.values) for c in coders[:-1]), case_dates.MONTH_CODES, 2, len(coders[-1].values))
+    status_probable = schema.FEATURES_BY_NAME["current_status"].values.index("Probable Case")
+    counter = _SparseCounter()
     report = LoadReport(
         source=info.source,
         sha256="",
@@ -511,17 +556,21 @@ def load_counts(
         renamed_columns=dict(info.renamed_columns),
         ignored_columns=list(info.ignored_columns),
     )
-    for batch in arrow_batches(info, COUNT_COLUMNS, chunk_rows):
-        key = np.zeros(batch.num_rows, dtype=np.int64)
+    for batch in arrow_batches(info, (*COUNT_COLUMNS, *date_columns), chunk_rows):
+        codes: list[np.ndarray] = []
         bad_any: np.ndarray | None = None
         for i, coder in enumerate(coders):
-            codes, bad, _, _ = coder.encode(batch.column(i), report.rows_read)
-            key = key * radix[i] + codes
+            column_codes, bad, _, _ = coder.encode(batch.column(i), report.rows_read)
+            codes.append(column_codes)
             if bad is not None:
                 bad_any = bad if bad_any is None else bad_any | bad
-        if bad_any is not None:
-            key = key[~bad_any]  # file will be rejected; keep scanning only to count every reject
-        totals += np.bincount(key, minlength=totals.size)
+        months = dates.month_codes([batch.column(len(coders) + j) for j in range(len(date_columns))])
+        key = np.zeros(batch.num_rows, dtype=np.int64)
+        month = _case_month(months, batch.num_rows)
+        intake = _intake(codes, months, status_probable)
+        for digits, base in zip((*codes[:-1], month, intake, codes[-1]), radix, strict=True):
+            key = key * base + digits
+        counter.add(key if bad_any is None else key[~bad_any])  # a rejected file is scanned only to count rejects
         report.rows_read += batch.num_rows
         report.chunks += 1
         if progress is not None:
@@ -532,28 +581,73 @@ def load_counts(
     # Hashed after parsing, not in a parallel thread: on 2 cores a concurrent hash
     # slowed the whole load more than a second sequential pass (~0.85 GB/s, page-cached).
     report.sha256 = file_sha256(info.source)
+    report.dates = dates.report()
+    report.normalised = {c.column: c.normalised for c in coders if c.normalised}
+    table = _counts_table(*counter.result(), coders, radix)
+    _summarise_outcomes(table, report)
+    return table, report
 
-    by_outcome = totals.reshape(-1, radix[-1])  # target is the last (fastest) digit
+
+def _case_month(months: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    """cdc_case_earliest_dt where it has a date, else the earliest of the other dates (CDC's own definition)."""
+    if not months:
+        return np.zeros(rows, dtype=np.int16)
+    others = [m for c, m in months.items() if c != "cdc_case_earliest_dt"]
+    fallback = case_dates.earliest(others) if others else None
+    given = months.get("cdc_case_earliest_dt")
+    if given is None:
+        return fallback
+    return given if fallback is None else np.where(given != case_dates.NO_DATE, given, fallback)
+
+
+def _intake(codes: list[np.ndarray], months: dict[str, np.ndarray], status_probable: int) -> np.ndarray:
+    """1 for rows in the intake population, 0 for probable cases with no onset and no specimen date."""
+    status = codes[COUNT_COLUMNS.index("current_status")]
+    onset, specimen = months.get("onset_dt"), months.get("pos_spec_dt")
+    if onset is None or specimen is None:  # the file cannot tell; nobody is excluded (the report says so)
+        return np.ones(status.size, dtype=np.int64)
+    dateless = (onset == case_dates.NO_DATE) & (specimen == case_dates.NO_DATE)
+    return (~((status == status_probable) & dateless)).astype(np.int64)
+
+
+def _counts_table(
+    keys: np.ndarray, counts: np.ndarray, coders: list[ColumnCoder], radix: tuple[int, ...]
+) -> pd.DataFrame:
+    """Unravel (key, count) pairs into the counts table, one outcome column per death_yn group."""
+    n_target = radix[-1]
+    group, target = np.divmod(keys, n_target)
     target_values = coders[-1].values
-    deaths = by_outcome[:, target_values.index(schema.TARGET_POSITIVE)]
-    survivors = by_outcome[:, target_values.index(schema.TARGET_NEGATIVE)]
-    for value in schema.TARGET_UNKNOWN_VALUES:
-        n = int(by_outcome[:, target_values.index(value)].sum())
-        if n:
-            report.rows_dropped[f"{schema.TARGET}={value}"] = n
-    keep = np.flatnonzero(deaths + survivors)
-    digits = np.unravel_index(keep, radix[:-1])
+    outcome = np.full(n_target, 2)  # unknown_outcome
+    outcome[target_values.index(schema.TARGET_POSITIVE)] = 0
+    outcome[target_values.index(schema.TARGET_NEGATIVE)] = 1
+    groups, inverse = np.unique(group, return_inverse=True)
+    sums = np.zeros((groups.size, 3), dtype=np.int64)
+    np.add.at(sums, (inverse, outcome[target]), counts)
+    digits = np.unravel_index(groups, radix[:-1])
     table = pd.DataFrame(
         {
             coder.column: pd.Series(np.asarray(coder.values, dtype=object)[d], dtype="str")
-            for coder, d in zip(coders[:-1], digits, strict=True)
+            for coder, d in zip(coders[:-1], digits[: len(coders) - 1], strict=True)
         }
     )
-    table["deaths"] = deaths[keep].astype(np.int64)
-    table["survivors"] = survivors[keep].astype(np.int64)
+    months = np.array([case_dates.month_label(m) for m in range(case_dates.MONTH_CODES)], dtype=object)
+    table[CASE_MONTH] = pd.Series(months[digits[-2]], dtype="str")
+    table[INTAKE_POPULATION] = digits[-1].astype(bool)
+    for j, name in enumerate(OUTCOME_COUNTS):
+        table[name] = sums[:, j]
+    return table
+
+
+def _summarise_outcomes(table: pd.DataFrame, report: LoadReport) -> None:
+    # death_yn values that drop a row from training, counted per value for the card.
     report.rows_used = int(table["deaths"].sum() + table["survivors"].sum())
-    report.normalised = {c.column: c.normalised for c in coders if c.normalised}
-    return table, report
+    unknown = int(table["unknown_outcome"].sum())
+    if unknown:
+        report.rows_dropped[f"{schema.TARGET} unknown (Missing/Unknown/NA)"] = unknown
+    excluded = table[~table[INTAKE_POPULATION]]
+    known_excluded = int(excluded["deaths"].sum() + excluded["survivors"].sum())
+    if known_excluded:
+        report.rows_dropped[f"known outcome, outside the intake population: {schema.INTAKE_EXCLUSION}"] = known_excluded
 
 
 def iter_canonical_batches(

@@ -72,7 +72,8 @@ FEATURES: tuple[Feature, ...] = (
         name="age_group",
         label="Age group",
         help="Patient's age band at the time of the case.",
-        values=(*AGE_GROUPS, MISSING, NA),
+        # "Unknown" appears in 2020 releases only; later ones say "Missing" or "NA".
+        values=(*AGE_GROUPS, UNKNOWN, MISSING, NA),
         default="40 - 49 Years",
     ),
     Feature(
@@ -92,23 +93,26 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         name="medcond_yn",
         label="Pre-existing medical condition",
-        help="Any underlying medical condition or risk behaviour reported.",
+        help="Any underlying medical condition or risk behaviour reported. If nobody knows yet, "
+        "choose 'Missing' (not recorded): CDC's 'Unknown' marks records that were followed up and still "
+        "unknown, and those patients were sicker.",
         values=YES_NO_VALUES,
-        default=UNKNOWN,
+        default=MISSING,
     ),
     Feature(
         name="hosp_yn",
         label="Hospitalised",
-        help="Was the patient admitted to hospital? 'Unknown' at intake if not yet known.",
+        help="Was the patient admitted to hospital? Only with both hospital answers as Yes/No is the "
+        "in-hospital model used; otherwise the intake model scores the patient.",
         values=YES_NO_VALUES,
-        default=UNKNOWN,
+        default=MISSING,
     ),
     Feature(
         name="icu_yn",
         label="Admitted to ICU",
-        help="Was the patient admitted to an intensive care unit? 'Unknown' if not yet known.",
+        help="Was the patient admitted to an intensive care unit? Asked only once the patient is in hospital.",
         values=YES_NO_VALUES,
-        default=UNKNOWN,
+        default=MISSING,
     ),
     # Reported per subgroup, deliberately NOT a model input (README, "The target: death, not Missing"):
     # the seed lab left it out, and a risk score that moves with race alone would
@@ -127,6 +131,49 @@ FEATURES_BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
 ALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURES)
 MODEL_INPUTS: tuple[str, ...] = tuple(f.name for f in FEATURES if f.model_input)
 SUBGROUP_COLUMNS: tuple[str, ...] = ("age_group", "sex", "race_ethnicity_combined")
+
+# --- Prediction moments ---------------------------------------------------------
+# Two models, one per moment a risk is asked for. At lab intake nobody knows yet
+# whether the patient will be hospitalised; in the CDC file "Unknown"/"Missing"
+# hospitalisation marks *sicker* patients (missing not at random), so an intake
+# model must not see hosp_yn/icu_yn at all. Once both are known (Yes/No) the
+# in-hospital model adds them.
+INTAKE_MODEL = "intake"
+IN_HOSPITAL_MODEL = "in_hospital"
+HOSPITAL_FIELDS: tuple[str, ...] = ("hosp_yn", "icu_yn")
+HOSPITAL_KNOWN_VALUES: tuple[str, ...] = ("Yes", "No")
+MODEL_FEATURES: dict[str, tuple[str, ...]] = {
+    INTAKE_MODEL: tuple(c for c in MODEL_INPUTS if c not in HOSPITAL_FIELDS),
+    IN_HOSPITAL_MODEL: MODEL_INPUTS,
+}
+MODEL_LABELS: dict[str, str] = {
+    INTAKE_MODEL: "intake model (age, sex, case status, conditions)",
+    IN_HOSPITAL_MODEL: "in-hospital model (adds hospital and ICU admission)",
+}
+
+
+def model_values(model: str, feature: str) -> tuple[str, ...]:
+    """Values `feature` takes in `model`'s own table (hospital fields are Yes/No in the in-hospital model)."""
+    if model == IN_HOSPITAL_MODEL and feature in HOSPITAL_FIELDS:
+        return HOSPITAL_KNOWN_VALUES
+    return FEATURES_BY_NAME[feature].values
+
+
+def model_for(record: dict[str, str]) -> str:
+    """Which model scores a record of canonical values: in-hospital only when both hospital answers are Yes/No."""
+    known = all(record.get(f) in HOSPITAL_KNOWN_VALUES for f in HOSPITAL_FIELDS)
+    return IN_HOSPITAL_MODEL if known else INTAKE_MODEL
+
+
+# Age groups along which risk may only rise (children under 10 are excluded: infants can be
+# at higher risk than teenagers, and the data show it).
+MONOTONE_AGE_GROUPS: tuple[str, ...] = AGE_GROUPS[1:]
+
+# --- Intake population ----------------------------------------------------------
+# Probable cases with neither a symptom-onset nor a positive-specimen date were, in the
+# first-wave file, found through death certificates (92% "died"): they were never patients
+# at a lab intake. They are excluded from training and evaluation (and counted).
+INTAKE_EXCLUSION = "probable case with no onset and no positive-specimen date (death-certificate ascertainment)"
 
 # --- Target -----------------------------------------------------------------
 # The seed notebook label-encoded death_yn alphabetically (Missing=0, No=1,
