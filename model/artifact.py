@@ -1,8 +1,9 @@
 """The versioned model directory: write it once, read it anywhere.
 
-Deployment registers the directory, the scoring script loads the estimator from
-it, and the dashboard reads only its card and evaluation tables (never raw data,
-never the estimator). See docs/ARCHITECTURE.md for the file list.
+Deployment registers the directory, the scoring script loads the risk tables
+from it (plain CSV: every combination of each model's inputs with its probability
+and interval, so no pickle is ever loaded), and the dashboard reads its card and
+evaluation tables. See docs/ARCHITECTURE.md for the file list.
 """
 
 from __future__ import annotations
@@ -14,15 +15,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 
-MODEL_FILE = "model.joblib"
+from model import schema
+
+RISK_TABLE_DIR = "risk_tables"
 CARD_JSON = "model_card.json"
 CARD_MD = "model_card.md"
 EVALUATION_DIR = "evaluation"
 TRAINING_DISTRIBUTION = "training_distribution.json"
-TABLES = ("roc", "pr", "thresholds", "calibration", "subgroups")
+_PER_MODEL = ("roc", "pr", "thresholds", "calibration", "calibration_smooth", "subgroups")
+# Evaluation tables: the intake model's under their plain names (the dashboard's operating model),
+# the in-hospital model's prefixed, then the reports of the whole training run.
+TABLES = (
+    *_PER_MODEL,
+    *(f"in_hospital_{name}" for name in _PER_MODEL),
+    "icu_by_threshold",
+    "deaths_by_month",
+    "outcome_known",
+)
+MODELS = (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL)
 
 DEFAULT_MODEL_DIR = Path("artifacts/model")
 
@@ -31,8 +43,13 @@ class ArtifactError(FileNotFoundError):
     """The model directory is missing or incomplete; the message says how to get one."""
 
 
+def risk_table_path(model_dir: Path, model: str) -> Path:
+    return Path(model_dir) / RISK_TABLE_DIR / f"{model}.csv"
+
+
 def has_model(model_dir: Path) -> bool:
-    return (Path(model_dir) / MODEL_FILE).is_file() and (Path(model_dir) / CARD_JSON).is_file()
+    model_dir = Path(model_dir)
+    return (model_dir / CARD_JSON).is_file() and all(risk_table_path(model_dir, m).is_file() for m in MODELS)
 
 
 def find_model_dir(root: str | os.PathLike[str]) -> Path:
@@ -52,7 +69,7 @@ def find_model_dir(root: str | os.PathLike[str]) -> Path:
             names = ", ".join(c.name for c in children)
             raise ArtifactError(f"{root} holds several model directories ({names}); point at one of them.")
     raise ArtifactError(
-        f"No model found in {root} (expected {MODEL_FILE} and {CARD_JSON}). "
+        f"No model found in {root} (expected {CARD_JSON} and {RISK_TABLE_DIR}/{{{','.join(MODELS)}}}.csv). "
         "Train one with: python -m model.train --out " + str(root)
     )
 
@@ -63,9 +80,26 @@ def load_card(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_table(model_dir: str | os.PathLike[str], name: str) -> pd.DataFrame:
+    """An evaluation table; category values such as "NA" stay text (pandas would read them as missing)."""
     if name not in TABLES:
         raise ValueError(f"unknown evaluation table {name!r}; choose one of {', '.join(TABLES)}")
-    return pd.read_csv(find_model_dir(model_dir) / EVALUATION_DIR / f"{name}.csv")
+    return _read_csv(find_model_dir(model_dir) / EVALUATION_DIR / f"{name}.csv")
+
+
+def load_risk_table(model_dir: str | os.PathLike[str], model: str) -> pd.DataFrame:
+    """One model's table: its inputs (canonical values), probability, ci_low, ci_high, train_patients, extrapolated."""
+    table = _read_csv(risk_table_path(find_model_dir(model_dir), model))
+    table["extrapolated"] = table["extrapolated"].astype(str).str.lower().eq("true")
+    return table
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    # keep_default_na=False: "NA" is a CDC category, "" the only missing cell.
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    for column in frame.columns:
+        if column in schema.FEATURES_BY_NAME or column in ("column", "value", "month"):
+            frame[column] = frame[column].astype(str)
+    return frame
 
 
 def load_training_distribution(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -73,15 +107,10 @@ def load_training_distribution(model_dir: str | os.PathLike[str]) -> dict[str, A
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_estimator(model_dir: str | os.PathLike[str]) -> Any:
-    # joblib is pickle: load only artifacts this project wrote (the card's sha256 is in the registry tags).
-    return joblib.load(find_model_dir(model_dir) / MODEL_FILE)
-
-
 def write_artifact(
     out_dir: Path,
     *,
-    estimator: Any,
+    risk_tables: dict[str, pd.DataFrame],
     card: dict[str, Any],
     card_markdown: str,
     tables: dict[str, pd.DataFrame],
@@ -93,12 +122,12 @@ def write_artifact(
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the model is read by other users (containers, servers)
     try:
-        joblib.dump(estimator, staging / MODEL_FILE, compress=3)
+        (staging / RISK_TABLE_DIR).mkdir()
+        for model in MODELS:
+            risk_tables[model].to_csv(risk_table_path(staging, model), index=False)
         (staging / CARD_JSON).write_text(json.dumps(card, indent=2, default=_json_default), encoding="utf-8")
         (staging / CARD_MD).write_text(card_markdown, encoding="utf-8")
-        (staging / TRAINING_DISTRIBUTION).write_text(
-            json.dumps(training_distribution, indent=2), encoding="utf-8"
-        )
+        (staging / TRAINING_DISTRIBUTION).write_text(json.dumps(training_distribution, indent=2), encoding="utf-8")
         (staging / EVALUATION_DIR).mkdir()
         for name in TABLES:
             tables[name].to_csv(staging / EVALUATION_DIR / f"{name}.csv", index=False)

@@ -23,7 +23,19 @@ from sklearn.metrics import (
 # rare, so the low end is finely split; equal-width bins would put nearly every
 # patient in the first bin.
 PROBABILITY_BIN_EDGES: tuple[float, ...] = (
-    0.0, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0,
+    0.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.35,
+    0.5,
+    0.75,
+    1.0,
 )
 
 
@@ -153,10 +165,18 @@ def subgroup_table(
     for column in columns:
         for value, index in groups.groupby(column, sort=False, observed=True).indices.items():
             m = summary_metrics(y[index], score[index], weight[index])
+            oe = observed_expected(y[index], score[index], weight[index])
             rows.append(
                 {
                     "column": column,
                     "value": value,
+                    "observed": oe["observed"],
+                    "expected": oe["expected"],
+                    "oe": oe["oe"],
+                    "oe_low": oe["oe_low"],
+                    "oe_high": oe["oe_high"],
+                    # The interval excludes 1: the model's risk is off for this group beyond chance.
+                    "miscalibrated": oe["oe"] is not None and not (oe["oe_low"] <= 1.0 <= oe["oe_high"]),
                     "count": m["patients"],
                     "deaths": m["deaths"],
                     "prevalence": m["prevalence"],
@@ -176,3 +196,82 @@ def risk_histogram(score: np.ndarray, weight: np.ndarray) -> dict[str, list[floa
     total = counts.sum()
     shares = counts / total if total else counts
     return {"bins": [float(e) for e in edges], "shares": [float(s) for s in shares]}
+
+
+# --------------------------------------------------------------------------- TRIPOD-style reporting
+
+BOOTSTRAP_METRIC_REPLICATES = 200
+
+
+def bootstrap_intervals(
+    y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, seed: int, replicates: int = BOOTSTRAP_METRIC_REPLICATES
+) -> dict[str, list[float] | None]:
+    """95% percentile intervals of ROC-AUC, PR-AUC and Brier over a Poisson bootstrap of patients."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {"roc_auc": [], "pr_auc": [], "brier": []}
+    for _ in range(replicates):
+        w = rng.poisson(weight).astype(float)
+        if not both_classes(y, w):
+            continue
+        draws["roc_auc"].append(roc_auc_score(y, score, sample_weight=w))
+        draws["pr_auc"].append(average_precision_score(y, score, sample_weight=w))
+        draws["brier"].append(brier_score_loss(y, score, sample_weight=w))
+    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v else None for k, v in draws.items()}
+
+
+def calibration_line(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> dict[str, float | None]:
+    """Calibration intercept (in the large, slope fixed at 1) and calibration slope, on the logit scale.
+
+    Perfect calibration is intercept 0 and slope 1; a slope below 1 means predictions are too
+    extreme (over-fitting), above 1 too timid.
+    """
+    from model.fitting import Recalibration, intercept_with_offset, safe_logit
+
+    if not both_classes(y, weight):
+        return {"intercept": None, "slope": None}
+    return {
+        "intercept": intercept_with_offset(safe_logit(score), y, weight),
+        "slope": Recalibration.fit(score, y, weight, with_slope=True).slope,
+    }
+
+
+def smoothed_calibration(y: np.ndarray, score: np.ndarray, weight: np.ndarray, points: int = 60) -> pd.DataFrame:
+    """Observed risk as a smooth function of predicted risk (logistic regression on a spline of logit p).
+
+    Evaluated on `points` predicted values spread over the 0.5-99.5th weighted percentiles,
+    where there are patients to speak for the curve.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import SplineTransformer
+
+    from model.fitting import safe_logit
+
+    lp = safe_logit(score).reshape(-1, 1)
+    order = np.argsort(lp[:, 0])
+    cumulative = np.cumsum(weight[order]) / weight.sum()
+    low, high = lp[order][np.searchsorted(cumulative, [0.005, 0.995]).clip(0, len(order) - 1), 0]
+    curve = make_pipeline(
+        SplineTransformer(n_knots=4, degree=3, extrapolation="linear"), LogisticRegression(C=100.0, max_iter=2000)
+    ).fit(lp, y, logisticregression__sample_weight=weight)
+    at = np.linspace(low, high, points).reshape(-1, 1)
+    return pd.DataFrame({"predicted": 1 / (1 + np.exp(-at[:, 0])), "observed": curve.predict_proba(at)[:, 1]})
+
+
+def observed_expected(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> dict[str, float | None]:
+    """Observed and expected events and their ratio, with an exact Poisson 95% interval on the observed count."""
+    from scipy.stats import chi2
+
+    observed = float(weight[y == 1].sum())
+    expected = float(np.sum(score * weight))
+    if expected <= 0:
+        return {"observed": observed, "expected": expected, "oe": None, "oe_low": None, "oe_high": None}
+    low = chi2.ppf(0.025, 2 * observed) / 2 if observed > 0 else 0.0
+    high = chi2.ppf(0.975, 2 * observed + 2) / 2
+    return {
+        "observed": observed,
+        "expected": expected,
+        "oe": observed / expected,
+        "oe_low": float(low / expected),
+        "oe_high": float(high / expected),
+    }

@@ -1,12 +1,14 @@
-"""Every answer the model can give, computed once; and validation of scoring payloads.
+"""Every answer the models can give, computed once; and validation of scoring payloads.
 
-The model inputs are all categorical with a few values each, so the whole input
-space is small (`schema.combination_count()`, ~8.4k). We call the estimator's
-`predict_proba` once on all of it and afterwards scoring is an array lookup:
-each record becomes a mixed-radix integer (one digit per input, the digit is the
-value's position in `schema`) that indexes the precomputed probabilities. This
-makes the endpoint fast and batch scoring of millions of rows vectorised, and
-guarantees both give bit-identical answers to the estimator.
+The request fields are all categorical with a few values each, so the whole
+input space is small (`schema.combination_count()`, ~9.2k). Training writes one
+table per model (intake, in-hospital) with every combination of its inputs; here
+each full combination of the six request fields is routed to the model that
+scores it (`schema.model_for`: in-hospital only when hosp_yn and icu_yn are both
+Yes/No) and its answer precomputed. Scoring is then an array lookup: each record
+becomes a mixed-radix integer (one digit per field, the digit is the value's
+position in `schema`). The endpoint, batch scoring and the monitor share it, so
+they give bit-identical answers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import itertools
 import json
 import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,9 @@ _GET_INPUTS = operator.itemgetter(*schema.MODEL_INPUTS)
 _COMBINATION_INDEX: dict[tuple[str, ...], int] = {
     combo: i for i, combo in enumerate(itertools.product(*(_VALUES[c] for c in schema.MODEL_INPUTS)))
 }
+# Intake fields must be sent; hospital fields may be left out (then the intake model scores the record).
+REQUIRED_FIELDS: tuple[str, ...] = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
+_ABSENT_HOSPITAL_CODE = {c: _VALUES[c].index(schema.MISSING) for c in schema.HOSPITAL_FIELDS}
 
 
 class PayloadError(ValueError):
@@ -54,8 +60,8 @@ class PayloadError(ValueError):
 
 
 def example_record() -> dict[str, str]:
-    """A valid record made of the schema defaults (used in error messages, docs and health checks)."""
-    return {c: schema.FEATURES_BY_NAME[c].default for c in schema.MODEL_INPUTS}
+    """A valid intake record made of the schema defaults (used in error messages, docs and health checks)."""
+    return {c: schema.FEATURES_BY_NAME[c].default for c in REQUIRED_FIELDS}
 
 
 def _allowed(column: str) -> str:
@@ -96,10 +102,11 @@ def _record_codes(index: int, record: object) -> list[int]:
     """Digits of one record, validating it completely; raises PayloadError naming the record."""
     if not isinstance(record, dict):
         raise PayloadError(
-            f"record {index} is {_type_name(record)}, not an object. Each item of \"data\" must be an "
+            f'record {index} is {_type_name(record)}, not an object. Each item of "data" must be an '
             f"object with the fields {', '.join(schema.MODEL_INPUTS)}, e.g. {json.dumps(example_record())}."
         )
     if len(record) != len(schema.MODEL_INPUTS) or any(k not in _INPUT_FIELDS for k in record):
+        # The hospital fields may be absent; anything else must be there and known.
         unknown = [k for k in record if k not in ACCEPTED_FIELDS]
         if unknown:
             raise PayloadError(
@@ -107,15 +114,19 @@ def _record_codes(index: int, record: object) -> list[int]:
                 f"Accepted fields: {', '.join(ACCEPTED_FIELDS)} "
                 f"({', '.join(IGNORED_FIELDS)} is accepted and ignored). Check the spelling."
             )
-        missing = [c for c in schema.MODEL_INPUTS if c not in record]
+        missing = [c for c in REQUIRED_FIELDS if c not in record]
         if missing:
             raise PayloadError(
                 f"record {index} is missing the field(s) {', '.join(repr(c) for c in missing)}. "
-                f"Every record needs all of: {', '.join(schema.MODEL_INPUTS)}; "
+                f"Every record needs all of: {', '.join(REQUIRED_FIELDS)} "
+                f"({', '.join(schema.HOSPITAL_FIELDS)} are optional); "
                 f"send {schema.UNKNOWN!r} or {schema.MISSING!r} where a value is not known (if allowed)."
             )
     codes = []
     for column in schema.MODEL_INPUTS:
+        if column not in record:  # an optional hospital field: not known, so the intake model scores it
+            codes.append(_ABSENT_HOSPITAL_CODE[column])
+            continue
         value = record[column]
         if not isinstance(value, str):
             raise PayloadError(
@@ -183,38 +194,88 @@ def all_combinations() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(schema.MODEL_INPUTS), dtype=object)
 
 
-class RiskLookup:
-    """Precomputed P(death) for every input combination of one model version."""
+@dataclass(frozen=True)
+class Answer:
+    """What the endpoint says about one combination (see docs/scoring_contract.md)."""
 
-    def __init__(self, probabilities: np.ndarray, model_version: str) -> None:
-        probabilities = np.asarray(probabilities, dtype=np.float64)
-        if probabilities.shape != (schema.combination_count(),):
-            raise ValueError(
-                f"expected {schema.combination_count()} probabilities (one per combination), "
-                f"got shape {probabilities.shape}"
-            )
+    probability: float
+    risk_band: str
+    interval: tuple[float, float]
+    model: str
+    extrapolated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "probability": self.probability,
+            "risk_band": self.risk_band,
+            "interval": list(self.interval),
+            "model": self.model,
+            "extrapolated": self.extrapolated,
+        }
+
+
+def route(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every full combination (lookup order) with the answer of the model that scores it.
+
+    Columns: the six request fields, `model`, `probability`, `ci_low`, `ci_high`, `extrapolated`.
+    """
+    grid = all_combinations()
+    hospital = np.ones(len(grid), dtype=bool)
+    for column in schema.HOSPITAL_FIELDS:
+        hospital &= grid[column].isin(schema.HOSPITAL_KNOWN_VALUES).to_numpy()
+    grid["model"] = np.where(hospital, schema.IN_HOSPITAL_MODEL, schema.INTAKE_MODEL)
+    answers = ("probability", "ci_low", "ci_high", "extrapolated")
+    out = {name: np.empty(len(grid), dtype=object if name == "extrapolated" else float) for name in answers}
+    for model, table in tables.items():
+        inputs = schema.MODEL_FEATURES[model]
+        mask = (grid["model"] == model).to_numpy()
+        keys = pd.MultiIndex.from_frame(table[list(inputs)].astype(str))
+        rows = keys.get_indexer(pd.MultiIndex.from_frame(grid.loc[mask, list(inputs)].astype(str)))
+        if (rows < 0).any():
+            raise ValueError(f"the {model} risk table lacks {int((rows < 0).sum())} combinations; retrain the model")
+        for name in answers:
+            out[name][mask] = table[name].to_numpy()[rows]
+    for name in answers:
+        grid[name] = out[name].astype(bool) if name == "extrapolated" else out[name]
+    return grid
+
+
+class RiskLookup:
+    """Precomputed answers for every request combination of one model version (both models, routed)."""
+
+    def __init__(self, routed: pd.DataFrame, model_version: str, data_period: str = "") -> None:
+        if len(routed) != schema.combination_count():
+            raise ValueError(f"expected {schema.combination_count()} combinations, got {len(routed)}")
         self.model_version = model_version
-        self.table = probabilities
-        # Python objects ready for JSON, so a request only indexes lists.
-        self._py_probs: list[float] = probabilities.tolist()
-        self._py_bands: list[str] = risk_bands(probabilities).tolist()
+        self.data_period = data_period
+        self.routed = routed
+        self.table = routed["probability"].to_numpy(dtype=np.float64)
+        self.bands = risk_bands(self.table)
+        self.answers = [
+            Answer(float(p), str(b), (float(lo), float(hi)), str(m), bool(x))
+            for p, b, lo, hi, m, x in zip(
+                self.table,
+                self.bands,
+                routed["ci_low"],
+                routed["ci_high"],
+                routed["model"],
+                routed["extrapolated"],
+                strict=True,
+            )
+        ]
+        self._py_results = [a.as_dict() for a in self.answers]
         # The JSON text of each combination's result, byte-identical to json.dumps of the dict:
         # a 10k-record response is then one str.join instead of 10k dict encodings.
-        self._result_json: list[str] = [
-            json.dumps({"probability": p, "risk_band": b}) for p, b in zip(self._py_probs, self._py_bands, strict=True)
-        ]
-
-    @classmethod
-    def from_estimator(cls, estimator: Any, model_version: str) -> RiskLookup:
-        grid = all_combinations()
-        return cls(np.asarray(estimator.predict_proba(grid))[:, 1], model_version)
+        self._result_json: list[str] = [json.dumps(r) for r in self._py_results]
+        self._head = f'{{"model_version": {json.dumps(model_version)}, "data_period": {json.dumps(data_period)}, '
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path) -> RiskLookup:
-        """Load `model.joblib` and the card's `model_version` from an artifact directory."""
+        """Load both risk tables and the card's `model_version` and `data_period` from an artifact directory."""
         directory = artifact.find_model_dir(model_dir)
         card = artifact.load_card(directory)
-        return cls.from_estimator(artifact.load_estimator(directory), str(card["model_version"]))
+        tables = {m: artifact.load_risk_table(directory, m) for m in artifact.MODELS}
+        return cls(route(tables), str(card["model_version"]), str(card.get("data_period", "")))
 
     def indices(self, frame: pd.DataFrame) -> np.ndarray:
         """Lookup index of each row of a frame with `MODEL_INPUTS` columns (vectorised)."""
@@ -233,14 +294,14 @@ class RiskLookup:
         return self.table[self.indices(frame)]
 
     def score_records(self, records: object, max_records: int = MAX_RECORDS) -> list[dict[str, Any]]:
-        """Validate JSON-decoded records and score them: [{"probability", "risk_band"}] in order."""
-        probs, bands = self._py_probs, self._py_bands
-        return [{"probability": probs[i], "risk_band": bands[i]} for i in validate_indices(records, max_records)]
+        """Validate JSON-decoded records and score them, in order (the endpoint's `results`)."""
+        results = self._py_results
+        return [dict(results[i]) for i in validate_indices(records, max_records)]
 
     def response_json(self, indices: list[int]) -> str:
         """The endpoint's response body for validated lookup indices (see docs/scoring_contract.md)."""
         results = ", ".join([self._result_json[i] for i in indices])
-        return f'{{"model_version": {json.dumps(self.model_version)}, "results": [{results}]}}'
+        return f'{self._head}"results": [{results}]}}'
 
 
 def index_to_frame(index: np.ndarray) -> pd.DataFrame:

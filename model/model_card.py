@@ -1,42 +1,57 @@
-"""The model card: one dict for machines (model_card.json), rendered as Markdown for people."""
+"""The model card: one dict for machines (model_card.json), rendered as Markdown for people.
+
+Written to be read by a clinical prediction model reviewer (TRIPOD): the moment of
+prediction and the population, the period the data describe, how the model was
+chosen and recalibrated, discrimination and calibration with 95% intervals,
+observed/expected per subgroup, temporal validation and the updating plan.
+"""
 
 from __future__ import annotations
 
+import platform
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from model import schema
 
+MODEL_NAME = "covid19-death-risk"
+
 INTENDED_USE = (
     "Decision support for triage and capacity planning: estimate, for a reported COVID-19 case, the "
-    "probability that the case ends in death, from the few attributes a lab intake form holds. It ranks "
-    "and sizes groups of patients; it does not replace clinical judgement about one patient."
+    "probability that the case ends in death. At lab intake the intake model uses what intake knows (age "
+    "group, sex, case status, pre-existing conditions); once a patient is in hospital with known hospital and "
+    "ICU admission, the in-hospital model adds them. It ranks and sizes groups of patients; it does not replace "
+    "clinical judgement about one patient."
 )
 
 LIMITATIONS = [
     "Trained on CDC case surveillance records: reporting is incomplete and uneven between jurisdictions, and "
-    "most outcome fields are Missing or Unknown. Rows without a known outcome are excluded, which can bias "
-    "the base rate if missingness depends on severity.",
-    "hosp_yn and icu_yn are usually recorded after the fact. At intake enter 'Unknown' unless known; the "
-    "model has seen 'Unknown' often, but its risk for 'Unknown' reflects the mix of the training period.",
-    "Probabilities are calibrated to the prevalence of deaths in the training data's period (variants, "
-    "vaccination and treatment changed over time); re-check calibration with the monitor before relying "
-    "on absolute risks in a new period.",
-    "Race/ethnicity is not a model input (a score that moves with race alone would encode unequal access "
-    "to care as biology); performance per race/ethnicity group is reported instead. Check the subgroup "
-    "table before using the model for a population.",
+    "most outcome fields are Missing or Unknown. Rows without a known outcome are excluded (the share per age "
+    "group and month is in the card); if missingness depends on severity, the base rate is biased.",
+    "Missing values are not missing at random: in the CDC file 'Unknown' hospitalisation marks sicker patients. "
+    "The intake model therefore never sees hosp_yn or icu_yn; the in-hospital model is used only when both are "
+    "known (Yes/No). For conditions, 'Missing' means not recorded; CDC's 'Unknown' (followed up, still unknown) "
+    "carries the higher risk those records had.",
+    "Probabilities describe the period of the training data (variants, vaccination and treatment changed "
+    "case fatality several-fold after the first wave). Re-check calibration with the monitor before relying on "
+    "absolute risks in a new period, and update with `python -m model.recalibrate` (see docs/monitoring.md).",
+    "Race/ethnicity is not a model input (a score that moves with race alone would encode unequal access to care "
+    "as biology); observed/expected per race/ethnicity group is reported instead. Check the subgroup table "
+    "before using the model for a population.",
+    "Risks are kept within [0.02%, 98%]: no cell of surveillance data supports certainty. Combinations with "
+    "fewer than 20 training patients are marked extrapolated: their risk comes from the model's structure.",
     "Not validated for individual treatment decisions or outside the United States.",
 ]
 
-
-def _split_summary(split: Any) -> dict[str, float]:
-    return {
-        "patients": split.patients,
-        "deaths": split.deaths,
-        "prevalence": split.deaths / split.patients if split.patients else 0.0,
-    }
+UPDATING_PLAN = (
+    "Monitor observed/expected on recent cases with known outcomes (python -m model.monitor). When O/E's 95% "
+    "interval excludes 1 but discrimination holds, recalibrate the intercept (and the slope with enough "
+    "events) on recent cases: python -m model.recalibrate --model DIR --data RECENT_FILE --out DIR. When "
+    "discrimination falls or the calibration slope is far from 1, retrain on recent data: python -m model.train."
+)
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -44,148 +59,202 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
 
+def library_versions() -> dict[str, str]:
+    import pyarrow
+    import scipy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "pyarrow": pyarrow.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
 def build_card(
     *,
     created: datetime,
     report: dict[str, Any],
     synthetic: bool,
+    period: dict[str, Any],
     splits: dict[str, Any],
-    selection: dict[str, Any],
-    calibration_method: str,
-    test_metrics: dict[str, Any],
-    uncalibrated_test_metrics: dict[str, Any],
+    models: dict[str, dict[str, Any]],
+    icu: dict[str, Any],
+    temporal: dict[str, Any],
     tables: dict[str, pd.DataFrame],
-    library_versions: dict[str, str],
     seed: int,
 ) -> dict[str, Any]:
+    """The card. Top-level metrics/selection/calibration/subgroups describe the intake model (the operating one)."""
     sha = str(report.get("sha256") or "")
-    version = f"{created:%Y%m%d.%H%M%S}-{sha[:8] or 'nodata'}"
+    intake = models[schema.INTAKE_MODEL]
     return {
-        "model_name": "covid19-death-risk",
-        "model_version": version,
+        "model_name": MODEL_NAME,
+        "model_version": f"{created:%Y%m%d.%H%M%S}-{sha[:8] or 'nodata'}",
         "created_utc": created.isoformat(timespec="seconds"),
         "schema_version": schema.SCHEMA_VERSION,
+        "data_period": period["description"],
         "target": {
             "column": schema.TARGET,
             "positive": schema.TARGET_POSITIVE,
             "negative": schema.TARGET_NEGATIVE,
             "excluded": list(schema.TARGET_UNKNOWN_VALUES),
         },
+        "population": {"intake_exclusion": schema.INTAKE_EXCLUSION},
         "features": [
-            {"name": f.name, "label": f.label, "values": list(f.values)}
-            for f in schema.FEATURES
-            if f.model_input
+            {"name": f.name, "label": f.label, "values": list(f.values)} for f in schema.FEATURES if f.model_input
         ],
         "subgroup_columns": list(schema.SUBGROUP_COLUMNS),
-        "data": {**report, "synthetic": synthetic},
-        "splits": {name: _split_summary(split) for name, split in splits.items()},
-        "prevalence": {name: _split_summary(split)["prevalence"] for name, split in splits.items()},
-        "selection": selection,
-        "calibration_method": calibration_method,
-        "metrics": {"test": test_metrics, "test_uncalibrated": uncalibrated_test_metrics},
+        "data": {**report, "synthetic": synthetic, "period": {k: v for k, v in period.items() if k != "table"}},
+        "models": models,
+        "splits": {name: split.summary() for name, split in splits.items()},
+        "prevalence": {name: split.summary()["prevalence"] for name, split in splits.items()},
+        "selection": intake["selection"],
+        "calibration_method": "logistic recalibration (intercept and slope on the logit scale)",
+        "metrics": intake["metrics"],
         "calibration": _records(tables["calibration"]),
         "subgroups": _records(tables["subgroups"]),
-        "library_versions": library_versions,
+        "icu": icu,
+        "temporal_validation": temporal,
+        "updates": [],
+        "library_versions": library_versions(),
         "seed": seed,
         "intended_use": INTENDED_USE,
         "limitations": LIMITATIONS,
+        "updating_plan": UPDATING_PLAN,
     }
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
 
 
-def card_markdown(card: dict[str, Any]) -> str:
-    data = card["data"]
-    test = card["metrics"]["test"]
+def interval(values: list[float] | None, digits: int = 3) -> str:
+    return "n/a" if not values else f"{values[0]:.{digits}f}-{values[1]:.{digits}f}"
+
+
+def _header(card: dict[str, Any]) -> list[str]:
     lines = [
         f"# Model card: {card['model_name']} {card['model_version']}",
         "",
-        f"Created {card['created_utc']} (UTC). Schema {card['schema_version']}.",
+        f"Created {card['created_utc']} (UTC). Schema {card['schema_version']}. **Data: {card['data_period']}.**",
         "",
     ]
-    if data.get("synthetic"):
+    if card["data"].get("synthetic"):
         lines += [
             "> **Trained on SYNTHETIC data** generated by `model.synth` to follow published CDC aggregates "
             "(docs/data_card.md). Its metrics describe the generator, not real patients.",
             "",
         ]
-    lines += [
-        "## Intended use",
+    for update in card.get("updates") or []:
+        lines += [f"> Updated {update['created_utc']}: {update['summary']}", ""]
+    return lines + ["## Intended use and moment of prediction", "", card["intended_use"], ""]
+
+
+def _data_section(card: dict[str, Any]) -> list[str]:
+    data = card["data"]
+    lines = [
+        "## Data and population",
         "",
-        card["intended_use"],
-        "",
-        "## Target",
-        "",
-        f"`{schema.TARGET} == \"Yes\"` (death) against `\"No\"`. Rows whose outcome is "
-        f"{', '.join(card['target']['excluded'])} are excluded from training and evaluation.",
-        "",
-        "## Data",
-        "",
-        f"- Source: `{data.get('source')}` ({data.get('format')}, schema variant {data.get('schema_variant')})",
-        f"- SHA-256: `{data.get('sha256')}`",
-        f"- Rows read: {data.get('rows_read', 0):,}; used (known outcome): {data.get('rows_used', 0):,}",
+        f"- Source: `{data.get('source')}` ({data.get('format')}, schema variant {data.get('schema_variant')}); "
+        f"SHA-256 `{data.get('sha256')}`",
+        f"- Period: {card['data_period']}; months with cases {data['period'].get('first_month')} to "
+        f"{data['period'].get('last_month')}",
+        f"- Rows read: {data.get('rows_read', 0):,}; with a known outcome: {data.get('rows_used', 0):,}",
+        f'- Target: `{schema.TARGET} == "Yes"` against `"No"`; '
+        f"{', '.join(card['target']['excluded'])} outcomes are excluded.",
+        f"- Intake population excludes: {card['population']['intake_exclusion']}.",
     ]
-    for reason, count in (data.get("rows_dropped") or {}).items():
-        lines.append(f"- Dropped, {reason}: {count:,}")
-    lines += ["", "| split | patients | deaths | prevalence |", "|---|---:|---:|---:|"]
-    for name, s in card["splits"].items():
-        lines.append(f"| {name} | {s['patients']:,.0f} | {s['deaths']:,.0f} | {s['prevalence']:.4f} |")
-    lines += [
+    lines += [f"- Dropped, {reason}: {count:,}" for reason, count in (data.get("rows_dropped") or {}).items()]
+    return [*lines, ""]
+
+
+def _model_section(name: str, model: dict[str, Any]) -> list[str]:
+    test = model["metrics"]["test"]
+    ci, line, oe = test.get("intervals_95") or {}, test.get("calibration_line") or {}, test["observed_expected"]
+    lines = [
+        f"## {model['label']}",
         "",
-        "## Selection and calibration",
+        f"Inputs: {', '.join(model['inputs'])}. Chosen **{model['candidate']}** by validation log loss with the "
+        "one-standard-error rule (the simplest candidate within one SE of the best), then logistic recalibration "
+        f"on the validation split (intercept {model['recalibration']['intercept']:.3f}, slope "
+        f"{model['recalibration']['slope']:.3f}). {model['combinations']:,} combinations, "
+        f"{model['extrapolated_combinations']:,} extrapolated; risks from {model['probability_range'][0]:.4f} "
+        f"to {model['probability_range'][1]:.4f}.",
         "",
-        f"Candidates compared on the validation split by **{card['selection']['metric']}** "
-        "(precision-recall AUC: deaths are rare, so ranking them above survivors is what matters; "
-        f"ROC-AUC is flattered by the many easy survivors). Chosen: **{card['selection']['chosen']}**, "
-        f"then calibrated with {card['calibration_method']} regression on the validation split.",
-        "",
-        "| candidate | PR-AUC | ROC-AUC | Brier |",
-        "|---|---:|---:|---:|",
+        "| candidate | validation log loss | excess over best (± SE) |",
+        "|---|---:|---:|",
     ]
-    for name, m in card["selection"]["candidates"].items():
-        lines.append(f"| {name} | {_fmt(m['pr_auc'])} | {_fmt(m['roc_auc'])} | {_fmt(m['brier'], 5)} |")
+    for cand, m in model["selection"]["candidates"].items():
+        lines.append(f"| {cand} | {m['log_loss']:.5f} | {m['excess_log_loss']:+.5f} ± {m['excess_se']:.5f} |")
     lines += [
         "",
-        "## Test metrics (held-out, calibrated)",
+        f"Test split (held out, {test['patients']:,.0f} patients, {test['deaths']:,.0f} deaths, prevalence "
+        f"{fmt(test['prevalence'])}):",
         "",
-        f"- Prevalence of death: {_fmt(test['prevalence'])}",
-        f"- ROC-AUC: {_fmt(test['roc_auc'])}",
-        f"- PR-AUC (average precision): {_fmt(test['pr_auc'])} (a random ranking scores the prevalence)",
-        f"- Brier score: {_fmt(test['brier'], 5)}; log loss: {_fmt(test['log_loss'])}",
-        f"- Expected calibration error: {_fmt(test.get('expected_calibration_error'), 5)}",
+        f"- ROC-AUC {fmt(test['roc_auc'], 3)} (95% CI {interval(ci.get('roc_auc'))}); PR-AUC "
+        f"{fmt(test['pr_auc'], 3)} ({interval(ci.get('pr_auc'))}); Brier {fmt(test['brier'], 4)} "
+        f"({interval(ci.get('brier'), 4)})",
+        f"- Observed/expected deaths {fmt(oe['oe'], 3)} (95% CI {fmt(oe['oe_low'], 3)}-{fmt(oe['oe_high'], 3)}); "
+        f"calibration intercept {fmt(line.get('intercept'), 3)}, slope {fmt(line.get('slope'), 3)}",
         "",
-        "## Calibration (test split)",
-        "",
-        "| predicted range | patients | mean predicted | observed death rate |",
-        "|---|---:|---:|---:|",
     ]
-    for row in card["calibration"]:
-        if row["count"] > 0:
-            lines.append(
-                f"| {row['lower']:.4f}-{row['upper']:.4f} | {row['count']:,.0f} | "
-                f"{_fmt(row['mean_predicted'])} | {_fmt(row['observed_rate'])} |"
-            )
-    lines += [
+    return lines
+
+
+def _subgroup_section(card: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Observed/expected per subgroup (intake model, test split)",
         "",
-        "## Per subgroup (test split)",
-        "",
-        "| column | value | patients | deaths | prevalence | mean predicted | ROC-AUC | PR-AUC |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| column | value | patients | deaths | expected | O/E (95% CI) | ROC-AUC |",
+        "|---|---|---:|---:|---:|---|---:|",
     ]
     for row in card["subgroups"]:
+        flag = " **⚠**" if row.get("miscalibrated") else ""
         lines.append(
             f"| {row['column']} | {row['value']} | {row['count']:,.0f} | {row['deaths']:,.0f} | "
-            f"{_fmt(row['prevalence'])} | {_fmt(row['mean_predicted'])} | {_fmt(row['roc_auc'])} | "
-            f"{_fmt(row['pr_auc'])} |"
+            f"{row['expected']:,.1f} | {fmt(row['oe'], 2)} ({fmt(row['oe_low'], 2)}-{fmt(row['oe_high'], 2)}){flag} | "
+            f"{fmt(row['roc_auc'], 3)} |"
         )
-    lines += ["", "## Limitations", ""]
-    lines += [f"- {item}" for item in card["limitations"]]
-    lines += ["", "## Library versions", ""]
-    lines += [f"- {name} {version}" for name, version in card["library_versions"].items()]
+    return [*lines, "", "⚠: the 95% interval of O/E excludes 1.", ""]
+
+
+def _time_section(card: dict[str, Any]) -> list[str]:
+    temporal = card["temporal_validation"]
+    lines = ["## Time", ""]
+    if temporal.get("performed"):
+        oe = temporal["observed_expected"]
+        lines.append(
+            f"Temporal validation: trained on cases of {temporal['train_months'][0]} to "
+            f"{temporal['train_months'][1]}, tested on {temporal['test_months'][0]} to {temporal['test_months'][1]} "
+            f"({temporal['test_patients']:,.0f} patients): ROC-AUC {fmt(temporal['roc_auc'], 3)}, O/E "
+            f"{fmt(oe['oe'], 2)} ({fmt(oe['oe_low'], 2)}-{fmt(oe['oe_high'], 2)}), calibration slope "
+            f"{fmt(temporal['calibration_line']['slope'], 2)}."
+        )
+    else:
+        lines.append(f"Temporal validation not performed: {temporal.get('reason')}.")
+    return [*lines, "", "Updating plan: " + card["updating_plan"], ""]
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    lines = _header(card) + _data_section(card)
+    for name, model in card["models"].items():
+        lines += _model_section(name, model)
+    lines += _subgroup_section(card) + _time_section(card)
+    icu = card.get("icu") or {}
+    lines += [
+        "## ICU need",
+        "",
+        f"{icu.get('model')}: {icu.get('known_icu_patients', 0):,} patients with a known "
+        f"ICU answer, ICU rate {fmt(icu.get('icu_rate'), 4)}.",
+        "",
+    ]
+    lines += ["## Limitations", "", *[f"- {item}" for item in card["limitations"]], ""]
+    lines += ["## Library versions", "", *[f"- {n} {v}" for n, v in card["library_versions"].items()]]
     return "\n".join(lines) + "\n"

@@ -1,8 +1,8 @@
 """Azure ML scoring script (also served locally by `azmlinfsrv --entry_script model/score.py`).
 
 Contract (docs/scoring_contract.md): POST `{"data": [record, ...]}` →
-`{"model_version": ..., "results": [{"probability", "risk_band"}, ...]}`; anything the
-client gets wrong → HTTP 400 `{"error": "<what and how to fix it>"}`.
+`{"model_version", "data_period", "results": [{"probability", "risk_band", "interval", "model",
+"extrapolated"}, ...]}`; anything the client gets wrong → HTTP 400 `{"error": "<what and how to fix it>"}`.
 
 Why `@rawhttp`: an undecorated or `@input_schema`-decorated run() lets the server
 parse the body, and its own errors come back as `{"message": ...}`, 415 for a
@@ -118,8 +118,17 @@ def openapi_examples() -> tuple[dict[str, Any], dict[str, Any]]:
     """Example request and response bodies (schema defaults), used for the OpenAPI document."""
     example = lookup.example_record()
     return {"data": [example]}, {
-        "model_version": "20240101T000000Z-abcdef12",
-        "results": [{"probability": 0.0123, "risk_band": "moderate"}],
+        "model_version": "20240101.000000-abcdef12",
+        "data_period": "real CDC cases, case dates Mar 2020 to Apr 2020 (90% of patients with a known outcome)",
+        "results": [
+            {
+                "probability": 0.0123,
+                "risk_band": "moderate",
+                "interval": [0.0101, 0.0149],
+                "model": "intake",
+                "extrapolated": False,
+            }
+        ],
     }
 
 
