@@ -35,6 +35,8 @@ TABLES = (
     "outcome_known",
 )
 MODELS = (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL)
+# The in-hospital model needs patients with both hospital answers known; a file without them has none.
+OPTIONAL_MODELS = (schema.IN_HOSPITAL_MODEL,)
 
 DEFAULT_MODEL_DIR = Path("artifacts/model")
 
@@ -49,7 +51,14 @@ def risk_table_path(model_dir: Path, model: str) -> Path:
 
 def has_model(model_dir: Path) -> bool:
     model_dir = Path(model_dir)
-    return (model_dir / CARD_JSON).is_file() and all(risk_table_path(model_dir, m).is_file() for m in MODELS)
+    required = [m for m in MODELS if m not in OPTIONAL_MODELS]
+    return (model_dir / CARD_JSON).is_file() and all(risk_table_path(model_dir, m).is_file() for m in required)
+
+
+def trained_models(model_dir: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The models this artifact holds a table for (the intake model always)."""
+    directory = find_model_dir(model_dir)
+    return tuple(m for m in MODELS if risk_table_path(directory, m).is_file())
 
 
 def find_model_dir(root: str | os.PathLike[str]) -> Path:
@@ -123,14 +132,16 @@ def write_artifact(
     staging.chmod(0o755)  # mkdtemp makes it private; the model is read by other users (containers, servers)
     try:
         (staging / RISK_TABLE_DIR).mkdir()
-        for model in MODELS:
-            risk_tables[model].to_csv(risk_table_path(staging, model), index=False)
+        for model, table in risk_tables.items():
+            table.to_csv(risk_table_path(staging, model), index=False)
         (staging / CARD_JSON).write_text(json.dumps(card, indent=2, default=_json_default), encoding="utf-8")
         (staging / CARD_MD).write_text(card_markdown, encoding="utf-8")
         (staging / TRAINING_DISTRIBUTION).write_text(json.dumps(training_distribution, indent=2), encoding="utf-8")
         (staging / EVALUATION_DIR).mkdir()
-        for name in TABLES:
-            tables[name].to_csv(staging / EVALUATION_DIR / f"{name}.csv", index=False)
+        for name, table in tables.items():
+            if name not in TABLES:
+                raise ValueError(f"unknown evaluation table {name!r}; add it to artifact.TABLES")
+            table.to_csv(staging / EVALUATION_DIR / f"{name}.csv", index=False)
         if out_dir.exists():
             backup = out_dir.with_name(f".{out_dir.name}-previous")
             shutil.rmtree(backup, ignore_errors=True)

@@ -204,8 +204,7 @@ def _gzip_head(path: Path, raw: bytes) -> bytes:
         return zlib.decompressobj(wbits=31).decompress(raw, SNIFF_BYTES)
     except zlib.error as exc:
         raise DataError(
-            f"{path}: the gzip data is corrupt ({exc}). Re-download or re-compress the file "
-            "(gzip -t FILE checks it)."
+            f"{path}: the gzip data is corrupt ({exc}). Re-download or re-compress the file (gzip -t FILE checks it)."
         ) from exc
 
 
@@ -282,8 +281,7 @@ def describe_source(path: str | Path) -> SourceInfo:
             continue
         if target in mapped:
             raise DataError(
-                f"{path}: columns {mapped[target]!r} and {name!r} both mean {target!r}. "
-                "Keep only one of them."
+                f"{path}: columns {mapped[target]!r} and {name!r} both mean {target!r}. Keep only one of them."
             )
         mapped[target] = name
         if name != target:

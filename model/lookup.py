@@ -223,6 +223,8 @@ def route(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     hospital = np.ones(len(grid), dtype=bool)
     for column in schema.HOSPITAL_FIELDS:
         hospital &= grid[column].isin(schema.HOSPITAL_KNOWN_VALUES).to_numpy()
+    if schema.IN_HOSPITAL_MODEL not in tables:  # not trained (too few known hospital answers): intake scores all
+        hospital[:] = False
     grid["model"] = np.where(hospital, schema.IN_HOSPITAL_MODEL, schema.INTAKE_MODEL)
     answers = ("probability", "ci_low", "ci_high", "extrapolated")
     out = {name: np.empty(len(grid), dtype=object if name == "extrapolated" else float) for name in answers}
@@ -274,7 +276,7 @@ class RiskLookup:
         """Load both risk tables and the card's `model_version` and `data_period` from an artifact directory."""
         directory = artifact.find_model_dir(model_dir)
         card = artifact.load_card(directory)
-        tables = {m: artifact.load_risk_table(directory, m) for m in artifact.MODELS}
+        tables = {m: artifact.load_risk_table(directory, m) for m in artifact.trained_models(directory)}
         return cls(route(tables), str(card["model_version"]), str(card.get("data_period", "")))
 
     def indices(self, frame: pd.DataFrame) -> np.ndarray:

@@ -154,7 +154,7 @@ def _header(card: dict[str, Any]) -> list[str]:
         ]
     for update in card.get("updates") or []:
         lines += [f"> Updated {update['created_utc']}: {update['summary']}", ""]
-    return lines + ["## Intended use and moment of prediction", "", card["intended_use"], ""]
+    return [*lines, "## Intended use and moment of prediction", "", card["intended_use"], ""]
 
 
 def _data_section(card: dict[str, Any]) -> list[str]:
@@ -176,6 +176,8 @@ def _data_section(card: dict[str, Any]) -> list[str]:
 
 
 def _model_section(name: str, model: dict[str, Any]) -> list[str]:
+    if model.get("trained") is False:
+        return [f"## {model['label']}", "", f"Not trained: {model['reason']}", ""]
     test = model["metrics"]["test"]
     ci, line, oe = test.get("intervals_95") or {}, test.get("calibration_line") or {}, test["observed_expected"]
     lines = [

@@ -93,9 +93,12 @@ def icu_need(
     rows = counts[counts[INTAKE_POPULATION] & counts["icu_yn"].isin(schema.HOSPITAL_KNOWN_VALUES)]
     patients = (rows["deaths"] + rows["survivors"] + rows["unknown_outcome"]).to_numpy(dtype=float)
     known = Weighted.collapse(rows, (rows["icu_yn"] == "Yes").to_numpy(np.int8), patients, inputs)
-    model = CANDIDATES[ICU_MODEL](schema.INTAKE_MODEL, inputs, seed)
-    model.fit(known.x, known.y, model__sample_weight=known.w)
-    p_icu = model.predict_proba(test.frame[list(inputs)])[:, 1]
+    if known.events == 0 or known.events == known.w.sum():
+        p_icu = np.full(len(test.frame), np.nan)  # nothing to learn ICU need from; the page falls back
+    else:
+        model = CANDIDATES[ICU_MODEL](schema.INTAKE_MODEL, inputs, seed)
+        model.fit(known.x, known.y, model__sample_weight=known.w)
+        p_icu = model.predict_proba(test.frame[list(inputs)])[:, 1]
     score = intake.predict(test.frame)
     order = np.argsort(-score, kind="stable")
     s, w, y, icu = score[order], test.w[order], test.y[order], p_icu[order]

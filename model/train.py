@@ -80,11 +80,24 @@ def check_enough_outcomes(known: pd.DataFrame, held_out: tuple[Split, Split]) ->
     if deaths < MIN_DEATHS_TOTAL or short or survivors < MIN_DEATHS_TOTAL:
         raise TrainingError(
             f"Too few known outcomes to train and evaluate a death-risk model: {deaths:,} deaths and "
-            f"{survivors:,} survivors among rows with a known outcome. At least {MIN_DEATHS_TOTAL} deaths "
+            f"{survivors:,} survivors among intake-population rows with a known outcome. At least {MIN_DEATHS_TOTAL} deaths "
             f"are needed (about {MIN_DEATHS_PER_HELD_OUT_SPLIT} in each of the validation and test splits) "
             "for the metrics to mean anything. Use a larger extract, the full CDC file, or omit --data to "
             "train on the bundled real first-wave extract."
         )
+
+
+def too_few_for(model: str, splits: tuple[Split, ...]) -> str | None:
+    """Why a model cannot be trained on these splits (None when it can). Only the in-hospital one can fall short:
+    the intake model's patients are checked for the whole run by `check_enough_outcomes`."""
+    deaths = [split.for_model(model).deaths for split in splits]
+    if deaths[1] >= MIN_DEATHS_PER_HELD_OUT_SPLIT and deaths[2] >= MIN_DEATHS_PER_HELD_OUT_SPLIT:
+        return None
+    return (
+        f"{sum(deaths):,.0f} deaths among patients with both hospital answers known (Yes/No); about "
+        f"{MIN_DEATHS_PER_HELD_OUT_SPLIT} are needed in each of the validation and test splits. Records are "
+        "scored by the intake model."
+    )
 
 
 def evaluate_model(fitted: FittedModel, test: Split, seed: int) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
@@ -138,14 +151,21 @@ def train(
     check_enough_outcomes(known, (splits[1], splits[2]))
     fitted: dict[str, FittedModel] = {}
     evaluation: dict[str, tuple[dict[str, Any], dict[str, pd.DataFrame]]] = {}
+    skipped: dict[str, dict[str, Any]] = {}
     for model in (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL):
+        shortfall = too_few_for(model, splits)
+        if shortfall:
+            skipped[model] = {"label": schema.MODEL_LABELS[model], "trained": False, "reason": shortfall}
+            progress(f"{model} model not trained: {shortfall}")
+            continue
         fitted[model] = fit_model(
             model, splits[0].weighted(model), splits[1].weighted(model), seed=seed, names=candidates, progress=progress
         )
         evaluation[model] = evaluate_model(fitted[model], splits[2], seed)
         _describe(model, fitted[model], evaluation[model][0], progress)
     tables = dict(evaluation[schema.INTAKE_MODEL][1])
-    tables.update({f"in_hospital_{k}": v for k, v in evaluation[schema.IN_HOSPITAL_MODEL][1].items()})
+    if schema.IN_HOSPITAL_MODEL in evaluation:
+        tables.update({f"in_hospital_{k}": v for k, v in evaluation[schema.IN_HOSPITAL_MODEL][1].items()})
     icu_card, tables["icu_by_threshold"] = reporting.icu_need(
         counts, fitted[schema.INTAKE_MODEL], splits[2], tables["thresholds"]
     )
@@ -163,7 +183,10 @@ def train(
             name: split.for_model(schema.INTAKE_MODEL)
             for name, split in zip(("train", "validation", "test"), splits, strict=True)
         },
-        models={name: reporting.model_summary(fitted[name], evaluation[name][0], splits) for name in fitted},
+        models={
+            **{name: reporting.model_summary(fitted[name], evaluation[name][0], splits) for name in fitted},
+            **skipped,
+        },
         icu=icu_card,
         temporal=temporal,
         tables=tables,
