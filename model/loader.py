@@ -125,6 +125,8 @@ class LoadReport:
     renamed_columns: dict[str, str] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
     chunks: int = 0
+    # known-outcome rows outside the intake population (schema.INTAKE_EXCLUSION); part of rows_used
+    known_outcome_outside_intake: int = 0
     # date column -> {"formats": [...], "unreadable": n[, "note"]}
     dates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -581,7 +583,13 @@ def load_counts(
     report.sha256 = file_sha256(info.source)
     report.dates = dates.report()
     report.normalised = {c.column: c.normalised for c in coders if c.normalised}
-    table = _counts_table(*counter.result(), coders, radix)
+    keys, counts = counter.result()
+    per_target = np.bincount(keys % radix[-1], weights=counts, minlength=radix[-1])
+    for value in schema.TARGET_UNKNOWN_VALUES:
+        n = int(per_target[coders[-1].values.index(value)])
+        if n:
+            report.rows_dropped[f"{schema.TARGET}={value}"] = n
+    table = _counts_table(keys, counts, coders, radix)
     _summarise_outcomes(table, report)
     return table, report
 
@@ -637,15 +645,11 @@ def _counts_table(
 
 
 def _summarise_outcomes(table: pd.DataFrame, report: LoadReport) -> None:
-    # death_yn values that drop a row from training, counted per value for the card.
+    # Rows with a known outcome (`rows_read == rows_used + sum(rows_dropped)`), and those of them
+    # outside the intake population (schema.INTAKE_EXCLUSION), which training leaves out too.
     report.rows_used = int(table["deaths"].sum() + table["survivors"].sum())
-    unknown = int(table["unknown_outcome"].sum())
-    if unknown:
-        report.rows_dropped[f"{schema.TARGET} unknown (Missing/Unknown/NA)"] = unknown
     excluded = table[~table[INTAKE_POPULATION]]
-    known_excluded = int(excluded["deaths"].sum() + excluded["survivors"].sum())
-    if known_excluded:
-        report.rows_dropped[f"known outcome, outside the intake population: {schema.INTAKE_EXCLUSION}"] = known_excluded
+    report.known_outcome_outside_intake = int(excluded["deaths"].sum() + excluded["survivors"].sum())
 
 
 def iter_canonical_batches(

@@ -169,7 +169,8 @@ def _data_section(card: dict[str, Any]) -> list[str]:
         f"- Rows read: {data.get('rows_read', 0):,}; with a known outcome: {data.get('rows_used', 0):,}",
         f'- Target: `{schema.TARGET} == "Yes"` against `"No"`; '
         f"{', '.join(card['target']['excluded'])} outcomes are excluded.",
-        f"- Intake population excludes: {card['population']['intake_exclusion']}.",
+        f"- Intake population excludes: {card['population']['intake_exclusion']}: "
+        f"{data.get('known_outcome_outside_intake', 0):,} rows with a known outcome.",
     ]
     lines += [f"- Dropped, {reason}: {count:,}" for reason, count in (data.get("rows_dropped") or {}).items()]
     return [*lines, ""]

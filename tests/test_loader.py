@@ -19,9 +19,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from model import schema
-from model.loader import DataError, LoadReport, describe_source, iter_canonical_batches, load_counts
+from model.loader import (
+    CASE_MONTH,
+    INTAKE_POPULATION,
+    OUTCOME_COUNTS,
+    DataError,
+    LoadReport,
+    describe_source,
+    iter_canonical_batches,
+    load_counts,
+)
 
-KEYS = list(schema.ALL_COLUMNS)
+KEYS = [*schema.ALL_COLUMNS, CASE_MONTH, INTAKE_POPULATION]
 DATE = "2021/03/04"
 
 
@@ -53,17 +62,23 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None 
 
 
 def expected_counts(rows: list[dict[str, str]]) -> pd.DataFrame:
-    """The counts table computed the slow, obvious way (rows assumed canonical)."""
+    """The counts table computed the slow, obvious way (rows assumed canonical, dates YYYY/MM/DD)."""
     frame = pd.DataFrame(rows)
+    dates = [pd.to_datetime(frame[c], format="%Y/%m/%d", errors="coerce") for c in schema.DATE_COLUMNS
+             if c in frame]  # fmt: skip
+    earliest = pd.concat(dates, axis=1).min(axis=1)
+    frame[CASE_MONTH] = earliest.dt.strftime("%Y-%m").fillna("unknown")
+    dateless = frame["onset_dt"].eq("") & frame["pos_spec_dt"].eq("")
+    frame[INTAKE_POPULATION] = ~(frame["current_status"].eq("Probable Case") & dateless)
     frame["deaths"] = (frame[schema.TARGET] == "Yes").astype("int64")
     frame["survivors"] = (frame[schema.TARGET] == "No").astype("int64")
-    frame = frame[(frame.deaths + frame.survivors) > 0]
-    return frame.groupby(KEYS, as_index=False)[["deaths", "survivors"]].sum()
+    frame["unknown_outcome"] = 1 - frame["deaths"] - frame["survivors"]
+    return frame.groupby(KEYS, as_index=False)[list(OUTCOME_COUNTS)].sum()
 
 
 def same_counts(got: pd.DataFrame, want: pd.DataFrame) -> None:
-    assert list(got.columns) == [*KEYS, "deaths", "survivors"]
-    assert (got.dtypes[["deaths", "survivors"]] == "int64").all()
+    assert list(got.columns) == [*KEYS, *OUTCOME_COUNTS]
+    assert (got.dtypes[list(OUTCOME_COUNTS)] == "int64").all()
     a = got.astype({k: str for k in KEYS}).sort_values(KEYS).reset_index(drop=True)
     b = want.astype({k: str for k in KEYS}).sort_values(KEYS).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
@@ -72,6 +87,7 @@ def same_counts(got: pd.DataFrame, want: pd.DataFrame) -> None:
 def check_invariants(table: pd.DataFrame, report: LoadReport) -> None:
     assert report.rows_read == report.rows_used + sum(report.rows_dropped.values())
     assert report.rows_used == int(table.deaths.sum() + table.survivors.sum())
+    assert report.rows_read == int(table[list(OUTCOME_COUNTS)].to_numpy().sum())
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +117,24 @@ def test_real_legacy_file_loads(legacy_cdc_file: Path) -> None:
     assert not table.duplicated(KEYS).any()
     check_invariants(table, report)
     assert report.to_dict()["rows_dropped"]["death_yn=Missing"] == 4441
+    # DD/MM/YYYY dates, told apart from M/D/YYYY by a day over 12 in any date column.
+    assert all(d["formats"] == ["DD/MM/YYYY"] for d in report.dates.values())
+    assert set(table[CASE_MONTH]) >= {"2020-03", "2020-10"} and report.known_outcome_outside_intake == 9
+
+
+def test_first_wave_file_reads_dates_and_intake_population() -> None:
+    """The real first-wave export: M/D/YYYY dates, no cdc_case_earliest_dt, death-certificate cases flagged."""
+    from tests.conftest import REAL_CDC_FILE
+
+    table, report = load_counts(REAL_CDC_FILE)
+    assert report.rows_read == 500_000 and report.schema_variant == "current"
+    assert all(d == {"formats": ["M/D/YYYY"], "unreadable": 0} for d in report.dates.values())
+    by_month = table.groupby(CASE_MONTH)[["deaths", "survivors"]].sum()
+    assert by_month.loc["2020-03"].sum() > by_month.loc["2020-04"].sum() > 50_000
+    outside = table[~table[INTAKE_POPULATION]]
+    assert set(outside["current_status"]) == {"Probable Case"}
+    assert int(outside["deaths"].sum()) == 1861 and int(outside["survivors"].sum()) == 167
+    assert report.known_outcome_outside_intake == 2028
 
 
 def test_current_schema_csv(current_csv: Path, rows: list[dict[str, str]]) -> None:
@@ -188,7 +222,8 @@ def test_small_chunks_give_the_same_result(current_csv: Path, tmp_path: Path, ro
 def test_every_outcome_unknown_gives_an_empty_table(tmp_path: Path, rows) -> None:
     unknown = [{**r, schema.TARGET: "Unknown"} for r in rows[:40]]
     table, report = load_counts(write_csv(tmp_path / "unknown.csv", unknown))
-    assert table.empty and list(table.columns) == [*KEYS, "deaths", "survivors"]
+    assert list(table.columns) == [*KEYS, *OUTCOME_COUNTS]
+    assert table["unknown_outcome"].sum() == 40 and table[["deaths", "survivors"]].to_numpy().sum() == 0
     assert report.rows_read == 40 and report.rows_used == 0
     assert report.rows_dropped == {"death_yn=Unknown": 40}
 
@@ -359,9 +394,11 @@ def test_header_spelling_is_forgiven_and_reported(tmp_path: Path) -> None:
         "Probable case,male,80+ years,,yes,no,No,Unknown,1\n"
     )
     table, report = load_counts(path)
-    assert table.drop(columns=["deaths", "survivors"]).to_dict("records") == [
+    assert table.drop(columns=list(OUTCOME_COUNTS)).to_dict("records") == [
         {"age_group": "80+ Years", "sex": "Male", "current_status": "Probable Case", "medcond_yn": "Unknown",
-         "hosp_yn": "Yes", "icu_yn": "No", "race_ethnicity_combined": "Missing"}
+         "hosp_yn": "Yes", "icu_yn": "No", "race_ethnicity_combined": "Missing",
+         # No date columns: the file cannot tell a death-certificate case, so nobody is excluded.
+         "case_month": "unknown", "intake_population": True}
     ]  # fmt: skip
     assert report.renamed_columns == {
         " Current_Status ": "current_status",

@@ -1,16 +1,15 @@
-"""model.lookup against the real trained artifact: exact agreement with the estimator, payload validation."""
+"""model.lookup against the real trained artifact: exact agreement with each model's table, payload validation."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
-from model import schema
+from model import artifact, schema
 from model.lookup import (
     MAX_RECORDS,
     PayloadError,
@@ -34,14 +33,32 @@ def grid() -> pd.DataFrame:
     return frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
 
 
-def test_lookup_equals_predict_proba_for_every_combination(model_dir: Path, lookup, grid) -> None:
-    estimator = joblib.load(model_dir / "model.joblib")
-    expected = estimator.predict_proba(grid)[:, 1]
+def test_lookup_equals_the_routed_model_table_for_every_combination(model_dir: Path, lookup, grid) -> None:
+    """Brute force: for each of the ~9k combinations, pick the model by hand and read its table row by row."""
+    tables = {}
+    for model in artifact.MODELS:
+        table = artifact.load_risk_table(model_dir, model)
+        inputs = schema.MODEL_FEATURES[model]
+        tables[model] = {tuple(row[c] for c in inputs): row for row in table.to_dict("records")}
+    expected = []
+    for record in grid.to_dict("records"):
+        model = schema.model_for(record)
+        row = tables[model][tuple(record[c] for c in schema.MODEL_FEATURES[model])]
+        expected.append({"probability": row["probability"], "risk_band": schema.risk_band(row["probability"]),
+                         "interval": [row["ci_low"], row["ci_high"]], "model": model,
+                         "extrapolated": bool(row["extrapolated"])})  # fmt: skip
     assert len(grid) == schema.combination_count()
-    np.testing.assert_allclose(lookup.probabilities(grid), expected, rtol=1e-12, atol=0)
-    results = lookup.score_records(grid.to_dict("records"))
-    np.testing.assert_allclose([r["probability"] for r in results], expected, rtol=1e-12, atol=0)
-    assert [r["risk_band"] for r in results] == [schema.risk_band(p) for p in expected]
+    assert lookup.score_records(grid.to_dict("records")) == expected
+    np.testing.assert_array_equal(lookup.probabilities(grid), [e["probability"] for e in expected])
+    assert {e["model"] for e in expected} == set(artifact.MODELS)
+
+
+def test_hospital_fields_are_optional_and_route_to_intake(lookup) -> None:
+    intake = lookup.score_records([example_record()])[0]
+    assert intake["model"] == "intake" and "hosp_yn" not in example_record()
+    for hosp, icu in (("Unknown", "Unknown"), ("Yes", "Missing"), ("Missing", "No")):
+        assert lookup.score_records([{**example_record(), "hosp_yn": hosp, "icu_yn": icu}])[0] == intake
+    assert lookup.score_records([{**example_record(), "hosp_yn": "Yes", "icu_yn": "No"}])[0]["model"] == "in_hospital"
 
 
 def test_model_version_comes_from_the_card(model_dir: Path, lookup) -> None:
@@ -92,11 +109,12 @@ def test_records_to_frame_normalises_and_ignores_race(lookup) -> None:
         ("text", ['"data" must be a JSON array', "a str"]),
         ([], ["empty array"]),
         ([example_record(), 7], ["record 1 is a number, not an object", "age_group"]),
-        ([{k: v for k, v in example_record().items() if k != "hosp_yn"}], ["record 0", "missing", "'hosp_yn'"]),
+        ([{k: v for k, v in example_record().items() if k != "sex"}], ["record 0", "missing", "'sex'", "optional"]),
         ([{**example_record(), "agegroup": "80+ Years"}], ["unknown field", "'agegroup'", "Accepted fields"]),
         ([{**example_record(), "sex": 1}], ["record 0 field 'sex' is a number", "'Female'"]),
         ([{**example_record(), "sex": None}], ["field 'sex' is null", "'Missing'"]),
         ([{**example_record(), "icu_yn": ["Yes"]}], ["field 'icu_yn' is an array"]),
+        ([{**example_record(), "hosp_yn": "Maybe"}], ["field 'hosp_yn'", "'Maybe'", "'Yes'"]),
         ([example_record(), {**example_record(), "age_group": "85"}], ["record 1", "'85'", "'80+ Years'", "'NA'"]),
     ],
 )
