@@ -145,7 +145,11 @@ def _register_openapi_schema() -> None:
     # inference-schema infers types from the example only; add the allowed values
     # from model.schema to the registered document (get_input_schema returns it by reference).
     record = get_input_schema(run)["properties"]["data"]["items"]
-    for name, prop in record.get("properties", {}).items():
-        if name in schema.FEATURES_BY_NAME:
-            prop["enum"] = list(schema.FEATURES_BY_NAME[name].values)
+    properties = record.setdefault("properties", {})
+    for name in lookup.ACCEPTED_FIELDS:  # optional hospital fields and the ignored race field too
+        feature = schema.FEATURES_BY_NAME[name]
+        properties.setdefault(name, {"type": "string"})
+        properties[name]["enum"] = list(feature.values)
+        properties[name]["description"] = feature.help
+    record["required"] = list(lookup.REQUIRED_FIELDS)
     record["additionalProperties"] = False

@@ -117,9 +117,10 @@ def test_openapi_document_describes_the_contract(local_endpoint: LocalEndpoint, 
     doc = requests.get(local_endpoint.swagger_url, params={"version": version}, timeout=10).json()
     schemas = doc["definitions"] if version == "2" else doc["components"]["schemas"]
     record = schemas["ServiceInput"]["properties"]["data"]["items"]
-    assert set(record["properties"]) == set(schema.MODEL_INPUTS)
+    assert set(record["properties"]) == {*schema.MODEL_INPUTS, "race_ethnicity_combined"}
+    assert record["required"] == list(schema.MODEL_FEATURES["intake"])
     assert record["properties"]["age_group"]["enum"] == list(schema.FEATURES_BY_NAME["age_group"].values)
-    assert set(schemas["ServiceOutput"]["properties"]) == {"model_version", "results"}
+    assert set(schemas["ServiceOutput"]["properties"]) == {"model_version", "data_period", "results"}
 
 
 def _collected_rows(directory: Path, request_id: str, expected: int, timeout_s: float = 20) -> list[dict]:
