@@ -129,6 +129,7 @@ class ScoreResult:
     model_version: str
     results: list[dict[str, Any]]
     latency_ms: float
+    data_period: str = ""  # which patients and period the model describes (from the endpoint)
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,8 @@ class EndpointClient:
                 f'({{"model_version", "results"}} with {len(records)} results). Is {self.config.scoring_url} '
                 "running model/score.py?"
             )
-        return ScoreResult(model_version=version, results=results, latency_ms=latency_ms)
+        period = str(payload.get("data_period") or "")
+        return ScoreResult(model_version=version, results=results, latency_ms=latency_ms, data_period=period)
 
     def health(self, probe: Callable[[], dict[str, str]] | None = None) -> HealthResult:
         """Liveness (GET the server root) and readiness (score one canonical record, read model version).

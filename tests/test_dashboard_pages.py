@@ -30,7 +30,8 @@ ICU = DASHBOARD / "pages" / "3_ICU_saturation.py"
 CARD = DASHBOARD / "pages" / "4_Model_card.py"
 TIMEOUT = 90  # first runs import plotly and pandas; a down endpoint is retried before giving up
 
-TYPED = {"age_group": "80+ Years", "sex": "Male", "medcond_yn": "Yes", "hosp_yn": "Yes", "icu_yn": "Unknown"}
+TYPED = {"age_group": "80+ Years", "sex": "Male", "medcond_yn": "Yes"}
+INTAKE = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
 
 
 
@@ -65,38 +66,47 @@ def _fill(at: AppTest, values: dict[str, str]) -> None:
 
 def test_form_fields_come_from_schema(dashboard_env: str) -> None:
     at = _run(PATIENT)
-    for name in schema.MODEL_INPUTS:
+    keys = [b.key.removeprefix("intake.") for b in at.selectbox]
+    assert sorted(keys) == sorted(INTAKE), "at intake only the intake questions are asked"
+    for name in INTAKE:
         feature = schema.FEATURES_BY_NAME[name]
         box = at.selectbox(key=f"intake.{name}")
         assert box.label == feature.label
         assert list(box.options) == [feature.label_of(v) for v in feature.values]
         assert box.value == feature.default
-    assert "race_ethnicity_combined" not in [b.key.removeprefix("intake.") for b in at.selectbox]
+    at.toggle(key="intake.in_hospital").set_value(True).run()
+    assert sorted(b.key.removeprefix("intake.") for b in at.selectbox) == sorted(schema.MODEL_INPUTS)
+    for name in schema.HOSPITAL_FIELDS:
+        assert list(at.selectbox(key=f"intake.{name}").options) == ["Yes", "No"]
 
 
-def test_submit_shows_the_endpoints_probability(dashboard_env: str, model_dir: Path) -> None:
+def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str, model_dir: Path) -> None:
     at = _run(PATIENT)
     _fill(at, TYPED)
     at.form_submit_button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
 
-    record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in schema.MODEL_INPUTS}
+    record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in INTAKE}
     direct = EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": dashboard_env}))
     expected = direct.score([record])
     p = float(expected.results[0]["probability"])
+    low, high = expected.results[0]["interval"]
 
     shown = at.session_state["patient.last_result"]
     assert shown["record"] == record
     assert shown["probability"] == pytest.approx(p, abs=1e-12)
-    assert shown["model_version"] == expected.model_version
+    assert shown["model_version"] == expected.model_version and shown["model"] == "intake"
     assert any(f"{p:.1%}" in h.value for h in at.html), "probability not on the page"
+    assert any(f"95% CI {low:.1%} to {high:.1%}" in h.value for h in at.html), "interval not on the page"
     assert any(schema.risk_band(p) in h.value for h in at.html), "risk band not on the page"
+    assert any("intake model" in c.value for c in at.caption)
+    assert any("real CDC cases, case dates Mar 2020 to Apr 2020" in i.value for i in at.info)
 
     base = _test_prevalence(model_dir)
-    assert _metric(at, "× the base rate") == f"{p / base:.1f}×"
+    assert _metric(at, "× the base rate") == f"{p / base:.2g}×"
     sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")
     age = sub[(sub["column"] == "age_group") & (sub["value"] == TYPED["age_group"])].iloc[0]
-    assert _metric(at, "× the mean risk at age") == f"{p / age['mean_predicted']:.1f}×"
+    assert _metric(at, "× the mean risk at age") == f"{p / age['mean_predicted']:.2g}×"
     threshold = at.session_state["shared.threshold"]
     assert _metric(at, "At the operating threshold") == ("FLAGGED" if p >= threshold else "not flagged")
 
@@ -105,6 +115,27 @@ def test_submit_shows_the_endpoints_probability(dashboard_env: str, model_dir: P
     assert len(at.session_state["shared.scored_patients"]) == 2
     assert len(at.dataframe[0].value) == 2
     assert at.download_button[0].proto.label == "Download as CSV"
+
+
+def test_hospitalised_patient_is_scored_by_the_in_hospital_model(dashboard_env: str) -> None:
+    at = _run(PATIENT)
+    at.toggle(key="intake.in_hospital").set_value(True).run()
+    _fill(at, {**TYPED, "hosp_yn": "Yes", "icu_yn": "Yes"})
+    at.form_submit_button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = at.session_state["patient.last_result"]
+    assert shown["model"] == "in_hospital" and shown["record"]["icu_yn"] == "Yes"
+    assert any("in-hospital model" in c.value for c in at.caption)
+
+
+def test_small_risks_are_never_shown_as_zero(dashboard_env: str) -> None:
+    at = _run(PATIENT)
+    _fill(at, {"age_group": "10 - 19 Years", "sex": "Female", "medcond_yn": "No"})
+    at.form_submit_button[0].click().run()
+    p = at.session_state["patient.last_result"]["probability"]
+    assert p < 0.01
+    assert any(f"{p * 100:.2g}%" in h.value for h in at.html)
+    assert not any(">0.0%<" in h.value for h in at.html)
 
 
 def test_threshold_slider_moves_metrics_with_the_table(dashboard_env: str, model_dir: Path) -> None:
@@ -214,8 +245,12 @@ def test_missing_model_dir_says_how_to_train(
 def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
     card = json.loads((model_dir / "model_card.json").read_text())
     at = _run(CARD)
-    assert _metric(at, "ROC-AUC") == f"{card['metrics']['test']['roc_auc']:.4f}"
+    assert _metric(at, "ROC-AUC") == f"{card['metrics']['test']['roc_auc']:.3f}"
+    oe = card["models"]["intake"]["metrics"]["test"]["observed_expected"]
+    assert _metric(at, "Observed / expected deaths") == f"{oe['oe']:.3f}"
     assert _metric(at, "Rows read") == f"{card['data']['rows_read']:,}"
+    assert any("Temporal validation" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2  # cases by month, calibration with its smoothed curve
     if card["data"].get("synthetic"):
         assert any("SYNTHETIC" in w.value for w in at.warning)
     sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")
@@ -224,10 +259,11 @@ def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("page", [HOME, PATIENT, THRESHOLD, ICU, CARD], ids=lambda p: p.stem)
-def test_every_page_says_synthetic(dashboard_env: str, model_dir: Path, page: Path) -> None:
-    synthetic = json.loads((model_dir / "model_card.json").read_text())["data"].get("synthetic")
+def test_every_page_says_which_data_and_period(dashboard_env: str, model_dir: Path, page: Path) -> None:
+    card = json.loads((model_dir / "model_card.json").read_text())
     at = _run(page)
-    assert any("Synthetic-data model" in w.value for w in at.warning) == bool(synthetic)
+    assert any("Synthetic-data model" in w.value for w in at.warning) == bool(card["data"].get("synthetic"))
+    assert any(card["data_period"] in c.value for c in at.caption), "the data period is not on the page"
     assert not math.isnan(at.session_state["shared.threshold"])
 
 
@@ -274,3 +310,13 @@ def test_refused_key_shows_banner_without_the_key(monkeypatch: pytest.MonkeyPatc
          *(h.value for h in at.get("html")), *(h.value for h in at.sidebar.get("html"))]
     )  # fmt: skip
     assert secret not in shown
+
+
+def test_synthetic_model_is_flagged_on_every_page(
+    dashboard_env: str, synthetic_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RISK_MODEL_DIR", str(synthetic_model_dir))
+    for page in (HOME, CARD):
+        at = _run(page)
+        assert any("Synthetic-data model" in w.value for w in at.warning), page.stem
+        assert any("synthetic CDC-like cases" in c.value for c in at.caption), page.stem

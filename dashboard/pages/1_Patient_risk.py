@@ -20,6 +20,7 @@ from model import schema  # noqa: E402
 FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page is shown)
 SAVED_INPUT_KEY = "patient.saved_input"  # non-widget copy, so the form survives page switches
 RESULT_KEY = "patient.last_result"
+IN_HOSPITAL_KEY = "intake.in_hospital"
 
 ctx = page.setup_page(
     "Patient risk",
@@ -29,20 +30,39 @@ ctx = page.setup_page(
 )
 
 saved: dict[str, str] = st.session_state.setdefault(SAVED_INPUT_KEY, {})
+state.seed_widget(IN_HOSPITAL_KEY, saved.get(IN_HOSPITAL_KEY) == "yes")
+# Outside the form, so that switching it shows the hospital questions at once.
+in_hospital = st.toggle(
+    "The patient is already in hospital (hospital and ICU admission are known)",
+    key=IN_HOSPITAL_KEY,
+    help="At intake leave this off: the intake model then scores age, sex, case status and conditions only. "
+    "Hospitalisation that is not yet known must not be entered as 'Unknown': in CDC data 'Unknown' marks "
+    "sicker patients and would about double the risk.",
+)
+questions = schema.MODEL_INPUTS if in_hospital else schema.MODEL_FEATURES[schema.INTAKE_MODEL]
 with st.form("intake_form", border=True):
-    st.markdown("**Patient at intake** — choose *Unknown* where the form does not say.")
+    st.markdown(
+        "**Patient in hospital**"
+        if in_hospital
+        else "**Patient at intake** — choose *Missing* where nothing is recorded."
+    )
     columns = st.columns(3)
-    for i, name in enumerate(schema.MODEL_INPUTS):
+    for i, name in enumerate(questions):
         feature = schema.FEATURES_BY_NAME[name]
+        options = schema.model_values(schema.IN_HOSPITAL_MODEL, name) if in_hospital else feature.values
         key = FIELD_KEY.format(name)
-        state.seed_widget(key, saved.get(name, feature.default))
+        default = saved.get(name, feature.default)
+        state.seed_widget(key, default if default in options else options[0])
+        if st.session_state[key] not in options:  # e.g. "Missing" kept from the intake form
+            st.session_state[key] = options[0]
         with columns[i % 3]:
-            st.selectbox(feature.label, feature.values, key=key, help=feature.help, format_func=feature.label_of)
+            st.selectbox(feature.label, options, key=key, help=feature.help, format_func=feature.label_of)
     submitted = st.form_submit_button("Score patient", type="primary", icon=":material/monitor_heart:")
 
 if submitted:
-    record = {name: st.session_state[FIELD_KEY.format(name)] for name in schema.MODEL_INPUTS}
+    record = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
     saved.update(record)
+    saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
     if ctx.endpoint is None:
         st.error(
             f"**Cannot score: the endpoint settings are invalid.** {ctx.endpoint_error}",
@@ -63,6 +83,10 @@ if submitted:
                 "record": record,
                 "probability": probability,
                 "risk_band": endpoint.risk_band_of(result),
+                "interval": result.get("interval"),
+                "model": result.get("model", schema.INTAKE_MODEL),
+                "extrapolated": bool(result.get("extrapolated", False)),
+                "data_period": scored.data_period,
                 "model_version": scored.model_version,
                 "latency_ms": scored.latency_ms,
             }
@@ -71,7 +95,10 @@ if submitted:
                     "scored_at_utc": datetime.now(UTC).isoformat(timespec="seconds"),
                     **record,
                     "probability": probability,
+                    "ci_low": (result.get("interval") or [None, None])[0],
+                    "ci_high": (result.get("interval") or [None, None])[1],
                     "risk_band": endpoint.risk_band_of(result),
+                    "model": result.get("model", schema.INTAKE_MODEL),
                     "threshold": threshold,
                     "flagged": probability >= threshold,
                     "model_version": scored.model_version,
@@ -103,12 +130,21 @@ if last:
     st.subheader("Result")
     left, right = st.columns([1, 2], vertical_alignment="center")
     with left:
+        interval = last.get("interval")
         st.html(
             f"<div class='risk-caption'>Probability of death</div>"
-            f"<div class='risk-number' data-testid='risk-probability'>{probability:.1%}</div>"
-            f"<div>{theme.band_badge(band)} <span class='risk-caption'>risk band</span></div>"
+            f"<div class='risk-number' data-testid='risk-probability'>{theme.format_risk(probability)}</div>"
+            + (
+                f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_interval(interval)}</div>"
+                if interval
+                else ""
+            )
+            + f"<div>{theme.band_badge(band)} <span class='risk-caption'>risk band</span></div>"
         )
-        st.caption(f"Model `{last['model_version']}` · scored in {last['latency_ms']:.0f} ms")
+        st.caption(
+            f"Scored by the **{schema.MODEL_LABELS.get(last['model'], last['model'])}** · model "
+            f"`{last['model_version']}` · {last['latency_ms']:.0f} ms"
+        )
     with right:
         st.plotly_chart(
             charts.risk_scale(
@@ -117,15 +153,23 @@ if last:
                 age_group_rate=age_ref[0] if age_ref else None,
                 age_group_label=age_label,
                 threshold=threshold,
+                interval=tuple(last["interval"]) if last.get("interval") else None,
             ),
             config={"displayModeBar": False},
         )
 
+    if last.get("extrapolated"):
+        st.warning(
+            "**Extrapolated.** Fewer than 20 patients with exactly these answers were in the training data, so "
+            "this risk comes from the model's structure rather than from patients like this one; its interval "
+            "is wide accordingly.",
+            icon=":material/explore:",
+        )
     m1, m2, m3 = st.columns(3)
     if math.isfinite(base_rate) and base_rate > 0:
         m1.metric(
             "× the base rate (all cases)",
-            f"{probability / base_rate:.1f}×",
+            f"{probability / base_rate:.2g}×",
             help=f"Death rate among test cases with a known outcome: {base_rate:.2%}.",
         )
         m1.caption(f"Base rate {base_rate:.2%}")
@@ -134,7 +178,7 @@ if last:
     if age_ref and age_ref[0] > 0:
         m2.metric(
             f"× the mean risk at age {age_label}",
-            f"{probability / age_ref[0]:.1f}×",
+            f"{probability / age_ref[0]:.2g}×",
             help="Mean predicted risk of test cases in the same age group (observed rate below).",
         )
         m2.caption(f"Age group: mean predicted {age_ref[0]:.2%}, observed {age_ref[1]:.2%}")
@@ -154,9 +198,13 @@ if last:
             "Point `RISK_MODEL_DIR` at the deployed model's directory.",
             icon=":material/warning:",
         )
+    period = last.get("data_period") or (ctx.model.card.get("data_period") if ctx.model is not None else "")
+    per_1000 = probability * 1000
     st.info(
-        "**How to read this risk.** Of 100 reported cases like this one, about "
-        f"{probability * 100:.0f} ended in death in the training data. It ranks patients for triage and "
+        f"**How to read this risk.** Of 1,000 reported cases like this one, about {per_1000:,.0f} "
+        f"({theme.format_interval(interval) if interval else 'interval not given'}) ended in death among "
+        f"{period or 'the training data'}. Case fatality fell several-fold after the first wave: for a "
+        "later period, check the model card's date and the Monitoring page. It ranks patients for triage and "
         "sizes groups for planning; it is not a diagnosis and does not replace clinical judgement.",
         icon=":material/info:",
     )

@@ -27,71 +27,141 @@ def _num(value: object, fmt: str = ".4f") -> str:
     return format(value, fmt) if isinstance(value, int | float) else "n/a"
 
 
+def _interval(values: object, fmt: str = ".3f") -> str:
+    return f"{values[0]:{fmt}} to {values[1]:{fmt}}" if isinstance(values, list) and len(values) == 2 else "n/a"
+
+
 st.markdown(
     f"**Model** `{card.get('model_version', '?')}` · created {card.get('created_utc', '?')} UTC · "
-    f"schema `{card.get('schema_version', '?')}` · selected **{(card.get('selection') or {}).get('chosen', '?')}**, "
-    f"calibration: {card.get('calibration_method', '?')}"
+    f"schema `{card.get('schema_version', '?')}` · describes **{card.get('data_period', 'an unstated period')}**"
 )
+for update in card.get("updates") or []:
+    st.info(
+        f"**Updated {update.get('created_utc')}** ({update.get('kind')}): {update.get('summary')}",
+        icon=":material/update:",
+    )
 
-st.subheader("Data")
+st.subheader("Data and population")
 if data.get("synthetic"):
     st.warning("**SYNTHETIC data.** Generated to resemble CDC case surveillance; metrics describe the generator.")
 else:
     st.success("**Real data**: CDC COVID-19 Case Surveillance Public Use Data.")
 d = st.columns(4)
 d[0].metric("Rows read", f"{data.get('rows_read', 0):,}")
-d[1].metric("Rows used (known outcome)", f"{data.get('rows_used', 0):,}")
+d[1].metric("Rows with a known outcome", f"{data.get('rows_used', 0):,}")
 dropped = data.get("rows_dropped") or {}
-d[2].metric("Rows dropped", f"{sum(dropped.values()):,}")
+d[2].metric("Rows dropped (outcome unknown)", f"{sum(dropped.values()):,}")
 d[3].metric("Death rate (test split)", _num(ctx.model.prevalence, ".2%"))
+population = card.get("population") or {}
 details = [
-    f"- Source `{data.get('source', '?')}` ({data.get('format', '?')}, schema {data.get('schema_variant', '?')})",
-    f"- SHA-256 `{data.get('sha256', '?')}`",
+    f"- Source `{data.get('source', '?')}` ({data.get('format', '?')}, schema {data.get('schema_variant', '?')}), "
+    f"SHA-256 `{data.get('sha256', '?')}`",
+    f"- Excluded from the intake population: {population.get('intake_exclusion', 'nothing')} — "
+    f"{data.get('known_outcome_outside_intake', 0):,} rows with a known outcome",
 ]
 details += [f"- Dropped, {reason}: {count:,}" for reason, count in dropped.items()]
 st.markdown("\n".join(details))
-splits = card.get("splits") or {}
-if splits:
-    st.dataframe(
-        [{"split": name, **values} for name, values in splits.items()],
-        hide_index=True,
-        column_config={"prevalence": st.column_config.NumberColumn("death rate", format="percent")},
-    )
+st.plotly_chart(charts.deaths_by_month(ctx.model.table("deaths_by_month")), config={"displayModeBar": False})
+known = ctx.model.table("outcome_known")
+st.dataframe(
+    known[known["column"] == "age_group"],
+    hide_index=True,
+    column_config={
+        "column": None,
+        "value": "age group",
+        "share_dropped": st.column_config.NumberColumn("share dropped (outcome unknown)", format="percent"),
+    },
+)
 
-st.subheader("Test metrics (held out, calibrated)")
-m = st.columns(5)
-m[0].metric("ROC-AUC", _num(test.get("roc_auc")))
-m[1].metric("PR-AUC", _num(test.get("pr_auc")), help="A random ranking scores the death rate.")
-m[2].metric("Brier score", _num(test.get("brier"), ".5f"))
-m[3].metric("Log loss", _num(test.get("log_loss")))
-m[4].metric("Calibration error (ECE)", _num(test.get("expected_calibration_error"), ".5f"))
+st.subheader("The two models")
+for name, model in (card.get("models") or {}).items():
+    with st.container(border=True):
+        st.markdown(f"**{model.get('label', name)}**")
+        if model.get("trained") is False:
+            st.markdown(f"Not trained: {model.get('reason')}")
+            continue
+        test_m = model["metrics"]["test"]
+        ci, line, oe = (
+            test_m.get("intervals_95") or {},
+            test_m.get("calibration_line") or {},
+            test_m["observed_expected"],
+        )
+        c = st.columns(4)
+        c[0].metric("ROC-AUC", _num(test_m.get("roc_auc"), ".3f"), help=f"95% CI {_interval(ci.get('roc_auc'))}")
+        c[0].caption(f"95% CI {_interval(ci.get('roc_auc'))}")
+        c[1].metric("Observed / expected deaths", _num(oe.get("oe"), ".3f"))
+        c[1].caption(f"95% CI {_num(oe.get('oe_low'), '.3f')} to {_num(oe.get('oe_high'), '.3f')}")
+        c[2].metric("Calibration slope", _num(line.get("slope"), ".3f"), help="1 is perfect; below 1, too extreme.")
+        c[2].caption(f"intercept {_num(line.get('intercept'), '.3f')} (0 is perfect)")
+        c[3].metric("Brier score", _num(test_m.get("brier")))
+        c[3].caption(f"95% CI {_interval(ci.get('brier'), '.4f')}")
+        st.caption(
+            f"Inputs: {', '.join(model['inputs'])}. Chosen **{model['candidate']}** by validation log loss with "
+            f"the one-standard-error rule; logistic recalibration; {model['extrapolated_combinations']:,} of "
+            f"{model['combinations']:,} combinations extrapolated."
+        )
 
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(charts.calibration(ctx.model.table("calibration")), config={"displayModeBar": False})
+    st.plotly_chart(
+        charts.calibration(ctx.model.table("calibration"), ctx.model.table("calibration_smooth")),
+        config={"displayModeBar": False},
+    )
 with right:
+    temporal = card.get("temporal_validation") or {}
+    st.markdown("**Temporal validation**")
+    if temporal.get("performed"):
+        oe = temporal["observed_expected"]
+        st.markdown(
+            f"Trained on cases of {temporal['train_months'][0]} to {temporal['train_months'][1]}, tested on "
+            f"{temporal['test_months'][0]} to {temporal['test_months'][1]}: "
+            f"ROC-AUC {_num(temporal['roc_auc'], '.3f')}, "
+            f"O/E {_num(oe['oe'], '.2f')} ({_num(oe['oe_low'], '.2f')} to {_num(oe['oe_high'], '.2f')})."
+        )
+    else:
+        st.markdown(f"Not performed: {temporal.get('reason', 'no dates')}.")
+    st.markdown("**Updating plan**")
+    st.markdown(str(card.get("updating_plan", "Not stated.")))
     st.markdown("**Intended use**")
     st.markdown(str(card.get("intended_use", "Not stated.")))
     st.markdown("**Limitations**")
     limits = card.get("limitations") or []
     st.markdown("\n".join(f"- {item}" for item in limits) if isinstance(limits, list) else str(limits))
 
-st.subheader("Per subgroup (test split)")
+st.subheader("Observed / expected per subgroup (intake model, test split)")
 subgroups = ctx.model.table("subgroups").copy()
 labels = {name: schema.FEATURES_BY_NAME[name].label for name in schema.SUBGROUP_COLUMNS}
 subgroups["column"] = subgroups["column"].map(lambda c: labels.get(c, c))
 st.dataframe(
-    subgroups,
+    subgroups[
+        [
+            "column",
+            "value",
+            "count",
+            "deaths",
+            "expected",
+            "oe",
+            "oe_low",
+            "oe_high",
+            "miscalibrated",
+            "prevalence",
+            "mean_predicted",
+            "roc_auc",
+        ]
+    ],
     hide_index=True,
     column_config={
         "column": "group",
         "count": st.column_config.NumberColumn("patients", format="localized"),
         "deaths": st.column_config.NumberColumn("deaths", format="localized"),
+        "expected": st.column_config.NumberColumn("expected deaths", format="%.1f"),
+        "oe": st.column_config.NumberColumn("O/E", format="%.2f"),
+        "oe_low": st.column_config.NumberColumn("O/E low", format="%.2f"),
+        "oe_high": st.column_config.NumberColumn("O/E high", format="%.2f"),
+        "miscalibrated": st.column_config.CheckboxColumn("interval excludes 1"),
         "prevalence": st.column_config.NumberColumn("death rate", format="percent"),
         "mean_predicted": st.column_config.NumberColumn("mean predicted", format="percent"),
         "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
-        "pr_auc": st.column_config.NumberColumn("PR-AUC", format="%.3f"),
-        "brier": st.column_config.NumberColumn("Brier", format="%.5f"),
     },
 )
 st.caption("Race and ethnicity is reported here but is not a model input (see limitations).")

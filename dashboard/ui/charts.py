@@ -35,6 +35,7 @@ def _figure(
     title: str | None = None,
     shapes: list[dict[str, Any]] | None = None,
     annotations: list[dict[str, Any]] | None = None,
+    yaxis2: dict[str, Any] | None = None,
 ) -> go.Figure:
     layout: dict[str, Any] = {
         "height": height,
@@ -48,6 +49,8 @@ def _figure(
         "shapes": shapes or [],
         "annotations": annotations or [],
     }
+    if yaxis2:
+        layout["yaxis2"] = {**_AXIS, "showgrid": False, **yaxis2}
     if title:
         layout["title"] = {"text": title, "x": 0.0, "xref": "paper", "y": 0.985, "yanchor": "top", "font": {"size": 15}}
     return go.Figure(data=data, layout=layout)
@@ -86,8 +89,9 @@ def risk_scale(
     age_group_rate: float | None = None,
     age_group_label: str = "age group",
     threshold: float | None = None,
+    interval: tuple[float, float] | None = None,
 ) -> go.Figure:
-    """A horizontal band strip (log scale) with the patient's risk and references on it."""
+    """A horizontal band strip (log scale) with the patient's risk, its 95% interval and references on it."""
     shapes, notes = [], []
     lower = SCALE_MIN
     for upper, name in schema.RISK_BANDS:
@@ -110,15 +114,22 @@ def risk_scale(
         shapes.append(_vline(_clip(threshold), theme.INK, "longdash", 1))
         notes.append(_label(math.log10(_clip(threshold)), 0.72, f"threshold {threshold:.1%}", theme.INK))
     band = schema.risk_band(probability)
+    traces = []
+    if interval is not None:
+        traces.append({"type": "scatter", "x": [_clip(interval[0]), _clip(interval[1])], "y": [0.5, 0.5],
+                       "mode": "lines", "line": {"color": theme.INK, "width": 6}, "opacity": 0.45,
+                       "hovertemplate": f"95% interval {theme.format_risk(interval[0])} to "
+                       f"{theme.format_risk(interval[1])}<extra></extra>", "showlegend": False})  # fmt: skip
     patient = {
         "type": "scatter", "x": [_clip(probability)], "y": [0.5], "mode": "markers+text",
-        "text": [f"{probability:.1%}"], "textposition": "top center", "textfont": {"size": 16, "color": theme.INK},
+        "text": [theme.format_risk(probability)], "textposition": "top center",
+        "textfont": {"size": 16, "color": theme.INK},
         "marker": {"size": 22, "color": theme.band_colour(band), "line": {"color": theme.INK, "width": 2},
                    "symbol": "diamond"},
         "hovertemplate": "This patient: %{x:.2%}<extra></extra>", "showlegend": False,
     }  # fmt: skip
     return _figure(
-        [patient],
+        [*traces, patient],
         xaxis={
             "type": "log",
             "range": [math.log10(SCALE_MIN) - 0.02, math.log10(SCALE_MAX)],
@@ -220,7 +231,8 @@ def decision_curve(table: pd.DataFrame, point: OperatingPoint, prevalence: float
     )
 
 
-def calibration(cal: pd.DataFrame) -> go.Figure:
+def calibration(cal: pd.DataFrame, smooth: pd.DataFrame | None = None) -> go.Figure:
+    """Binned reliability diagram with, when given, the smoothed calibration curve over it."""
     used = cal[cal["count"] > 0]
     top = float(max(used["mean_predicted"].max(), used["observed_rate"].max(), 0.05)) if not used.empty else 1.0
     sizes = np.clip(np.sqrt(used["count"] / used["count"].max()) * 24, 6, 24) if not used.empty else []
@@ -232,12 +244,36 @@ def calibration(cal: pd.DataFrame) -> go.Figure:
          "marker": {"size": np.asarray(sizes), "color": theme.PRIMARY}, "customdata": used["count"].to_numpy(),
          "hovertemplate": "predicted %{x:.3%}<br>observed %{y:.3%}<br>%{customdata:,.0f} patients<extra></extra>"},
     ]  # fmt: skip
+    if smooth is not None and not smooth.empty:
+        data.append({"type": "scatter", "x": smooth["predicted"].to_numpy(), "y": smooth["observed"].to_numpy(),
+                     "mode": "lines", "name": "smoothed (spline on logit)", "line": {"color": theme.ACCENT, "width": 2},
+                     "hovertemplate": "predicted %{x:.2%}<br>observed %{y:.2%}<extra>smoothed</extra>"})  # fmt: skip
     return _figure(
         data,
         xaxis={"title": {"text": "mean predicted probability"}, "tickformat": ".0%", "range": [0, top * 1.05]},
         yaxis={"title": {"text": "observed death rate"}, "tickformat": ".0%", "range": [0, top * 1.05]},
         height=380,
-        title="Reliability diagram (test split; marker size = patients)",
+        title="Calibration on the held-out test split (marker size = patients)",
+    )
+
+
+def deaths_by_month(months: pd.DataFrame) -> go.Figure:
+    """Patients with a known outcome per case month, and the case fatality among them."""
+    dated = months[months["month"] != "unknown"]
+    data = [
+        {"type": "bar", "x": dated["month"].to_numpy(), "y": (dated["deaths"] + dated["survivors"]).to_numpy(),
+         "name": "patients with a known outcome", "marker": {"color": theme.GRID}},
+        {"type": "scatter", "x": dated["month"].to_numpy(), "y": dated["case_fatality"].to_numpy(), "yaxis": "y2",
+         "mode": "lines+markers", "name": "case fatality", "line": {"color": theme.CAPACITY, "width": 2}},
+    ]  # fmt: skip
+    return _figure(
+        data,
+        xaxis={"title": {"text": "case month"}, "type": "category"},
+        yaxis={"title": {"text": "patients"}, "type": "log"},
+        yaxis2={"title": {"text": "deaths / known outcomes"}, "overlaying": "y", "side": "right",
+                "tickformat": ".0%", "rangemode": "tozero"},
+        height=340,
+        title="Cases by month in the training file",
     )
 
 

@@ -58,7 +58,7 @@ def setup_page(title: str, subtitle: str, *, icon: str, needs_model: bool = True
     bar = Sidebar(config, model, config_error)
     theme.header(title, subtitle)
     if model is not None:
-        theme.synthetic_banner(model.card)
+        theme.data_banner(model.card)
     elif model_error:
         st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")
         if needs_model:

@@ -46,9 +46,25 @@ def header(title: str, subtitle: str) -> None:
     st.html(f'<div class="risk-subtitle">{subtitle}</div>')
 
 
-def synthetic_banner(card: dict) -> None:
-    """Shown on every page while the model was trained on generated data."""
+def format_risk(probability: float) -> str:
+    """A risk as people read it: never "0.0%"; two significant digits below 1% (e.g. "0.02%")."""
+    if probability < 0.0001:
+        return "< 0.01%"
+    if probability < 0.01:
+        return f"{probability * 100:.2g}%"
+    return f"{probability:.1%}"
+
+
+def format_interval(interval: tuple[float, float] | list[float]) -> str:
+    return f"95% CI {format_risk(interval[0])} to {format_risk(interval[1])}"
+
+
+def data_banner(card: dict) -> None:
+    """Shown on every page: which patients and period the model describes (and a warning if synthetic)."""
     data = card.get("data") or {}
+    period = card.get("data_period")
+    if period:
+        st.caption(f"Model `{card.get('model_version', '?')}` describes **{period}**.")
     if data.get("synthetic"):
         st.warning(
             f"**Synthetic-data model.** Version `{card.get('model_version', '?')}` was trained on generated "
