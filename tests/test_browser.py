@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-TYPED = {"age_group": "70 - 79 Years", "sex": "Male", "medcond_yn": "Yes", "hosp_yn": "Yes"}
+TYPED = {"age_group": "70 - 79 Years", "sex": "Male", "medcond_yn": "Yes"}
 
 pytestmark = pytest.mark.browser
 
@@ -152,11 +152,18 @@ def test_clerk_scores_a_patient_and_analyst_moves_the_threshold(
     shown = page.locator(".risk-number").first
     shown.wait_for()
     _idle(page)
-    record = {n: TYPED.get(n, schema.FEATURES_BY_NAME[n].default) for n in schema.MODEL_INPUTS}
+    record = {n: TYPED.get(n, schema.FEATURES_BY_NAME[n].default) for n in schema.MODEL_FEATURES["intake"]}
     client = EndpointClient(EndpointConfig.from_sources(environ={"RISK_ENDPOINT_URL": local_endpoint.scoring_url}))
-    p = float(client.score([record]).results[0]["probability"])
+    answer = client.score([record]).results[0]
+    p = float(answer["probability"])
     assert shown.inner_text().strip() == f"{p:.1%}"
+    low, high = answer["interval"]
+    assert page.locator(".risk-caption", has_text=f"95% CI {low:.1%} to {high:.1%}").first.is_visible()
     assert page.get_by_text(schema.risk_band(p), exact=True).first.is_visible()
+    # At intake the hospital questions are not asked; they appear once the patient is in hospital.
+    assert page.get_by_role("combobox", name=re.compile("Hospitalised")).count() == 0
+    page.get_by_text("The patient is already in hospital").click()
+    page.get_by_role("combobox", name=re.compile("Hospitalised")).wait_for()
     _shoot(page, "1_patient_risk.png")
 
     # --- Threshold explorer: move the slider with the keyboard -------------------------------
@@ -194,6 +201,6 @@ def test_clerk_scores_a_patient_and_analyst_moves_the_threshold(
     _idle(page)
     _shoot(page, "3_icu_saturation.png")
     _open(page, "Model card")
-    page.get_by_text("Per subgroup (test split)").wait_for()
+    page.get_by_text("Observed / expected per subgroup").wait_for()
     _idle(page)
     _shoot(page, "4_model_card.png")
