@@ -30,9 +30,17 @@ from azure.ai.ml.entities._load_functions import (
     load_schedule,
 )
 
+from deploy.azure import batch_sizing, resources
 from deploy.azure import entities as ent
 from deploy.azure.config import ConfigError, DeploySettings, load_settings, load_workspace_config
-from deploy.azure.environment import CONDA_FILE, SCORING_PACKAGES, read_pins, render_conda_yaml
+from deploy.azure.environment import (
+    BATCH_CONDA_FILE,
+    CONDA_FILE,
+    SCORING_PACKAGES,
+    read_pins,
+    render_batch_conda_yaml,
+    render_conda_yaml,
+)
 from deploy.azure.rollout import RolloutFailed, execute_rollout, smoke_records
 from deploy.azure.specs import build_specs
 from deploy.azure.staging import stage_code
@@ -85,6 +93,7 @@ def test_conda_pins_equal_requirements() -> None:
 
 def test_committed_conda_file_is_generated() -> None:
     assert CONDA_FILE.read_text() == render_conda_yaml(), "regenerate: python -m deploy.azure dry-run --write-specs"
+    assert BATCH_CONDA_FILE.read_text() == render_batch_conda_yaml(), "regenerate the batch conda file too"
 
 
 def test_unpinned_scoring_package_is_reported(tmp_path: Path) -> None:
@@ -128,7 +137,7 @@ def test_kubernetes_deployment_spec_content(mirror: Path) -> None:
     assert d.type.lower() == "kubernetes" and d.instance_type == "defaultinstancetype"
     assert d.code_configuration.scoring_script == "model/score.py"
     assert (Path(d.base_path) / d.code_configuration.code / "model" / "score.py").parent.is_dir()
-    assert d.resources.requests.cpu == "500m" and d.resources.limits.memory == "2Gi"
+    assert d.resources.requests.cpu == "500m" and d.resources.limits.memory == "1536Mi"
     assert d.scale_settings.type == "target_utilization"
     assert d.liveness_probe.period == 10 and d.readiness_probe.failure_threshold == 3
     assert d.request_settings.max_concurrent_requests_per_instance == 4
@@ -144,6 +153,9 @@ def test_model_environment_and_job_specs_load(mirror: Path) -> None:
     env = load_environment(mirror / "environment.yml")
     built_env = ent.build_environment(paths, named=True)
     assert (env.image, env.conda_file) == (built_env.image, built_env.conda_file)
+    batch_env = load_environment(mirror / "batch-environment.yml")
+    built_batch = ent.build_batch_environment(paths, named=True)
+    assert (batch_env.name, batch_env.conda_file) == (built_batch.name, built_batch.conda_file)
     job = load_job(mirror / "train-job.yml")
     built = ent.build_training_job(settings, paths)
     assert job.command == built.command == ent.TRAIN_COMMAND
@@ -331,9 +343,9 @@ def test_workspace_config_sources(tmp_path: Path) -> None:
 def test_settings_file_and_overrides(tmp_path: Path) -> None:
     f = tmp_path / "s.toml"
     f.write_text('[deploy]\nendpoint_name = "risk-prod"\ntraffic_steps = [25, 100]\n')
-    s = load_settings(f, {"auth_mode": "aad_token", "compute": None})
+    s = load_settings(f, {"auth_mode": "aml_token", "compute": None})
     assert (s.endpoint_name, s.traffic_steps, s.auth_mode, s.compute) == (
-        "risk-prod", (25, 100), "aad_token", "aks-inference")
+        "risk-prod", (25, 100), "aml_token", "aks-inference")
     assert load_settings(REPO / "deploy" / "azure" / "settings.example.toml") == DeploySettings()
     f.write_text('[deploy]\nauth_mode = "password"\nmax_instances = "many"\n')
     with pytest.raises(ConfigError, match="max_instances"):
@@ -406,3 +418,91 @@ def test_cli_invalid_workspace_json(tmp_path: Path) -> None:
     bad.write_text('{"subscription_id": "s",')
     proc = run_cli("deploy", cwd=tmp_path)
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- defects found reviewing against a real subscription (issue 13) --------------------
+
+
+def _pip(environment: object) -> list[str]:
+    conda = environment.conda_file  # type: ignore[attr-defined]
+    return next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+
+
+def test_batch_deployment_has_its_own_environment_with_azureml_core(mirror: Path) -> None:
+    """Azure ML's batch driver imports azureml-core; the online environment does not ship it."""
+    batch = load_model_batch_deployment(mirror / "batch-deployment.yml")
+    online = load_online_deployment(mirror / "kubernetes-deployment.yml")
+    batch_pip, online_pip = _pip(batch.environment), _pip(online.environment)
+    core = [p for p in batch_pip if p.startswith("azureml-core==")]
+    assert core and core[0].split("==")[1], "batch environment must pin azureml-core"
+    assert not any(p.startswith("azureml-core") for p in online_pip)
+    pins = read_pins(REPO / "requirements.txt")
+    for name in ("scikit-learn", "pandas", "pyarrow", "numpy"):  # same model code, same pins as local
+        assert f"{name}=={pins[name]}" in batch_pip
+    assert batch.environment.conda_file != online.environment.conda_file
+
+
+def test_kubernetes_endpoint_refuses_aad_token() -> None:
+    with pytest.raises(ConfigError, match=r"aad_token' works only with managed online endpoints.*auth_mode = \"key\""):
+        DeploySettings(target="kubernetes", auth_mode="aad_token")
+    assert DeploySettings(target="managed", auth_mode="aad_token").auth_mode == "aad_token"
+    assert DeploySettings(target="kubernetes", auth_mode="aml_token").auth_mode == "aml_token"
+
+
+def test_kubernetes_memory_limit_is_below_the_instance_type_limit(mirror: Path) -> None:
+    d = load_online_deployment(mirror / "kubernetes-deployment.yml")
+    limit = resources.instance_type_limits(d.instance_type)
+    assert limit is not None
+    assert resources.parse_quantity(d.resources.limits.memory) < resources.parse_quantity(limit["memory"])
+    assert resources.parse_quantity(d.resources.limits.cpu) <= resources.parse_quantity(limit["cpu"])
+    with pytest.raises(ConfigError, match=r"memory_limit 2Gi must be below instance type 'defaultinstancetype'"):
+        DeploySettings(memory_limit="2Gi")
+    # The shipped custom InstanceType allows more, and is read from its CRD file.
+    custom = DeploySettings(instance_type="riskscoring", memory_limit="2Gi")
+    assert resources.instance_type_limits("riskscoring") == {"cpu": "2", "memory": "3Gi"}
+    assert custom.memory_limit == "2Gi"
+    with pytest.raises(ConfigError, match="not a Kubernetes quantity"):
+        DeploySettings(memory_limit="lots")
+
+
+def test_memory_limit_must_hold_the_workers() -> None:
+    with pytest.raises(ConfigError, match=r"cannot hold 8 scoring worker\(s\)"):
+        DeploySettings(max_concurrent_requests_per_instance=8)
+    assert DeploySettings(max_concurrent_requests_per_instance=8, instance_type="riskscoring", memory_limit="2560Mi")
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4])
+@pytest.mark.parametrize("target", ["kubernetes", "managed"])
+def test_worker_count_matches_concurrency(target: str, concurrency: int) -> None:
+    s = DeploySettings(target=target, max_concurrent_requests_per_instance=concurrency)
+    d = ent.build_online_deployment(s, ent.SpecPaths.absolute())
+    assert d.environment_variables["WORKER_COUNT"] == str(d.request_settings.max_concurrent_requests_per_instance)
+
+
+def test_committed_online_specs_run_one_worker_per_concurrent_request(mirror: Path) -> None:
+    for name in ("kubernetes-deployment.yml", "managed-deployment.yml"):
+        d = load_online_deployment(mirror / name)
+        assert int(d.environment_variables["WORKER_COUNT"]) == d.request_settings.max_concurrent_requests_per_instance
+
+
+def test_batch_defaults_to_file_output_with_a_timeout_from_measured_throughput(mirror: Path) -> None:
+    d = load_model_batch_deployment(mirror / "batch-deployment.yml")
+    s = DeploySettings()
+    assert d.settings.environment_variables == {"RISK_BATCH_OUTPUT": "files"}
+    assert d.settings.output_action == "summary_only" and d.settings.mini_batch_size == 1
+    # A full CDC release (~106M rows) in one mini batch, at the measured files-mode rate, fits the timeout
+    # with the safety factor; the old 300 s would not.
+    seconds_at_measured_rate = s.batch_max_rows_per_file / batch_sizing.ROWS_PER_S["files"]
+    assert s.batch_max_rows_per_file >= 105_869_141
+    assert d.settings.retry_settings.timeout >= batch_sizing.SAFETY * seconds_at_measured_rate > 300
+
+
+def test_rows_mode_is_refused_for_inputs_that_do_not_fit() -> None:
+    with pytest.raises(ConfigError, match=r'batch rows mode needs about .* GiB.*batch_output_mode = "files"'):
+        DeploySettings(batch_output_mode="rows")
+    small = DeploySettings(batch_output_mode="rows", batch_max_rows_per_file=1_000_000)
+    d = ent.build_batch_deployment(small, ent.SpecPaths.absolute())
+    assert (d.settings.output_action, d.settings.output_file_name) == ("append_row", "predictions.csv")
+    assert d.settings.environment_variables == {"RISK_BATCH_OUTPUT": "rows"}
+    with pytest.raises(ConfigError, match="batch_output_mode 'csv' is not one of files, rows"):
+        DeploySettings(batch_output_mode="csv")

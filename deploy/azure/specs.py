@@ -18,7 +18,7 @@ import yaml
 
 from deploy.azure import entities as ent
 from deploy.azure.config import DeploySettings
-from deploy.azure.environment import BASE_IMAGE, ENVIRONMENT_NAME
+from deploy.azure.environment import BASE_IMAGE, BATCH_ENVIRONMENT_NAME, ENVIRONMENT_NAME
 
 SCHEMA_BASE = "https://azuremlschemas.azureedge.net/latest/"
 
@@ -48,14 +48,14 @@ def _prune(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v not in ({}, None, [])}
 
 
-def _with_env_ref(doc: dict[str, Any], paths: ent.SpecPaths) -> dict[str, Any]:
+def _with_env_ref(doc: dict[str, Any], conda_ref: str) -> dict[str, Any]:
     if isinstance(doc.get("environment"), dict):
-        doc["environment"] = {"image": BASE_IMAGE, "conda_file": paths.conda_ref}
+        doc["environment"] = {"image": BASE_IMAGE, "conda_file": conda_ref}
     return doc
 
 
-def _entity_doc(entity: Any, paths: ent.SpecPaths) -> dict[str, Any]:
-    return _prune(_with_env_ref(_plain(entity._to_dict()), paths))
+def _entity_doc(entity: Any, paths: ent.SpecPaths, batch: bool = False) -> dict[str, Any]:
+    return _prune(_with_env_ref(_plain(entity._to_dict()), paths.batch_conda_ref if batch else paths.conda_ref))
 
 
 def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
@@ -82,6 +82,17 @@ def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
                 "description": ent.build_environment(paths, named=True).description,
             },
             "az ml environment create -f environment.yml",
+        ),
+        Spec(
+            "batch-environment.yml",
+            SCHEMA_BASE + "environment.schema.json",
+            {
+                "name": BATCH_ENVIRONMENT_NAME,
+                "image": BASE_IMAGE,
+                "conda_file": paths.batch_conda_ref,
+                "description": ent.build_batch_environment(paths, named=True).description,
+            },
+            "az ml environment create -f batch-environment.yml",
         ),
         Spec(
             "kubernetes-endpoint.yml",
@@ -133,7 +144,7 @@ def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
         Spec(
             "batch-deployment.yml",
             SCHEMA_BASE + "modelBatchDeployment.schema.json",
-            _entity_doc(ent.build_batch_deployment(settings, paths), paths),
+            _entity_doc(ent.build_batch_deployment(settings, paths), paths, batch=True),
             "az ml batch-deployment create -f batch-deployment.yml --set-default",
         ),
         Spec(
