@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from azure.ai.ml.entities._load_functions import (
     load_schedule,
 )
 
+from dashboard.client import EndpointClient, EndpointConfig
 from deploy.azure import batch_sizing, resources
 from deploy.azure import entities as ent
 from deploy.azure.config import ConfigError, DeploySettings, load_settings, load_workspace_config
@@ -41,9 +43,20 @@ from deploy.azure.environment import (
     render_batch_conda_yaml,
     render_conda_yaml,
 )
-from deploy.azure.rollout import RolloutFailed, execute_rollout, smoke_records
+from deploy.azure.rollout import (
+    AfterPromotion,
+    CanaryPolicy,
+    Prober,
+    ProbeStats,
+    RolloutFailed,
+    compare_canary,
+    execute_rollout,
+    probe_deployment,
+    smoke_records,
+)
 from deploy.azure.specs import build_specs
 from deploy.azure.staging import stage_code
+from deploy.azure.teardown import TeardownRefused, run_teardown, teardown_plan
 from deploy.azure.traffic import TrafficPlanError, next_deployment_name, plan_rollout
 from model import schema
 
@@ -271,51 +284,185 @@ def test_next_deployment_name() -> None:
 
 
 class InMemoryControlPlane:
-    """FAKE of Azure's control plane only (endpoint traffic + deployments as dicts)."""
+    """FAKE of Azure's control plane only: endpoint traffic and deployments as dicts.
 
-    def __init__(self, traffic: dict[str, int]) -> None:
-        self.traffic_now = dict(traffic)
-        self.deployments = set(traffic)
+    It behaves like azure-ai-ml where that matters: `traffic()` omits 0% deployments (the SDK
+    strips them before sending), so which deployments exist is known only from `deployments()`
+    (online_deployments.list); traffic to a missing deployment and deleting a live one fail.
+    """
+
+    def __init__(self, traffic: dict[str, int], existing: tuple[str, ...] = (), monitor: bool = True) -> None:
+        self.traffic_now = {k: v for k, v in traffic.items() if v}
+        self.existing = set(traffic) | set(existing)
         self.history: list[dict[str, int]] = []
+        self.deleted: list[str] = []
+        self.monitor_target: str | None = "azureml:ep:blue" if monitor else None
+
+    def endpoint_exists(self, endpoint: str) -> bool:
+        return True
 
     def traffic(self, endpoint: str) -> dict[str, int]:
         return dict(self.traffic_now)
 
+    def deployments(self, endpoint: str) -> list[str]:
+        return sorted(self.existing)
+
     def create_deployment(self, deployment: object) -> None:
-        self.deployments.add(deployment.name)  # type: ignore[attr-defined]
+        self.existing.add(deployment.name)  # type: ignore[attr-defined]
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
-        assert set(traffic) <= self.deployments, "traffic to a deployment that does not exist"
-        self.traffic_now = dict(traffic)
+        assert set(traffic) <= self.existing, "traffic to a deployment that does not exist"
+        assert sum(traffic.values()) in (0, 100)
+        self.traffic_now = {k: v for k, v in traffic.items() if v}
         self.history.append(dict(traffic))
 
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        assert not self.traffic_now.get(deployment), "Azure refuses to delete a deployment with traffic"
+        self.existing.discard(deployment)
+        self.deleted.append(deployment)
 
-def test_rollout_success_and_smoke_before_traffic() -> None:
-    plane = InMemoryControlPlane({"blue": 100})
-    seen: list[tuple[str | None, dict[str, int]]] = []
-    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100))
-    dep = ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
-    final = execute_rollout(plane, "ep", plan, lambda d: seen.append((d, plane.traffic("ep"))), dep, log=lambda m: None)
-    assert final == {"blue": 0, "green": 100} == plane.traffic_now
-    assert seen[0] == ("green", {"blue": 100})  # header smoke test while green has no traffic
-    assert plane.history == plan.states
+    def retarget_monitor(self, schedule: object) -> bool:
+        if self.monitor_target is None:
+            return False
+        self.monitor_target = schedule.create_monitor.monitoring_target.endpoint_deployment_id  # type: ignore[attr-defined]
+        return True
 
 
-def test_rollout_failure_rolls_back() -> None:
-    plane = InMemoryControlPlane({"blue": 100})
-    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100))
-    calls = []
+FAST = CanaryPolicy(wait_s=120, requests=3, max_error_rate_increase=0.01, max_latency_ratio=50.0)
 
-    def smoke(deployment: str | None) -> None:
+
+def routed_prober(route: Callable[[str], str], calls: list[str]) -> Prober:
+    """A real prober (EndpointClient, pinned header, no retries) whose routing by deployment name stands
+    in for Azure's front end: `route(deployment)` gives the URL that deployment's pods answer on."""
+
+    def probe(deployment: str, n: int) -> ProbeStats:
         calls.append(deployment)
-        if plane.traffic_now.get("green") == 50:
-            raise RuntimeError("HTTP 500 from green")
+        config = EndpointConfig(scoring_url=route(deployment), deployment=deployment, timeout_s=5, retries=0)
+        return probe_deployment(EndpointClient(config), deployment, n)
 
-    dep = ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
-    with pytest.raises(RolloutFailed, match="rolled back"):
-        execute_rollout(plane, "ep", plan, smoke, dep, log=lambda m: None)
-    assert plane.traffic_now == {"blue": 100, "green": 0}
-    assert plane.history[-2] == {"blue": 50, "green": 50}
+    return probe
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL nothing listens on: a deployment whose pods are down."""
+    from deploy.local_endpoint import free_port
+
+    return f"http://127.0.0.1:{free_port()}/score"
+
+
+def _green() -> object:
+    return ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
+
+
+def _after(keep: bool = False) -> AfterPromotion:
+    return AfterPromotion(ent.build_monitor_schedule(DeploySettings(deployment_name="green")), keep_previous=keep)
+
+
+def test_plan_knows_deployments_missing_from_the_traffic_map() -> None:
+    # green exists at 0%: the SDK's traffic map says only {"blue": 100}.
+    traffic, existing = {"blue": 100}, ["blue", "green"]
+    with pytest.raises(TrafficPlanError, match="'green' has 0% traffic: delete it first"):
+        next_deployment_name(traffic, existing)
+    with pytest.raises(TrafficPlanError, match="'green' already exists"):
+        plan_rollout(traffic, "green", (10, 100), existing=existing)
+    promote = plan_rollout(traffic, "green", (10, 50, 100), resume=True, existing=existing)
+    assert promote.states == [{"blue": 90, "green": 10}, {"blue": 50, "green": 50}, {"blue": 0, "green": 100}]
+    assert (promote.baseline, promote.retire, promote.rollback) == ("blue", ("blue",), {"blue": 100, "green": 0})
+    with pytest.raises(TrafficPlanError, match="cannot resume"):  # what the traffic map alone would have said
+        plan_rollout(traffic, "green", (10, 100), resume=True)
+
+
+def test_rollout_success_checks_each_step_then_retargets_monitor_and_retires_blue(local_endpoint) -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100), existing=plane.deployments("ep"))
+    calls: list[str] = []
+    slept: list[float] = []
+    probe = routed_prober(lambda d: local_endpoint.scoring_url, calls)
+    final = execute_rollout(plane, "ep", plan, probe, FAST, _green(), _after(), log=lambda m: None, sleep=slept.append)
+    assert final == {"blue": 0, "green": 100} == {**{"blue": 0}, **plane.traffic_now}
+    assert plane.history == plan.states
+    assert calls == ["green", "blue"] * 4  # before any traffic, then after 10, 50 and 100%: new and baseline
+    assert slept == [FAST.wait_s] * 3  # a wait before every check that follows a traffic step
+    assert plane.monitor_target == "azureml:covid19-death-risk:green"
+    assert plane.deleted == ["blue"] and plane.deployments("ep") == ["green"]
+
+
+def test_rollout_keeps_previous_slot_when_asked(local_endpoint) -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (100,), existing=plane.deployments("ep"))
+    probe = routed_prober(lambda d: local_endpoint.scoring_url, [])
+    execute_rollout(
+        plane, "ep", plan, probe, FAST, _green(), _after(keep=True), log=lambda m: None, sleep=lambda s: None
+    )
+    assert plane.deleted == [] and plane.deployments("ep") == ["blue", "green"]
+    assert plane.traffic("ep") == {"green": 100}  # blue kept, at 0%, absent from the traffic map
+
+
+def test_promote_a_deployment_created_at_zero_percent(local_endpoint) -> None:
+    plane = InMemoryControlPlane({"blue": 100}, existing=("green",))
+    plan = plan_rollout(plane.traffic("ep"), "green", (50, 100), resume=True, existing=plane.deployments("ep"))
+    probe = routed_prober(lambda d: local_endpoint.scoring_url, [])
+    execute_rollout(plane, "ep", plan, probe, FAST, None, _after(), log=lambda m: None, sleep=lambda s: None)
+    assert plane.traffic("ep") == {"green": 100} and plane.deleted == ["blue"]
+
+
+def test_rollout_broken_new_deployment_never_gets_traffic(local_endpoint, dead_url: str) -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100), existing=plane.deployments("ep"))
+    probe = routed_prober(lambda d: dead_url if d == "green" else local_endpoint.scoring_url, [])
+    with pytest.raises(RolloutFailed, match=r"failed 3/3 requests \(100.0%\).*EndpointUnavailable"):
+        execute_rollout(plane, "ep", plan, probe, FAST, _green(), _after(), log=lambda m: None, sleep=lambda s: None)
+    assert plane.traffic("ep") == {"blue": 100}
+    assert all(state.get("green", 0) == 0 for state in plane.history)
+    assert "green" in plane.deployments("ep"), "the failed deployment stays for its logs"
+    assert plane.deleted == [] and plane.monitor_target == "azureml:ep:blue"
+
+
+def test_rollout_rolls_back_when_the_canary_fails_mid_way(local_endpoint, dead_url: str) -> None:
+    """green's pods stop answering once it takes half the traffic: back to blue 100%."""
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100), existing=plane.deployments("ep"))
+
+    def route(deployment: str) -> str:
+        overloaded = deployment == "green" and plane.traffic_now.get("green", 0) >= 50
+        return dead_url if overloaded else local_endpoint.scoring_url
+
+    with pytest.raises(RolloutFailed, match="rolled back to"):
+        execute_rollout(
+            plane, "ep", plan, routed_prober(route, []), FAST, _green(), _after(), log=lambda m: None,
+            sleep=lambda s: None,
+        )  # fmt: skip
+    assert plane.history[-2:] == [{"blue": 50, "green": 50}, {"blue": 100, "green": 0}]
+    assert plane.traffic("ep") == {"blue": 100} and plane.deleted == []
+
+
+def test_probe_deployment_against_the_real_endpoint(local_endpoint, dead_url: str) -> None:
+    ok = probe_deployment(EndpointClient(EndpointConfig(scoring_url=local_endpoint.scoring_url, retries=0)), "blue", 4)
+    assert (ok.errors, len(ok.latencies_ms), ok.error_rate) == (0, 4, 0.0) and ok.p95_ms is not None
+    config = EndpointConfig(scoring_url=dead_url, auth="key", key="sekret-key-123", retries=0, timeout_s=2)
+    down = probe_deployment(EndpointClient(config), "green", 2)
+    assert (down.errors, down.latencies_ms, down.p95_ms) == (2, (), None)
+    assert down.first_error and "sekret-key-123" not in down.first_error
+
+
+def test_compare_canary() -> None:
+    policy = CanaryPolicy(max_error_rate_increase=0.05, max_latency_ratio=1.5)
+    base = ProbeStats("blue", 40, 1, tuple([10.0] * 39))
+    assert compare_canary(ProbeStats("green", 40, 2, tuple([14.0] * 38)), base, policy) == []
+    worse = compare_canary(ProbeStats("green", 40, 4, tuple([10.0] * 36)), base, policy)
+    assert len(worse) == 1 and "failed 4/40 requests (10.0%) vs 2.5%" in worse[0]
+    slow = compare_canary(ProbeStats("green", 40, 0, tuple([16.0] * 40)), base, policy)
+    assert len(slow) == 1 and "p95 latency 16 ms is over 1.5x 'blue''s 10 ms" in slow[0]
+    # No baseline (first deployment on an empty endpoint): only the absolute error allowance applies.
+    assert compare_canary(ProbeStats("blue", 40, 0, (500.0,) * 40), None, policy) == []
+    assert compare_canary(ProbeStats("blue", 40, 3, (5.0,) * 37), None, policy)
+
+
+def test_p95_is_the_95th_percentile_of_successes() -> None:
+    stats = ProbeStats("g", 20, 0, tuple(float(i) for i in range(1, 21)))
+    assert stats.p95_ms == 19.0
+    assert ProbeStats("g", 1, 0, (7.0,)).p95_ms == 7.0
 
 
 def test_smoke_records_are_valid_schema_values() -> None:
@@ -323,6 +470,71 @@ def test_smoke_records_are_valid_schema_values() -> None:
         assert list(record) == list(schema.MODEL_INPUTS)
         for name, value in record.items():
             assert value in schema.FEATURES_BY_NAME[name].values
+
+
+# --- teardown against a fake control plane -------------------------------------------------
+
+
+class FakeOps:
+    """FAKE of one azure-ai-ml operations group (Azure's control plane): records calls, may say "not found"."""
+
+    def __init__(self, log: list[str], group: str, missing: set[str], traffic: dict[str, int] | None = None) -> None:
+        self.log, self.group, self.missing, self._traffic = log, group, missing, traffic or {}
+
+    def _call(self, verb: str, name: str) -> object:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if name in self.missing:
+            raise ResourceNotFoundError(f"{name} not found")
+        self.log.append(f"{self.group}.{verb}({name})")
+        return type("Poller", (), {"result": lambda self: None})()
+
+    def get(self, name: str) -> object:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if name in self.missing:
+            raise ResourceNotFoundError(f"{name} not found")
+        return type("Entity", (), {"traffic": self._traffic})()
+
+    def begin_delete(self, name: str, **kw: str) -> object:
+        return self._call("delete", name)
+
+    def begin_disable(self, name: str) -> object:
+        return self._call("disable", name)
+
+
+def fake_ml_client(missing: set[str] = frozenset(), traffic: dict[str, int] | None = None) -> tuple[object, list[str]]:
+    log: list[str] = []
+    groups = ("schedules", "online_endpoints", "batch_endpoints", "online_deployments")
+    client = type("FakeMLClient", (), {g: FakeOps(log, g, set(missing), traffic) for g in groups})()
+    return client, log
+
+
+def test_teardown_stops_the_schedule_and_both_endpoints() -> None:
+    client, log = fake_ml_client()
+    run_teardown(client, teardown_plan(DeploySettings()), log=lambda m: None)
+    assert log == [
+        "schedules.disable(covid19-death-risk-monitor)",
+        "schedules.delete(covid19-death-risk-monitor)",
+        "online_endpoints.delete(covid19-death-risk)",
+        "batch_endpoints.delete(covid19-death-risk-batch)",
+    ]
+
+
+def test_teardown_reruns_after_a_partial_one() -> None:
+    client, log = fake_ml_client(missing={"covid19-death-risk-monitor", "covid19-death-risk"})
+    done = run_teardown(client, teardown_plan(DeploySettings()), log=lambda m: None)
+    assert log == ["batch_endpoints.delete(covid19-death-risk-batch)"]
+    assert done[0] == "already gone: schedule 'covid19-death-risk-monitor'"
+
+
+def test_teardown_refuses_to_delete_a_live_deployment() -> None:
+    client, log = fake_ml_client(traffic={"blue": 100})
+    with pytest.raises(TeardownRefused, match=r"still serves 100%.*rollback --deployment blue"):
+        run_teardown(client, teardown_plan(DeploySettings(), "blue"), log=lambda m: None)
+    client, log = fake_ml_client(traffic={"blue": 100})
+    run_teardown(client, teardown_plan(DeploySettings(), "green"), log=lambda m: None)
+    assert log == ["online_deployments.delete(green)"]
 
 
 # --- config -----------------------------------------------------------------------------
@@ -345,7 +557,11 @@ def test_settings_file_and_overrides(tmp_path: Path) -> None:
     f.write_text('[deploy]\nendpoint_name = "risk-prod"\ntraffic_steps = [25, 100]\n')
     s = load_settings(f, {"auth_mode": "aml_token", "compute": None})
     assert (s.endpoint_name, s.traffic_steps, s.auth_mode, s.compute) == (
-        "risk-prod", (25, 100), "aml_token", "aks-inference")
+        "risk-prod",
+        (25, 100),
+        "aml_token",
+        "aks-inference",
+    )
     assert load_settings(REPO / "deploy" / "azure" / "settings.example.toml") == DeploySettings()
     f.write_text('[deploy]\nauth_mode = "password"\nmax_instances = "many"\n')
     with pytest.raises(ConfigError, match="max_instances"):
@@ -364,8 +580,12 @@ def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE", "AZUREML"))}
     clean["PYTHONPATH"] = str(REPO)
     return subprocess.run(
-        [sys.executable, "-m", "deploy.azure", *args], cwd=cwd, env={**clean, **(env or {})},
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "deploy.azure", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -378,7 +598,8 @@ def test_cli_dry_run_writes_specs_that_load(tmp_path: Path) -> None:
     assert load_online_endpoint(out / "managed-endpoint.yml").name == "risk-test"
     assert load_online_deployment(out / "kubernetes-deployment.yml").endpoint_name == "risk-test"
     assert load_schedule(out / "monitor-schedule.yml").create_monitor.monitoring_target.endpoint_deployment_id == (
-        "azureml:risk-test:blue")
+        "azureml:risk-test:blue"
+    )
     assert load_batch_endpoint(out / "batch-endpoint.yml").name == "covid19-death-risk-batch"
 
 
@@ -393,12 +614,27 @@ def test_cli_network_commands_dry_run_without_credentials(tmp_path: Path) -> Non
     assert json.loads(proc.stdout)["states"][-1] == {"blue": 0, "green": 100}
 
 
+def test_cli_plan_and_teardown_dry_runs() -> None:
+    proc = run_cli("plan", "--current", "blue=100", "--existing", "blue,green", "--deployment", "green", "--resume")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["states"][-1] == {"blue": 0, "green": 100}
+    assert plan["previous_deployments"] == {"blue": "deleted after promotion"}
+    proc = run_cli("plan", "--current", "blue=100", "--existing", "blue,green", "--keep-previous")
+    assert proc.returncode == 2 and "'green' has 0% traffic: delete it first" in proc.stderr
+    proc = run_cli("teardown", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "monitoring schedule 'covid19-death-risk-monitor'" in proc.stdout
+    assert "batch endpoint 'covid19-death-risk-batch'" in proc.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("deploy",), "no Azure ML workspace configured"),
         (("deploy", "--workspace-config", "/nonexistent/config.json"), "does not exist"),
         (("deploy", "--endpoint-name", "1bad"), "endpoint_name '1bad' must be"),
+        (("deploy", "--auth-mode", "aad_token"), "works only with managed online endpoints"),
         (("deploy", "--steps", "50,10"), "traffic_steps"),
         (("plan", "--current", "blue=90,green=10", "--deployment", "green"), "already exists"),
         (("plan", "--current", "blue=ninety"), "name=percent"),
