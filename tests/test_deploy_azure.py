@@ -22,6 +22,7 @@ import pytest
 import yaml
 from azure.ai.ml.entities._load_functions import (
     load_batch_endpoint,
+    load_data,
     load_environment,
     load_job,
     load_model,
@@ -43,6 +44,7 @@ from deploy.azure.environment import (
     render_batch_conda_yaml,
     render_conda_yaml,
 )
+from deploy.azure.reference_data import MLTABLE_FILE, TABLE_FILE, reference_frame, write_reference
 from deploy.azure.rollout import (
     AfterPromotion,
     CanaryPolicy,
@@ -80,7 +82,7 @@ def plain(value: object) -> object:
 
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mirror(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     """The committed specs in a copy of the repo layout, with the code folder staged, so that
     the loaders can resolve every relative path without writing into the repository."""
     root = tmp_path_factory.mktemp("repo")
@@ -88,6 +90,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(CONDA_FILE.parent, root / "deploy" / "azure" / "environment")
     stage_code(root / "artifacts" / "azure" / "code", REPO)
     (root / "artifacts" / "model").mkdir(parents=True)
+    write_reference(model_dir, root / "artifacts" / "azure" / "reference")
     return root / "deploy" / "azure" / "specs"
 
 
@@ -296,7 +299,9 @@ class InMemoryControlPlane:
         self.existing = set(traffic) | set(existing)
         self.history: list[dict[str, int]] = []
         self.deleted: list[str] = []
-        self.monitor_target: str | None = "azureml:ep:blue" if monitor else None
+        # The schedule as Azure holds it: made for blue, with reference data version 3 registered earlier.
+        blue = DeploySettings(monitor_reference_version="3")
+        self.schedule = ent.build_monitor_schedule(blue) if monitor else None
 
     def endpoint_exists(self, endpoint: str) -> bool:
         return True
@@ -321,11 +326,15 @@ class InMemoryControlPlane:
         self.existing.discard(deployment)
         self.deleted.append(deployment)
 
-    def retarget_monitor(self, schedule: object) -> bool:
-        if self.monitor_target is None:
+    def retarget_monitor(self, name: str, retarget: Callable[[object], object]) -> bool:
+        if self.schedule is None:
             return False
-        self.monitor_target = schedule.create_monitor.monitoring_target.endpoint_deployment_id  # type: ignore[attr-defined]
+        self.schedule = retarget(self.schedule)
         return True
+
+    @property
+    def monitor_target(self) -> str | None:
+        return None if self.schedule is None else self.schedule.create_monitor.monitoring_target.endpoint_deployment_id
 
 
 FAST = CanaryPolicy(wait_s=120, requests=3, max_error_rate_increase=0.01, max_latency_ratio=50.0)
@@ -356,7 +365,8 @@ def _green() -> object:
 
 
 def _after(keep: bool = False) -> AfterPromotion:
-    return AfterPromotion(ent.build_monitor_schedule(DeploySettings(deployment_name="green")), keep_previous=keep)
+    green = DeploySettings(deployment_name="green")
+    return AfterPromotion("covid19-death-risk-monitor", lambda old: ent.retarget_schedule(old, green), keep)
 
 
 def test_plan_knows_deployments_missing_from_the_traffic_map() -> None:
@@ -385,6 +395,10 @@ def test_rollout_success_checks_each_step_then_retargets_monitor_and_retires_blu
     assert calls == ["green", "blue"] * 4  # before any traffic, then after 10, 50 and 100%: new and baseline
     assert slept == [FAST.wait_s] * 3  # a wait before every check that follows a traffic step
     assert plane.monitor_target == "azureml:covid19-death-risk:green"
+    signals = plane.schedule.create_monitor.monitoring_signals
+    assert "green-model_inputs" in signals["input_drift"].production_data.input_data.path
+    assert "green-model_outputs" in signals["prediction_drift"].reference_data.input_data.path
+    assert signals["input_drift"].reference_data.input_data.path == "azureml:covid19-training-reference:3"
     assert plane.deleted == ["blue"] and plane.deployments("ep") == ["green"]
 
 
@@ -416,7 +430,7 @@ def test_rollout_broken_new_deployment_never_gets_traffic(local_endpoint, dead_u
     assert plane.traffic("ep") == {"blue": 100}
     assert all(state.get("green", 0) == 0 for state in plane.history)
     assert "green" in plane.deployments("ep"), "the failed deployment stays for its logs"
-    assert plane.deleted == [] and plane.monitor_target == "azureml:ep:blue"
+    assert plane.deleted == [] and plane.monitor_target == "azureml:covid19-death-risk:blue"
 
 
 def test_rollout_rolls_back_when_the_canary_fails_mid_way(local_endpoint, dead_url: str) -> None:
@@ -607,7 +621,7 @@ def test_cli_network_commands_dry_run_without_credentials(tmp_path: Path) -> Non
     proc = run_cli("deploy", "--dry-run", "--current", "blue=100", "--steps", "10,100", cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "KubernetesOnlineDeployment" in proc.stdout and '"green": 10' in proc.stdout
-    for command in ("train-job", "batch", "monitor"):
+    for command in ("train-job", "batch"):
         proc = run_cli(command, "--dry-run")
         assert proc.returncode == 0, f"{command}: {proc.stderr}"
     proc = run_cli("plan", "--current", "blue=90,green=10", "--deployment", "green", "--resume")
@@ -742,3 +756,51 @@ def test_rows_mode_is_refused_for_inputs_that_do_not_fit() -> None:
     assert d.settings.environment_variables == {"RISK_BATCH_OUTPUT": "rows"}
     with pytest.raises(ConfigError, match="batch_output_mode 'csv' is not one of files, rows"):
         DeploySettings(batch_output_mode="csv")
+
+
+# --- monitoring reference data (MLTable from the training distribution) -------------------
+
+
+def test_reference_table_follows_the_training_shares(model_dir: Path) -> None:
+    distribution = json.loads((model_dir / "training_distribution.json").read_text())
+    frame = reference_frame(distribution, rows=10_000)
+    assert list(frame.columns) == list(distribution["features"])
+    for name, shares in distribution["features"].items():
+        counts = frame[name].value_counts()
+        assert set(counts.index) <= set(schema.FEATURES_BY_NAME[name].values)
+        for value, share in shares.items():
+            assert abs(counts.get(value, 0) - share * 10_000) <= 1, (name, value)
+    assert frame.equals(reference_frame(distribution, rows=10_000)), "fixed seed: the same table every time"
+
+
+def test_reference_spec_loads_and_its_mltable_points_at_the_table(mirror: Path) -> None:
+    from azure.ai.ml.entities._data.mltable_metadata import MLTableMetadata
+
+    data = load_data(mirror / "data-reference.yml")
+    settings = DeploySettings()
+    assert (data.name, data.version, data.type) == (settings.monitor_reference_name, "1", "mltable")
+    folder = (Path(data.base_path) / data.path).resolve() if not Path(data.path).is_absolute() else Path(data.path)
+    meta = MLTableMetadata.load(folder / MLTABLE_FILE)
+    assert [p.value for p in meta.paths] == [f"./{TABLE_FILE}"]
+    assert (folder / TABLE_FILE).is_file()
+    # The schedule's reference input is exactly this asset.
+    schedule = load_schedule(mirror / "monitor-schedule.yml")
+    ref = schedule.create_monitor.monitoring_signals["input_drift"].reference_data.input_data
+    assert (ref.type, ref.path.removeprefix("azureml:")) == ("mltable", f"{data.name}:{data.version}")
+
+
+def test_monitor_dry_run_builds_the_reference_before_the_schedule(model_dir: Path, tmp_path: Path) -> None:
+    proc = run_cli("monitor", "--dry-run", "--model-dir", str(model_dir), "--reference-dir", str(tmp_path / "ref"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.index("--- Data") < proc.stdout.index("--- MonitorSchedule")
+    assert (tmp_path / "ref" / TABLE_FILE).is_file() and (tmp_path / "ref" / MLTABLE_FILE).is_file()
+    proc = run_cli("monitor", "--dry-run", "--model-dir", str(tmp_path / "nothing"))
+    assert proc.returncode == 2 and "No model found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_retarget_keeps_the_registered_reference() -> None:
+    existing = ent.build_monitor_schedule(DeploySettings(monitor_reference_version="7"))
+    moved = ent.retarget_schedule(existing, DeploySettings(deployment_name="green"))
+    assert moved.create_monitor.monitoring_target.endpoint_deployment_id == "azureml:covid19-death-risk:green"
+    ref = moved.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path
+    assert ref == "azureml:covid19-training-reference:7"

@@ -155,8 +155,10 @@ def _rollout(plane: Any, settings: DeploySettings, plan: Any, deployment: Any | 
 
     uri = plane.scoring_uri(settings.endpoint_name)
     prober = endpoint_prober(uri, plane.auth_secret(settings.endpoint_name))
+    new_settings = settings.replace(deployment_name=plan.new_deployment)
     after = AfterPromotion(
-        monitor_schedule=ent.build_monitor_schedule(settings.replace(deployment_name=plan.new_deployment)),
+        monitor_name=settings.monitor_name,
+        retarget=lambda existing: ent.retarget_schedule(existing, new_settings),
         keep_previous=settings.keep_previous_deployment,
     )
     execute_rollout(
@@ -292,15 +294,42 @@ def cmd_batch(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0
 
 
-def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
+def cmd_reference(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Write the reference MLTable from the model's training distribution and register it."""
     from deploy.azure import entities as ent
+    from deploy.azure.reference_data import build_reference_data, write_reference
 
-    schedule = ent.build_monitor_schedule(settings)
+    folder = write_reference(args.model_dir, args.reference_dir)
+    print(f"wrote {folder} (reference.csv + MLTable) from {args.model_dir}")
+    data = build_reference_data(
+        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
+    )
     if args.dry_run:
-        _print_entities([schedule])
+        _print_entities([data])
         return 0
-    created = _workspace_client(args, settings).schedules.begin_create_or_update(schedule).result()
-    print(f"monitoring schedule {created.name} created")
+    registered = _workspace_client(args, settings).data.create_or_update(data)
+    print(f"registered data asset {registered.name}:{registered.version}")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Register the reference data first (the schedule refers to it), then create the schedule."""
+    from deploy.azure import entities as ent
+    from deploy.azure.reference_data import build_reference_data, write_reference
+
+    folder = write_reference(args.model_dir, args.reference_dir)
+    data = build_reference_data(
+        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
+    )
+    if args.dry_run:
+        _print_entities([data, ent.build_monitor_schedule(settings)])
+        return 0
+    client = _workspace_client(args, settings)
+    registered = client.data.create_or_update(data)
+    print(f"registered reference data {registered.name}:{registered.version} from {args.model_dir}")
+    schedule = ent.build_monitor_schedule(settings.replace(monitor_reference_version=str(registered.version)))
+    created = client.schedules.begin_create_or_update(schedule).result()
+    print(f"monitoring schedule {created.name} created for deployment {settings.deployment_name}")
     return 0
 
 
@@ -318,7 +347,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     ),
     "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
-    "monitor": (cmd_monitor, "create the drift monitoring schedule"),
+    "reference": (cmd_reference, "write and register the monitoring reference MLTable from --model-dir"),
+    "monitor": (cmd_monitor, "register the reference data, then create the drift monitoring schedule"),
 }
 
 
@@ -336,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--existing", default="", help="dry-run/plan: every deployment on the endpoint, e.g. blue,green")
         p.add_argument("--resume", action="store_true", help="plan: continue a rollout of --deployment")
         p.add_argument("--yes", action="store_true", help="teardown: confirm deletion")
+        p.add_argument(
+            "--reference-dir", type=Path, default=REPO_ROOT / "artifacts" / "azure" / "reference",
+            help="reference/monitor: folder for the reference MLTable",
+        )  # fmt: skip
         p.add_argument("--out", type=Path, default=DEFAULT_DRY_RUN_DIR, help="dry-run: folder for the YAML specs")
         p.add_argument("--write-specs", action="store_true", help="dry-run: regenerate deploy/azure/specs/")
         p.add_argument("--target", choices=TARGETS, help="kubernetes (attached AKS) or managed")

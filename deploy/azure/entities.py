@@ -71,6 +71,8 @@ SPECS_DIR = Path(__file__).resolve().parent / "specs"
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
 # Staged code folder: only the `model` package (see deploy.azure.staging for why).
 DEFAULT_CODE_DIR = REPO_ROOT / "artifacts" / "azure" / "code"
+# Folder holding the monitoring reference MLTable (deploy.azure.reference_data.write_reference).
+DEFAULT_REFERENCE_DIR = REPO_ROOT / "artifacts" / "azure" / "reference"
 SCORING_SCRIPT = "model/score.py"
 BATCH_DRIVER = "model/batch_driver.py"
 TRAIN_COMMAND = "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}}"
@@ -86,6 +88,7 @@ class SpecPaths:
     conda_ref: str  # the same file as the YAML refers to it
     batch_conda_file: Path = BATCH_CONDA_FILE
     batch_conda_ref: str = str(BATCH_CONDA_FILE)
+    reference_dir: str = str(DEFAULT_REFERENCE_DIR)
 
     @classmethod
     def absolute(cls, model_dir: Path = DEFAULT_MODEL_DIR, code_dir: Path = DEFAULT_CODE_DIR) -> SpecPaths:
@@ -98,7 +101,10 @@ class SpecPaths:
         def rel(p: Path) -> str:
             return Path(os.path.relpath(p.resolve(), spec_dir.resolve())).as_posix()
 
-        return cls(rel(model_dir), rel(code_dir), CONDA_FILE, rel(CONDA_FILE), BATCH_CONDA_FILE, rel(BATCH_CONDA_FILE))
+        return cls(
+            rel(model_dir), rel(code_dir), CONDA_FILE, rel(CONDA_FILE), BATCH_CONDA_FILE, rel(BATCH_CONDA_FILE),
+            rel(DEFAULT_REFERENCE_DIR),
+        )  # fmt: skip
 
 
 # --- model ------------------------------------------------------------------------------
@@ -392,3 +398,15 @@ def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
             ),
         ),
     )
+
+
+def retarget_schedule(existing: MonitorSchedule, settings: DeploySettings) -> MonitorSchedule:
+    """The schedule rebuilt for `settings.deployment_name`, keeping the existing one's reference data.
+
+    After a blue/green switch the collected data comes from the new deployment, so its target and
+    production windows must move; the training reference (registered once per model) stays.
+    """
+    rebuilt = build_monitor_schedule(settings)
+    old_ref = existing.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path
+    rebuilt.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path = old_ref
+    return rebuilt

@@ -40,7 +40,7 @@ class ControlPlane(Protocol):
     def auth_secret(self, endpoint: str) -> str: ...
     def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
     def delete_endpoint(self, endpoint: str) -> None: ...
-    def retarget_monitor(self, schedule: Any) -> bool: ...
+    def retarget_monitor(self, name: str, retarget: Callable[[Any], Any]) -> bool: ...
 
 
 class RolloutFailed(RuntimeError):
@@ -104,13 +104,13 @@ class AzureControlPlane:
     def delete_endpoint(self, endpoint: str) -> None:
         self.ml_client.online_endpoints.begin_delete(name=endpoint).result()
 
-    def retarget_monitor(self, schedule: Any) -> bool:
-        """Point an existing monitoring schedule at the new deployment; False if there is none."""
+    def retarget_monitor(self, name: str, retarget: Callable[[Any], Any]) -> bool:
+        """Replace schedule `name` with `retarget(existing)`; False if there is no such schedule."""
         try:
-            self.ml_client.schedules.get(schedule.name)
+            existing = self.ml_client.schedules.get(name)
         except _not_found():
             return False
-        self.ml_client.schedules.begin_create_or_update(schedule).result()
+        self.ml_client.schedules.begin_create_or_update(retarget(existing)).result()
         return True
 
 
@@ -235,7 +235,8 @@ def endpoint_prober(scoring_uri: str, secret: str, timeout_s: float = 10.0) -> P
 class AfterPromotion:
     """What to do once the new deployment serves 100% and passed its last check."""
 
-    monitor_schedule: Any | None = None  # the schedule rebuilt for the new deployment
+    monitor_name: str | None = None  # the monitoring schedule to point at the new deployment
+    retarget: Callable[[Any], Any] | None = None  # existing schedule -> schedule for the new deployment
     keep_previous: bool = False
 
 
@@ -296,9 +297,9 @@ def execute_rollout(
 
 
 def _after_promotion(plane: ControlPlane, endpoint: str, plan: RolloutPlan, after: AfterPromotion, log: Log) -> None:
-    if after.monitor_schedule is not None:
-        if plane.retarget_monitor(after.monitor_schedule):
-            log(f"monitoring schedule '{after.monitor_schedule.name}' now watches '{plan.new_deployment}'")
+    if after.monitor_name is not None and after.retarget is not None:
+        if plane.retarget_monitor(after.monitor_name, after.retarget):
+            log(f"monitoring schedule '{after.monitor_name}' now watches '{plan.new_deployment}'")
         else:
             log("no monitoring schedule yet: create it with `python -m deploy.azure monitor`")
     for old in plan.retire:

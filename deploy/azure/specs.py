@@ -19,6 +19,7 @@ import yaml
 from deploy.azure import entities as ent
 from deploy.azure.config import DeploySettings
 from deploy.azure.environment import BASE_IMAGE, BATCH_ENVIRONMENT_NAME, ENVIRONMENT_NAME
+from deploy.azure.reference_data import build_reference_data
 
 SCHEMA_BASE = "https://azuremlschemas.azureedge.net/latest/"
 
@@ -146,6 +147,18 @@ def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
             SCHEMA_BASE + "modelBatchDeployment.schema.json",
             _entity_doc(ent.build_batch_deployment(settings, paths), paths, batch=True),
             "az ml batch-deployment create -f batch-deployment.yml --set-default",
+        ),
+        Spec(
+            "data-reference.yml",
+            SCHEMA_BASE + "data.schema.json",
+            {
+                "name": settings.monitor_reference_name,
+                "version": settings.monitor_reference_version,
+                "type": "mltable",
+                "path": paths.reference_dir,
+                "description": build_reference_data(settings.monitor_reference_name, paths.reference_dir).description,
+            },
+            "python -m deploy.azure reference --dry-run (writes the folder); az ml data create -f data-reference.yml",
         ),
         Spec(
             "monitor-schedule.yml",
