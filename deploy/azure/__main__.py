@@ -333,6 +333,23 @@ def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Render the dashboard's Container App YAML from the [dashboard] settings; print how to apply it."""
+    import yaml
+
+    from deploy.azure.containerapp import az_create_command, build_containerapp, load_dashboard_settings
+
+    dashboard = load_dashboard_settings(args.settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / "dashboard-containerapp.yml"
+    target.write_text(yaml.safe_dump(build_containerapp(dashboard), sort_keys=False, width=110), encoding="utf-8")
+    print(f"wrote {target}")
+    print(f"apply: {az_create_command(dashboard, str(target))}")
+    if "<" in target.read_text(encoding="utf-8"):
+        print("note: it still holds <placeholders>; set them in the [dashboard] table of --settings")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], str]] = {
     "dry-run": (cmd_dry_run, "build every entity and write the YAML specs (no network)"),
     "plan": (cmd_plan, "print the blue/green traffic plan for --current traffic (no network)"),
@@ -348,6 +365,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
     "reference": (cmd_reference, "write and register the monitoring reference MLTable from --model-dir"),
+    "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp create --yaml)"),
     "monitor": (cmd_monitor, "register the reference data, then create the drift monitoring schedule"),
 }
 

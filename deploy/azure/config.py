@@ -52,9 +52,7 @@ def _workspace_from_mapping(
 ) -> WorkspaceConfig:
     missing = [(names or {}).get(k, k) for k in ENV_VARS if not str(values.get(k) or "").strip()]
     if missing:
-        raise ConfigError(
-            f"workspace config from {source} is missing {', '.join(missing)}. {hint}"
-        )
+        raise ConfigError(f"workspace config from {source} is missing {', '.join(missing)}. {hint}")
     return WorkspaceConfig(
         subscription_id=str(values["subscription_id"]).strip(),
         resource_group=str(values["resource_group"]).strip(),
@@ -221,7 +219,7 @@ def _auth_problems(s: DeploySettings) -> list[str]:
         return [
             "auth_mode 'aad_token' works only with managed online endpoints; a Kubernetes (AKS) endpoint "
             "accepts 'key' or 'aml_token'. Set auth_mode = \"key\" (the dashboard reads the key from "
-            "Key Vault, see docs/azure.md) or target = \"managed\""
+            'Key Vault, see docs/azure.md) or target = "managed"'
         ]
     return []
 
@@ -272,14 +270,14 @@ def load_settings(path: Path | None = None, overrides: Mapping[str, Any] | None 
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
-        table = data.get("deploy", data)
+        # [deploy] holds these settings; [dashboard] is read by deploy.azure.containerapp.
+        table = data["deploy"] if "deploy" in data else {k: v for k, v in data.items() if k != "dashboard"}
         if not isinstance(table, dict):
             raise ConfigError(f"settings file {path}: [deploy] must be a table")
         unknown = sorted(set(table) - set(_FIELD_TYPES))
         if unknown:
             raise ConfigError(
-                f"settings file {path}: unknown setting(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(_FIELD_TYPES)}"
+                f"settings file {path}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(_FIELD_TYPES)}"
             )
         values.update({k: _coerce(k, v, str(path)) for k, v in table.items()})
     for key, value in (overrides or {}).items():
