@@ -12,6 +12,7 @@ to test the blue/green sequencing and rollback; the traffic plans themselves are
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -804,3 +805,89 @@ def test_retarget_keeps_the_registered_reference() -> None:
     assert moved.create_monitor.monitoring_target.endpoint_deployment_id == "azureml:covid19-death-risk:green"
     ref = moved.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path
     assert ref == "azureml:covid19-training-reference:7"
+
+
+# --- the AKS cluster steps (docs/azure.md and deploy/azure/k8s/create-cluster.sh) ---------
+
+AKS_SCRIPT = REPO / "deploy" / "azure" / "k8s" / "create-cluster.sh"
+
+
+def _shell_lines(text: str) -> list[str]:
+    """Lines with backslash continuations joined (markdown and shell alike)."""
+    lines, buffer = [], ""
+    for raw in text.splitlines():
+        if raw.rstrip().endswith("\\"):
+            buffer += raw.rstrip()[:-1] + " "
+            continue
+        lines.append(buffer + raw)
+        buffer = ""
+    return lines
+
+
+def _settings_after(tokens: list[str], flag: str) -> dict[str, str]:
+    """key=value tokens following `flag` up to the next --option."""
+    found: dict[str, str] = {}
+    if flag not in tokens:
+        return found
+    for token in tokens[tokens.index(flag) + 1 :]:
+        if token.startswith("--"):
+            break
+        key, _, value = token.partition("=")
+        found[key] = value
+    return found
+
+
+def aks_problems(text: str, default_nodes: int | None = None) -> list[str]:
+    """Azure ML extension commands that Azure would reject or that would not schedule."""
+    import shlex
+
+    problems, nodes = [], None
+    lines = _shell_lines(text)
+    for i, line in enumerate(lines):
+        if "az aks create" in line:
+            tokens = shlex.split(line, comments=True)
+            count = tokens[tokens.index("--node-count") + 1] if "--node-count" in tokens else "3"
+            nodes = default_nodes if count.startswith("$") else int(count)
+        if "az k8s-extension create" not in line:
+            continue
+        tokens = shlex.split(line, comments=True)
+        config, protected = _settings_after(tokens, "--config"), _settings_after(tokens, "--config-protected")
+        insecure = config.get("allowInsecureConnections", "False").lower() == "true"
+        context = " ".join(lines[max(0, i - 4) : i]).upper()
+        if insecure and "DEV/TEST" not in context:
+            problems.append(f"line {i + 1}: allowInsecureConnections=True without a dev/test label")
+        tls = "sslSecret" in config or {"sslCertPemFile", "sslKeyPemFile"} <= set(protected)
+        if not insecure and not ("sslCname" in config and tls):
+            problems.append(f"line {i + 1}: HTTPS (the default) needs sslCname and the certificate and key")
+        ha = config.get("inferenceRouterHA", "True").lower() != "false"
+        if ha and (nodes is None or nodes < 3):
+            problems.append(f"line {i + 1}: inferenceRouterHA needs 3 nodes, the cluster has {nodes}")
+    return problems
+
+
+def test_the_aks_checker_catches_the_old_guide() -> None:
+    old = """az aks create -g <rg> -n risk-aks --node-count 2 --node-vm-size Standard_D4s_v3 --generate-ssh-keys
+az k8s-extension create --name azureml --extension-type Microsoft.AzureML.Kubernetes \\
+  --cluster-type managedClusters --cluster-name risk-aks -g <rg> --scope cluster \\
+  --config enableInference=True inferenceRouterServiceType=LoadBalancer allowInsecureConnections=False
+"""
+    assert aks_problems(old) == [
+        "line 2: HTTPS (the default) needs sslCname and the certificate and key",
+        "line 2: inferenceRouterHA needs 3 nodes, the cluster has 2",
+    ]
+
+
+def test_aks_steps_in_the_guide_and_the_script_would_install() -> None:
+    docs = (REPO / "docs" / "azure.md").read_text()
+    assert docs.count("az k8s-extension create") >= 2
+    assert aks_problems(docs) == []
+    script = AKS_SCRIPT.read_text()
+    default_nodes = int(re.search(r'NODES="\$\{NODES:-(\d+)\}"', script).group(1))
+    assert default_nodes >= 3
+    assert aks_problems(script, default_nodes) == []
+    assert "NODES < 3" in script  # the HTTPS branch refuses fewer nodes than the HA router needs
+
+
+def test_aks_script_is_valid_bash() -> None:
+    proc = subprocess.run(["bash", "-n", str(AKS_SCRIPT)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
