@@ -19,8 +19,9 @@ CUSTOM_INSTANCE_TYPE_FILE = Path(__file__).resolve().parent / "k8s" / "instance-
 # Microsoft's documented definition of the instance type every attached cluster gets.
 DEFAULT_INSTANCE_TYPE = "defaultinstancetype"
 DEFAULT_INSTANCE_LIMITS = {"cpu": "2", "memory": "2Gi"}
-# RSS of one azmlinfsrv worker serving this project's model, measured locally (docs/azure.md):
-# 4 workers + the gunicorn master came to 1,018 MiB.
+# RSS of one azmlinfsrv worker serving this project's model (`python -m benchmarks.bench_endpoint_memory`,
+# 2026-11-25): 4 workers + the gunicorn master came to 1,018 and 1,005 MiB in two runs (master 34 MiB,
+# workers 240-264 MiB); the larger worker figure, rounded up, is used. Re-measure when the model changes.
 MEASURED_WORKER_MIB = 265
 MEASURED_MASTER_MIB = 35
 
