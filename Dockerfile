@@ -5,7 +5,10 @@
 #           -e RISK_ENDPOINT_URL=https://<endpoint>/score \
 #           -e RISK_ENDPOINT_AUTH=key -e RISK_ENDPOINT_KEY=<key> covid-risk-dashboard
 # The mounted model directory supplies the model card and evaluation tables the pages read
-# (the estimator in it is not loaded here, except by the Monitoring page).
+# (the estimator in it is not loaded here, except by the Monitoring page). In Azure Container Apps
+# nothing is mounted: RISK_AZUREML_MODEL names the registered version and the start command
+# downloads it with the app's managed identity (deploy/azure/model_fetch.py, docs/azure.md).
+# Sign-in ([auth]) and keys come from the platform at run time (STREAMLIT_SECRETS_FILES, secretRef).
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -23,6 +26,8 @@ RUN pip install -r requirements.txt
 COPY model/ ./model/
 COPY dashboard/ ./dashboard/
 COPY assets/ ./assets/
+# deploy/ for the start command (model fetch in Azure); it holds no secret (config.json is ignored).
+COPY deploy/ ./deploy/
 COPY .streamlit/config.toml ./.streamlit/config.toml
 
 RUN useradd --create-home --uid 10001 appuser && chown -R appuser /app
@@ -39,4 +44,6 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"
 
-CMD ["streamlit", "run", "dashboard/Home.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]
+# Fetches the model when RISK_AZUREML_MODEL is set, then execs
+# streamlit run dashboard/Home.py --server.address=0.0.0.0 --server.port=8501 --server.headless=true
+CMD ["python", "-m", "deploy.azure.dashboard_start"]

@@ -12,15 +12,18 @@ to test the blue/green sequencing and rollback; the traffic plans themselves are
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from azure.ai.ml.entities._load_functions import (
     load_batch_endpoint,
+    load_data,
     load_environment,
     load_job,
     load_model,
@@ -30,12 +33,33 @@ from azure.ai.ml.entities._load_functions import (
     load_schedule,
 )
 
+from dashboard.client import EndpointClient, EndpointConfig
+from deploy.azure import batch_sizing, resources
 from deploy.azure import entities as ent
 from deploy.azure.config import ConfigError, DeploySettings, load_settings, load_workspace_config
-from deploy.azure.environment import CONDA_FILE, SCORING_PACKAGES, read_pins, render_conda_yaml
-from deploy.azure.rollout import RolloutFailed, execute_rollout, smoke_records
+from deploy.azure.environment import (
+    BATCH_CONDA_FILE,
+    CONDA_FILE,
+    SCORING_PACKAGES,
+    read_pins,
+    render_batch_conda_yaml,
+    render_conda_yaml,
+)
+from deploy.azure.reference_data import MLTABLE_FILE, TABLE_FILE, reference_frame, write_reference
+from deploy.azure.rollout import (
+    AfterPromotion,
+    CanaryPolicy,
+    Prober,
+    ProbeStats,
+    RolloutFailed,
+    compare_canary,
+    execute_rollout,
+    probe_deployment,
+    smoke_records,
+)
 from deploy.azure.specs import build_specs
 from deploy.azure.staging import stage_code
+from deploy.azure.teardown import TeardownRefused, run_teardown, teardown_plan
 from deploy.azure.traffic import TrafficPlanError, next_deployment_name, plan_rollout
 from model import schema
 
@@ -59,7 +83,7 @@ def plain(value: object) -> object:
 
 
 @pytest.fixture(scope="module")
-def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mirror(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     """The committed specs in a copy of the repo layout, with the code folder staged, so that
     the loaders can resolve every relative path without writing into the repository."""
     root = tmp_path_factory.mktemp("repo")
@@ -67,6 +91,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(CONDA_FILE.parent, root / "deploy" / "azure" / "environment")
     stage_code(root / "artifacts" / "azure" / "code", REPO)
     (root / "artifacts" / "model").mkdir(parents=True)
+    write_reference(model_dir, root / "artifacts" / "azure" / "reference")
     return root / "deploy" / "azure" / "specs"
 
 
@@ -85,6 +110,7 @@ def test_conda_pins_equal_requirements() -> None:
 
 def test_committed_conda_file_is_generated() -> None:
     assert CONDA_FILE.read_text() == render_conda_yaml(), "regenerate: python -m deploy.azure dry-run --write-specs"
+    assert BATCH_CONDA_FILE.read_text() == render_batch_conda_yaml(), "regenerate the batch conda file too"
 
 
 def test_unpinned_scoring_package_is_reported(tmp_path: Path) -> None:
@@ -128,7 +154,7 @@ def test_kubernetes_deployment_spec_content(mirror: Path) -> None:
     assert d.type.lower() == "kubernetes" and d.instance_type == "defaultinstancetype"
     assert d.code_configuration.scoring_script == "model/score.py"
     assert (Path(d.base_path) / d.code_configuration.code / "model" / "score.py").parent.is_dir()
-    assert d.resources.requests.cpu == "500m" and d.resources.limits.memory == "2Gi"
+    assert d.resources.requests.cpu == "500m" and d.resources.limits.memory == "1536Mi"
     assert d.scale_settings.type == "target_utilization"
     assert d.liveness_probe.period == 10 and d.readiness_probe.failure_threshold == 3
     assert d.request_settings.max_concurrent_requests_per_instance == 4
@@ -144,6 +170,9 @@ def test_model_environment_and_job_specs_load(mirror: Path) -> None:
     env = load_environment(mirror / "environment.yml")
     built_env = ent.build_environment(paths, named=True)
     assert (env.image, env.conda_file) == (built_env.image, built_env.conda_file)
+    batch_env = load_environment(mirror / "batch-environment.yml")
+    built_batch = ent.build_batch_environment(paths, named=True)
+    assert (batch_env.name, batch_env.conda_file) == (built_batch.name, built_batch.conda_file)
     job = load_job(mirror / "train-job.yml")
     built = ent.build_training_job(settings, paths)
     assert job.command == built.command == ent.TRAIN_COMMAND
@@ -259,51 +288,196 @@ def test_next_deployment_name() -> None:
 
 
 class InMemoryControlPlane:
-    """FAKE of Azure's control plane only (endpoint traffic + deployments as dicts)."""
+    """FAKE of Azure's control plane only: endpoint traffic and deployments as dicts.
 
-    def __init__(self, traffic: dict[str, int]) -> None:
-        self.traffic_now = dict(traffic)
-        self.deployments = set(traffic)
+    It behaves like azure-ai-ml where that matters: `traffic()` omits 0% deployments (the SDK
+    strips them before sending), so which deployments exist is known only from `deployments()`
+    (online_deployments.list); traffic to a missing deployment and deleting a live one fail.
+    """
+
+    def __init__(self, traffic: dict[str, int], existing: tuple[str, ...] = (), monitor: bool = True) -> None:
+        self.traffic_now = {k: v for k, v in traffic.items() if v}
+        self.existing = set(traffic) | set(existing)
         self.history: list[dict[str, int]] = []
+        self.deleted: list[str] = []
+        # The schedule as Azure holds it: made for blue, with reference data version 3 registered earlier.
+        blue = DeploySettings(monitor_reference_version="3")
+        self.schedule = ent.build_monitor_schedule(blue) if monitor else None
+
+    def endpoint_exists(self, endpoint: str) -> bool:
+        return True
 
     def traffic(self, endpoint: str) -> dict[str, int]:
         return dict(self.traffic_now)
 
+    def deployments(self, endpoint: str) -> list[str]:
+        return sorted(self.existing)
+
     def create_deployment(self, deployment: object) -> None:
-        self.deployments.add(deployment.name)  # type: ignore[attr-defined]
+        self.existing.add(deployment.name)  # type: ignore[attr-defined]
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
-        assert set(traffic) <= self.deployments, "traffic to a deployment that does not exist"
-        self.traffic_now = dict(traffic)
+        assert set(traffic) <= self.existing, "traffic to a deployment that does not exist"
+        assert sum(traffic.values()) in (0, 100)
+        self.traffic_now = {k: v for k, v in traffic.items() if v}
         self.history.append(dict(traffic))
 
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        assert not self.traffic_now.get(deployment), "Azure refuses to delete a deployment with traffic"
+        self.existing.discard(deployment)
+        self.deleted.append(deployment)
 
-def test_rollout_success_and_smoke_before_traffic() -> None:
-    plane = InMemoryControlPlane({"blue": 100})
-    seen: list[tuple[str | None, dict[str, int]]] = []
-    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100))
-    dep = ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
-    final = execute_rollout(plane, "ep", plan, lambda d: seen.append((d, plane.traffic("ep"))), dep, log=lambda m: None)
-    assert final == {"blue": 0, "green": 100} == plane.traffic_now
-    assert seen[0] == ("green", {"blue": 100})  # header smoke test while green has no traffic
-    assert plane.history == plan.states
+    def retarget_monitor(self, name: str, retarget: Callable[[object], object]) -> bool:
+        if self.schedule is None:
+            return False
+        self.schedule = retarget(self.schedule)
+        return True
+
+    @property
+    def monitor_target(self) -> str | None:
+        return None if self.schedule is None else self.schedule.create_monitor.monitoring_target.endpoint_deployment_id
 
 
-def test_rollout_failure_rolls_back() -> None:
-    plane = InMemoryControlPlane({"blue": 100})
-    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100))
-    calls = []
+FAST = CanaryPolicy(wait_s=120, requests=3, max_error_rate_increase=0.01, max_latency_ratio=50.0)
 
-    def smoke(deployment: str | None) -> None:
+
+def routed_prober(route: Callable[[str], str], calls: list[str]) -> Prober:
+    """A real prober (EndpointClient, pinned header, no retries) whose routing by deployment name stands
+    in for Azure's front end: `route(deployment)` gives the URL that deployment's pods answer on."""
+
+    def probe(deployment: str, n: int) -> ProbeStats:
         calls.append(deployment)
-        if plane.traffic_now.get("green") == 50:
-            raise RuntimeError("HTTP 500 from green")
+        config = EndpointConfig(scoring_url=route(deployment), deployment=deployment, timeout_s=5, retries=0)
+        return probe_deployment(EndpointClient(config), deployment, n)
 
-    dep = ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
-    with pytest.raises(RolloutFailed, match="rolled back"):
-        execute_rollout(plane, "ep", plan, smoke, dep, log=lambda m: None)
-    assert plane.traffic_now == {"blue": 100, "green": 0}
-    assert plane.history[-2] == {"blue": 50, "green": 50}
+    return probe
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A loopback URL nothing listens on: a deployment whose pods are down."""
+    from deploy.local_endpoint import free_port
+
+    return f"http://127.0.0.1:{free_port()}/score"
+
+
+def _green() -> object:
+    return ent.build_online_deployment(DeploySettings(), ent.SpecPaths.absolute(), name="green")
+
+
+def _after(keep: bool = False) -> AfterPromotion:
+    green = DeploySettings(deployment_name="green")
+    return AfterPromotion("covid19-death-risk-monitor", lambda old: ent.retarget_schedule(old, green), keep)
+
+
+def test_plan_knows_deployments_missing_from_the_traffic_map() -> None:
+    # green exists at 0%: the SDK's traffic map says only {"blue": 100}.
+    traffic, existing = {"blue": 100}, ["blue", "green"]
+    with pytest.raises(TrafficPlanError, match="'green' has 0% traffic: delete it first"):
+        next_deployment_name(traffic, existing)
+    with pytest.raises(TrafficPlanError, match="'green' already exists"):
+        plan_rollout(traffic, "green", (10, 100), existing=existing)
+    promote = plan_rollout(traffic, "green", (10, 50, 100), resume=True, existing=existing)
+    assert promote.states == [{"blue": 90, "green": 10}, {"blue": 50, "green": 50}, {"blue": 0, "green": 100}]
+    assert (promote.baseline, promote.retire, promote.rollback) == ("blue", ("blue",), {"blue": 100, "green": 0})
+    with pytest.raises(TrafficPlanError, match="cannot resume"):  # what the traffic map alone would have said
+        plan_rollout(traffic, "green", (10, 100), resume=True)
+
+
+def test_rollout_success_checks_each_step_then_retargets_monitor_and_retires_blue(local_endpoint) -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100), existing=plane.deployments("ep"))
+    calls: list[str] = []
+    slept: list[float] = []
+    probe = routed_prober(lambda d: local_endpoint.scoring_url, calls)
+    final = execute_rollout(plane, "ep", plan, probe, FAST, _green(), _after(), log=lambda m: None, sleep=slept.append)
+    assert final == {"blue": 0, "green": 100} == {**{"blue": 0}, **plane.traffic_now}
+    assert plane.history == plan.states
+    assert calls == ["green", "blue"] * 4  # before any traffic, then after 10, 50 and 100%: new and baseline
+    assert slept == [FAST.wait_s] * 3  # a wait before every check that follows a traffic step
+    assert plane.monitor_target == "azureml:covid19-death-risk:green"
+    signals = plane.schedule.create_monitor.monitoring_signals
+    assert "green-model_inputs" in signals["input_drift"].production_data.input_data.path
+    assert "green-model_outputs" in signals["prediction_drift"].reference_data.input_data.path
+    assert signals["input_drift"].reference_data.input_data.path == "azureml:covid19-training-reference:3"
+    assert plane.deleted == ["blue"] and plane.deployments("ep") == ["green"]
+
+
+def test_rollout_keeps_previous_slot_when_asked(local_endpoint) -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (100,), existing=plane.deployments("ep"))
+    probe = routed_prober(lambda d: local_endpoint.scoring_url, [])
+    execute_rollout(
+        plane, "ep", plan, probe, FAST, _green(), _after(keep=True), log=lambda m: None, sleep=lambda s: None
+    )
+    assert plane.deleted == [] and plane.deployments("ep") == ["blue", "green"]
+    assert plane.traffic("ep") == {"green": 100}  # blue kept, at 0%, absent from the traffic map
+
+
+def test_promote_a_deployment_created_at_zero_percent(local_endpoint) -> None:
+    plane = InMemoryControlPlane({"blue": 100}, existing=("green",))
+    plan = plan_rollout(plane.traffic("ep"), "green", (50, 100), resume=True, existing=plane.deployments("ep"))
+    probe = routed_prober(lambda d: local_endpoint.scoring_url, [])
+    execute_rollout(plane, "ep", plan, probe, FAST, None, _after(), log=lambda m: None, sleep=lambda s: None)
+    assert plane.traffic("ep") == {"green": 100} and plane.deleted == ["blue"]
+
+
+def test_rollout_broken_new_deployment_never_gets_traffic(local_endpoint, dead_url: str) -> None:
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100), existing=plane.deployments("ep"))
+    probe = routed_prober(lambda d: dead_url if d == "green" else local_endpoint.scoring_url, [])
+    with pytest.raises(RolloutFailed, match=r"failed 3/3 requests \(100.0%\).*EndpointUnavailable"):
+        execute_rollout(plane, "ep", plan, probe, FAST, _green(), _after(), log=lambda m: None, sleep=lambda s: None)
+    assert plane.traffic("ep") == {"blue": 100}
+    assert all(state.get("green", 0) == 0 for state in plane.history)
+    assert "green" in plane.deployments("ep"), "the failed deployment stays for its logs"
+    assert plane.deleted == [] and plane.monitor_target == "azureml:covid19-death-risk:blue"
+
+
+def test_rollout_rolls_back_when_the_canary_fails_mid_way(local_endpoint, dead_url: str) -> None:
+    """green's pods stop answering once it takes half the traffic: back to blue 100%."""
+    plane = InMemoryControlPlane({"blue": 100})
+    plan = plan_rollout(plane.traffic("ep"), "green", (10, 50, 100), existing=plane.deployments("ep"))
+
+    def route(deployment: str) -> str:
+        overloaded = deployment == "green" and plane.traffic_now.get("green", 0) >= 50
+        return dead_url if overloaded else local_endpoint.scoring_url
+
+    with pytest.raises(RolloutFailed, match="rolled back to"):
+        execute_rollout(
+            plane, "ep", plan, routed_prober(route, []), FAST, _green(), _after(), log=lambda m: None,
+            sleep=lambda s: None,
+        )  # fmt: skip
+    assert plane.history[-2:] == [{"blue": 50, "green": 50}, {"blue": 100, "green": 0}]
+    assert plane.traffic("ep") == {"blue": 100} and plane.deleted == []
+
+
+def test_probe_deployment_against_the_real_endpoint(local_endpoint, dead_url: str) -> None:
+    ok = probe_deployment(EndpointClient(EndpointConfig(scoring_url=local_endpoint.scoring_url, retries=0)), "blue", 4)
+    assert (ok.errors, len(ok.latencies_ms), ok.error_rate) == (0, 4, 0.0) and ok.p95_ms is not None
+    config = EndpointConfig(scoring_url=dead_url, auth="key", key="sekret-key-123", retries=0, timeout_s=2)
+    down = probe_deployment(EndpointClient(config), "green", 2)
+    assert (down.errors, down.latencies_ms, down.p95_ms) == (2, (), None)
+    assert down.first_error and "sekret-key-123" not in down.first_error
+
+
+def test_compare_canary() -> None:
+    policy = CanaryPolicy(max_error_rate_increase=0.05, max_latency_ratio=1.5)
+    base = ProbeStats("blue", 40, 1, tuple([10.0] * 39))
+    assert compare_canary(ProbeStats("green", 40, 2, tuple([14.0] * 38)), base, policy) == []
+    worse = compare_canary(ProbeStats("green", 40, 4, tuple([10.0] * 36)), base, policy)
+    assert len(worse) == 1 and "failed 4/40 requests (10.0%) vs 2.5%" in worse[0]
+    slow = compare_canary(ProbeStats("green", 40, 0, tuple([16.0] * 40)), base, policy)
+    assert len(slow) == 1 and "p95 latency 16 ms is over 1.5x 'blue''s 10 ms" in slow[0]
+    # No baseline (first deployment on an empty endpoint): only the absolute error allowance applies.
+    assert compare_canary(ProbeStats("blue", 40, 0, (500.0,) * 40), None, policy) == []
+    assert compare_canary(ProbeStats("blue", 40, 3, (5.0,) * 37), None, policy)
+
+
+def test_p95_is_the_95th_percentile_of_successes() -> None:
+    stats = ProbeStats("g", 20, 0, tuple(float(i) for i in range(1, 21)))
+    assert stats.p95_ms == 19.0
+    assert ProbeStats("g", 1, 0, (7.0,)).p95_ms == 7.0
 
 
 def test_smoke_records_are_valid_schema_values() -> None:
@@ -311,6 +485,71 @@ def test_smoke_records_are_valid_schema_values() -> None:
         assert list(record) == list(schema.MODEL_INPUTS)
         for name, value in record.items():
             assert value in schema.FEATURES_BY_NAME[name].values
+
+
+# --- teardown against a fake control plane -------------------------------------------------
+
+
+class FakeOps:
+    """FAKE of one azure-ai-ml operations group (Azure's control plane): records calls, may say "not found"."""
+
+    def __init__(self, log: list[str], group: str, missing: set[str], traffic: dict[str, int] | None = None) -> None:
+        self.log, self.group, self.missing, self._traffic = log, group, missing, traffic or {}
+
+    def _call(self, verb: str, name: str) -> object:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if name in self.missing:
+            raise ResourceNotFoundError(f"{name} not found")
+        self.log.append(f"{self.group}.{verb}({name})")
+        return type("Poller", (), {"result": lambda self: None})()
+
+    def get(self, name: str) -> object:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if name in self.missing:
+            raise ResourceNotFoundError(f"{name} not found")
+        return type("Entity", (), {"traffic": self._traffic})()
+
+    def begin_delete(self, name: str, **kw: str) -> object:
+        return self._call("delete", name)
+
+    def begin_disable(self, name: str) -> object:
+        return self._call("disable", name)
+
+
+def fake_ml_client(missing: set[str] = frozenset(), traffic: dict[str, int] | None = None) -> tuple[object, list[str]]:
+    log: list[str] = []
+    groups = ("schedules", "online_endpoints", "batch_endpoints", "online_deployments")
+    client = type("FakeMLClient", (), {g: FakeOps(log, g, set(missing), traffic) for g in groups})()
+    return client, log
+
+
+def test_teardown_stops_the_schedule_and_both_endpoints() -> None:
+    client, log = fake_ml_client()
+    run_teardown(client, teardown_plan(DeploySettings()), log=lambda m: None)
+    assert log == [
+        "schedules.disable(covid19-death-risk-monitor)",
+        "schedules.delete(covid19-death-risk-monitor)",
+        "online_endpoints.delete(covid19-death-risk)",
+        "batch_endpoints.delete(covid19-death-risk-batch)",
+    ]
+
+
+def test_teardown_reruns_after_a_partial_one() -> None:
+    client, log = fake_ml_client(missing={"covid19-death-risk-monitor", "covid19-death-risk"})
+    done = run_teardown(client, teardown_plan(DeploySettings()), log=lambda m: None)
+    assert log == ["batch_endpoints.delete(covid19-death-risk-batch)"]
+    assert done[0] == "already gone: schedule 'covid19-death-risk-monitor'"
+
+
+def test_teardown_refuses_to_delete_a_live_deployment() -> None:
+    client, log = fake_ml_client(traffic={"blue": 100})
+    with pytest.raises(TeardownRefused, match=r"still serves 100%.*rollback --deployment blue"):
+        run_teardown(client, teardown_plan(DeploySettings(), "blue"), log=lambda m: None)
+    client, log = fake_ml_client(traffic={"blue": 100})
+    run_teardown(client, teardown_plan(DeploySettings(), "green"), log=lambda m: None)
+    assert log == ["online_deployments.delete(green)"]
 
 
 # --- config -----------------------------------------------------------------------------
@@ -331,9 +570,13 @@ def test_workspace_config_sources(tmp_path: Path) -> None:
 def test_settings_file_and_overrides(tmp_path: Path) -> None:
     f = tmp_path / "s.toml"
     f.write_text('[deploy]\nendpoint_name = "risk-prod"\ntraffic_steps = [25, 100]\n')
-    s = load_settings(f, {"auth_mode": "aad_token", "compute": None})
+    s = load_settings(f, {"auth_mode": "aml_token", "compute": None})
     assert (s.endpoint_name, s.traffic_steps, s.auth_mode, s.compute) == (
-        "risk-prod", (25, 100), "aad_token", "aks-inference")
+        "risk-prod",
+        (25, 100),
+        "aml_token",
+        "aks-inference",
+    )
     assert load_settings(REPO / "deploy" / "azure" / "settings.example.toml") == DeploySettings()
     f.write_text('[deploy]\nauth_mode = "password"\nmax_instances = "many"\n')
     with pytest.raises(ConfigError, match="max_instances"):
@@ -352,8 +595,12 @@ def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE", "AZUREML"))}
     clean["PYTHONPATH"] = str(REPO)
     return subprocess.run(
-        [sys.executable, "-m", "deploy.azure", *args], cwd=cwd, env={**clean, **(env or {})},
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "deploy.azure", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -366,7 +613,8 @@ def test_cli_dry_run_writes_specs_that_load(tmp_path: Path) -> None:
     assert load_online_endpoint(out / "managed-endpoint.yml").name == "risk-test"
     assert load_online_deployment(out / "kubernetes-deployment.yml").endpoint_name == "risk-test"
     assert load_schedule(out / "monitor-schedule.yml").create_monitor.monitoring_target.endpoint_deployment_id == (
-        "azureml:risk-test:blue")
+        "azureml:risk-test:blue"
+    )
     assert load_batch_endpoint(out / "batch-endpoint.yml").name == "covid19-death-risk-batch"
 
 
@@ -374,11 +622,25 @@ def test_cli_network_commands_dry_run_without_credentials(tmp_path: Path) -> Non
     proc = run_cli("deploy", "--dry-run", "--current", "blue=100", "--steps", "10,100", cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "KubernetesOnlineDeployment" in proc.stdout and '"green": 10' in proc.stdout
-    for command in ("train-job", "batch", "monitor"):
+    for command in ("train-job", "batch"):
         proc = run_cli(command, "--dry-run")
         assert proc.returncode == 0, f"{command}: {proc.stderr}"
     proc = run_cli("plan", "--current", "blue=90,green=10", "--deployment", "green", "--resume")
     assert json.loads(proc.stdout)["states"][-1] == {"blue": 0, "green": 100}
+
+
+def test_cli_plan_and_teardown_dry_runs() -> None:
+    proc = run_cli("plan", "--current", "blue=100", "--existing", "blue,green", "--deployment", "green", "--resume")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["states"][-1] == {"blue": 0, "green": 100}
+    assert plan["previous_deployments"] == {"blue": "deleted after promotion"}
+    proc = run_cli("plan", "--current", "blue=100", "--existing", "blue,green", "--keep-previous")
+    assert proc.returncode == 2 and "'green' has 0% traffic: delete it first" in proc.stderr
+    proc = run_cli("teardown", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "monitoring schedule 'covid19-death-risk-monitor'" in proc.stdout
+    assert "batch endpoint 'covid19-death-risk-batch'" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -387,6 +649,7 @@ def test_cli_network_commands_dry_run_without_credentials(tmp_path: Path) -> Non
         (("deploy",), "no Azure ML workspace configured"),
         (("deploy", "--workspace-config", "/nonexistent/config.json"), "does not exist"),
         (("deploy", "--endpoint-name", "1bad"), "endpoint_name '1bad' must be"),
+        (("deploy", "--auth-mode", "aad_token"), "works only with managed online endpoints"),
         (("deploy", "--steps", "50,10"), "traffic_steps"),
         (("plan", "--current", "blue=90,green=10", "--deployment", "green"), "already exists"),
         (("plan", "--current", "blue=ninety"), "name=percent"),
@@ -406,3 +669,225 @@ def test_cli_invalid_workspace_json(tmp_path: Path) -> None:
     bad.write_text('{"subscription_id": "s",')
     proc = run_cli("deploy", cwd=tmp_path)
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- defects found reviewing against a real subscription (issue 13) --------------------
+
+
+def _pip(environment: object) -> list[str]:
+    conda = environment.conda_file  # type: ignore[attr-defined]
+    return next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+
+
+def test_batch_deployment_has_its_own_environment_with_azureml_core(mirror: Path) -> None:
+    """Azure ML's batch driver imports azureml-core; the online environment does not ship it."""
+    batch = load_model_batch_deployment(mirror / "batch-deployment.yml")
+    online = load_online_deployment(mirror / "kubernetes-deployment.yml")
+    batch_pip, online_pip = _pip(batch.environment), _pip(online.environment)
+    core = [p for p in batch_pip if p.startswith("azureml-core==")]
+    assert core and core[0].split("==")[1], "batch environment must pin azureml-core"
+    assert not any(p.startswith("azureml-core") for p in online_pip)
+    pins = read_pins(REPO / "requirements.txt")
+    for name in ("scikit-learn", "pandas", "pyarrow", "numpy"):  # same model code, same pins as local
+        assert f"{name}=={pins[name]}" in batch_pip
+    assert batch.environment.conda_file != online.environment.conda_file
+
+
+def test_kubernetes_endpoint_refuses_aad_token() -> None:
+    with pytest.raises(ConfigError, match=r"aad_token' works only with managed online endpoints.*auth_mode = \"key\""):
+        DeploySettings(target="kubernetes", auth_mode="aad_token")
+    assert DeploySettings(target="managed", auth_mode="aad_token").auth_mode == "aad_token"
+    assert DeploySettings(target="kubernetes", auth_mode="aml_token").auth_mode == "aml_token"
+
+
+def test_kubernetes_memory_limit_is_below_the_instance_type_limit(mirror: Path) -> None:
+    d = load_online_deployment(mirror / "kubernetes-deployment.yml")
+    limit = resources.instance_type_limits(d.instance_type)
+    assert limit is not None
+    assert resources.parse_quantity(d.resources.limits.memory) < resources.parse_quantity(limit["memory"])
+    assert resources.parse_quantity(d.resources.limits.cpu) <= resources.parse_quantity(limit["cpu"])
+    with pytest.raises(ConfigError, match=r"memory_limit 2Gi must be below instance type 'defaultinstancetype'"):
+        DeploySettings(memory_limit="2Gi")
+    # The shipped custom InstanceType allows more, and is read from its CRD file.
+    custom = DeploySettings(instance_type="riskscoring", memory_limit="2Gi")
+    assert resources.instance_type_limits("riskscoring") == {"cpu": "2", "memory": "3Gi"}
+    assert custom.memory_limit == "2Gi"
+    with pytest.raises(ConfigError, match="not a Kubernetes quantity"):
+        DeploySettings(memory_limit="lots")
+
+
+def test_memory_limit_must_hold_the_workers() -> None:
+    with pytest.raises(ConfigError, match=r"cannot hold 8 scoring worker\(s\)"):
+        DeploySettings(max_concurrent_requests_per_instance=8)
+    assert DeploySettings(max_concurrent_requests_per_instance=8, instance_type="riskscoring", memory_limit="2560Mi")
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4])
+@pytest.mark.parametrize("target", ["kubernetes", "managed"])
+def test_worker_count_matches_concurrency(target: str, concurrency: int) -> None:
+    s = DeploySettings(target=target, max_concurrent_requests_per_instance=concurrency)
+    d = ent.build_online_deployment(s, ent.SpecPaths.absolute())
+    assert d.environment_variables["WORKER_COUNT"] == str(d.request_settings.max_concurrent_requests_per_instance)
+
+
+def test_committed_online_specs_run_one_worker_per_concurrent_request(mirror: Path) -> None:
+    for name in ("kubernetes-deployment.yml", "managed-deployment.yml"):
+        d = load_online_deployment(mirror / name)
+        assert int(d.environment_variables["WORKER_COUNT"]) == d.request_settings.max_concurrent_requests_per_instance
+
+
+def test_batch_defaults_to_file_output_with_a_timeout_from_measured_throughput(mirror: Path) -> None:
+    d = load_model_batch_deployment(mirror / "batch-deployment.yml")
+    s = DeploySettings()
+    assert d.settings.environment_variables == {"RISK_BATCH_OUTPUT": "files"}
+    assert d.settings.output_action == "summary_only" and d.settings.mini_batch_size == 1
+    # A full CDC release (~106M rows) in one mini batch, at the measured files-mode rate, fits the timeout
+    # with the safety factor; the old 300 s would not.
+    seconds_at_measured_rate = s.batch_max_rows_per_file / batch_sizing.ROWS_PER_S["files"]
+    assert s.batch_max_rows_per_file >= 105_869_141
+    assert d.settings.retry_settings.timeout >= batch_sizing.SAFETY * seconds_at_measured_rate > 300
+
+
+def test_rows_mode_is_refused_for_inputs_that_do_not_fit() -> None:
+    with pytest.raises(ConfigError, match=r'batch rows mode needs about .* GiB.*batch_output_mode = "files"'):
+        DeploySettings(batch_output_mode="rows")
+    small = DeploySettings(batch_output_mode="rows", batch_max_rows_per_file=1_000_000)
+    d = ent.build_batch_deployment(small, ent.SpecPaths.absolute())
+    assert (d.settings.output_action, d.settings.output_file_name) == ("append_row", "predictions.csv")
+    assert d.settings.environment_variables == {"RISK_BATCH_OUTPUT": "rows"}
+    with pytest.raises(ConfigError, match="batch_output_mode 'csv' is not one of files, rows"):
+        DeploySettings(batch_output_mode="csv")
+
+
+# --- monitoring reference data (MLTable from the training distribution) -------------------
+
+
+def test_reference_table_follows_the_training_shares(model_dir: Path) -> None:
+    distribution = json.loads((model_dir / "training_distribution.json").read_text())
+    frame = reference_frame(distribution, rows=10_000)
+    assert list(frame.columns) == list(distribution["features"])
+    for name, shares in distribution["features"].items():
+        counts = frame[name].value_counts()
+        assert set(counts.index) <= set(schema.FEATURES_BY_NAME[name].values)
+        for value, share in shares.items():
+            assert abs(counts.get(value, 0) - share * 10_000) <= 1, (name, value)
+    assert frame.equals(reference_frame(distribution, rows=10_000)), "fixed seed: the same table every time"
+
+
+def test_reference_spec_loads_and_its_mltable_points_at_the_table(mirror: Path) -> None:
+    from azure.ai.ml.entities._data.mltable_metadata import MLTableMetadata
+
+    data = load_data(mirror / "data-reference.yml")
+    settings = DeploySettings()
+    assert (data.name, data.version, data.type) == (settings.monitor_reference_name, "1", "mltable")
+    folder = (Path(data.base_path) / data.path).resolve() if not Path(data.path).is_absolute() else Path(data.path)
+    meta = MLTableMetadata.load(folder / MLTABLE_FILE)
+    assert [p.value for p in meta.paths] == [f"./{TABLE_FILE}"]
+    assert (folder / TABLE_FILE).is_file()
+    # The schedule's reference input is exactly this asset.
+    schedule = load_schedule(mirror / "monitor-schedule.yml")
+    ref = schedule.create_monitor.monitoring_signals["input_drift"].reference_data.input_data
+    assert (ref.type, ref.path.removeprefix("azureml:")) == ("mltable", f"{data.name}:{data.version}")
+
+
+def test_monitor_dry_run_builds_the_reference_before_the_schedule(model_dir: Path, tmp_path: Path) -> None:
+    proc = run_cli("monitor", "--dry-run", "--model-dir", str(model_dir), "--reference-dir", str(tmp_path / "ref"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.index("--- Data") < proc.stdout.index("--- MonitorSchedule")
+    assert (tmp_path / "ref" / TABLE_FILE).is_file() and (tmp_path / "ref" / MLTABLE_FILE).is_file()
+    proc = run_cli("monitor", "--dry-run", "--model-dir", str(tmp_path / "nothing"))
+    assert proc.returncode == 2 and "No model found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_retarget_keeps_the_registered_reference() -> None:
+    existing = ent.build_monitor_schedule(DeploySettings(monitor_reference_version="7"))
+    moved = ent.retarget_schedule(existing, DeploySettings(deployment_name="green"))
+    assert moved.create_monitor.monitoring_target.endpoint_deployment_id == "azureml:covid19-death-risk:green"
+    ref = moved.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path
+    assert ref == "azureml:covid19-training-reference:7"
+
+
+# --- the AKS cluster steps (docs/azure.md and deploy/azure/k8s/create-cluster.sh) ---------
+
+AKS_SCRIPT = REPO / "deploy" / "azure" / "k8s" / "create-cluster.sh"
+
+
+def _shell_lines(text: str) -> list[str]:
+    """Lines with backslash continuations joined (markdown and shell alike)."""
+    lines, buffer = [], ""
+    for raw in text.splitlines():
+        if raw.rstrip().endswith("\\"):
+            buffer += raw.rstrip()[:-1] + " "
+            continue
+        lines.append(buffer + raw)
+        buffer = ""
+    return lines
+
+
+def _settings_after(tokens: list[str], flag: str) -> dict[str, str]:
+    """key=value tokens following `flag` up to the next --option."""
+    found: dict[str, str] = {}
+    if flag not in tokens:
+        return found
+    for token in tokens[tokens.index(flag) + 1 :]:
+        if token.startswith("--"):
+            break
+        key, _, value = token.partition("=")
+        found[key] = value
+    return found
+
+
+def aks_problems(text: str, default_nodes: int | None = None) -> list[str]:
+    """Azure ML extension commands that Azure would reject or that would not schedule."""
+    import shlex
+
+    problems, nodes = [], None
+    lines = _shell_lines(text)
+    for i, line in enumerate(lines):
+        if "az aks create" in line:
+            tokens = shlex.split(line, comments=True)
+            count = tokens[tokens.index("--node-count") + 1] if "--node-count" in tokens else "3"
+            nodes = default_nodes if count.startswith("$") else int(count)
+        if "az k8s-extension create" not in line:
+            continue
+        tokens = shlex.split(line, comments=True)
+        config, protected = _settings_after(tokens, "--config"), _settings_after(tokens, "--config-protected")
+        insecure = config.get("allowInsecureConnections", "False").lower() == "true"
+        context = " ".join(lines[max(0, i - 4) : i]).upper()
+        if insecure and "DEV/TEST" not in context:
+            problems.append(f"line {i + 1}: allowInsecureConnections=True without a dev/test label")
+        tls = "sslSecret" in config or {"sslCertPemFile", "sslKeyPemFile"} <= set(protected)
+        if not insecure and not ("sslCname" in config and tls):
+            problems.append(f"line {i + 1}: HTTPS (the default) needs sslCname and the certificate and key")
+        ha = config.get("inferenceRouterHA", "True").lower() != "false"
+        if ha and (nodes is None or nodes < 3):
+            problems.append(f"line {i + 1}: inferenceRouterHA needs 3 nodes, the cluster has {nodes}")
+    return problems
+
+
+def test_the_aks_checker_catches_the_old_guide() -> None:
+    old = """az aks create -g <rg> -n risk-aks --node-count 2 --node-vm-size Standard_D4s_v3 --generate-ssh-keys
+az k8s-extension create --name azureml --extension-type Microsoft.AzureML.Kubernetes \\
+  --cluster-type managedClusters --cluster-name risk-aks -g <rg> --scope cluster \\
+  --config enableInference=True inferenceRouterServiceType=LoadBalancer allowInsecureConnections=False
+"""
+    assert aks_problems(old) == [
+        "line 2: HTTPS (the default) needs sslCname and the certificate and key",
+        "line 2: inferenceRouterHA needs 3 nodes, the cluster has 2",
+    ]
+
+
+def test_aks_steps_in_the_guide_and_the_script_would_install() -> None:
+    docs = (REPO / "docs" / "azure.md").read_text()
+    assert docs.count("az k8s-extension create") >= 2
+    assert aks_problems(docs) == []
+    script = AKS_SCRIPT.read_text()
+    default_nodes = int(re.search(r'NODES="\$\{NODES:-(\d+)\}"', script).group(1))
+    assert default_nodes >= 3
+    assert aks_problems(script, default_nodes) == []
+    assert "NODES < 3" in script  # the HTTPS branch refuses fewer nodes than the HA router needs
+
+
+def test_aks_script_is_valid_bash() -> None:
+    proc = subprocess.run(["bash", "-n", str(AKS_SCRIPT)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr

@@ -55,7 +55,7 @@ def _all(instructions: list[tuple[str, str]], keyword: str) -> list[str]:
 
 
 def test_parser_handles_continuations_and_comments() -> None:
-    parsed = parse_dockerfile("# c\nFROM a:1\nRUN x \\\n  && y\n# d\nCMD [\"z\"]\n")
+    parsed = parse_dockerfile('# c\nFROM a:1\nRUN x \\\n  && y\n# d\nCMD ["z"]\n')
     assert parsed == [("FROM", "a:1"), ("RUN", "x && y"), ("CMD", '["z"]')]
 
 
@@ -78,8 +78,12 @@ def test_every_copy_source_exists(instructions: list[tuple[str, str]]) -> None:
         *sources, _dest = [a for a in args.split() if not a.startswith("--")]
         for src in sources:
             assert (REPO / src).exists(), f"COPY {src}: not in the repository"
+    ignored = {line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()}
+    for args in copies:
+        src = args.split()[0].rstrip("/")
+        assert src not in ignored, f"COPY {src}: excluded from the build context by .dockerignore"
     copied = {a.split()[0].rstrip("/") for a in copies}
-    assert {"model", "dashboard", "assets", ".streamlit/config.toml"} <= copied
+    assert {"model", "dashboard", "assets", "deploy", ".streamlit/config.toml"} <= copied
 
 
 def test_secrets_file_not_copied(instructions: list[tuple[str, str]]) -> None:
@@ -103,11 +107,28 @@ def test_healthcheck_hits_streamlit_health(instructions: list[tuple[str, str]]) 
 
 
 def test_cmd_runs_streamlit_home(instructions: list[tuple[str, str]]) -> None:
+    from deploy.azure.dashboard_start import STREAMLIT_ARGS
+
     (cmd,) = _all(instructions, "CMD")
-    argv = json.loads(cmd)  # exec form, so signals reach streamlit
-    assert argv[:3] == ["streamlit", "run", "dashboard/Home.py"]
-    assert "--server.address=0.0.0.0" in argv and "--server.headless=true" in argv
+    argv = json.loads(cmd)  # exec form; the start module then execs streamlit, so signals reach it
+    assert argv == ["python", "-m", "deploy.azure.dashboard_start"]
+    assert (REPO / "deploy" / "azure" / "dashboard_start.py").is_file()
+    assert STREAMLIT_ARGS[:3] == ["streamlit", "run", "dashboard/Home.py"]
+    assert "--server.address=0.0.0.0" in STREAMLIT_ARGS and "--server.headless=true" in STREAMLIT_ARGS
+    assert "--server.port=8501" in STREAMLIT_ARGS
     assert (REPO / "dashboard" / "Home.py").is_file()
+
+
+def test_sign_in_dependencies_are_installed(instructions: list[tuple[str, str]]) -> None:
+    """st.login needs Authlib (and httpx); the image installs requirements.txt, so they must be pinned there."""
+    pins = (REPO / "requirements.txt").read_text().lower()
+    assert re.search(r"^authlib==\d", pins, re.MULTILINE) and re.search(r"^httpx==\d", pins, re.MULTILINE)
+
+
+def test_no_workspace_config_or_secrets_reach_the_image() -> None:
+    ignore = (REPO / ".dockerignore").read_text().split()
+    assert "config.json" in ignore or "**/config.json" in ignore
+    assert "artifacts" in ignore or "artifacts/" in ignore
 
 
 def test_no_secrets_in_env(instructions: list[tuple[str, str]]) -> None:

@@ -11,6 +11,7 @@ returns a `page.PageContext` with the model artifact and the endpoint client.
 
 Modules:
     settings    where the model directory and endpoint settings come from
+    auth        the sign-in gate (Streamlit OpenID Connect; off without [auth] in secrets)
     artifacts   cached, read-only access to the model card and evaluation tables
     endpoint    cached client, health check, scoring with human error messages
     state       values that outlive a page (operating threshold, ICU assumptions, scored patients)

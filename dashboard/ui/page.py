@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import settings, theme, thresholds
+from dashboard.ui import auth, settings, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import Sidebar
 
@@ -45,6 +45,7 @@ def setup_page(title: str, subtitle: str, *, icon: str, needs_model: bool = True
     """
     st.set_page_config(page_title=f"{title} · {theme.APP_NAME}", page_icon=icon, layout="wide")
     theme.apply_theme()
+    auth.require_sign_in()  # returns when sign-in is off or done; otherwise shows only the sign-in screen
     model, model_error = None, None
     try:
         model = load_artifact(settings.model_dir())

@@ -5,4 +5,9 @@ endpoints, deployments, training job, batch deployment, monitoring schedule) is 
 by `deploy.azure.entities` from one `DeploySettings`; the YAML specs in
 `deploy/azure/specs/` are generated from the same builders (`python -m deploy.azure
 dry-run --write-specs`) so `az ml ... create -f` and the Python path deploy the same thing.
+
+Around them: `rollout` (blue/green with canary checks), `traffic` (pure plans), `teardown`,
+`reference_data` (the monitor's MLTable), `batch_sizing`, `resources` (Kubernetes limits),
+`containerapp` + `model_fetch` + `dashboard_start` (the dashboard in Azure Container Apps),
+`k8s/` (AKS cluster script, custom instance type). docs/azure.md is the guide.
 """

@@ -23,6 +23,8 @@ _SETTING_FLAGS = {
     "traffic_steps": "steps",
     "cluster": "cluster",
     "training_data": "data",
+    "canary_wait_s": "canary-wait",
+    "keep_previous_deployment": "keep-previous",
 }
 
 
@@ -39,6 +41,11 @@ def _parse_traffic(text: str) -> dict[str, int]:
             raise CliError(f"--current {text!r}: write it as name=percent pairs, e.g. blue=90,green=10")
         traffic[name.strip()] = int(value)
     return traffic
+
+
+def _parse_names(text: str) -> list[str]:
+    """`blue,green` -> ["blue", "green"]."""
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _settings(args: argparse.Namespace) -> DeploySettings:
@@ -91,11 +98,23 @@ def cmd_dry_run(args: argparse.Namespace, settings: DeploySettings) -> int:
 def cmd_plan(args: argparse.Namespace, settings: DeploySettings) -> int:
     from deploy.azure.traffic import next_deployment_name, plan_rollout
 
-    current = _parse_traffic(args.current)
-    new = args.deployment or next_deployment_name(current)
-    plan = plan_rollout(current, new, settings.traffic_steps, resume=args.resume)
-    print(json.dumps({"new_deployment": new, "states": plan.states, "rollback": plan.rollback}, indent=2))
+    current, existing = _parse_traffic(args.current), _parse_names(args.existing)
+    new = args.deployment or next_deployment_name(current, existing)
+    plan = plan_rollout(current, new, settings.traffic_steps, resume=args.resume, existing=existing)
+    print(json.dumps(_plan_json(plan, settings), indent=2))
     return 0
+
+
+def _plan_json(plan: Any, settings: DeploySettings) -> dict[str, Any]:
+    retire = "kept at 0%" if settings.keep_previous_deployment else "deleted after promotion"
+    return {
+        "new_deployment": plan.new_deployment,
+        "states": plan.states,
+        "rollback": plan.rollback,
+        "canary_baseline": plan.baseline,
+        "canary": f"wait {settings.canary_wait_s} s, then {settings.canary_requests} pinned requests each",
+        "previous_deployments": {name: retire for name in plan.retire},
+    }
 
 
 def cmd_stage(args: argparse.Namespace, settings: DeploySettings) -> int:
@@ -123,64 +142,73 @@ def _print_access(settings: DeploySettings, uri: str | None) -> None:
         "keys/tokens: az ml online-endpoint get-credentials -n "
         f"{settings.endpoint_name}   (auth_mode={settings.auth_mode}; never commit them)"
     )
-    print(
-        "dashboard: RISK_ENDPOINT_URL=<scoring URI> RISK_ENDPOINT_AUTH="
-        f"{'aad' if settings.auth_mode == 'aad_token' else 'key'} RISK_ENDPOINT_KEY=<key or token>"
+    if settings.auth_mode == "aad_token":
+        print("dashboard: RISK_ENDPOINT_URL=<scoring URI> RISK_ENDPOINT_AUTH=aad (its managed identity gets tokens)")
+    else:
+        print("dashboard: RISK_ENDPOINT_URL=<scoring URI> RISK_ENDPOINT_AUTH=key, key from Key Vault (docs/azure.md)")
+
+
+def _rollout(plane: Any, settings: DeploySettings, plan: Any, deployment: Any | None) -> None:
+    """Run a planned rollout with canary checks; afterwards retarget the monitor and retire old slots."""
+    from deploy.azure import entities as ent
+    from deploy.azure.rollout import AfterPromotion, CanaryPolicy, endpoint_prober, execute_rollout
+
+    uri = plane.scoring_uri(settings.endpoint_name)
+    prober = endpoint_prober(uri, plane.auth_secret(settings.endpoint_name))
+    new_settings = settings.replace(deployment_name=plan.new_deployment)
+    after = AfterPromotion(
+        monitor_name=settings.monitor_name,
+        retarget=lambda existing: ent.retarget_schedule(existing, new_settings),
+        keep_previous=settings.keep_previous_deployment,
     )
+    execute_rollout(
+        plane, settings.endpoint_name, plan, prober, CanaryPolicy.from_settings(settings), deployment, after
+    )
+    _print_access(settings, uri)
 
 
 def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     from deploy.azure import entities as ent
-    from deploy.azure.rollout import AzureControlPlane, endpoint_smoke_test, execute_rollout
+    from deploy.azure.rollout import AzureControlPlane
     from deploy.azure.staging import stage_code
     from deploy.azure.traffic import next_deployment_name, plan_rollout
 
     model_ref = ent.model_reference(settings, args.model_version)
     endpoint = ent.build_online_endpoint(settings)
     if args.dry_run:
-        current = _parse_traffic(args.current)
-        name = args.deployment or next_deployment_name(current)
-        plan = plan_rollout(current, name, settings.traffic_steps)
+        current, existing = _parse_traffic(args.current), _parse_names(args.existing)
+        name = args.deployment or next_deployment_name(current, existing)
+        plan = plan_rollout(current, name, settings.traffic_steps, existing=existing)
         _print_entities([endpoint, ent.build_online_deployment(settings, _paths(args), model_ref, name)])
-        print(json.dumps({"traffic_plan": plan.states, "rollback": plan.rollback}, indent=2))
+        print(json.dumps({"traffic_plan": _plan_json(plan, settings)}, indent=2))
         return 0
     client = _workspace_client(args, settings)
     plane = AzureControlPlane(client, settings.auth_mode)
-    current = plane.traffic(settings.endpoint_name)
-    if not current:
+    if not plane.endpoint_exists(settings.endpoint_name):
         print(f"creating endpoint {settings.endpoint_name} ({settings.target}) ...")
         client.online_endpoints.begin_create_or_update(endpoint).result()
-    name = args.deployment or next_deployment_name(current)
-    plan = plan_rollout(current, name, settings.traffic_steps)
+    current, existing = plane.traffic(settings.endpoint_name), plane.deployments(settings.endpoint_name)
+    name = args.deployment or next_deployment_name(current, existing)
+    plan = plan_rollout(current, name, settings.traffic_steps, existing=existing)
     stage_code()
-    deployment = ent.build_online_deployment(settings, _paths(args), model_ref, name)
-    uri = plane.scoring_uri(settings.endpoint_name)
-    secret = plane.auth_secret(settings.endpoint_name)
-    execute_rollout(
-        plane, settings.endpoint_name, plan, lambda d: print(f"  served {endpoint_smoke_test(uri, secret, d)}"),
-        deployment_entity=deployment,
-    )
-    _print_access(settings, uri)
+    _rollout(plane, settings, plan, ent.build_online_deployment(settings, _paths(args), model_ref, name))
     return 0
 
 
 def cmd_promote(args: argparse.Namespace, settings: DeploySettings) -> int:
-    from deploy.azure.rollout import AzureControlPlane, endpoint_smoke_test, execute_rollout
+    from deploy.azure.rollout import AzureControlPlane
     from deploy.azure.traffic import plan_rollout
 
     if not args.deployment:
         raise CliError("promote needs --deployment NAME (the deployment to move to 100%)")
     if args.dry_run:
-        plan = plan_rollout(_parse_traffic(args.current), args.deployment, settings.traffic_steps, resume=True)
-        print(json.dumps({"traffic_plan": plan.states, "rollback": plan.rollback}, indent=2))
+        current, existing = _parse_traffic(args.current), _parse_names(args.existing)
+        plan = plan_rollout(current, args.deployment, settings.traffic_steps, resume=True, existing=existing)
+        print(json.dumps({"traffic_plan": _plan_json(plan, settings)}, indent=2))
         return 0
     plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
-    plan = plan_rollout(plane.traffic(settings.endpoint_name), args.deployment, settings.traffic_steps, resume=True)
-    uri, secret = plane.scoring_uri(settings.endpoint_name), plane.auth_secret(settings.endpoint_name)
-    execute_rollout(
-        plane, settings.endpoint_name, plan, lambda d: print(f"  served {endpoint_smoke_test(uri, secret, d)}")
-    )
-    _print_access(settings, uri)
+    current, existing = plane.traffic(settings.endpoint_name), plane.deployments(settings.endpoint_name)
+    _rollout(plane, settings, plan_rollout(current, args.deployment, settings.traffic_steps, True, existing), None)
     return 0
 
 
@@ -190,12 +218,17 @@ def cmd_rollback(args: argparse.Namespace, settings: DeploySettings) -> int:
 
     if not args.deployment:
         raise CliError("rollback needs --deployment NAME (the deployment to take out of traffic)")
-    current = _parse_traffic(args.current) if args.dry_run else None
     plane = None if args.dry_run else AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
-    current = current if plane is None else plane.traffic(settings.endpoint_name)
-    rollback = plan_rollout(current, args.deployment, (100,), resume=True).rollback
+    if plane is None:
+        current, existing = _parse_traffic(args.current), _parse_names(args.existing)
+    else:
+        current, existing = plane.traffic(settings.endpoint_name), plane.deployments(settings.endpoint_name)
+    rollback = plan_rollout(current, args.deployment, (100,), resume=True, existing=existing).rollback
     if not sum(rollback.values()):
-        raise CliError(f"no other deployment on {settings.endpoint_name} can take the traffic ({current})")
+        raise CliError(
+            f"no other deployment on {settings.endpoint_name} served traffic before ({current}); "
+            "shift traffic by hand with `az ml online-endpoint update --traffic`"
+        )
     print(f"traffic -> {rollback}")
     if plane is not None:
         plane.set_traffic(settings.endpoint_name, rollback)
@@ -203,21 +236,22 @@ def cmd_rollback(args: argparse.Namespace, settings: DeploySettings) -> int:
 
 
 def cmd_teardown(args: argparse.Namespace, settings: DeploySettings) -> int:
-    from deploy.azure.rollout import AzureControlPlane
+    from deploy.azure.teardown import teardown_plan
 
-    what = f"deployment {args.deployment} of" if args.deployment else "endpoint (and all deployments)"
-    if not args.yes and not args.dry_run:
-        raise CliError(f"teardown deletes the {what} {settings.endpoint_name}; re-run with --yes to confirm")
-    if args.dry_run:
-        print(f"would delete the {what} {settings.endpoint_name}")
-        return 0
-    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
-    if args.deployment:
-        plane.delete_deployment(settings.endpoint_name, args.deployment)
-    else:
-        plane.delete_endpoint(settings.endpoint_name)
-    print(f"deleted the {what} {settings.endpoint_name}. The AKS cluster itself keeps running (and billing): "
-          "stop it with `az aks stop -g <rg> -n <cluster>`")
+    steps = teardown_plan(settings, args.deployment)
+    if args.dry_run or not args.yes:
+        listing = "\n".join(f"  - {step.description}" for step in steps)
+        if args.dry_run:
+            print(f"teardown would:\n{listing}")
+            return 0
+        raise CliError(f"teardown would:\n{listing}\nre-run with --yes to confirm")
+    from deploy.azure.teardown import run_teardown
+
+    run_teardown(_workspace_client(args, settings), steps)
+    print(
+        "The AKS cluster, the compute cluster's quota, the dashboard's Container App and the workspace are not "
+        "deleted here: see docs/azure.md 'Stop everything' (az aks stop / az group delete)."
+    )
     return 0
 
 
@@ -232,8 +266,10 @@ def cmd_train_job(args: argparse.Namespace, settings: DeploySettings) -> int:
     stage_code()
     submitted = _workspace_client(args, settings).jobs.create_or_update(job)
     print(f"submitted job {submitted.name}: {submitted.studio_url}")
-    print(f"register its output: az ml model create -n {settings.model_name} -t custom_model "
-          f"-p azureml://jobs/{submitted.name}/outputs/model")
+    print(
+        f"register its output: az ml model create -n {settings.model_name} -t custom_model "
+        f"-p azureml://jobs/{submitted.name}/outputs/model"
+    )
     return 0
 
 
@@ -258,15 +294,59 @@ def cmd_batch(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0
 
 
-def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
+def cmd_reference(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Write the reference MLTable from the model's training distribution and register it."""
     from deploy.azure import entities as ent
+    from deploy.azure.reference_data import build_reference_data, write_reference
 
-    schedule = ent.build_monitor_schedule(settings)
+    folder = write_reference(args.model_dir, args.reference_dir)
+    print(f"wrote {folder} (reference.csv + MLTable) from {args.model_dir}")
+    data = build_reference_data(
+        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
+    )
     if args.dry_run:
-        _print_entities([schedule])
+        _print_entities([data])
         return 0
-    created = _workspace_client(args, settings).schedules.begin_create_or_update(schedule).result()
-    print(f"monitoring schedule {created.name} created")
+    registered = _workspace_client(args, settings).data.create_or_update(data)
+    print(f"registered data asset {registered.name}:{registered.version}")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Register the reference data first (the schedule refers to it), then create the schedule."""
+    from deploy.azure import entities as ent
+    from deploy.azure.reference_data import build_reference_data, write_reference
+
+    folder = write_reference(args.model_dir, args.reference_dir)
+    data = build_reference_data(
+        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
+    )
+    if args.dry_run:
+        _print_entities([data, ent.build_monitor_schedule(settings)])
+        return 0
+    client = _workspace_client(args, settings)
+    registered = client.data.create_or_update(data)
+    print(f"registered reference data {registered.name}:{registered.version} from {args.model_dir}")
+    schedule = ent.build_monitor_schedule(settings.replace(monitor_reference_version=str(registered.version)))
+    created = client.schedules.begin_create_or_update(schedule).result()
+    print(f"monitoring schedule {created.name} created for deployment {settings.deployment_name}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Render the dashboard's Container App YAML from the [dashboard] settings; print how to apply it."""
+    import yaml
+
+    from deploy.azure.containerapp import az_create_command, build_containerapp, load_dashboard_settings
+
+    dashboard = load_dashboard_settings(args.settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / "dashboard-containerapp.yml"
+    target.write_text(yaml.safe_dump(build_containerapp(dashboard), sort_keys=False, width=110), encoding="utf-8")
+    print(f"wrote {target}")
+    print(f"apply: {az_create_command(dashboard, str(target))}")
+    if "<" in target.read_text(encoding="utf-8"):
+        print("note: it still holds <placeholders>; set them in the [dashboard] table of --settings")
     return 0
 
 
@@ -278,10 +358,15 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     "deploy": (cmd_deploy, "create/update the online endpoint and roll out a new deployment"),
     "promote": (cmd_promote, "continue a rollout: shift traffic to --deployment through the steps"),
     "rollback": (cmd_rollback, "take --deployment out of traffic, back to the other deployment(s)"),
-    "teardown": (cmd_teardown, "delete a deployment (--deployment) or the whole endpoint; needs --yes"),
+    "teardown": (
+        cmd_teardown,
+        "delete a deployment (--deployment), or the monitor schedule, online and batch endpoints; needs --yes",
+    ),
     "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
-    "monitor": (cmd_monitor, "create the drift monitoring schedule"),
+    "reference": (cmd_reference, "write and register the monitoring reference MLTable from --model-dir"),
+    "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp create --yaml)"),
+    "monitor": (cmd_monitor, "register the reference data, then create the drift monitoring schedule"),
 }
 
 
@@ -296,8 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model", help="model artifact dir")
         p.add_argument("--model-version", help="registered model version (default: latest)")
         p.add_argument("--current", default="", help="dry-run/plan: current traffic, e.g. blue=90,green=10")
+        p.add_argument("--existing", default="", help="dry-run/plan: every deployment on the endpoint, e.g. blue,green")
         p.add_argument("--resume", action="store_true", help="plan: continue a rollout of --deployment")
         p.add_argument("--yes", action="store_true", help="teardown: confirm deletion")
+        p.add_argument(
+            "--reference-dir", type=Path, default=REPO_ROOT / "artifacts" / "azure" / "reference",
+            help="reference/monitor: folder for the reference MLTable",
+        )  # fmt: skip
         p.add_argument("--out", type=Path, default=DEFAULT_DRY_RUN_DIR, help="dry-run: folder for the YAML specs")
         p.add_argument("--write-specs", action="store_true", help="dry-run: regenerate deploy/azure/specs/")
         p.add_argument("--target", choices=TARGETS, help="kubernetes (attached AKS) or managed")
@@ -307,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--deployment", dest="deployment_name", help="deployment (slot) name, e.g. blue / green")
         p.add_argument("--steps", dest="traffic_steps", help="traffic steps for the new deployment, e.g. 10,50,100")
         p.add_argument("--data", dest="training_data", help="train-job: data asset or URI of the CDC file")
+        p.add_argument("--canary-wait", dest="canary_wait_s", help="deploy/promote: seconds to wait before each check")
+        p.add_argument(
+            "--keep-previous", dest="keep_previous_deployment", action="store_const", const=True,
+            help="deploy/promote: keep the old deployment at 0%% instead of deleting it after promotion",
+        )  # fmt: skip
     return parser
 
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from deploy.azure.batch_sizing import batch_problems
+from deploy.azure.resources import check_pod_resources
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = {
     "subscription_id": "AZURE_SUBSCRIPTION_ID",
@@ -49,9 +52,7 @@ def _workspace_from_mapping(
 ) -> WorkspaceConfig:
     missing = [(names or {}).get(k, k) for k in ENV_VARS if not str(values.get(k) or "").strip()]
     if missing:
-        raise ConfigError(
-            f"workspace config from {source} is missing {', '.join(missing)}. {hint}"
-        )
+        raise ConfigError(f"workspace config from {source} is missing {', '.join(missing)}. {hint}")
     return WorkspaceConfig(
         subscription_id=str(values["subscription_id"]).strip(),
         resource_group=str(values["resource_group"]).strip(),
@@ -105,20 +106,22 @@ class DeploySettings:
     deployment_name: str = "blue"
     model_name: str = "covid19-death-risk"
     auth_mode: str = "key"
-    # Kubernetes (attached AKS with the Azure ML extension)
+    # Kubernetes (attached AKS with the Azure ML extension). The limits must stay below the
+    # instance type's (defaultinstancetype: cpu 2, memory 2Gi); see deploy.azure.resources.
     compute: str = "aks-inference"
     instance_type: str = "defaultinstancetype"
     cpu_request: str = "500m"
     memory_request: str = "1Gi"
     cpu_limit: str = "1"
-    memory_limit: str = "2Gi"
+    memory_limit: str = "1536Mi"
     min_instances: int = 1
     max_instances: int = 3
     target_utilization_percentage: int = 70
     # Managed online endpoint alternative
     managed_instance_type: str = "Standard_DS3_v2"
     instance_count: int = 1
-    # Serving behaviour (both targets)
+    # Serving behaviour (both targets). The deployment runs one azmlinfsrv worker per concurrent
+    # request (WORKER_COUNT), see deploy.azure.entities.deployment_environment_variables.
     request_timeout_ms: int = 5000
     max_concurrent_requests_per_instance: int = 4
     max_queue_wait_ms: int = 1000
@@ -129,14 +132,30 @@ class DeploySettings:
     collect_data: bool = True
     # Blue/green rollout: traffic percentages for the new deployment, last must be 100.
     traffic_steps: tuple[int, ...] = (10, 50, 100)
+    # Canary check between steps: wait, then probe new and old deployments (pinned by header).
+    canary_wait_s: int = 300
+    canary_requests: int = 40
+    canary_max_error_rate_increase: float = 0.01
+    canary_max_latency_ratio: float = 1.5
+    # After promotion the previous deployment is deleted (as Microsoft's safe-rollout script does)
+    # unless this is true; a kept slot at 0% still bills for its pods/instances.
+    keep_previous_deployment: bool = False
     # Training job, batch endpoint and monitoring
     cluster: str = "cpu-cluster"
     experiment_name: str = "covid19-death-risk"
     training_data: str = "azureml:cdc-case-surveillance@latest"
     batch_endpoint_name: str = "covid19-death-risk-batch"
     batch_deployment_name: str = "lookup-v1"
+    # files: one Parquet per input file (output_action summary_only); rows: every row returned to
+    # Azure's predictions.csv (append_row), only for small inputs. See deploy.azure.batch_sizing.
+    batch_output_mode: str = "files"
+    batch_max_rows_per_file: int = 110_000_000
+    batch_mini_batch_size: int = 1
+    batch_max_concurrency_per_instance: int = 2
+    batch_node_memory_gib: float = 14.0
     monitor_name: str = "covid19-death-risk-monitor"
-    monitor_reference_data: str = "azureml:covid19-training-reference:1"
+    monitor_reference_name: str = "covid19-training-reference"
+    monitor_reference_version: str = "1"
     monitor_spark_instance_type: str = "standard_e4s_v3"
     monitor_emails: tuple[str, ...] = field(default_factory=tuple)
 
@@ -173,10 +192,36 @@ def validate_settings(s: DeploySettings) -> list[str]:
     steps = list(s.traffic_steps)
     if not steps or steps[-1] != 100 or any(not 0 <= a < b <= 100 for a, b in zip([0, *steps], steps, strict=False)):
         problems.append(f"traffic_steps {steps} must increase strictly within 1..100 and end with 100")
-    for name in ("instance_count", "request_timeout_ms", "max_concurrent_requests_per_instance"):
+    for name in ("instance_count", "request_timeout_ms", "max_concurrent_requests_per_instance", "canary_requests"):
         if getattr(s, name) < 1:
             problems.append(f"{name} must be at least 1")
+    problems += _auth_problems(s)
+    if s.target == "kubernetes":
+        problems += check_pod_resources(
+            s.instance_type, s.cpu_request, s.memory_request, s.cpu_limit, s.memory_limit,
+            workers=s.max_concurrent_requests_per_instance,
+        )  # fmt: skip
+    if s.canary_wait_s < 0 or not 0 <= s.canary_max_error_rate_increase < 1 or s.canary_max_latency_ratio < 1:
+        problems.append(
+            "canary settings: canary_wait_s >= 0, 0 <= canary_max_error_rate_increase < 1, "
+            "canary_max_latency_ratio >= 1"
+        )
+    problems += batch_problems(
+        s.batch_output_mode, s.batch_max_rows_per_file, s.batch_mini_batch_size,
+        s.batch_max_concurrency_per_instance, s.batch_node_memory_gib,
+    )  # fmt: skip
     return problems
+
+
+def _auth_problems(s: DeploySettings) -> list[str]:
+    # Azure ML: Kubernetes online endpoints support key and aml_token; aad_token is for managed ones only.
+    if s.target == "kubernetes" and s.auth_mode == "aad_token":
+        return [
+            "auth_mode 'aad_token' works only with managed online endpoints; a Kubernetes (AKS) endpoint "
+            "accepts 'key' or 'aml_token'. Set auth_mode = \"key\" (the dashboard reads the key from "
+            'Key Vault, see docs/azure.md) or target = "managed"'
+        ]
+    return []
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(DeploySettings)}
@@ -190,6 +235,10 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
         if kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -221,14 +270,14 @@ def load_settings(path: Path | None = None, overrides: Mapping[str, Any] | None 
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
-        table = data.get("deploy", data)
+        # [deploy] holds these settings; [dashboard] is read by deploy.azure.containerapp.
+        table = data["deploy"] if "deploy" in data else {k: v for k, v in data.items() if k != "dashboard"}
         if not isinstance(table, dict):
             raise ConfigError(f"settings file {path}: [deploy] must be a table")
         unknown = sorted(set(table) - set(_FIELD_TYPES))
         if unknown:
             raise ConfigError(
-                f"settings file {path}: unknown setting(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(_FIELD_TYPES)}"
+                f"settings file {path}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(_FIELD_TYPES)}"
             )
         values.update({k: _coerce(k, v, str(path)) for k, v in table.items()})
     for key, value in (overrides or {}).items():

@@ -56,14 +56,23 @@ from azure.ai.ml.entities import (
 )
 from azure.ai.ml.entities._job.job import Job
 
+from deploy.azure import batch_sizing
 from deploy.azure.config import REPO_ROOT, DeploySettings
-from deploy.azure.environment import BASE_IMAGE, CONDA_FILE, ENVIRONMENT_NAME
+from deploy.azure.environment import (
+    BASE_IMAGE,
+    BATCH_CONDA_FILE,
+    BATCH_ENVIRONMENT_NAME,
+    CONDA_FILE,
+    ENVIRONMENT_NAME,
+)
 from model import schema
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
 # Staged code folder: only the `model` package (see deploy.azure.staging for why).
 DEFAULT_CODE_DIR = REPO_ROOT / "artifacts" / "azure" / "code"
+# Folder holding the monitoring reference MLTable (deploy.azure.reference_data.write_reference).
+DEFAULT_REFERENCE_DIR = REPO_ROOT / "artifacts" / "azure" / "reference"
 SCORING_SCRIPT = "model/score.py"
 BATCH_DRIVER = "model/batch_driver.py"
 TRAIN_COMMAND = "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}}"
@@ -71,12 +80,15 @@ TRAIN_COMMAND = "python -m model.train --data ${{inputs.data}} --out ${{outputs.
 
 @dataclass(frozen=True)
 class SpecPaths:
-    """Where the model artifact, the staged code and the conda file are, as the entities see them."""
+    """Where the model artifact, the staged code and the conda files are, as the entities see them."""
 
     model_dir: str
     code_dir: str
     conda_file: Path  # always a real file: the SDK reads it when the Environment is built
     conda_ref: str  # the same file as the YAML refers to it
+    batch_conda_file: Path = BATCH_CONDA_FILE
+    batch_conda_ref: str = str(BATCH_CONDA_FILE)
+    reference_dir: str = str(DEFAULT_REFERENCE_DIR)
 
     @classmethod
     def absolute(cls, model_dir: Path = DEFAULT_MODEL_DIR, code_dir: Path = DEFAULT_CODE_DIR) -> SpecPaths:
@@ -89,7 +101,10 @@ class SpecPaths:
         def rel(p: Path) -> str:
             return Path(os.path.relpath(p.resolve(), spec_dir.resolve())).as_posix()
 
-        return cls(rel(model_dir), rel(code_dir), CONDA_FILE, rel(CONDA_FILE))
+        return cls(
+            rel(model_dir), rel(code_dir), CONDA_FILE, rel(CONDA_FILE), BATCH_CONDA_FILE, rel(BATCH_CONDA_FILE),
+            rel(DEFAULT_REFERENCE_DIR),
+        )  # fmt: skip
 
 
 # --- model ------------------------------------------------------------------------------
@@ -147,6 +162,17 @@ def build_environment(paths: SpecPaths, named: bool = False) -> Environment:
     return Environment(**kwargs)
 
 
+def build_batch_environment(paths: SpecPaths, named: bool = False) -> Environment:
+    """The batch deployment's own environment: the model's pins + azureml-core (Azure's batch driver needs it)."""
+    kwargs: dict[str, Any] = {"image": BASE_IMAGE, "conda_file": str(paths.batch_conda_file)}
+    if named:
+        kwargs.update(
+            name=BATCH_ENVIRONMENT_NAME,
+            description="Batch scoring: model pins from requirements.txt + azureml-core for Azure ML's batch driver.",
+        )
+    return Environment(**kwargs)
+
+
 # --- online endpoint --------------------------------------------------------------------
 
 
@@ -170,6 +196,19 @@ def _data_collector(settings: DeploySettings) -> DataCollector | None:
             "model_outputs": DeploymentCollection(enabled="true"),
         }
     )
+
+
+def deployment_environment_variables(settings: DeploySettings) -> dict[str, str]:
+    """The online deployment's environment variables (the one place they are built).
+
+    WORKER_COUNT: azmlinfsrv starts one synchronous worker by default, so a deployment that
+    admits `max_concurrent_requests_per_instance` requests at once must run as many workers,
+    or the extra requests queue inside the pod and time out.
+    """
+    return {
+        "RISK_SCHEMA_VERSION": schema.SCHEMA_VERSION,
+        "WORKER_COUNT": str(settings.max_concurrent_requests_per_instance),
+    }
 
 
 def build_online_endpoint(settings: DeploySettings) -> KubernetesOnlineEndpoint | ManagedOnlineEndpoint:
@@ -203,7 +242,7 @@ def build_online_deployment(
         "readiness_probe": _probe(settings),
         "instance_count": settings.instance_count,
         "data_collector": _data_collector(settings),
-        "environment_variables": {"RISK_SCHEMA_VERSION": schema.SCHEMA_VERSION},
+        "environment_variables": deployment_environment_variables(settings),
     }
     if settings.target == "kubernetes":
         return KubernetesOnlineDeployment(
@@ -259,21 +298,35 @@ def build_batch_endpoint(settings: DeploySettings) -> BatchEndpoint:
 def build_batch_deployment(
     settings: DeploySettings, paths: SpecPaths, model: str | None = None
 ) -> ModelBatchDeployment:
+    """model/batch_driver.py on the compute cluster, sized by deploy.azure.batch_sizing.
+
+    files mode (default): each input file becomes <name>.scored.parquet in the job's output
+    folder and Azure keeps only a summary (output_action summary_only); rows mode appends every
+    row to predictions.csv and is only allowed for inputs that fit in memory.
+    """
+    mode = settings.batch_output_mode
+    files = mode == "files"
     return ModelBatchDeployment(
         name=settings.batch_deployment_name,
         endpoint_name=settings.batch_endpoint_name,
-        description="model/batch_driver.py over CSV/Parquet mini-batches.",
+        description=f"model/batch_driver.py over CSV/Parquet files, {mode} output mode.",
         model=model or model_reference(settings),
         code_configuration=CodeConfiguration(code=paths.code_dir, scoring_script=BATCH_DRIVER),
-        environment=build_environment(paths),
+        environment=build_batch_environment(paths),
         compute=settings.cluster,
         resources=ResourceConfiguration(instance_count=1),
         settings=ModelBatchDeploymentSettings(
-            mini_batch_size=10,
-            max_concurrency_per_instance=2,
-            output_action="append_row",
-            output_file_name="predictions.csv",
-            retry_settings=BatchRetrySettings(max_retries=3, timeout=300),
+            mini_batch_size=settings.batch_mini_batch_size,
+            max_concurrency_per_instance=settings.batch_max_concurrency_per_instance,
+            output_action="summary_only" if files else "append_row",
+            output_file_name=None if files else "predictions.csv",
+            retry_settings=BatchRetrySettings(
+                max_retries=3,
+                timeout=batch_sizing.mini_batch_timeout_s(
+                    mode, settings.batch_max_rows_per_file, settings.batch_mini_batch_size
+                ),
+            ),
+            environment_variables={"RISK_BATCH_OUTPUT": mode},
             error_threshold=-1,
             logging_level="info",
         ),
@@ -297,13 +350,18 @@ def _collected(settings: DeploySettings, collection: str, lookback: str, offset:
     }
 
 
+def reference_data_reference(settings: DeploySettings) -> str:
+    """`azureml:name:version` of the MLTable the data-drift signal compares against (deploy.azure.reference_data)."""
+    return f"azureml:{settings.monitor_reference_name}:{settings.monitor_reference_version}"
+
+
 def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
     """Daily data drift (inputs vs training) and prediction drift (outputs vs previous weeks)."""
     features = list(schema.MODEL_INPUTS)
     data_drift = DataDriftSignal(
         production_data=ProductionData(**_collected(settings, "model_inputs", "P7D", "P0D")),
         reference_data=ReferenceData(
-            input_data=Input(type=AssetTypes.MLTABLE, path=settings.monitor_reference_data),
+            input_data=Input(type=AssetTypes.MLTABLE, path=reference_data_reference(settings)),
             data_context="training",
         ),
         features=features,
@@ -340,3 +398,15 @@ def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
             ),
         ),
     )
+
+
+def retarget_schedule(existing: MonitorSchedule, settings: DeploySettings) -> MonitorSchedule:
+    """The schedule rebuilt for `settings.deployment_name`, keeping the existing one's reference data.
+
+    After a blue/green switch the collected data comes from the new deployment, so its target and
+    production windows must move; the training reference (registered once per model) stays.
+    """
+    rebuilt = build_monitor_schedule(settings)
+    old_ref = existing.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path
+    rebuilt.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path = old_ref
+    return rebuilt

@@ -1,9 +1,14 @@
-"""The scoring/training environment: conda spec generated from requirements.txt.
+"""The Azure ML environments: conda specs generated from requirements.txt.
 
 The pins inside the Azure ML image must equal the ones the local endpoint and the tests
 run with, otherwise the pickled estimator can behave differently (or fail to load) in
-Azure. So the conda file is *generated* from requirements.txt; a test checks the
-committed deploy/azure/environment/conda.yaml equals `render_conda_yaml()`.
+Azure. So the conda files are *generated* from requirements.txt; a test checks the
+committed files under deploy/azure/environment/ equal what the functions here render.
+
+Two environments: the online/training one (azmlinfsrv, data collection) and the batch one.
+Azure ML's batch driver needs `azureml-core` in the image (every batch example in
+Azure/azureml-examples lists it), which the online image does not need; its pin lives in
+environment/batch-requirements.txt because it is never installed locally.
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ import yaml
 from deploy.azure.config import REPO_ROOT
 
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
-CONDA_FILE = Path(__file__).resolve().parent / "environment" / "conda.yaml"
+ENV_DIR = Path(__file__).resolve().parent / "environment"
+CONDA_FILE = ENV_DIR / "conda.yaml"
+BATCH_CONDA_FILE = ENV_DIR / "batch-conda.yaml"
+BATCH_REQUIREMENTS = ENV_DIR / "batch-requirements.txt"
 # Curated Azure ML inference/training base image (Ubuntu 22.04, conda, no Python packages).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 PYTHON_VERSION = "3.11"
 ENVIRONMENT_NAME = "covid19-death-risk-scoring"
+BATCH_ENVIRONMENT_NAME = "covid19-death-risk-batch"
 # The subset of requirements.txt the model code needs inside Azure ML (scoring, batch
 # driver, training job). Dashboard and deployment tooling stay out of the image.
 SCORING_PACKAGES = (
@@ -35,6 +44,9 @@ SCORING_PACKAGES = (
     "azureml-inference-server-http",
     "azureml-ai-monitoring",
 )
+# What model/batch_driver.py imports (no server, no data collection), plus the batch-only pins.
+BATCH_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "joblib")
+BATCH_ONLY_PACKAGES = ("azureml-core",)
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
 
@@ -52,37 +64,67 @@ def read_pins(requirements: Path = REQUIREMENTS) -> dict[str, str]:
     return pins
 
 
-def scoring_pins(requirements: Path = REQUIREMENTS) -> dict[str, str]:
-    """The scoring packages with their exact versions; fails if one is not pinned."""
+def _pinned(packages: tuple[str, ...], requirements: Path) -> dict[str, str]:
     pins = read_pins(requirements)
-    missing = [p for p in SCORING_PACKAGES if _normalise(p) not in pins]
+    missing = [p for p in packages if _normalise(p) not in pins]
     if missing:
         raise ValueError(
             f"{requirements} does not pin {', '.join(missing)} with '=='; the Azure ML environment "
-            "needs an exact version of every scoring package"
+            "needs an exact version of every package it installs"
         )
-    return {p: pins[_normalise(p)] for p in SCORING_PACKAGES}
+    return {p: pins[_normalise(p)] for p in packages}
 
 
-def conda_spec(requirements: Path = REQUIREMENTS) -> dict[str, Any]:
-    """The conda environment as a dict (python from conda, everything else pip-pinned)."""
-    pip = [f"{name}=={version}" for name, version in scoring_pins(requirements).items()]
+def scoring_pins(requirements: Path = REQUIREMENTS) -> dict[str, str]:
+    """The scoring packages with their exact versions; fails if one is not pinned."""
+    return _pinned(SCORING_PACKAGES, requirements)
+
+
+def batch_pins(requirements: Path = REQUIREMENTS, batch_requirements: Path = BATCH_REQUIREMENTS) -> dict[str, str]:
+    """The batch environment's packages: the model's pins from requirements.txt + azureml-core."""
+    return {**_pinned(BATCH_PACKAGES, requirements), **_pinned(BATCH_ONLY_PACKAGES, batch_requirements)}
+
+
+def _conda(name: str, pins: dict[str, str]) -> dict[str, Any]:
+    """A conda environment as a dict (python from conda, everything else pip-pinned)."""
     return {
-        "name": ENVIRONMENT_NAME,
+        "name": name,
         "channels": ["conda-forge"],
-        "dependencies": [f"python={PYTHON_VERSION}", "pip", {"pip": pip}],
+        "dependencies": [f"python={PYTHON_VERSION}", "pip", {"pip": [f"{n}=={v}" for n, v in pins.items()]}],
     }
 
 
+def conda_spec(requirements: Path = REQUIREMENTS) -> dict[str, Any]:
+    return _conda(ENVIRONMENT_NAME, scoring_pins(requirements))
+
+
+def batch_conda_spec(
+    requirements: Path = REQUIREMENTS, batch_requirements: Path = BATCH_REQUIREMENTS
+) -> dict[str, Any]:
+    return _conda(BATCH_ENVIRONMENT_NAME, batch_pins(requirements, batch_requirements))
+
+
+_HEADER = (
+    "# GENERATED from {source} by deploy.azure.environment.{fn}();\n"
+    "# regenerate with `python -m deploy.azure dry-run --write-specs`. Do not edit by hand.\n"
+)
+
+
 def render_conda_yaml(requirements: Path = REQUIREMENTS) -> str:
-    header = (
-        "# GENERATED from requirements.txt by deploy.azure.environment.render_conda_yaml();\n"
-        "# regenerate with `python -m deploy.azure dry-run --write-specs`. Do not edit by hand.\n"
-    )
+    header = _HEADER.format(source="requirements.txt", fn="render_conda_yaml")
     return header + yaml.safe_dump(conda_spec(requirements), sort_keys=False)
 
 
+def render_batch_conda_yaml(requirements: Path = REQUIREMENTS, batch_requirements: Path = BATCH_REQUIREMENTS) -> str:
+    header = _HEADER.format(
+        source="requirements.txt and environment/batch-requirements.txt", fn="render_batch_conda_yaml"
+    )
+    return header + yaml.safe_dump(batch_conda_spec(requirements, batch_requirements), sort_keys=False)
+
+
 def write_conda_yaml(path: Path = CONDA_FILE, requirements: Path = REQUIREMENTS) -> Path:
+    """Write both conda files (online at `path`, batch beside it as batch-conda.yaml)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_conda_yaml(requirements), encoding="utf-8")
+    (path.parent / BATCH_CONDA_FILE.name).write_text(render_batch_conda_yaml(requirements), encoding="utf-8")
     return path

@@ -4,11 +4,16 @@ A plan is the list of endpoint traffic states to apply in order. The first state
 gives the new deployment 0% (it is smoke-tested through the `azureml-model-deployment`
 header before any user traffic reaches it); the last gives it 100%. The rollback state
 returns all traffic to the deployments that served it before the rollout.
+
+Which deployments exist is NOT the traffic map: azure-ai-ml strips 0% entries from
+`endpoint.traffic` before sending it, so a deployment at 0% may be missing from it. Callers
+pass `existing` (from `online_deployments.list`), and every function here treats a deployment
+in `existing` but not in the traffic map as having 0%.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -21,6 +26,18 @@ class RolloutPlan:
     new_deployment: str
     states: list[dict[str, int]]
     rollback: dict[str, int]
+    # The deployment the canary compares the new one with (most traffic before the rollout), if any.
+    baseline: str | None = None
+    # Deployments left at 0% once the new one has 100%: deleted after promotion unless kept.
+    retire: tuple[str, ...] = ()
+
+
+def with_existing(current: Mapping[str, int], existing: Iterable[str] | None) -> dict[str, int]:
+    """The traffic map completed with 0% for deployments that exist but that the map omits."""
+    full = dict(current)
+    for name in existing or ():
+        full.setdefault(name, 0)
+    return full
 
 
 def _scale(shares: Mapping[str, int], total: int) -> dict[str, int]:
@@ -45,7 +62,7 @@ def validate_traffic(current: Mapping[str, int]) -> None:
     if total not in (0, 100):
         raise TrafficPlanError(
             f"current traffic {dict(current)} sums to {total}%, not 100%; fix it first with "
-            "`az ml online-endpoint update --name <endpoint> --traffic \"blue=100\"`"
+            '`az ml online-endpoint update --name <endpoint> --traffic "blue=100"`'
         )
 
 
@@ -56,8 +73,9 @@ def validate_steps(steps: Sequence[int]) -> list[int]:
     return steps
 
 
-def next_deployment_name(current: Mapping[str, int]) -> str:
+def next_deployment_name(current: Mapping[str, int], existing: Iterable[str] | None = None) -> str:
     """blue/green alternation: the first of blue, green not on the endpoint, else the idle one."""
+    current = with_existing(current, existing)
     for name in ("blue", "green"):
         if name not in current:
             return name
@@ -71,15 +89,22 @@ def next_deployment_name(current: Mapping[str, int]) -> str:
 
 
 def plan_rollout(
-    current: Mapping[str, int], new: str, steps: Sequence[int] = (100,), resume: bool = False
+    current: Mapping[str, int],
+    new: str,
+    steps: Sequence[int] = (100,),
+    resume: bool = False,
+    existing: Iterable[str] | None = None,
 ) -> RolloutPlan:
     """Traffic states that move `new` from 0% to 100% through `steps`.
 
-    current: the endpoint's traffic now ({} for a new endpoint). If `new` is already on the
-    endpoint this is a name collision (a rollout would overwrite a live slot) unless resume=True,
-    which continues a rollout half-way (e.g. blue 90 / green 10 → green 50 → green 100).
+    current: the endpoint's traffic now ({} for a new endpoint); existing: the deployments on it
+    (from online_deployments.list; those missing from `current` have 0%). If `new` already exists
+    this is a name collision (a rollout would overwrite a live slot) unless resume=True, which
+    continues a rollout half-way (blue 90 / green 10 -> green 50 -> green 100) or promotes a
+    deployment created at 0% (blue 100, green exists at 0% -> green 10 -> ... -> green 100).
     """
     validate_traffic(current)
+    current = with_existing(current, existing)
     steps = validate_steps(steps)
     if new in current and not resume:
         raise TrafficPlanError(
@@ -103,7 +128,11 @@ def plan_rollout(
         state = _scale(others, 100 - step)
         state[new] = step
         states.append(state)
-    return RolloutPlan(new_deployment=new, states=states, rollback=rollback)
+    serving = {k: v for k, v in others.items() if v > 0}
+    baseline = max(sorted(serving), key=lambda k: serving[k]) if serving else None
+    return RolloutPlan(
+        new_deployment=new, states=states, rollback=rollback, baseline=baseline, retire=tuple(sorted(others))
+    )
 
 
 def _free_name(current: Mapping[str, int]) -> str:

@@ -1,0 +1,38 @@
+"""Container start command of the dashboard image: fetch the model if configured, then run Streamlit.
+
+    python -m deploy.azure.dashboard_start
+
+With RISK_AZUREML_MODEL set (Azure Container Apps), the registered model version is downloaded
+into RISK_MODEL_DIR first (deploy.azure.model_fetch); a failure stops the container with a
+one-line reason, so the revision shows unhealthy instead of serving pages without model tables.
+Without it (a mounted folder, or a local `docker run`), Streamlit starts at once. Streamlit then
+replaces this process (exec), so it receives the container's signals directly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+STREAMLIT_ARGS = [
+    "streamlit", "run", "dashboard/Home.py",
+    "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true",
+]  # fmt: skip
+
+
+def main() -> int:
+    from deploy.azure.model_fetch import ModelFetchError, fetch_if_configured
+
+    try:
+        fetched = fetch_if_configured()
+    except ModelFetchError as exc:
+        print(f"dashboard start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if fetched is not None:
+        print(f"dashboard start: model {os.environ['RISK_AZUREML_MODEL']} in {fetched}", flush=True)
+    os.execvp(STREAMLIT_ARGS[0], STREAMLIT_ARGS)
+    return 0  # pragma: no cover - exec does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Fetch the registered model version's folder at container start (Azure ML, managed identity).
+
+In Azure Container Apps the dashboard has no mounted model folder. When RISK_AZUREML_MODEL names
+a registered model version ("covid19-death-risk:7" or "azureml:covid19-death-risk:7"), the
+container's start command (deploy.azure.dashboard_start) calls `fetch_model` before Streamlit
+starts: it downloads that version with azure-ai-ml into RISK_MODEL_DIR, using the Container
+App's user-assigned managed identity (AZURE_CLIENT_ID), so no key or connection string is in the
+image or the app's settings. The dashboard then reads the folder exactly as it reads a local
+one (dashboard/ui/artifacts.py). Without RISK_AZUREML_MODEL nothing here runs.
+
+The identity needs the "AzureML Data Scientist" role on the workspace (read models, list the
+datastore's credentials for the download); see docs/azure.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from deploy.azure.config import ConfigError, load_workspace_config
+from model import artifact
+
+MODEL_ENV = "RISK_AZUREML_MODEL"
+_REFERENCE = re.compile(r"^(?:azureml:)?([A-Za-z0-9][A-Za-z0-9_.-]{0,254}):([A-Za-z0-9_.-]+)$")
+
+
+class ModelFetchError(RuntimeError):
+    """The model could not be fetched; the message says what to check (never a credential)."""
+
+
+def parse_reference(text: str) -> tuple[str, str]:
+    """`name:version` or `azureml:name:version` -> (name, version). A version is required:
+    the dashboard must show the tables of the model the endpoint serves, not whatever is latest."""
+    match = _REFERENCE.match(text.strip())
+    if not match:
+        raise ModelFetchError(
+            f"{MODEL_ENV}={text!r} is not a registered model version; write it as name:version, "
+            "e.g. covid19-death-risk:7 (see `az ml model list -n covid19-death-risk`)"
+        )
+    return match.group(1), match.group(2)
+
+
+def fetch_model(ml_client: Any, reference: str, dest: Path) -> Path:
+    """Download `reference` into `dest` (replaced atomically) and return the model directory in it."""
+    name, version = parse_reference(reference)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".model-fetch-", dir=dest.parent))
+    try:
+        try:
+            ml_client.models.download(name=name, version=version, download_path=str(staging))
+        except Exception as exc:  # SDK/HTTP errors; only the class and message (they hold no credential)
+            raise ModelFetchError(
+                f"could not download model {name}:{version} ({type(exc).__name__}: {exc}). Check that the "
+                "version exists and that the app's managed identity has the AzureML Data Scientist role "
+                "on the workspace."
+            ) from None
+        # models.download writes <download_path>/<name>/<folder name>/...; find_model_dir takes one level.
+        try:
+            found = artifact.find_model_dir(staging / name)
+        except (artifact.ArtifactError, OSError) as exc:
+            raise ModelFetchError(f"model {name}:{version} is not a model artifact folder: {exc}") from None
+        if dest.exists():
+            shutil.rmtree(dest)
+        found.rename(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def managed_identity_client(environ: Mapping[str, str]) -> Any:
+    """MLClient for the workspace in AZURE_SUBSCRIPTION_ID / AZURE_RESOURCE_GROUP / AZUREML_WORKSPACE_NAME,
+    authenticated as the managed identity AZURE_CLIENT_ID (system-assigned when unset)."""
+    from azure.ai.ml import MLClient
+    from azure.identity import ManagedIdentityCredential
+
+    try:
+        workspace = load_workspace_config(environ=environ, cwd=Path(tempfile.gettempdir()))
+    except ConfigError as exc:
+        raise ModelFetchError(f"{MODEL_ENV} is set but the workspace is not: {exc}") from None
+    client_id = environ.get("AZURE_CLIENT_ID") or None
+    return MLClient(
+        credential=ManagedIdentityCredential(client_id=client_id),
+        subscription_id=workspace.subscription_id,
+        resource_group_name=workspace.resource_group,
+        workspace_name=workspace.workspace_name,
+    )
+
+
+def fetch_if_configured(environ: Mapping[str, str] | None = None, client: Any | None = None) -> Path | None:
+    """Fetch RISK_AZUREML_MODEL into RISK_MODEL_DIR when it is set; None (nothing done) otherwise."""
+    environ = os.environ if environ is None else environ
+    reference = (environ.get(MODEL_ENV) or "").strip()
+    if not reference:
+        return None
+    raw_dir = (environ.get("RISK_MODEL_DIR") or "").strip()
+    if not raw_dir:
+        raise ModelFetchError(f"{MODEL_ENV} is set but RISK_MODEL_DIR (where to put the model) is not")
+    parse_reference(reference)  # a bad value fails before any network call
+    return fetch_model(client or managed_identity_client(environ), reference, Path(raw_dir))
