@@ -1,14 +1,21 @@
 """Pure drift statistics between two categorical distributions (no I/O, no model).
 
-Both statistics take the *same* ordered categories on both sides (shares or
-counts; they are normalised here), so callers align them with `schema` first.
+Both sides take the *same* ordered categories (shares or counts; normalised here),
+so callers align them with `schema` first. Three views of one comparison:
 
-* Population stability index (PSI): sum((cur - ref) * ln(cur / ref)). The usual
-  credit-scoring reading: < 0.1 stable, 0.1-0.2 moderate shift, > 0.2 major shift.
-  An empty category on either side would make it infinite, so shares are
-  floored at `EPSILON` and renormalised (the standard smoothing).
-* Jensen-Shannon distance (scipy), base 2 so it lies in [0, 1]: bounded and
-  symmetric, easier to compare across features than PSI, but with no agreed cut-offs.
+* **Is it more than chance?** A G-test (likelihood-ratio chi-square) of the current
+  *counts* against the reference *shares*: sample-size aware, so a few thousand rows
+  that differ by noise are not called drift. Categories expected to hold fewer than
+  `MIN_EXPECTED` rows are pooled first (the chi-square approximation needs it).
+  Several tests in one report are corrected with Holm's method (`holm`).
+* **Is it big enough to matter?** The population stability index (PSI),
+  sum((cur - ref) * ln(cur / ref)), with its usual limits 0.1 / 0.2, and the largest
+  relative change of one category (`largest_change`): PSI dilutes a tripled small
+  category (80+ at 3 % -> 9 % is PSI ≈ 0.07), the ratio does not.
+* Jensen-Shannon distance (scipy, base 2, in [0, 1]): bounded and symmetric, reported only.
+
+`status()` combines them: "stable" (not significant), "small" (significant but under
+every limit), "moderate", "major". Limits are module constants, quoted in docs/monitoring.md.
 """
 
 from __future__ import annotations
@@ -17,11 +24,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
+from scipy.stats import power_divergence
 
 EPSILON = 1e-4  # floor for an empty category (1 patient in 10,000)
 
 PSI_MODERATE = 0.1
 PSI_MAJOR = 0.2
+RATIO_MODERATE = 1.5  # a category's share grew or shrank by this factor
+RATIO_MAJOR = 2.0
+RATIO_MIN_SHARE = 0.01  # ratios are judged only for categories holding >= 1 % on either side
+MIN_EXPECTED = 5.0  # rows expected per category for the chi-square approximation; smaller ones are pooled
+
+STATUSES = ("stable", "small", "moderate", "major")
 
 
 def normalise(values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -37,6 +51,13 @@ def normalise(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return array / total
 
 
+def _aligned(reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray) -> tuple[np.ndarray, ...]:
+    ref, cur = normalise(reference), normalise(current)
+    if ref.shape != cur.shape:
+        raise ValueError(f"reference has {ref.size} categories, current has {cur.size}; align them first")
+    return ref, cur
+
+
 def _smoothed(shares: np.ndarray, epsilon: float) -> np.ndarray:
     floored = np.maximum(shares, epsilon)
     return floored / floored.sum()
@@ -46,23 +67,104 @@ def psi(
     reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray, epsilon: float = EPSILON
 ) -> float:
     """Population stability index of `current` against `reference` (same category order)."""
-    ref, cur = normalise(reference), normalise(current)
-    if ref.shape != cur.shape:
-        raise ValueError(f"reference has {ref.size} categories, current has {cur.size}; align them first")
+    ref, cur = _aligned(reference, current)
     ref, cur = _smoothed(ref, epsilon), _smoothed(cur, epsilon)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
 def js_distance(reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray) -> float:
     """Jensen-Shannon distance in [0, 1] (base 2)."""
-    ref, cur = normalise(reference), normalise(current)
-    if ref.shape != cur.shape:
-        raise ValueError(f"reference has {ref.size} categories, current has {cur.size}; align them first")
+    ref, cur = _aligned(reference, current)
     return float(jensenshannon(ref, cur, base=2.0))
 
 
+def g_test(reference: Sequence[float] | np.ndarray, counts: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """G-test of observed `counts` against the `reference` shares: {"g", "dof", "p_value", "n"}.
+
+    Categories expected to hold fewer than MIN_EXPECTED rows are pooled into one (and that
+    pool into the smallest other category while it is still too small), so rare categories
+    cannot make noise look significant. The reference is taken as known (it comes from a
+    training set far larger than a monitoring batch); its empty categories are floored at EPSILON.
+    Example: 3,000 rows drawn from the reference give p < 0.01 about 1 time in 100.
+    """
+    ref = _smoothed(normalise(reference), EPSILON)
+    observed = np.asarray(counts, dtype=np.float64)
+    if observed.shape != ref.shape or np.any(observed < 0) or not np.all(np.isfinite(observed)):
+        raise ValueError("counts must be finite, >= 0 and aligned with the reference categories")
+    n = float(observed.sum())
+    if n <= 0:
+        return {"g": 0.0, "dof": 0, "p_value": 1.0, "n": 0.0}
+    expected = ref * n
+    order = np.argsort(expected)
+    small = order[expected[order] < MIN_EXPECTED]
+    keep = [i for i in order if i not in set(small)]
+    groups = [[i] for i in keep]
+    if small.size:
+        pooled = list(small)
+        while groups and expected[pooled].sum() < MIN_EXPECTED:
+            pooled += groups.pop(0)  # the smallest remaining category
+        groups.append(pooled)
+    if len(groups) < 2:
+        return {"g": 0.0, "dof": 0, "p_value": 1.0, "n": n}
+    obs = np.array([observed[g].sum() for g in groups])
+    exp = np.array([expected[g].sum() for g in groups])
+    g, p = power_divergence(obs, exp, lambda_="log-likelihood")
+    return {"g": float(g), "dof": len(groups) - 1, "p_value": float(p), "n": n}
+
+
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm-adjusted p-values (family-wise error control over all tests in one report)."""
+    names = sorted(p_values, key=lambda k: p_values[k])
+    m = len(names)
+    adjusted: dict[str, float] = {}
+    running = 0.0
+    for rank, name in enumerate(names):
+        running = max(running, min(1.0, (m - rank) * p_values[name]))
+        adjusted[name] = running
+    return adjusted
+
+
+def largest_change(
+    categories: Sequence[str], reference: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray
+) -> dict[str, object] | None:
+    """The category whose share changed by the largest factor (up or down), among categories holding at
+    least RATIO_MIN_SHARE on either side: {"value", "reference", "current", "ratio"} (ratio = current / reference).
+    """
+    ref, cur = _aligned(reference, current)
+    best: dict[str, object] | None = None
+    best_factor = 1.0
+    for name, r, c in zip(categories, ref, cur, strict=True):
+        if max(r, c) < RATIO_MIN_SHARE:
+            continue
+        ratio = max(c, EPSILON) / max(r, EPSILON)
+        factor = max(ratio, 1.0 / ratio)
+        if best is None or factor > best_factor:
+            best_factor = factor
+            best = {"value": name, "reference": float(r), "current": float(c), "ratio": float(ratio)}
+    return best
+
+
+def _factor(change: Mapping[str, object] | None) -> float:
+    if not change:
+        return 1.0
+    ratio = float(change["ratio"])  # type: ignore[arg-type]
+    return max(ratio, 1.0 / ratio)
+
+
+def status(significant: bool, psi_value: float, change: Mapping[str, object] | None) -> str:
+    """ "stable" if not significant; else "major" / "moderate" by PSI or the largest share ratio; else "small"."""
+    if not significant:
+        return "stable"
+    factor = _factor(change)
+    if psi_value > PSI_MAJOR or factor >= RATIO_MAJOR:
+        return "major"
+    if psi_value > PSI_MODERATE or factor >= RATIO_MODERATE:
+        return "moderate"
+    return "small"
+
+
 def psi_status(value: float) -> str:
-    """'major' (> PSI_MAJOR), 'moderate' (> PSI_MODERATE) or 'stable'."""
+    """PSI alone: 'major' (> PSI_MAJOR), 'moderate' (> PSI_MODERATE) or 'stable' (chart colours)."""
     if value > PSI_MAJOR:
         return "major"
     if value > PSI_MODERATE:
@@ -70,11 +172,18 @@ def psi_status(value: float) -> str:
     return "stable"
 
 
-def compare(categories: Sequence[str], reference: Mapping[str, float], current: Mapping[str, float]) -> dict:
-    """PSI, JS distance, status and both share vectors for one categorical column.
+def compare(
+    categories: Sequence[str],
+    reference: Mapping[str, float],
+    current: Mapping[str, float],
+    counts: Sequence[float] | np.ndarray | None = None,
+) -> dict:
+    """PSI, JS distance, the largest share change, a G-test (when `counts` are given) and both share vectors.
 
     Categories missing from a mapping count as 0; keys outside `categories` are an error
-    (they would silently vanish otherwise).
+    (they would silently vanish otherwise). "status" here is PSI's alone (`psi_status`); a
+    caller judging several features at once decides significance over all of them (`holm`)
+    and replaces it with `status(...)`.
     """
     for name, side in (("reference", reference), ("current", current)):
         extra = set(side) - set(categories)
@@ -83,10 +192,15 @@ def compare(categories: Sequence[str], reference: Mapping[str, float], current: 
     ref = normalise([reference.get(c, 0.0) for c in categories])
     cur = normalise([current.get(c, 0.0) for c in categories])
     value = psi(ref, cur)
-    return {
+    change = largest_change(categories, ref, cur)
+    out = {
         "psi": value,
         "js_distance": js_distance(ref, cur),
+        "largest_change": change,
         "status": psi_status(value),
         "reference": dict(zip(categories, ref.tolist(), strict=True)),
         "current": dict(zip(categories, cur.tolist(), strict=True)),
     }
+    if counts is not None:
+        out["test"] = g_test(ref, counts)
+    return out

@@ -1,4 +1,4 @@
-"""Drift and live-performance monitoring of the deployed model (thresholds: docs/monitoring.md).
+"""Drift and live-performance monitoring of the deployed model (limits and exit codes: docs/monitoring.md).
 
     python -m model.monitor --reference MODEL_DIR --current FILE_OR_LOG_DIR [--outcomes FILE] [--out report.json]
 
@@ -8,16 +8,18 @@ loader reads) or a folder of records collected by the scoring endpoint
 into counts per model-input combination (the input space is small), so a
 13M-row file costs one streaming pass and the statistics are exact.
 
-Compared with the reference model directory:
-* per model input: PSI and Jensen-Shannon distance of the category shares
-  against `training_distribution.json`;
-* predicted risk: PSI on the model's risk-histogram bins, mean predicted risk now vs at training;
-* when outcomes are known (`death_yn` in the current file, or `--outcomes FILE`):
-  ROC-AUC, PR-AUC, Brier and calibration next to the model card's test figures.
-
-The verdict is "ok", "retrain recommended" (with reasons) or "insufficient data"
-(too few rows to tell drift from noise). Exit code 0 for ok, 1 for retrain
-recommended, 3 for insufficient data, 2 for a usage/data error.
+What it answers, in this order:
+* With enough known outcomes (`death_yn` in the current file, or `--outcomes FILE`):
+  is the model still calibrated (observed/expected deaths with a 95% CI, calibration
+  slope) and does it still rank (ROC-AUC against the model card's test figure)?
+  Verdict "ok", "recalibrate" (deaths off, ranking and slope fine: update the
+  intercept with `python -m model.recalibrate`) or "retrain" (ranking lost or slope far off).
+* Otherwise: has the case mix moved, beyond chance (G-test per input and for the
+  predicted-risk histogram, Holm-corrected) and by enough to matter (PSI, largest
+  share ratio)? Verdict "ok" or "drift" (collect outcomes to choose).
+* Too few rows for either: "insufficient data".
+Rows with a known outcome are compared with the training reference, which describes
+rows with a known outcome too (like with like).
 """
 
 from __future__ import annotations
@@ -36,42 +38,88 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from model import artifact, drift, evaluate, lookup, schema
+from model import artifact, drift, evaluate, lookup, performance, schema
 from model.loader import DataError, iter_canonical_batches
 
-# --- thresholds (documented in docs/monitoring.md; change both together) -------------------
-MIN_ROWS = 1_000  # fewer scored rows: shares are too noisy to call drift
-MIN_OUTCOME_CLASS = 30  # fewer deaths (or survivors) with known outcome: no performance verdict
-ROC_AUC_MAX_DROP = 0.05  # absolute
-PR_AUC_MAX_DROP = 0.20  # relative to the model card's test PR-AUC
-BRIER_MAX_RISE = 0.25  # relative to the Brier expected if the model were calibrated on this mix
-CALIBRATION_MAX_GAP = 0.20  # |observed / predicted deaths - 1|
-CALIBRATION_MIN_Z = 3.0  # ... and the gap must be this many standard errors (not noise)
+# --- limits (documented in docs/monitoring.md; change both together) -----------------------
+ALPHA = 0.01  # family-wise false-alarm rate of one report's tests (Holm within the drift or the performance family)
+MIN_DRIFT_ROWS = 500  # fewer compared rows: no drift verdict (the statistics are still shown)
+MIN_EVENTS = 100  # deaths and survivors needed for a performance verdict (Collins et al., Stat Med 2016;35:214)
+OE_MATERIAL = 1.2  # observed/expected outside [1/1.2, 1.2] (and significant): recalibrate
+SLOPE_NEAR = (0.8, 1.25)  # calibration slope outside this (and significantly != 1): retrain
+ROC_AUC_MAX_DROP = 0.05  # ROC-AUC lower than the card's test figure by more than this (and significant): retrain
+# Inputs whose reported value depends on the outcome's follow-up (Unknown/Missing far commoner where the
+# outcome is unknown): rows without outcomes cannot be compared with a known-outcome reference on them.
+OUTCOME_DEPENDENT_INPUTS = ("hosp_yn", "icu_yn", "medcond_yn")
 
 THRESHOLDS = {
-    "min_rows": MIN_ROWS, "psi_moderate": drift.PSI_MODERATE, "psi_major": drift.PSI_MAJOR,
-    "min_outcome_class": MIN_OUTCOME_CLASS, "roc_auc_max_drop": ROC_AUC_MAX_DROP,
-    "pr_auc_max_relative_drop": PR_AUC_MAX_DROP, "brier_max_relative_rise": BRIER_MAX_RISE,
-    "calibration_max_gap": CALIBRATION_MAX_GAP, "calibration_min_z": CALIBRATION_MIN_Z,
+    "alpha_family_wise": ALPHA, "correction": "Holm", "test": "G-test (likelihood-ratio chi-square)",
+    "min_expected_per_category": drift.MIN_EXPECTED, "min_drift_rows": MIN_DRIFT_ROWS,
+    "psi_moderate": drift.PSI_MODERATE, "psi_major": drift.PSI_MAJOR, "share_ratio_moderate": drift.RATIO_MODERATE,
+    "share_ratio_major": drift.RATIO_MAJOR, "share_ratio_min_share": drift.RATIO_MIN_SHARE,
+    "min_events": MIN_EVENTS, "observed_expected_material": OE_MATERIAL, "calibration_slope_near": list(SLOPE_NEAR),
+    "roc_auc_max_drop": ROC_AUC_MAX_DROP, "confidence_intervals": performance.CONFIDENCE,
 }  # fmt: skip
 REFERENCE_METRICS = ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted")
 
 VERDICT_OK = "ok"
-VERDICT_RETRAIN = "retrain recommended"
+VERDICT_RECALIBRATE = "recalibrate"
+VERDICT_RETRAIN = "retrain"
+VERDICT_DRIFT = "drift"
 VERDICT_INSUFFICIENT = "insufficient data"
-EXIT_CODES = {VERDICT_OK: 0, VERDICT_RETRAIN: 1, VERDICT_INSUFFICIENT: 3}
+# A crash exits 1 (Python's default), a usage or data error 2: neither can be read as a verdict.
+EXIT_INTERNAL_ERROR = 1
+EXIT_USAGE_OR_DATA_ERROR = 2
+EXIT_CODES = {VERDICT_OK: 0, VERDICT_INSUFFICIENT: 3, VERDICT_DRIFT: 4, VERDICT_RECALIBRATE: 5, VERDICT_RETRAIN: 6}
+ACTIONS = {
+    VERDICT_OK: "No action: the model still fits these patients.",
+    VERDICT_RECALIBRATE: "Recalibrate on recent cases with known outcomes: python -m model.recalibrate --model "
+    "MODEL_DIR --data RECENT_FILE --out NEW_MODEL_DIR (see docs/monitoring.md).",
+    VERDICT_RETRAIN: "Retrain on recent data: python -m model.train --data RECENT_FILE --out NEW_MODEL_DIR.",
+    VERDICT_DRIFT: "The case mix changed. Collect outcomes for recent cases and run again with them (--outcomes, "
+    "or a file with death_yn) to choose between recalibrating and retraining.",
+    VERDICT_INSUFFICIENT: "Gather more rows (and outcomes) before judging the model.",
+}
 
 LOG_PATTERN = "scored-*.jsonl*"
-N_COMBINATIONS = schema.combination_count()
+
+
+# --- Model access: the one place that knows how the artifact scores (lookup internals) ----------
+
+
+def load_model(model_dir: str | Path) -> lookup.RiskLookup:
+    """The model's probability for every input combination (scores through model.lookup's public API)."""
+    return lookup.RiskLookup.from_model_dir(model_dir)
+
+
+def model_inputs(risk: lookup.RiskLookup) -> tuple[str, ...]:
+    return schema.MODEL_INPUTS
+
+
+def combination_index(risk: lookup.RiskLookup, frame: pd.DataFrame) -> np.ndarray:
+    """Index of each row's input combination (raises lookup.PayloadError for values outside the schema)."""
+    return risk.indices(frame[list(model_inputs(risk))])
+
+
+def combination_probabilities(risk: lookup.RiskLookup) -> np.ndarray:
+    return np.asarray(risk.table, dtype=np.float64)
+
+
+def combination_values(risk: lookup.RiskLookup) -> pd.DataFrame:
+    """The input values of every combination, row i = index i."""
+    return lookup.index_to_frame(np.arange(len(risk.table)))
+
+
+# --- aggregation ---------------------------------------------------------------------------------
 
 
 @dataclass
 class Aggregate:
-    """Rows of one source, counted per model-input combination (lookup index)."""
+    """Rows of one source, counted per model-input combination."""
 
     source: str
     kind: str  # "file" | "collected"
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(N_COMBINATIONS))
+    counts: np.ndarray
     deaths: np.ndarray | None = None  # None: the source has no outcome column
     survivors: np.ndarray | None = None
     rows_read: int = 0
@@ -87,15 +135,13 @@ class Aggregate:
         """Counts to compare with the training reference, and which rows they are.
 
         The reference (training_distribution.json) describes training rows, i.e. patients
-        with a known outcome; rows whose outcome is still unknown differ in mix (hospital
-        fields are filled in later), so when the source says which rows have an outcome
-        we compare like with like.
+        with a known outcome. Rows whose outcome is still unknown differ in mix (hospital
+        fields are filled in with the outcome, and severe cases are followed up more), so a
+        source with an outcome column is compared on its known-outcome rows only, however few.
         """
         if self.deaths is not None and self.survivors is not None:
-            known = self.deaths + self.survivors
-            if known.sum() >= MIN_ROWS:
-                return known, "rows with a known outcome (like the training reference)"
-        return self.counts, "all usable rows"
+            return self.deaths + self.survivors, "rows with a known outcome (like the training reference)"
+        return self.counts, "all rows (this source has no outcomes)"
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -113,8 +159,8 @@ class Aggregate:
         return out
 
 
-def _bincount(index: np.ndarray) -> np.ndarray:
-    return np.bincount(index, minlength=N_COMBINATIONS).astype(np.float64)
+def _bincount(index: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(index, minlength=size).astype(np.float64)
 
 
 def aggregate_file(path: str | Path, risk: lookup.RiskLookup) -> Aggregate:
@@ -122,7 +168,8 @@ def aggregate_file(path: str | Path, risk: lookup.RiskLookup) -> Aggregate:
 
     Rows with a value outside the schema are skipped and counted by reason, never guessed.
     """
-    agg = Aggregate(source=str(path), kind="file")
+    size = len(combination_probabilities(risk))
+    agg = Aggregate(source=str(path), kind="file", counts=np.zeros(size))
     for batch in iter_canonical_batches(path, on_unknown="mark"):
         frame, problems = batch.frame, batch.problems
         agg.rows_read += len(frame)
@@ -130,14 +177,14 @@ def aggregate_file(path: str | Path, risk: lookup.RiskLookup) -> Aggregate:
         if not good.all():
             agg.skipped.update(problems[~good].tolist())
             frame = frame[good]
-        index = risk.indices(frame[list(schema.MODEL_INPUTS)])
-        agg.counts += _bincount(index)
+        index = combination_index(risk, frame)
+        agg.counts += _bincount(index, size)
         if schema.TARGET in frame.columns:
             outcome = frame[schema.TARGET].to_numpy(dtype=object)
             if agg.deaths is None:
-                agg.deaths, agg.survivors = np.zeros(N_COMBINATIONS), np.zeros(N_COMBINATIONS)
-            agg.deaths += _bincount(index[outcome == schema.TARGET_POSITIVE])
-            agg.survivors += _bincount(index[outcome == schema.TARGET_NEGATIVE])
+                agg.deaths, agg.survivors = np.zeros(size), np.zeros(size)
+            agg.deaths += _bincount(index[outcome == schema.TARGET_POSITIVE], size)
+            agg.survivors += _bincount(index[outcome == schema.TARGET_NEGATIVE], size)
     return agg
 
 
@@ -146,7 +193,7 @@ def _read_jsonl(path: Path, agg: Aggregate) -> pd.DataFrame:
     try:
         return pa_json.read_json(path).to_pandas()
     except (pa.ArrowException, OSError):
-        pass  # e.g. a line cut short by a crash: fall back to line by line
+        pass  # e.g. a line cut short by a crash, or mixed types: fall back to line by line
     rows = []
     with path.open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, 1):
@@ -164,6 +211,19 @@ def _read_jsonl(path: Path, agg: Aggregate) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _canonical_inputs(inputs: pd.DataFrame, name: str, agg: Aggregate) -> pd.DataFrame:
+    """Rows whose inputs are all schema values (re-spellings forgiven); the others skipped and counted."""
+    ok = np.ones(len(inputs), dtype=bool)
+    columns = {}
+    for column in inputs.columns:
+        values = inputs[column].map(lambda v, c=column: schema.canonical_value(c, v) if isinstance(v, str) else None)
+        ok &= values.notna().to_numpy()
+        columns[column] = values
+    if not ok.all():
+        agg.skipped[f"{name}: values outside the schema (or not strings)"] += int((~ok).sum())
+    return pd.DataFrame(columns)[ok]
+
+
 def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggregate:
     """Count the records the endpoint collected (`scored-*.jsonl` and their rotations)."""
     directory = Path(directory)
@@ -173,32 +233,27 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggre
             f"{directory}: no collected records ({LOG_PATTERN}). Point --current at the folder the endpoint "
             "writes to (its RISK_DATA_COLLECTION_DIR, default artifacts/collected/) or at a data file."
         )
-    agg = Aggregate(source=str(directory), kind="collected", files=len(files))
+    size = len(combination_probabilities(risk))
+    inputs_needed = list(model_inputs(risk))
+    agg = Aggregate(source=str(directory), kind="collected", counts=np.zeros(size), files=len(files))
     for path in files:
         frame = _read_jsonl(path, agg)
         agg.rows_read += len(frame)
         if frame.empty:
             continue
-        missing = [c for c in schema.MODEL_INPUTS if c not in frame.columns]
+        missing = [c for c in inputs_needed if c not in frame.columns]
         if missing:
             agg.skipped[f"{path.name}: records lack {', '.join(missing)}"] += len(frame)
             continue
         if "model_version" in frame.columns:
             agg.model_versions.update(frame["model_version"].astype(str).tolist())
-        inputs = frame[list(schema.MODEL_INPUTS)]
+        inputs = frame[inputs_needed]
         try:
-            index = risk.indices(inputs)
-        except lookup.PayloadError:
+            index = combination_index(risk, inputs)
+        except (lookup.PayloadError, TypeError):
             # Rare (records are validated before scoring): keep the valid rows, count the rest.
-            ok = np.ones(len(inputs), dtype=bool)
-            for column in schema.MODEL_INPUTS:
-                values = inputs[column].map(lambda v, c=column: schema.canonical_value(c, v)
-                                            if isinstance(v, str) else None)  # fmt: skip
-                ok &= values.notna().to_numpy()
-                inputs = inputs.assign(**{column: values})
-            agg.skipped[f"{path.name}: values outside the schema"] += int((~ok).sum())
-            index = risk.indices(inputs[ok])
-        agg.counts += _bincount(index)
+            index = combination_index(risk, _canonical_inputs(inputs, path.name, agg))
+        agg.counts += _bincount(index, size)
     return agg
 
 
@@ -207,31 +262,107 @@ def aggregate(source: str | Path, risk: lookup.RiskLookup) -> Aggregate:
     return aggregate_collected(source, risk) if source.is_dir() else aggregate_file(source, risk)
 
 
-# --------------------------------------------------------------------------- statistics
+# --- drift -------------------------------------------------------------------------------------
 
 
-def _combinations() -> pd.DataFrame:
-    return lookup.index_to_frame(np.arange(N_COMBINATIONS))
-
-
-def feature_shares(counts: np.ndarray, combos: pd.DataFrame | None = None) -> dict[str, dict[str, float]]:
-    """Share of each category of each model input, from per-combination counts."""
-    combos = _combinations() if combos is None else combos
-    total = counts.sum()
+def feature_counts(counts: np.ndarray, combos: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Rows per category of each input, from per-combination counts."""
     out = {}
-    for column in schema.MODEL_INPUTS:
+    for column in columns:
         sums = pd.Series(counts).groupby(combos[column].to_numpy()).sum()
-        out[column] = {v: float(sums.get(v, 0.0) / total) if total else 0.0
-                       for v in schema.FEATURES_BY_NAME[column].values}  # fmt: skip
+        out[column] = {v: float(sums.get(v, 0.0)) for v in schema.FEATURES_BY_NAME[column].values}
     return out
+
+
+def feature_shares(counts: np.ndarray, combos: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Share of each category of each input, from per-combination counts."""
+    total = counts.sum()
+    return {c: {v: (n / total if total else 0.0) for v, n in values.items()}
+            for c, values in feature_counts(counts, combos, columns).items()}  # fmt: skip
+
+
+def _reference_population(reference: dict[str, Any], has_outcomes: bool) -> tuple[dict[str, Any], str, set[str]]:
+    """The reference block to compare with, its description, and the checks it cannot support."""
+    if has_outcomes:
+        return reference, "training rows with a known outcome", set()
+    if isinstance(reference.get("all_rows"), dict):
+        return reference["all_rows"], "all training rows, known outcome or not", set()
+    # Only a known-outcome reference: the inputs filled in with the outcome (and the risk they drive) differ
+    # between the two populations whatever happens, so they are shown but not judged.
+    return reference, "training rows with a known outcome", {*OUTCOME_DEPENDENT_INPUTS, "predicted_risk"}
+
+
+def _with_status(result: dict[str, Any], adjusted_p: float | None, enough: bool) -> dict[str, Any]:
+    if adjusted_p is None:
+        result.update(p_adjusted=None, significant=False, status="not compared")
+        return result
+    significant = enough and adjusted_p < ALPHA
+    result.update(p_adjusted=adjusted_p, significant=significant,
+                  status=drift.status(significant, result["psi"], result["largest_change"]))  # fmt: skip
+    return result
+
+
+def drift_report(counts: np.ndarray, risk: lookup.RiskLookup, reference: dict[str, Any],
+                 not_comparable: set[str], enough: bool) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """Per-input and predicted-risk comparisons with G-tests, Holm-adjusted over the compared ones."""
+    features: dict[str, Any] = {}
+    if not counts.sum():
+        return features, {}
+    combos = combination_values(risk)
+    inputs = tuple(c for c in model_inputs(risk) if c in reference.get("features", {}))
+    by_category = feature_counts(counts, combos, inputs)
+    total = counts.sum()
+    for column in inputs:
+        values = schema.FEATURES_BY_NAME[column].values
+        cats = by_category[column]
+        features[column] = drift.compare(values, reference["features"][column], {v: n / total for v, n in cats.items()},
+                                         counts=[cats[v] for v in values])  # fmt: skip
+    predicted: dict[str, Any] = {}
+    ref_hist = reference.get("predicted_risk") or {}
+    probabilities = combination_probabilities(risk)
+    if ref_hist:
+        hist = evaluate.risk_histogram(probabilities, counts)
+        if list(hist["bins"]) != [float(b) for b in ref_hist["bins"]]:
+            raise ValueError("the reference's risk histogram has other bins than model.evaluate's; retrain the model")
+        labels = [f"{lo:g}-{hi:g}" for lo, hi in zip(hist["bins"][:-1], hist["bins"][1:], strict=True)]
+        result = drift.compare(labels, dict(zip(labels, ref_hist["shares"], strict=True)),
+                               dict(zip(labels, hist["shares"], strict=True)),
+                               counts=np.asarray(hist["shares"]) * total)  # fmt: skip
+        predicted = {
+            **result,
+            "bins": hist["bins"],
+            "reference_shares": [float(s) for s in ref_hist["shares"]],
+            "current_shares": hist["shares"],
+            "mean_current": float(np.average(probabilities, weights=counts)),
+        }
+    p_values = {c: r["test"]["p_value"] for c, r in features.items() if c not in not_comparable}
+    if predicted and "predicted_risk" not in not_comparable:
+        p_values["predicted_risk"] = predicted["test"]["p_value"]
+    adjusted = drift.holm(p_values)
+    for column, result in features.items():
+        _with_status(result, adjusted.get(column), enough)
+    if predicted:
+        _with_status(predicted, adjusted.get("predicted_risk"), enough)
+    return features, predicted
+
+
+def _describe_change(name: str, result: dict[str, Any]) -> str:
+    change = result.get("largest_change")
+    biggest = (f"; largest change {change['value']} {change['reference']:.1%} -> {change['current']:.1%} "
+               f"(x{change['ratio']:.2f})") if change else ""  # fmt: skip
+    return (f"{name}: {result['status']} shift (PSI {result['psi']:.3f}{biggest}; G-test p = "
+            f"{result['p_adjusted']:.2g} after Holm)")  # fmt: skip
+
+
+# --- performance ------------------------------------------------------------------------------
 
 
 def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def performance(agg: Aggregate, risk: lookup.RiskLookup, card: dict[str, Any]) -> dict[str, Any]:
-    """Live metrics on rows with a known outcome, next to the card's test metrics, and their checks."""
+def performance_report(agg: Aggregate, risk: lookup.RiskLookup, card: dict[str, Any]) -> dict[str, Any]:
+    """Live calibration and discrimination on rows with a known outcome, their tests and the verdict they give."""
     deaths, survivors = agg.deaths, agg.survivors
     assert deaths is not None and survivors is not None
     reference = card.get("metrics", {}).get("test", {})
@@ -241,77 +372,90 @@ def performance(agg: Aggregate, risk: lookup.RiskLookup, card: dict[str, Any]) -
         "deaths": float(deaths.sum()),
         "reference": {k: _finite(reference.get(k)) for k in REFERENCE_METRICS},
         "assessed": False,
+        "verdict": None,
         "reasons": [],
         "warnings": [],
     }
-    if deaths.sum() < MIN_OUTCOME_CLASS or survivors.sum() < MIN_OUTCOME_CLASS:
+    if deaths.sum() < MIN_EVENTS or survivors.sum() < MIN_EVENTS:
         out["warnings"].append(
             f"performance not assessed: {deaths.sum():,.0f} deaths and {survivors.sum():,.0f} survivors with a "
-            f"known outcome; at least {MIN_OUTCOME_CLASS} of each are needed"
+            f"known outcome; at least {MIN_EVENTS} of each are needed to judge calibration and discrimination"
         )
         return out
     pos, neg = np.flatnonzero(deaths), np.flatnonzero(survivors)
     y = np.concatenate([np.ones(pos.size), np.zeros(neg.size)]).astype(int)
-    score = risk.table[np.concatenate([pos, neg])]
+    score = combination_probabilities(risk)[np.concatenate([pos, neg])]
     weight = np.concatenate([deaths[pos], survivors[neg]])
-    live = evaluate.summary_metrics(y, score, weight)
-    calibration = evaluate.calibration_table(y, score, weight)
-    observed = float(deaths.sum())
-    expected = float(np.sum(score * weight))
-    variance = float(np.sum(score * (1 - score) * weight))
-    z = (observed - expected) / math.sqrt(variance) if variance > 0 else math.inf
-    expected_brier = variance / float(weight.sum())  # Brier if outcomes followed the model's own probabilities
+    oe = performance.observed_expected(y, score, weight)
+    slope = performance.calibration_slope(y, score, weight)
+    auc = performance.roc_auc(y, score, weight, out["reference"]["roc_auc"])
+    p_values = {"observed_expected": oe["p_value"], "calibration_slope": slope["p_value"]}
+    if auc["p_value"] is not None:
+        p_values["roc_auc"] = auc["p_value"]
+    adjusted = drift.holm(p_values)
+    for name, result in (("observed_expected", oe), ("calibration_slope", slope), ("roc_auc", auc)):
+        result["p_adjusted"] = adjusted.get(name)
     out.update(
         assessed=True,
-        live=live,
-        expected_brier=expected_brier,
-        calibration=calibration.replace({np.nan: None}).to_dict(orient="records"),
-        calibration_in_the_large={
-            "observed_deaths": observed,
-            "predicted_deaths": expected,
-            "observed_to_predicted": observed / expected if expected else None,
-            "z": z,
-        },
+        live=evaluate.summary_metrics(y, score, weight),
+        observed_expected=oe,
+        calibration_slope=slope,
+        roc_auc=auc,
+        calibration=evaluate.calibration_table(y, score, weight).replace({np.nan: None}).to_dict(orient="records"),
     )
-    ref = out["reference"]
-    roc_drop = (ref["roc_auc"] - live["roc_auc"]) if live["roc_auc"] is not None and ref["roc_auc"] else 0.0
-    if roc_drop > ROC_AUC_MAX_DROP:
-        out["reasons"].append(
-            f"ROC-AUC fell from {ref['roc_auc']:.3f} (model card, test) to {live['roc_auc']:.3f} "
-            f"(more than {ROC_AUC_MAX_DROP} lower)"
-        )
-    if live["pr_auc"] is not None and ref["pr_auc"] and live["pr_auc"] < ref["pr_auc"] * (1 - PR_AUC_MAX_DROP):
-        out["reasons"].append(
-            f"PR-AUC fell from {ref['pr_auc']:.3f} (model card, test) to {live['pr_auc']:.3f} "
-            f"(more than {PR_AUC_MAX_DROP:.0%} lower)"
-        )
-    if live["brier"] is not None and expected_brier > 0 and live["brier"] > expected_brier * (1 + BRIER_MAX_RISE):
-        out["reasons"].append(
-            f"Brier score {live['brier']:.5f} is more than {BRIER_MAX_RISE:.0%} above the {expected_brier:.5f} "
-            "a calibrated model would reach on this case mix"
-        )
-    ratio = observed / expected if expected else math.inf
-    if abs(ratio - 1) > CALIBRATION_MAX_GAP and abs(z) > CALIBRATION_MIN_Z:
-        out["reasons"].append(
-            f"calibration-in-the-large: {observed:,.0f} deaths observed vs {expected:,.1f} predicted "
-            f"(ratio {ratio:.2f}, z = {z:.1f}); the model's probabilities no longer match the death rate"
-        )
+    out["verdict"] = _performance_verdict(out)
     return out
+
+
+def _performance_verdict(perf: dict[str, Any]) -> str:
+    """retrain if ranking fell or the slope is far off; recalibrate if only the level of risk is off; else ok."""
+    oe, slope, auc = perf["observed_expected"], perf["calibration_slope"], perf["roc_auc"]
+    if auc["p_adjusted"] is not None and auc["p_adjusted"] < ALPHA and auc["drop"] > ROC_AUC_MAX_DROP:
+        perf["reasons"].append(
+            f"discrimination fell: ROC-AUC {auc['roc_auc']:.3f} (95% CI {auc['ci_low']:.3f}-{auc['ci_high']:.3f}) "
+            f"against {auc['reference']:.3f} on the model card's test split (more than {ROC_AUC_MAX_DROP} lower)"
+        )
+    low, high = SLOPE_NEAR
+    if slope["p_adjusted"] < ALPHA and not low <= slope["slope"] <= high:
+        perf["reasons"].append(
+            f"calibration slope {slope['slope']:.2f} (95% CI {slope['ci_low']:.2f}-{slope['ci_high']:.2f}) is far "
+            f"from 1 (outside {low}-{high}): the model's relative risks no longer fit these patients"
+        )
+    if perf["reasons"]:
+        return VERDICT_RETRAIN
+    if oe["p_adjusted"] < ALPHA and not 1 / OE_MATERIAL <= oe["ratio"] <= OE_MATERIAL:
+        perf["reasons"].append(
+            f"calibration-in-the-large: {oe['observed']:,.0f} deaths observed vs {oe['expected']:,.1f} expected, "
+            f"observed/expected {oe['ratio']:.2f} (95% CI {oe['ci_low']:.2f}-{oe['ci_high']:.2f}); ranking and slope "
+            "hold, so updating the intercept is enough"
+        )
+        return VERDICT_RECALIBRATE
+    return VERDICT_OK
+
+
+# --- report -----------------------------------------------------------------------------------
 
 
 def build_report(reference_dir: str | Path, current: Aggregate, risk: lookup.RiskLookup,
                  outcomes: Aggregate | None = None) -> dict[str, Any]:  # fmt: skip
-    """The monitoring report (JSON-ready): drift per feature, predicted-risk shift, performance, verdict."""
+    """The monitoring report (JSON-ready): drift per input, predicted-risk shift, performance, verdict."""
     card = artifact.load_card(reference_dir)
-    reference = artifact.load_training_distribution(reference_dir)
+    training = artifact.load_training_distribution(reference_dir)
     reasons: list[str] = []
     warnings: list[str] = []
     counts, population = current.drift_counts()
-    enough = counts.sum() >= MIN_ROWS
+    reference, reference_population, not_comparable = _reference_population(training, current.deaths is not None)
+    enough = counts.sum() >= MIN_DRIFT_ROWS
     if not enough:
         warnings.append(
-            f"only {counts.sum():,.0f} usable rows (at least {MIN_ROWS:,} are needed): shares this small differ "
-            "from training by chance, so no drift verdict is given"
+            f"only {counts.sum():,.0f} {population.split(' (')[0]} (at least {MIN_DRIFT_ROWS:,} are needed): no drift "
+            "verdict is given"
+        )
+    if not_comparable:
+        warnings.append(
+            f"{', '.join(sorted(not_comparable))}: not judged, because this source has no outcomes and the model's "
+            "reference describes rows with a known outcome only, whose hospital and condition fields are filled in "
+            "far more often"
         )
     if current.model_versions and set(current.model_versions) != {risk.model_version}:
         warnings.append(
@@ -321,60 +465,40 @@ def build_report(reference_dir: str | Path, current: Aggregate, risk: lookup.Ris
     if current.skipped:
         warnings.append(f"{sum(current.skipped.values()):,} rows skipped (values outside the schema); see rows_skipped")
 
-    features: dict[str, Any] = {}
-    if counts.sum():
-        shares = feature_shares(counts)
-        for column in schema.MODEL_INPUTS:
-            values = schema.FEATURES_BY_NAME[column].values
-            result = drift.compare(values, reference["features"][column], shares[column])
-            features[column] = result
-            if not enough:
-                continue
-            if result["status"] == "major":
-                reasons.append(f"{column}: major shift in its mix of values (PSI {result['psi']:.3f} > "
-                               f"{drift.PSI_MAJOR})")  # fmt: skip
-            elif result["status"] == "moderate":
-                warnings.append(f"{column}: moderate shift (PSI {result['psi']:.3f})")
-
-    predicted: dict[str, Any] = {}
-    ref_hist = reference.get("predicted_risk") or {}
-    if counts.sum() and ref_hist:
-        hist = evaluate.risk_histogram(risk.table, counts)
-        if list(hist["bins"]) != [float(b) for b in ref_hist["bins"]]:
-            raise ValueError("the reference's risk histogram has other bins than model.evaluate's; retrain the model")
-        value = drift.psi(ref_hist["shares"], hist["shares"])
-        predicted = {
-            "bins": hist["bins"],
-            "reference_shares": [float(s) for s in ref_hist["shares"]],
-            "current_shares": hist["shares"],
-            "psi": value,
-            "js_distance": drift.js_distance(ref_hist["shares"], hist["shares"]),
-            "status": drift.psi_status(value),
-            "mean_current": float(np.average(risk.table, weights=counts)),
-            "mean_reference": _finite(card.get("metrics", {}).get("test", {}).get("mean_predicted")),
-        }
-        if enough and predicted["status"] == "major":
-            reasons.append(f"predicted risk: major shift in its distribution (PSI {value:.3f} > {drift.PSI_MAJOR}); "
-                           f"mean {predicted['mean_current']:.4f} now")  # fmt: skip
-        elif enough and predicted["status"] == "moderate":
-            warnings.append(f"predicted risk: moderate shift (PSI {value:.3f})")
+    features, predicted = drift_report(counts, risk, reference, not_comparable, enough)
+    if predicted:
+        predicted["mean_reference"] = _finite(card.get("metrics", {}).get("test", {}).get("mean_predicted"))
+    drift_findings = {**features, **({"predicted risk": predicted} if predicted else {})}
+    major = [_describe_change(n, r) for n, r in drift_findings.items() if r["status"] == "major"]
+    moderate = [_describe_change(n, r) for n, r in drift_findings.items() if r["status"] == "moderate"]
 
     labelled = outcomes if outcomes is not None else (current if current.deaths is not None else None)
-    perf = None
-    if labelled is not None and labelled.deaths is not None:
-        perf = performance(labelled, risk, card)
-        reasons += perf["reasons"]
+    perf = performance_report(labelled, risk, card) if labelled is not None and labelled.deaths is not None else None
+    if perf is not None:
         warnings += perf["warnings"]
 
-    verdict = VERDICT_RETRAIN if reasons else (VERDICT_OK if enough or (perf and perf["assessed"]) else
-                                               VERDICT_INSUFFICIENT)  # fmt: skip
+    if perf is not None and perf["assessed"]:
+        verdict = perf["verdict"]
+        reasons += perf["reasons"]
+        warnings += [f"case mix: {m}" for m in major + moderate]
+    elif enough:
+        verdict = VERDICT_DRIFT if major else VERDICT_OK
+        reasons += major
+        warnings += moderate
+    else:
+        verdict = VERDICT_INSUFFICIENT
     return {
         "verdict": verdict,
+        "action": ACTIONS[verdict],
         "reasons": reasons,
         "warnings": warnings,
         "model_version": risk.model_version,
-        "reference": {"model_dir": str(reference_dir), "patients": reference.get("patients")},
-        "current": {**current.summary(), "drift_population": population},
+        "reference": {
+            "model_dir": str(reference_dir),
+            "patients": reference.get("patients"),
+            "population": reference_population,
+        },
+        "current": {**current.summary(), "drift_population": population, "drift_rows": float(counts.sum())},
         "outcomes": outcomes.summary() if outcomes is not None else None,
         "thresholds": THRESHOLDS,
         "features": features,
@@ -385,7 +509,7 @@ def build_report(reference_dir: str | Path, current: Aggregate, risk: lookup.Ris
 
 def monitor(reference_dir: str | Path, current: str | Path, outcomes: str | Path | None = None) -> dict[str, Any]:
     """Aggregate the sources and build the report (the CLI and the dashboard page call this)."""
-    risk = lookup.RiskLookup.from_model_dir(reference_dir)
+    risk = load_model(reference_dir)
     cur = aggregate(current, risk)
     out = aggregate_file(outcomes, risk) if outcomes is not None else None
     if out is not None and out.deaths is None:
@@ -394,37 +518,42 @@ def monitor(reference_dir: str | Path, current: str | Path, outcomes: str | Path
     return build_report(reference_dir, cur, risk, out)
 
 
+def _ci(result: dict[str, Any], key: str, digits: int = 3) -> str:
+    return f"{result[key]:.{digits}f} (95% CI {result['ci_low']:.{digits}f}-{result['ci_high']:.{digits}f})"
+
+
 def format_report(report: dict[str, Any]) -> str:
-    """The report for people: verdict first, then what it rests on."""
+    """The report for people: verdict and action first, then what they rest on."""
     cur = report["current"]
     lines = [
         f"VERDICT: {report['verdict'].upper()}",
+        f"  action: {report['action']}",
         *(f"  reason: {r}" for r in report["reasons"]),
         *(f"  warning: {w}" for w in report["warnings"]),
         "",
         f"model {report['model_version']}; current data {cur['source']} ({cur['kind']}): "
-        f"{cur['rows_used']:,} rows used of {cur['rows_read']:,}",
+        f"{cur['rows_used']:,} rows used of {cur['rows_read']:,}; compared: {cur['drift_rows']:,.0f} "
+        f"{cur['drift_population']} against {report['reference']['population']}",
+        f"tests: G-test per input, Holm-corrected, family-wise alpha {ALPHA}; limits PSI {drift.PSI_MODERATE}/"
+        f"{drift.PSI_MAJOR}, share ratio x{drift.RATIO_MODERATE}/x{drift.RATIO_MAJOR} (docs/monitoring.md)",
         "",
-        f"{'feature':<16}{'PSI':>8}{'JS dist':>9}  status",
+        f"{'input':<16}{'PSI':>8}{'p (Holm)':>10}  status",
     ]
-    for name, f in report["features"].items():
-        lines.append(f"{name:<16}{f['psi']:>8.4f}{f['js_distance']:>9.4f}  {f['status']}")
-    p = report["predicted_risk"]
-    if p:
-        mean_ref = f"{p['mean_reference']:.4f}" if p["mean_reference"] is not None else "n/a"
-        lines.append(f"{'predicted risk':<16}{p['psi']:>8.4f}{p['js_distance']:>9.4f}  {p['status']} "
-                     f"(mean {p['mean_current']:.4f} now, {mean_ref} at training)")  # fmt: skip
+    rows = {**report["features"], **({"predicted risk": report["predicted_risk"]} if report["predicted_risk"] else {})}
+    for name, f in rows.items():
+        p = "n/a" if f.get("p_adjusted") is None else f"{f['p_adjusted']:.3g}"
+        lines.append(f"{name:<16}{f['psi']:>8.4f}{p:>10}  {f['status']}")
     perf = report["performance"]
     if perf and perf["assessed"]:
-        live, ref = perf["live"], perf["reference"]
-        lines += ["", f"live performance on {perf['patients']:,.0f} patients with known outcome "
-                  f"({perf['deaths']:,.0f} deaths)", f"{'metric':<16}{'live':>10}{'model card':>12}"]  # fmt: skip
-        for key in ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted"):
-            a, b = live.get(key), ref.get(key)
-            lines.append(f"{key:<16}{a if a is None else f'{a:.4f}':>10}{b if b is None else f'{b:.4f}':>12}")
-        cil = perf["calibration_in_the_large"]
-        lines.append(f"deaths observed {cil['observed_deaths']:,.0f} vs predicted {cil['predicted_deaths']:,.1f} "
-                     f"(z = {cil['z']:.1f})")  # fmt: skip
+        oe, slope, auc = perf["observed_expected"], perf["calibration_slope"], perf["roc_auc"]
+        reference_auc = "n/a" if auc["reference"] is None else f"{auc['reference']:.3f}"
+        lines += [
+            "",
+            f"live performance on {perf['patients']:,.0f} patients with known outcome ({perf['deaths']:,.0f} deaths)",
+            f"observed/expected deaths {_ci(oe, 'ratio', 2)}: {oe['observed']:,.0f} vs {oe['expected']:,.1f}",
+            f"calibration slope        {_ci(slope, 'slope', 2)}",
+            f"ROC-AUC                  {_ci(auc, 'roc_auc')}; model card (test) {reference_auc}",
+        ]
     return "\n".join(lines)
 
 
@@ -434,8 +563,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _error(message: object) -> str:
+    """One line, whatever the exception text holds."""
+    return " ".join(str(message).split()) or "unknown error"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.monitor", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.monitor", description=__doc__.split("\n\n")[0],
+                                     epilog="Exit codes: 0 ok, 3 insufficient data, 4 drift, 5 recalibrate, "
+                                            "6 retrain; 2 usage or data error, 1 internal error.")  # fmt: skip
     parser.add_argument("--reference", required=True, type=Path, help="model directory (its training distribution)")
     parser.add_argument("--current", required=True, type=Path,
                         help="data file, or the endpoint's collected-data folder")  # fmt: skip
@@ -444,13 +580,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = monitor(args.reference, args.current, args.outcomes)
-    except (DataError, artifact.ArtifactError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_report(report))
+        text = format_report(report)
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
+    except (DataError, artifact.ArtifactError, lookup.PayloadError, ValueError, KeyError, OSError,
+            pa.ArrowException) as exc:  # fmt: skip
+        print(f"monitor: error: {_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE_OR_DATA_ERROR
+    except Exception as exc:  # a crash must never exit with a verdict's code, nor show a traceback
+        print(f"monitor: internal error ({type(exc).__name__}): {_error(exc)}. Please report it with the command "
+              "you ran.", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL_ERROR
+    print(text)
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
         print(f"\nwrote {args.out}")
     return EXIT_CODES[report["verdict"]]
 

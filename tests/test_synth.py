@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import itertools
+import json
 import math
 import re
 import subprocess
@@ -22,7 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from model import schema, synth
-from tests.conftest import REPO_ROOT, run_module
+from model.loader import load_counts
+from tests.conftest import REPO_ROOT, SHARED_DATA, run_module
 
 ROWS = 200_000
 SEED = 11
@@ -129,75 +131,198 @@ def test_output_does_not_depend_on_chunk_size_and_is_a_prefix() -> None:
     assert pa.Table.from_batches(list(synth.generate_batches(1000, 5))).equals(big.slice(0, 1000))
 
 
-def test_death_share_by_age_matches_calibration_and_rises_with_age(known: pd.DataFrame) -> None:
+FIRST_WAVE = ("2020-03", "2020-05")
+REAL_FIRST_WAVE = SHARED_DATA / "cdc_case_surveillance_first_wave_500k.csv.gz"
+
+
+def generated_frame(rows: int, seed: int, **options: object) -> pd.DataFrame:
+    """Generate in process (same code path as the CLI's write) and return string cells ("" for blanks)."""
+    return pa.Table.from_batches(list(synth.generate_batches(rows, seed, **options))).to_pandas().fillna("")
+
+
+def death_share(frame: pd.DataFrame) -> float:
+    outcome = frame[schema.TARGET]
+    return float((outcome == schema.TARGET_POSITIVE).sum() / outcome.isin(KNOWN).sum())
+
+
+def death_share_by(frame: pd.DataFrame, column: str) -> dict[str, float]:
+    known = frame[frame[schema.TARGET].isin(KNOWN)]
+    return (known[schema.TARGET] == schema.TARGET_POSITIVE).groupby(known[column]).mean().to_dict()
+
+
+@pytest.fixture(scope="module")
+def first_wave() -> pd.DataFrame:
+    return generated_frame(300_000, SEED, months=FIRST_WAVE)
+
+
+@pytest.fixture(scope="module")
+def real_first_wave() -> pd.DataFrame:
+    if not REAL_FIRST_WAVE.exists():
+        pytest.fail(f"{REAL_FIRST_WAVE} is missing: the shared data folder must sit beside the repo")
+    return pd.read_csv(REAL_FIRST_WAVE, dtype=str, keep_default_na=False)
+
+
+def test_first_wave_death_share_by_age_matches_the_real_file(first_wave: pd.DataFrame) -> None:
+    known = first_wave[first_wave[schema.TARGET].isin(KNOWN)]
     shares = []
-    for age, expected in synth.DEATH_SHARE_BY_AGE.items():
+    for age, expected in synth.FIRST_WAVE_DEATH_SHARE_BY_AGE.items():
         group = known[known["age_group"] == age]
         deaths = int((group[schema.TARGET] == schema.TARGET_POSITIVE).sum())
-        assert_share(deaths, len(group), expected, f"death share, {age}")
+        assert_share(deaths, len(group), expected, f"first-wave death share, {age}")
         shares.append(deaths / len(group))
-    assert list(synth.DEATH_SHARE_BY_AGE.values()) == sorted(synth.DEATH_SHARE_BY_AGE.values())
-    # From 30 up there are enough deaths in 200k rows for the observed gradient to be strict.
-    assert all(a < b for a, b in itertools.pairwise(shares[3:])), shares
-    assert max(shares[:3]) < shares[4]
-    assert synth.DEATH_SHARE_BY_AGE["80+ Years"] / synth.DEATH_SHARE_BY_AGE["0 - 9 Years"] > 100
+    assert all(a < b for a, b in itertools.pairwise(shares[2:])), shares
+    assert_share(int((known[schema.TARGET] == "Yes").sum()), len(known), synth.expected_first_wave_death_share(),
+                 "first-wave death share")  # fmt: skip
 
 
-def test_overall_death_share_is_a_few_percent(known: pd.DataFrame) -> None:
-    deaths = int((known[schema.TARGET] == schema.TARGET_POSITIVE).sum())
-    assert 0.01 <= deaths / len(known) <= 0.03
-    assert_share(deaths, len(known), synth.expected_death_share(), "overall death share")
-
-
-def test_mixes_and_clinical_shares_match_tables(frame: pd.DataFrame) -> None:
-    n = len(frame)
-    ages = frame[frame["age_group"].isin(schema.AGE_GROUPS)]
-    for age, share in synth.AGE_MIX.items():
-        assert_share(int((ages["age_group"] == age).sum()), len(ages), share, f"age mix, {age}")
-    for value, share in synth.RACE_MIX.items():
-        assert_share(int((frame["race_ethnicity_combined"] == value).sum()), n, share, f"race mix, {value}")
-    for value, share in synth.CURRENT_STATUS_MIX.items():
-        assert_share(int((frame["current_status"] == value).sum()), n, share, f"status, {value}")
-    male = frame["sex"].isin(["Male", "Female"])
-    assert_share(int((frame["sex"] == "Male").sum()), int(male.sum()), synth.MALE_SHARE, "male share")
-    # Reporting gaps are independent of the truth, so shares among reported rows are unbiased.
-    for age in schema.AGE_GROUPS:
-        group = frame[frame["age_group"] == age]
-        hosp = group[group["hosp_yn"].isin(KNOWN)]
-        assert_share(int((hosp["hosp_yn"] == "Yes").sum()), len(hosp), synth.HOSP_SHARE_BY_AGE[age], f"hosp {age}")
-        med = group[group["medcond_yn"].isin(KNOWN)]
-        assert_share(
-            int((med["medcond_yn"] == "Yes").sum()), len(med), synth.MEDCOND_SHARE_BY_AGE[age], f"medcond {age}"
-        )
-    icu = frame[(frame["hosp_yn"] == "Yes") & frame["icu_yn"].isin(KNOWN) & frame["age_group"].isin(schema.AGE_GROUPS)]
-    # Pooled over ages, weighted by each age's share of hospitalised rows.
-    expected = sum(
-        synth.ICU_SHARE_OF_HOSP_BY_AGE[a] * (icu["age_group"] == a).sum() / len(icu) for a in schema.AGE_GROUPS
-    )
-    assert_share(int((icu["icu_yn"] == "Yes").sum()), len(icu), float(expected), "ICU among hospitalised")
-
-
-def test_missing_and_unknown_shares_are_large_as_configured(frame: pd.DataFrame) -> None:
-    for column, gaps in synth.REPORTING_GAPS.items():
-        for value, share in gaps.items():
-            assert_share(int((frame[column] == value).sum()), len(frame), share, f"{column}={value}")
-    # The requirement the table encodes: outcomes are mostly unreported, as in the real file.
-    assert 0.4 <= sum(synth.REPORTING_GAPS["death_yn"].values()) <= 0.6
-    for column in ("hosp_yn", "icu_yn", "medcond_yn"):
-        assert sum(synth.REPORTING_GAPS[column].values()) > 0.5
-    # Gaps cluster in rows (poor-reporting sources): a missing death_yn makes a missing hosp_yn likelier.
+def test_missingness_depends_on_severity_as_in_the_real_file(
+    first_wave: pd.DataFrame, frame: pd.DataFrame, real_first_wave: pd.DataFrame
+) -> None:
+    for label, data, unknown_over_no in (("real", real_first_wave, 10.0), ("generated", first_wave, 5.0)):
+        hosp = death_share_by(data, "hosp_yn")
+        # Unknown hospitalisation dies far more often than No, and Missing lies between No and Yes.
+        assert hosp["Unknown"] > unknown_over_no * hosp["No"], (label, hosp)
+        assert hosp["No"] < hosp["Missing"] < hosp["Yes"], (label, hosp)
+        medcond = death_share_by(data, "medcond_yn")
+        assert medcond["Unknown"] > 5 * medcond["No"] and medcond["No"] < medcond["Missing"], (label, medcond)
+        # Death-certificate ascertainment: probable cases with unknown conditions mostly died.
+        known = data[data[schema.TARGET].isin(KNOWN)]
+        cert = known[(known["current_status"] == "Probable Case") & (known["medcond_yn"] == schema.UNKNOWN)]
+        assert len(cert) > 300 and (cert[schema.TARGET] == "Yes").mean() > 0.5, (label, len(cert))
+        # Severe rows keep their outcome more often: a smaller share of the 80+ than of 20-29 has no outcome.
+        gap = data[schema.TARGET].isin(schema.TARGET_UNKNOWN_VALUES).groupby(data["age_group"]).mean()
+        assert gap["80+ Years"] < gap["20 - 29 Years"] - 0.03, (label, gap.to_dict())
+    # The same holds over 2020-2022, where deaths are rarer.
+    hosp = death_share_by(frame, "hosp_yn")
+    assert hosp["Unknown"] > 3 * hosp["No"], hosp
+    # Fields go missing together (one reporting source): a missing death_yn makes a missing hosp_yn likelier.
     death_gap = frame["death_yn"].isin(schema.TARGET_UNKNOWN_VALUES)
     hosp_gap = frame["hosp_yn"].isin(schema.TARGET_UNKNOWN_VALUES)
     assert hosp_gap[death_gap].mean() > hosp_gap[~death_gap].mean() + 0.1
 
 
-def test_death_rises_with_hosp_icu_medcond_and_male_sex(known: pd.DataFrame) -> None:
+def _age_standardised_ratio(later: pd.DataFrame, reference: pd.DataFrame) -> float:
+    """Observed later deaths / deaths expected at the reference's death share in the same age, sex, condition cell."""
+    cells = ["age_group", "sex", "medcond_yn"]
+    ref = reference[reference[schema.TARGET].isin(KNOWN)]
+    rate = (ref[schema.TARGET] == "Yes").groupby([ref[c] for c in cells]).mean().rename("rate")
+    now = later[later[schema.TARGET].isin(KNOWN)].join(rate, on=cells)
+    now = now[now["rate"].notna()]
+    return float((now[schema.TARGET] == "Yes").sum() / now["rate"].sum())
+
+
+def test_case_fatality_falls_after_the_first_wave(first_wave: pd.DataFrame) -> None:
+    late_2020 = generated_frame(300_000, SEED + 1, months=("2020-09", "2020-12"))
+    early_2021 = generated_frame(300_000, SEED + 2, months=("2021-01", "2021-06"))
+    omicron = generated_frame(300_000, SEED + 3, months=("2022-01", "2022-12"))
+    ratios = [_age_standardised_ratio(f, first_wave) for f in (late_2020, early_2021, omicron)]
+    # A first-wave model over-predicts later cases several-fold (issue 11: O/E ≈ 0.4 late 2020, ≈ 0.2 early 2021).
+    assert 0.2 < ratios[0] < 0.5, ratios
+    assert 0.1 < ratios[1] < 0.3 and ratios[1] < ratios[0], ratios
+    assert ratios[2] < ratios[1], ratios
+    # Crude shares fall too (younger case mix on top of lower fatality).
+    assert death_share(first_wave) > 3 * death_share(late_2020) > 3 * death_share(omicron)
+    # Dates carry the period: case dates lie in the window (a case known only by its report date may be
+    # reported up to 2 x MAX_DELAY_DAYS after its onset month).
+    for data, (first, last) in ((first_wave, FIRST_WAVE), (early_2021, ("2021-01", "2021-06"))):
+        earliest = pd.to_datetime(data["cdc_case_earliest_dt"], format="%Y/%m/%d")
+        months = earliest.dt.strftime("%Y-%m")
+        assert months.min() >= first and (months <= last).mean() > 0.97
+        assert earliest.max() <= pd.Timestamp(f"{last}-01") + pd.DateOffset(months=1, days=2 * synth.MAX_DELAY_DAYS)
+
+
+# Published figures (../shared/cdc_published_figures.md) and how close the generator must come, in
+# percentage points: SUBSET and APPROX figures get a wider tolerance than FULL ones.
+PUBLISHED_GAPS = {  # column -> value -> (share of all rows, tolerance), §2A FULL (Missing), §2D APPROX (Unknown)
+    "death_yn": {"Missing": (41.49, 1.5), "Unknown": (10.2, 1.5)},
+    "hosp_yn": {"Missing": (38.40, 1.5), "Unknown": (15.6, 1.5)},
+    "icu_yn": {"Missing": (73.51, 1.5), "Unknown": (12.0, 1.5)},
+    "medcond_yn": {"Missing": (72.14, 1.5), "Unknown": (10.0, 1.5)},
+}
+
+
+def test_marginals_are_within_tolerance_of_the_published_figures(frame: pd.DataFrame) -> None:
+    for column, values in PUBLISHED_GAPS.items():
+        for value, (published, tolerance) in values.items():
+            share = 100 * float((frame[column] == value).mean())
+            assert abs(share - published) <= tolerance, f"{column}={value}: {share:.2f}% vs published {published}%"
+
+    def yes_share(column: str) -> float:
+        reported = frame[column][frame[column].isin(KNOWN)]
+        return 100 * float((reported == "Yes").mean())
+
+    # §2B (SUBSET of the Dec 2020 release): hospitalised 13.34 %, conditions 52.2 % among Yes/No; §2D ≈ 11.6 %.
+    assert 11.0 <= yes_share("hosp_yn") <= 14.5
+    assert abs(yes_share("medcond_yn") - 52.2) <= 4.0
+    # §2B: female 52.09 / (52.09 + 47.25) of Female/Male; probable cases 4.71 %.
+    sexes = frame["sex"][frame["sex"].isin(["Female", "Male"])]
+    assert abs(100 * (sexes == "Female").mean() - 52.43) <= 1.0
+    assert abs(100 * (frame["current_status"] == "Probable Case").mean() - 4.71) <= 0.5
+    # §2A: race Missing 7.16 % (FULL); §2B: White NH 35.5 %, race Unknown 28.9 % of the subset.
+    race = frame["race_ethnicity_combined"]
+    assert abs(100 * (race == "Missing").mean() - 7.16) <= 0.5
+    assert abs(100 * (race == "White, Non-Hispanic").mean() / 0.9284 - 35.48 / 0.9627) <= 1.5
+    # §2A: pos_spec_dt blank 65.84 %, onset_dt blank 47.70 % (FULL).
+    assert abs(100 * (frame["pos_spec_dt"] == "").mean() - 65.84) <= 1.5
+    assert abs(100 * (frame["onset_dt"] == "").mean() - 47.70) <= 1.5
+
+
+def test_age_mix_follows_the_releases_and_cumulative_fatality_the_published_shares() -> None:
+    to_nov = generated_frame(300_000, SEED + 4, months=("2020-03", "2020-11"))
+    later = generated_frame(200_000, SEED + 5, months=("2020-06", "2022-12"))
+    first = generated_frame(200_000, SEED + 6, months=FIRST_WAVE)
+    for data, counts, label in ((first, synth.AGE_COUNTS_FIRST_WAVE, "§2C"), (later, synth.AGE_COUNTS_LATER, "§2D")):
+        ages = data["age_group"][data["age_group"].isin(schema.AGE_GROUPS)]
+        total = sum(counts.values())
+        for age, count in counts.items():
+            assert abs((ages == age).mean() - count / total) <= 0.01, (label, age)
+    # Deaths among known outcomes, cumulative to the 4 Dec 2020 release: 4.70 % (§2B, SUBSET).
+    assert abs(100 * death_share(to_nov) - 4.70) <= 1.0, death_share(to_nov)
+
+
+def test_clinical_structure_death_rises_with_hosp_icu_medcond_and_male_sex(first_wave: pd.DataFrame) -> None:
+    known = first_wave[first_wave[schema.TARGET].isin(KNOWN)]
+
     def rate(mask: pd.Series) -> float:
         return float((known.loc[mask, schema.TARGET] == schema.TARGET_POSITIVE).mean())
 
     assert rate(known["icu_yn"] == "Yes") > rate(known["hosp_yn"] == "Yes") > 3 * rate(known["hosp_yn"] == "No")
     assert rate(known["medcond_yn"] == "Yes") > 2 * rate(known["medcond_yn"] == "No")
     assert rate(known["sex"] == "Male") > 1.2 * rate(known["sex"] == "Female")
+
+
+@pytest.mark.parametrize(
+    ("variant", "header", "date_re", "date_format"),
+    [
+        ("legacy-2020", [c if c != "race_ethnicity_combined" else "Race and ethnicity (combined)"
+                         for c in schema.CURRENT_SCHEMA_COLUMNS[1:]], r"^\d{2}/\d{2}/\d{4}$", "%d/%m/%Y"),
+        ("first-wave", list(schema.CURRENT_SCHEMA_COLUMNS[1:]), r"^\d{1,2}/\d{1,2}/\d{4}$", "%m/%d/%Y"),
+    ],
+)  # fmt: skip
+def test_2020_schema_variants_are_written_as_published(
+    variant: str, header: list[str], date_re: str, date_format: str, tmp_path: Path
+) -> None:
+    out = tmp_path / f"{variant}.csv"
+    run_module("model.synth", "--rows", "20000", "--seed", "3", "--out", str(out), "--schema", variant)
+    with out.open(newline="") as handle:
+        assert next(csv.reader(handle)) == header
+    data = pd.read_csv(out, dtype=str, keep_default_na=False)
+    for column in ("cdc_report_dt", "pos_spec_dt", "onset_dt"):
+        present = data[column][data[column] != ""]
+        assert present.str.match(date_re).all(), present.head().tolist()
+        pd.to_datetime(present, format=date_format)
+    # "NA" (suppressed) appeared after 2020: these variants never contain it.
+    assert not (data.drop(columns=["cdc_report_dt", "pos_spec_dt", "onset_dt"]) == schema.NA).any().any()
+    # Same rows as the current variant, only written differently.
+    current = generated_frame(20_000, 3)
+    assert (data["death_yn"] == current["death_yn"]).all()
+    same_day = pd.to_datetime(data["cdc_report_dt"], format=date_format).dt.strftime("%Y/%m/%d")
+    assert (same_day == current["cdc_report_dt"]).all()
+    provenance = json.loads(out.with_name(out.name + ".provenance.json").read_text())
+    assert provenance["synthetic"] is True and provenance["schema_variant"] == variant
+    # The project's loader reads it.
+    _, report = load_counts(out)
+    assert report.rows_read == 20_000
 
 
 @pytest.mark.parametrize("name", ["cases.csv.gz", "cases.parquet"])
@@ -225,6 +350,10 @@ def test_compressed_and_parquet_outputs_read_back_identically(
         (["--rows", "10", "--age-shift", "90+ Years=2"], "not an age group"),
         (["--rows", "10", "--age-shift", "80+ Years"], "expected GROUP=FACTOR"),
         (["--rows", "10", "--death-rate-multiplier", "0"], "death_rate_multiplier must be"),
+        (["--rows", "10", "--schema", "2019"], "invalid choice: '2019'"),
+        (["--rows", "10", "--months", "2020-03"], "expected FIRST:LAST"),
+        (["--rows", "10", "--months", "2019-01:2020-05"], "must be YYYY-MM between 2020-03 and 2022-12"),
+        (["--rows", "10", "--months", "2021-01:2020-05"], "is after the last month"),
     ],
 )
 def test_bad_cli_arguments_exit_non_zero_with_a_clear_message(args: list[str], message: str, tmp_path: Path) -> None:
@@ -282,6 +411,15 @@ def test_shift_parameters_shift_age_mix_and_death_rate(tmp_path: Path) -> None:
 def test_data_card_quotes_the_calibration_tables() -> None:
     card = (REPO_ROOT / "docs" / "data_card.md").read_text(encoding="utf-8")
     assert synth.calibration_markdown() in card, "regenerate the table with synth.calibration_markdown()"
+    assert synth.periods_markdown() in card, "regenerate the table with synth.periods_markdown()"
     assert "SYNTHETIC" in card
-    for name in ("DEATH_ODDS_RATIOS", "REPORTING_GAPS", "MONTHLY_CASES_MILLIONS"):
+    for name in (
+        "DEATH_ODDS_RATIOS",
+        "REPORTING_GAPS",
+        "MONTHLY_CASES_MILLIONS",
+        "HIDE_FACTOR_IF_YES",
+        "DEATH_CERTIFICATE_SHARE",
+        "FIRST_WAVE_DEATH_SHARE_BY_AGE",
+        "cdc_published_figures.md",
+    ):
         assert name in card

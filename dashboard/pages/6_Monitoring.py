@@ -35,7 +35,7 @@ assert ctx.model is not None  # setup_page stopped the page otherwise
 @st.cache_resource(show_spinner="Loading the model's risk table…", max_entries=4)
 def _risk(model_dir: str, stamp: int) -> lookup.RiskLookup:
     # The monitor needs the model's probability for each input combination (8.4k values), not raw data.
-    return lookup.RiskLookup.from_model_dir(model_dir)
+    return monitor.load_model(model_dir)
 
 
 def _run(current: Path, label: str) -> dict:
@@ -77,11 +77,16 @@ if report is None:
     st.stop()
 
 verdict = report["verdict"]
-details = "".join(f"\n- {r}" for r in report["reasons"])
+details = "".join(f"\n- {r}" for r in report["reasons"]) + f"\n\n{report['action']}"
 if verdict == monitor.VERDICT_RETRAIN:
-    st.error(f"**Verdict: retrain recommended.**{details}", icon="🔁")
+    st.error(f"**Verdict: retrain.**{details}", icon="🔁")
+elif verdict == monitor.VERDICT_RECALIBRATE:
+    st.error(f"**Verdict: recalibrate.**{details}", icon="🎯")
+elif verdict == monitor.VERDICT_DRIFT:
+    st.error(f"**Verdict: drift.**{details}", icon="📊")
 elif verdict == monitor.VERDICT_OK:
-    st.success("**Verdict: ok.** No major drift, and no performance loss where outcomes are known.", icon="✅")
+    st.success("**Verdict: ok.** No material shift beyond chance, and no performance loss where outcomes are "
+               "known.", icon="✅")  # fmt: skip
 else:
     st.warning("**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon="⏳")
 for warning in report["warnings"]:
@@ -89,15 +94,17 @@ for warning in report["warnings"]:
 cur = report["current"]
 st.caption(
     f"{cur['source']}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used; drift measured on "
-    f"{cur['drift_population']}. Model {report['model_version']}; thresholds in docs/monitoring.md."
+    f"{cur['drift_population']}, against {report['reference']['population']}. Model {report['model_version']}; "
+    f"G-test per input, Holm-corrected, family-wise alpha {monitor.ALPHA}; limits in docs/monitoring.md."
 )
 
 features = report["features"]
 if features:
     names = list(features)
     psi = [features[n]["psi"] for n in names]
-    colours = {"major": theme.CAPACITY, "moderate": "#E07B39", "stable": theme.PRIMARY}
-    fig = go.Figure(go.Bar(x=names, y=psi, marker_color=[colours[drift.psi_status(v)] for v in psi],
+    colours = {"major": theme.CAPACITY, "moderate": "#E07B39"}
+    fig = go.Figure(go.Bar(x=names, y=psi, marker_color=[colours.get(features[n]["status"], theme.PRIMARY)
+                                                         for n in names],
                            hovertemplate="%{x}: PSI %{y:.4f}<extra></extra>"))
     for level, label in ((drift.PSI_MODERATE, "moderate"), (drift.PSI_MAJOR, "major")):
         fig.add_hline(y=level, line_dash="dot", line_color=theme.MUTED, annotation_text=label)
@@ -105,6 +112,7 @@ if features:
                       title={"text": "Drift per model input (population stability index)", "x": 0.0})  # fmt: skip
     st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.psi_chart")
     st.dataframe(pd.DataFrame({"feature": names, "PSI": psi, "JS distance": [features[n]["js_distance"] for n in names],
+                               "p (Holm)": [features[n].get("p_adjusted") for n in names],
                                "status": [features[n]["status"] for n in names]}), hide_index=True)  # fmt: skip
     chosen = st.selectbox("Category shares of", names, key="monitor.feature")
     shares = features[chosen]
@@ -139,6 +147,13 @@ else:
     metrics = {"metric": keys, "live": [perf["live"][k] for k in keys],
                "model card (test)": [perf["reference"][k] for k in keys]}  # fmt: skip
     st.dataframe(pd.DataFrame(metrics), hide_index=True)
+    oe, slope = perf["observed_expected"], perf["calibration_slope"]
+    st.markdown(
+        f"Observed/expected deaths **{oe['ratio']:.2f}** (95% CI {oe['ci_low']:.2f}-{oe['ci_high']:.2f}; "
+        f"{oe['observed']:,.0f} observed, {oe['expected']:,.1f} expected); calibration slope **{slope['slope']:.2f}** "
+        f"(95% CI {slope['ci_low']:.2f}-{slope['ci_high']:.2f}); ROC-AUC {perf['roc_auc']['roc_auc']:.3f} "
+        f"(95% CI {perf['roc_auc']['ci_low']:.3f}-{perf['roc_auc']['ci_high']:.3f})."
+    )
     st.plotly_chart(charts.calibration(pd.DataFrame(perf["calibration"])), config={"displayModeBar": False},
                     key="monitor.calibration_chart")  # fmt: skip
     st.caption("Reliability diagram of the current data with known outcome (not the test split).")
