@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import gammaincc  # regularised upper incomplete gamma: the gamma sf, light to import
 
 from model import artifact, schema
 
@@ -291,8 +291,8 @@ def residual_share(t: np.ndarray | float, mean: float, shape: float) -> np.ndarr
     For stays X ~ gamma(k, W/k): E[(X − t)+] / W = sf_{k+1}(t) − (t / W)·sf_k(t), exact, no cancellation.
     """
     t = np.asarray(t, dtype=float)
-    scale = mean / shape
-    value = stats.gamma.sf(t, shape + 1.0, scale=scale) - t / mean * stats.gamma.sf(t, shape, scale=scale)
+    x = t * shape / mean  # t in units of the gamma scale W/k
+    value = gammaincc(shape + 1.0, x) - t / mean * gammaincc(shape, x)
     return np.clip(value, 0.0, 1.0)
 
 
