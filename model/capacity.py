@@ -187,8 +187,11 @@ def _check_columns(table: pd.DataFrame, columns: Sequence[str], name: str) -> pd
         )
     if table.empty:
         raise CapacityInputError(f"{name} is empty; retrain with `python -m model.train`")
-    values = table[list(columns)].apply(pd.to_numeric, errors="coerce")
-    bad = [c for c in columns if not np.isfinite(values[c].to_numpy(dtype=float)).all() or (values[c] < 0).any()]
+    try:
+        values = table[list(columns)].astype(float)
+    except (TypeError, ValueError):
+        values = table[list(columns)].apply(pd.to_numeric, errors="coerce")  # slow path, only to name the columns
+    bad = [c for c in columns if not (np.isfinite(values[c].to_numpy()) & (values[c].to_numpy() >= 0)).all()]
     if bad:
         raise CapacityInputError(
             f"{name} has missing, negative or non-numeric values in {', '.join(bad)}; retrain with "
