@@ -364,10 +364,11 @@ def test_cli_json_matches_the_functions(model_dir: Path) -> None:
         icu_row = icu[icu["threshold"] >= 0.05].sort_values("threshold").iloc[0]
         assert out["icu_source"] == "model"
         assert out["icu_per_case_flagged"] == pytest.approx(icu_row["flagged_share"] * icu_row["icu_rate_flagged"])
+        assert out["recall"] == pytest.approx(icu_row["recall"])
     else:
         assert out["icu_source"] == "constant share" and "no evaluation/icu_by_threshold.csv" in proc.stderr
         assert out["icu_per_case_flagged"] == pytest.approx(row["flagged_share"] * capacity.DEFAULT_ICU_SHARE)
-    assert out["recall"] == pytest.approx(row["recall"])
+        assert out["recall"] == pytest.approx(row["recall"])
 
     s = capacity.Scenario(400, 30, 8, 2, 14, 6, 3, 60)
     need = capacity.Need(0.05, out["flagged_share"], out["recall"], out["icu_per_case_flagged"], math.nan, 0.0, 0.0)

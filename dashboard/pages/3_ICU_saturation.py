@@ -205,7 +205,11 @@ with timeline:
     if beds > 0 and fit.need is not None and not icu.is_same_row(fit.need, now):
         fit_projection = capacity.project(scenario, fit.need, band=False)
         fit_days = fit_projection.days
-        fit_label = f"threshold that just fits ({fit.need.threshold:.4f}, recall {fit.need.recall:.2f})"
+        fit_label = (
+            f"lowest stored threshold, still fits ({fit.need.threshold:.4f}, recall {fit.need.recall:.2f})"
+            if fit.status == "fits_all"
+            else f"threshold that just fits ({fit.need.threshold:.4f}, recall {fit.need.recall:.2f})"
+        )
     st.plotly_chart(
         charts.icu_census_timeline(
             projection.days,

@@ -328,7 +328,7 @@ def icu_census_timeline(
     if band:
         data += [
             {"type": "scatter", "x": day, "y": now["census_p05"].to_numpy(), "mode": "lines", "line": {"width": 0},
-             "showlegend": False, "hoverinfo": "skip"},
+             "name": "90% band, 5th percentile", "showlegend": False, "hoverinfo": "skip"},
             {"type": "scatter", "x": day, "y": now["census_p95"].to_numpy(), "mode": "lines", "line": {"width": 0},
              "fill": "tonexty", "fillcolor": _rgba(theme.PRIMARY, 0.18), "name": "90% band (simulated)",
              "hoverinfo": "skip"},
@@ -336,7 +336,7 @@ def icu_census_timeline(
     if (census > capacity).any():
         data += [
             {"type": "scatter", "x": day, "y": np.full(day.shape, capacity), "mode": "lines", "line": {"width": 0},
-             "showlegend": False, "hoverinfo": "skip"},
+             "name": "capacity (overflow base)", "showlegend": False, "hoverinfo": "skip"},
             {"type": "scatter", "x": day, "y": np.maximum(census, capacity), "mode": "lines", "line": {"width": 0},
              "fill": "tonexty", "fillcolor": _rgba(theme.CAPACITY, 0.22), "name": "overflow: patients without a bed",
              "hoverinfo": "skip"},
