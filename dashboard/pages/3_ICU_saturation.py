@@ -154,7 +154,8 @@ with results:
 
 with timeline:
     peak = projection.peak_census
-    a, b, c, d = st.columns(4)
+    a, b = st.columns(2)
+    c, d = st.columns(2)
     a.metric(
         "First day over capacity",
         icu.day_text(projection.saturation_day, horizon),
@@ -169,7 +170,7 @@ with timeline:
         help=f"Highest expected census within {horizon} days: {peak:,.1f} patients.",
     )
     c.metric(
-        "P(no free bed), steady state",
+        "P(no free bed) at today's case rate",
         f"{projection.erlang_b:.1%}",
         help=f"Erlang loss formula (Erlang-B): offered load λ·W = {projection.steady_state_census:,.1f} patients "
         f"(today's flagged ICU admissions per day × average stay) on {beds:,.0f} beds. "
@@ -253,7 +254,12 @@ with steady:
     curve = capacity.steady_state_curve(need.table, per_day, scenario.los_days, beds)
     sat = capacity.steady_state_saturation(curve)
     beds_now = per_day * now.icu_per_case_flagged * scenario.los_days
-    a, b, c, d = st.columns(4)
+    st.caption(
+        f"If today's {per_day:,.0f} cases a day held for good (no growth): beds occupied by flagged patients at "
+        "every threshold, by Little's law (admissions per day × average stay)."
+    )
+    a, b = st.columns(2)
+    c, d = st.columns(2)
     a.metric(
         "Beds needed",
         f"{beds_now:,.1f}",

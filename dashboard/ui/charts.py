@@ -35,6 +35,7 @@ def _figure(
     title: str | None = None,
     shapes: list[dict[str, Any]] | None = None,
     annotations: list[dict[str, Any]] | None = None,
+    legend_below: bool = False,
 ) -> go.Figure:
     layout: dict[str, Any] = {
         "height": height,
@@ -48,6 +49,9 @@ def _figure(
         "shapes": shapes or [],
         "annotations": annotations or [],
     }
+    if legend_below:  # long or many series names: under the plot, where they cannot cover the title
+        layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.16, "x": 0.0}
+        layout["margin"] = {**layout["margin"], "t": 48 if title else 20}
     if title:
         layout["title"] = {"text": title, "x": 0.0, "xref": "paper", "y": 0.985, "yanchor": "top", "font": {"size": 15}}
     return go.Figure(data=data, layout=layout)
@@ -291,17 +295,18 @@ def icu_capacity(
     if clipped:
         at = curve.loc[curve["beds_needed"].idxmax()]
         notes.append(
-            _label(1, 0.98, f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}", theme.MUTED,
-                   xref="paper", xanchor="right", yanchor="top")
+            _label(0.01, 0.98, f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}", theme.MUTED,
+                   xref="paper", xanchor="left", yanchor="top")
         )  # fmt: skip
     return _figure(
         data,
         xaxis={"title": {"text": "recall (share of deaths flagged)"}, "range": [0, 1.01]},
         yaxis={"title": {"text": "ICU beds occupied (steady state)"}, "range": [0, top]},
-        height=400,
+        height=420,
         title="ICU beds needed vs recall (steady state)",
         shapes=shapes,
         annotations=notes,
+        legend_below=True,
     )
 
 
@@ -361,8 +366,9 @@ def icu_census_timeline(
         data,
         xaxis={"title": {"text": "days from today"}, "range": [0, max(int(day[-1]), 1)]},
         yaxis={"title": {"text": "COVID-19 patients in the ICU (end of day)"}, "range": [0, top]},
-        height=420,
+        height=460,
         title="ICU census over time",
         shapes=shapes,
         annotations=notes,
+        legend_below=True,
     )

@@ -198,7 +198,7 @@ def fit_message(
         return (
             "info",
             (
-                f"**Threshold that just fits: {t:.4f}** flags {share:.1%} of cases and catches more deaths (recall "
+                f"**Threshold that just fits: {t:.4f}** flags {share:.2%} of cases and catches more deaths (recall "
                 f"{recall:.3f} instead of {now.recall:.3f}) while keeping {within}."
             ),
             True,
@@ -207,7 +207,7 @@ def fit_message(
         "warning",
         (
             f"**To keep {within}, raise the threshold to {t:.4f}:** the highest recall that fits is {recall:.3f} "
-            f"(now {now.recall:.3f}), flagging {share:.1%} of cases."
+            f"(now {now.recall:.3f}), flagging {share:.2%} of cases."
         ),
         True,
     )
