@@ -111,7 +111,7 @@ def test_inputs_change_the_curves(dashboard_env: str, model_dir: Path) -> None:
     assert shown == pytest.approx(expected, rel=1e-9)
     assert any(f"recall {recall:.3f}" in c.value for c in at.caption)
     day = capacity.saturation_day(expected, 30.0)
-    assert _metric(at, "First day over capacity").value == (f"day {day}" if day is not None else "not within 60 days")
+    assert _metric(at, "First day over capacity").value == (f"day {day}" if day is not None else "none")
     band_low, band_high = _trace(at, "90% band, 5th"), _trace(at, "90% band (simulated)")
     assert (band_low <= shown + 1e-9).all() and (shown <= band_high + 1e-9).all()
     assert len(at.dataframe[0].value) == 61
@@ -162,7 +162,7 @@ def test_overflow_is_shown_as_overflow_and_the_fitting_threshold_can_be_used(
     button[0].click().run()
     fitted = at.session_state["shared.threshold"]
     assert fitted > 0.0
-    assert _metric(at, "First day over capacity").value == "not within 60 days"
+    assert _metric(at, "First day over capacity in 60 days").value == "none"
     assert any("the one that just fits" in i.value for i in at.info)
     # Catching more deaths than that overflows: the strictest threshold with a higher recall does not fit.
     icu_csv = model_dir / "evaluation" / capacity.ICU_TABLE

@@ -157,8 +157,8 @@ with timeline:
     a, b = st.columns(2)
     c, d = st.columns(2)
     a.metric(
-        "First day over capacity",
-        icu.day_text(projection.saturation_day, horizon),
+        f"First day over capacity in {horizon} days",
+        icu.day_text(projection.saturation_day),
         help="First day the expected census exceeds the beds (day 0 is today).",
     )
     value, delta = icu.occupancy(peak, beds)
@@ -171,7 +171,7 @@ with timeline:
     )
     c.metric(
         "P(no free bed) at today's case rate",
-        f"{projection.erlang_b:.1%}",
+        icu.share_text(projection.erlang_b),
         help=f"Erlang loss formula (Erlang-B): offered load λ·W = {projection.steady_state_census:,.1f} patients "
         f"(today's flagged ICU admissions per day × average stay) on {beds:,.0f} beds. "
         f"Beds needed for at most 1%: {capacity.beds_for_blocking(projection.steady_state_census, 0.01):,}.",

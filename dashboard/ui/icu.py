@@ -145,8 +145,13 @@ def occupancy(census: float, beds: float) -> tuple[str, str | None]:
     return "FULL", f"+{census - beds:,.0f} patients without a bed"
 
 
-def day_text(day: int | None, horizon: int) -> str:
-    return f"day {day}" if day is not None else f"not within {horizon} days"
+def day_text(day: int | None) -> str:
+    return f"day {day}" if day is not None else "none"
+
+
+def share_text(p: float) -> str:
+    """A probability as a percentage that never reads "0.0%" for something that can happen."""
+    return "< 0.1%" if 0 < p < 0.0005 else f"{p:.1%}"
 
 
 def band_days(band: capacity.Band | None, horizon: int) -> str:
@@ -263,4 +268,5 @@ __all__ = [
     "need_source",
     "occupancy",
     "projection_csv",
+    "share_text",
 ]
