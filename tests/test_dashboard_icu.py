@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,19 @@ def test_assumptions_are_stated_next_to_the_inputs(dashboard_env: str) -> None:
     for phrase in ("exponential", "gamma distribution", "Day 0 is today", "test split", "end of each day"):
         assert phrase in captions, phrase
     assert any("Deaths missed = cases reported that day" in c.value and "known" in c.value for c in at.caption)
+
+
+def test_unusable_icu_table_is_explained(
+    dashboard_env: str, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A copy of the trained model whose ICU table is broken on purpose (a column missing): the error path only.
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    thresholds = pd.read_csv(broken / "evaluation" / "thresholds.csv")
+    thresholds[["threshold", "flagged_share", "recall"]].to_csv(broken / "evaluation" / capacity.ICU_TABLE, index=False)
+    monkeypatch.setenv("RISK_MODEL_DIR", str(broken))
+    at = _run()
+    errors = [e.value for e in at.error]
+    explained = ["cannot be used" in e and "lacks columns icu_rate_flagged" in e and "model.train" in e for e in errors]
+    assert any(explained), errors
+    assert not at.get("plotly_chart")

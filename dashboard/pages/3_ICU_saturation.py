@@ -32,7 +32,7 @@ ctx = page.setup_page(
     icon=":material/bed:",
 )
 assert ctx.model is not None  # setup_page stopped the page otherwise
-table = ctx.threshold_table()
+ctx.threshold_table()  # stops the page with the house message when thresholds.csv is unusable
 prevalence = ctx.model.prevalence
 
 icu_table = icu.model_icu_table(ctx.model.directory)
@@ -136,7 +136,12 @@ except (ValueError, TypeError) as exc:
     st.stop()
 state.set_icu_assumptions(assumptions)
 
-need = icu.need_source(icu_table, ctx.model.card, table, prevalence, assumptions)
+try:
+    need = icu.need_source(ctx.model.directory, ctx.model.card, assumptions)
+except (ValueError, OSError) as exc:  # a stored table is unusable (CapacityInputError says which and how to fix)
+    with results:
+        st.error(f"**The model's tables cannot be used:** {exc}.", icon=":material/error:")
+    st.stop()
 with need_note.container():
     st.caption(need.description)
 threshold = state.get_threshold()

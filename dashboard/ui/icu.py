@@ -79,6 +79,17 @@ def _stamp(model_dir: Path) -> int:
     return path.stat().st_mtime_ns if path.is_file() else 0
 
 
+def _card_stamp(model_dir: Path) -> int:
+    # Training swaps in the whole directory at once: a new card means new tables.
+    return (model_dir / "model_card.json").stat().st_mtime_ns
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _need(model_dir: str, icu_stamp: int, card_stamp: int, share: float | None) -> pd.DataFrame:
+    """Need table per model version and share (validating a table costs more than a rerun should). Do not mutate."""
+    return capacity.load_need(model_dir, share)[0]
+
+
 @dataclass(frozen=True)
 class NeedSource:
     """The need table the page uses and, in words, where its ICU rates come from."""
@@ -94,14 +105,17 @@ def model_icu_table(model_dir: Path) -> pd.DataFrame | None:
     return _icu_table(str(model_dir), _stamp(model_dir))
 
 
-def need_source(
-    icu: pd.DataFrame | None, card: dict[str, Any], thresholds: pd.DataFrame, prevalence: float, a: IcuAssumptions
-) -> NeedSource:
-    """The model's ICU table (`icu`) unless the planner overrides it with a constant share, or there is none."""
-    if icu is not None and not a.use_constant_share:
-        return NeedSource(capacity.need_from_icu_table(icu), "model", True, _model_description(card))
-    table = capacity.need_from_constant_share(thresholds, prevalence, a.icu_share)
-    if icu is None:
+def need_source(model_dir: Path, card: dict[str, Any], a: IcuAssumptions) -> NeedSource:
+    """The model's ICU table unless the planner overrides it with a constant share, or the model has none.
+
+    Raises `model.capacity.CapacityInputError` when a stored table is unusable.
+    """
+    has_table = model_icu_table(model_dir) is not None
+    share = None if has_table and not a.use_constant_share else a.icu_share
+    table = _need(str(model_dir), _stamp(model_dir), _card_stamp(model_dir), share)
+    if share is None:
+        return NeedSource(table, "model", True, _model_description(card))
+    if not has_table:
         text = (
             f"This model directory has no ICU-admission table (`evaluation/{capacity.ICU_TABLE}`), so a constant "
             f"**{a.icu_share:.0%} of flagged patients** is assumed to need an ICU bed at every threshold. Retrain "
@@ -112,7 +126,7 @@ def need_source(
             f"Override: a constant **{a.icu_share:.0%} of flagged patients** needs an ICU bed at every threshold, "
             "instead of the model's ICU rates. ICU admissions among unflagged patients are then not estimated."
         )
-    return NeedSource(table, "constant share", icu is not None, text)
+    return NeedSource(table, "constant share", has_table, text)
 
 
 def _model_description(card: dict[str, Any]) -> str:
