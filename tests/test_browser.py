@@ -130,7 +130,8 @@ def _shoot(page, name: str) -> None:
     """Screenshot once every chart on the page has been drawn (plotly.js loads lazily)."""
     charts = page.locator("[data-testid='stPlotlyChart']")
     for i in range(charts.count()):
-        charts.nth(i).locator("svg.main-svg").first.wait_for()
+        if charts.nth(i).is_visible():  # a chart in a tab that is not open is drawn only when the tab opens
+            charts.nth(i).locator("svg.main-svg").first.wait_for()
     page.wait_for_timeout(500)
     page.screenshot(path=SCREENSHOTS / name)
 

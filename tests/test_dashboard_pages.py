@@ -176,6 +176,9 @@ def test_threshold_carries_over_to_other_pages(dashboard_env: str) -> None:
 
 
 def _set_icu(at: AppTest, cases: float, beds: float, los: float, share: float) -> None:
+    for toggle in at.toggle:  # shown when the model has an ICU table: these numbers use the constant share
+        if toggle.key == "icu.use_constant_share":
+            toggle.set_value(True)
     at.number_input(key="icu.cases_per_day").set_value(cases)
     at.number_input(key="icu.icu_beds").set_value(beds)
     at.number_input(key="icu.los_days").set_value(los)

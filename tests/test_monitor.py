@@ -103,10 +103,10 @@ def test_performance_statistics_against_brute_force() -> None:
 # --- verdicts on generated files ------------------------------------------------------------------------------
 
 
-def test_same_generator_other_seed_is_ok(model_dir: Path, tmp_path: Path) -> None:
+def test_same_generator_other_seed_is_ok(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "same.parquet"
     synth.write(data, rows=ROWS, seed=FIXTURE_SEED + 100)
-    code, report, text = _monitor("--reference", str(model_dir), "--current", str(data),
+    code, report, text = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
                                   "--out", str(tmp_path / "r.json"))  # fmt: skip
     assert report["verdict"] == "ok", report["reasons"]
     assert code == 0
@@ -119,23 +119,23 @@ def test_same_generator_other_seed_is_ok(model_dir: Path, tmp_path: Path) -> Non
     assert report["current"]["drift_population"].startswith("rows with a known outcome")
 
 
-def test_same_distribution_files_of_a_few_thousand_rows_rarely_alarm(model_dir: Path, tmp_path: Path) -> None:
+def test_same_distribution_files_of_a_few_thousand_rows_rarely_alarm(synthetic_model_dir: Path, tmp_path: Path) -> None:
     """False-alarm rate over many same-distribution files (the benchmark runs 200 seeds per size)."""
-    risk = monitor.load_model(model_dir)
+    risk = monitor.load_model(synthetic_model_dir)
     verdicts: Counter[str] = Counter()
     for seed in range(2_000, 2_040):
         path = tmp_path / f"same-{seed}.parquet"
         synth.write(path, rows=3_000, seed=seed)
-        verdicts[monitor.build_report(model_dir, monitor.aggregate(path, risk), risk)["verdict"]] += 1
+        verdicts[monitor.build_report(synthetic_model_dir, monitor.aggregate(path, risk), risk)["verdict"]] += 1
     alarms = sum(n for v, n in verdicts.items() if v not in ("ok", "insufficient data"))
     assert alarms <= 1, verdicts  # alpha is 1 %: ~0.4 expected in 40; the previous monitor gave 7-16 %
     assert verdicts["ok"] >= 35, verdicts
 
 
-def test_tripled_80_plus_share_is_drift_not_stable(model_dir: Path, tmp_path: Path) -> None:
+def test_tripled_80_plus_share_is_drift_not_stable(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "old.csv"
     synth.write(data, rows=3_000, seed=FIXTURE_SEED + 150, age_shift={"80+ Years": 3.0})
-    code, report, text = _monitor("--reference", str(model_dir), "--current", str(data),
+    code, report, text = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
                                   "--out", str(tmp_path / "r.json"))  # fmt: skip
     age = report["features"]["age_group"]
     assert age["status"] == "major" and age["largest_change"]["value"] == "80+ Years", age
@@ -145,10 +145,10 @@ def test_tripled_80_plus_share_is_drift_not_stable(model_dir: Path, tmp_path: Pa
     assert "Collect outcomes" in report["action"] and "VERDICT: DRIFT" in text
 
 
-def test_lower_fatality_with_the_same_ranking_says_recalibrate(model_dir: Path, tmp_path: Path) -> None:
+def test_lower_fatality_with_the_same_ranking_says_recalibrate(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "milder.parquet"
     synth.write(data, rows=ROWS, seed=FIXTURE_SEED + 200, death_rate_multiplier=0.5)
-    code, report, text = _monitor("--reference", str(model_dir), "--current", str(data),
+    code, report, text = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
                                   "--out", str(tmp_path / "r.json"))  # fmt: skip
     perf = report["performance"]
     assert report["verdict"] == "recalibrate" and code == 5, report["reasons"]
@@ -159,10 +159,12 @@ def test_lower_fatality_with_the_same_ranking_says_recalibrate(model_dir: Path, 
     assert "python -m model.recalibrate" in report["action"] and "observed/expected deaths 0." in text
 
 
-def test_first_wave_patients_against_a_2020_2022_model_say_recalibrate(model_dir: Path, tmp_path: Path) -> None:
+def test_first_wave_patients_against_a_2020_2022_model_say_recalibrate(
+    synthetic_model_dir: Path, tmp_path: Path
+) -> None:
     data = tmp_path / "first-wave.csv"
     synth.write(data, rows=30_000, seed=FIXTURE_SEED + 250, months=("2020-03", "2020-05"), variant="first-wave")
-    code, report, _ = _monitor("--reference", str(model_dir), "--current", str(data),
+    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
                                "--out", str(tmp_path / "r.json"))  # fmt: skip
     oe = report["performance"]["observed_expected"]
     assert oe["ci_low"] > 2, oe  # first-wave fatality is several-fold the 2020-2022 average
@@ -171,7 +173,7 @@ def test_first_wave_patients_against_a_2020_2022_model_say_recalibrate(model_dir
     assert report["features"]["age_group"]["status"] in ("moderate", "major")
 
 
-def test_lost_ranking_says_retrain(model_dir: Path, tmp_path: Path) -> None:
+def test_lost_ranking_says_retrain(synthetic_model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "source.parquet"
     synth.write(source, rows=ROWS, seed=FIXTURE_SEED + 300)
     table = pq.read_table(source).to_pandas()
@@ -180,19 +182,19 @@ def test_lost_ranking_says_retrain(model_dir: Path, tmp_path: Path) -> None:
     table.loc[known, schema.TARGET] = np.random.default_rng(1).permutation(table.loc[known, schema.TARGET].to_numpy())
     shuffled = tmp_path / "shuffled.parquet"
     pq.write_table(pa.Table.from_pandas(table, preserve_index=False), shuffled)
-    code, report, _ = _monitor("--reference", str(model_dir), "--current", str(shuffled),
+    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(shuffled),
                                "--out", str(tmp_path / "r.json"))  # fmt: skip
     assert report["verdict"] == "retrain" and code == 6
     assert any(r.startswith("discrimination fell") for r in report["reasons"]), report["reasons"]
     assert report["performance"]["roc_auc"]["ci_high"] < 0.6
 
 
-def test_outcomes_file_gives_live_performance(model_dir: Path, tmp_path: Path) -> None:
+def test_outcomes_file_gives_live_performance(synthetic_model_dir: Path, tmp_path: Path) -> None:
     inputs_only = tmp_path / "inputs.csv"
     labelled = tmp_path / "labelled.csv"
     synth.write(labelled, rows=ROWS, seed=FIXTURE_SEED + 300, death_rate_multiplier=2.0)
     pd.read_csv(labelled, dtype=str, keep_default_na=False)[list(schema.MODEL_INPUTS)].to_csv(inputs_only, index=False)
-    code, without, _ = _monitor("--reference", str(model_dir), "--current", str(inputs_only),
+    code, without, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(inputs_only),
                                 "--out", str(tmp_path / "a.json"))  # fmt: skip
     assert without["performance"] is None and without["verdict"] == "ok" and code == 0
     # Without outcomes, all rows are compared; the hospital/condition fields are not judged against a
@@ -200,7 +202,7 @@ def test_outcomes_file_gives_live_performance(model_dir: Path, tmp_path: Path) -
     assert without["current"]["drift_population"].startswith("all rows")
     assert without["features"]["hosp_yn"]["status"] == "not compared"
     assert any("not judged" in w for w in without["warnings"])
-    _, report, _ = _monitor("--reference", str(model_dir), "--current", str(inputs_only), "--outcomes",
+    _, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(inputs_only), "--outcomes",
                             str(labelled), "--out", str(tmp_path / "b.json"))  # fmt: skip
     perf = report["performance"]
     assert perf["assessed"] and perf["live"]["roc_auc"] is not None and perf["reference"]["roc_auc"] is not None
@@ -208,10 +210,10 @@ def test_outcomes_file_gives_live_performance(model_dir: Path, tmp_path: Path) -
     assert report["verdict"] in ("recalibrate", "retrain")
 
 
-def test_small_sample_gives_no_drift_verdict(model_dir: Path, tmp_path: Path) -> None:
+def test_small_sample_gives_no_drift_verdict(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "tiny.csv"
     synth.write(data, rows=200, seed=5, age_shift={"80+ Years": 20.0})
-    code, report, _ = _monitor("--reference", str(model_dir), "--current", str(data),
+    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
                                "--out", str(tmp_path / "r.json"))  # fmt: skip
     assert report["verdict"] == "insufficient data"
     assert code == 3
@@ -219,14 +221,14 @@ def test_small_sample_gives_no_drift_verdict(model_dir: Path, tmp_path: Path) ->
     assert any("no drift verdict" in w for w in report["warnings"])
 
 
-def test_log_written_by_the_real_endpoint_is_read_back(model_dir: Path, tmp_path: Path) -> None:
+def test_log_written_by_the_real_endpoint_is_read_back(synthetic_model_dir: Path, tmp_path: Path) -> None:
     collected = tmp_path / "collected"
     data = tmp_path / "requests.csv"
     synth.write(data, rows=3_000, seed=77)
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)[list(schema.MODEL_INPUTS)]
     frame = frame.replace({"": schema.MISSING})
     records = frame.to_dict("records")
-    with serve(model_dir, env={"RISK_DATA_COLLECTION_DIR": str(collected)}) as endpoint:
+    with serve(synthetic_model_dir, env={"RISK_DATA_COLLECTION_DIR": str(collected)}) as endpoint:
         client = EndpointClient(
             EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": endpoint.scoring_url})
         )
@@ -238,7 +240,7 @@ def test_log_written_by_the_real_endpoint_is_read_back(model_dir: Path, tmp_path
             if lines >= len(records):
                 break
             time.sleep(0.2)
-    code, report, _ = _monitor("--reference", str(model_dir), "--current", str(collected),
+    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(collected),
                                "--out", str(tmp_path / "r.json"))  # fmt: skip
     current = report["current"]
     assert current["kind"] == "collected"
@@ -251,8 +253,8 @@ def test_log_written_by_the_real_endpoint_is_read_back(model_dir: Path, tmp_path
         assert share == pytest.approx(float(sent.get(value, 0.0)), abs=1e-9)
 
 
-def test_library_call_matches_cli(model_dir: Path, legacy_cdc_file: Path) -> None:
-    report = monitor.monitor(model_dir, legacy_cdc_file)
+def test_library_call_matches_cli(synthetic_model_dir: Path, legacy_cdc_file: Path) -> None:
+    report = monitor.monitor(synthetic_model_dir, legacy_cdc_file)
     assert report["current"]["rows_read"] == 11_549
     # The real extract holds only two age groups: a massive shift, said as such.
     assert report["features"]["age_group"]["status"] == "major"
@@ -279,40 +281,44 @@ def test_exit_codes_of_verdicts_and_errors_are_distinct() -> None:
         assert f"| {code} | {verdict} |" in docs
 
 
-def test_monitor_reports_missing_log_folder(model_dir: Path, tmp_path: Path) -> None:
+def test_monitor_reports_missing_log_folder(synthetic_model_dir: Path, tmp_path: Path) -> None:
     empty = tmp_path / "nothing-here"
     empty.mkdir()
-    _assert_one_line_error(_run("--reference", str(model_dir), "--current", str(empty)), 2, "no collected records")
+    _assert_one_line_error(
+        _run("--reference", str(synthetic_model_dir), "--current", str(empty)), 2, "no collected records"
+    )
 
 
-def test_parquet_with_a_list_column_is_a_data_error(model_dir: Path, tmp_path: Path) -> None:
+def test_parquet_with_a_list_column_is_a_data_error(synthetic_model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "ok.parquet"
     synth.write(source, rows=100, seed=1)
     table = pq.read_table(source)
     bad = table.set_column(table.schema.get_field_index("sex"), "sex", pa.array([["Female"]] * table.num_rows))
     path = tmp_path / "list.parquet"
     pq.write_table(bad, path)
-    _assert_one_line_error(_run("--reference", str(model_dir), "--current", str(path)), 2, "monitor: error:")
+    _assert_one_line_error(_run("--reference", str(synthetic_model_dir), "--current", str(path)), 2, "monitor: error:")
 
 
-def test_collected_record_with_an_object_value_is_skipped_not_a_crash(model_dir: Path, tmp_path: Path) -> None:
+def test_collected_record_with_an_object_value_is_skipped_not_a_crash(
+    synthetic_model_dir: Path, tmp_path: Path
+) -> None:
     collected = tmp_path / "collected"
     collected.mkdir()
     good = {c: schema.FEATURES_BY_NAME[c].default for c in schema.MODEL_INPUTS}
     lines = [json.dumps(good)] * 5 + [json.dumps({**good, "sex": {"nested": "object"}})]
     (collected / "scored-host-1.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    proc = _run("--reference", str(model_dir), "--current", str(collected), "--out", str(tmp_path / "r.json"))
+    proc = _run("--reference", str(synthetic_model_dir), "--current", str(collected), "--out", str(tmp_path / "r.json"))
     assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr  # 5 rows: insufficient data
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["current"]["rows_used"] == 5 and sum(report["current"]["rows_skipped"].values()) == 1
 
 
-def test_broken_model_directory_is_an_error_not_a_verdict(model_dir: Path, tmp_path: Path) -> None:
+def test_broken_model_directory_is_an_error_not_a_verdict(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data.csv"
     synth.write(data, rows=2_000, seed=3)
     _assert_one_line_error(_run("--reference", str(tmp_path / "no-model"), "--current", str(data)), 2, "No model")
     broken = tmp_path / "broken"
-    subprocess.run(["cp", "-r", str(model_dir), str(broken)], check=True)
+    subprocess.run(["cp", "-r", str(synthetic_model_dir), str(broken)], check=True)
     (broken / "training_distribution.json").write_text("{not json", encoding="utf-8")
     _assert_one_line_error(_run("--reference", str(broken), "--current", str(data)), 2, "monitor: error:")
     # A reference of the wrong shape is a crash inside the monitor: exit 1 with one line, never a verdict.

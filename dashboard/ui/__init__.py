@@ -16,7 +16,7 @@ Modules:
     endpoint    cached client, health check, scoring with human error messages
     state       values that outlive a page (operating threshold, ICU assumptions, scored patients)
     thresholds  pure maths on the stored threshold table (operating point, presets, net benefit)
-    icu         pure ICU-capacity maths (Little's law, saturation recall)
+    icu         ICU page helpers: inputs, where the ICU need comes from, wording (maths in model.capacity)
     charts      plotly figures in the house style
     theme       palette, CSS, header and banners
     sidebar     the shared sidebar

@@ -36,6 +36,7 @@ def _figure(
     shapes: list[dict[str, Any]] | None = None,
     annotations: list[dict[str, Any]] | None = None,
     yaxis2: dict[str, Any] | None = None,
+    legend_below: bool = False,
 ) -> go.Figure:
     layout: dict[str, Any] = {
         "height": height,
@@ -51,6 +52,9 @@ def _figure(
     }
     if yaxis2:
         layout["yaxis2"] = {**_AXIS, "showgrid": False, **yaxis2}
+    if legend_below:  # long or many series names: under the plot, where they cannot cover the title
+        layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.16, "x": 0.0}
+        layout["margin"] = {**layout["margin"], "t": 48 if title else 20}
     if title:
         layout["title"] = {"text": title, "x": 0.0, "xref": "paper", "y": 0.985, "yanchor": "top", "font": {"size": 15}}
     return go.Figure(data=data, layout=layout)
@@ -277,17 +281,42 @@ def deaths_by_month(months: pd.DataFrame) -> go.Figure:
     )
 
 
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _scale_top(peak: float, capacity: float, factor: float = 3.0) -> tuple[float, bool]:
+    """Top of a y axis that keeps the capacity line readable: at most `factor` × capacity, and whether it clips."""
+    if capacity <= 0 or peak <= factor * capacity:
+        return 1.08 * max(peak, capacity, 1.0), False
+    return factor * capacity, True
+
+
+def _capacity_line(capacity: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    text = f"capacity {capacity:,.0f} beds" if capacity > 0 else "no ICU beds"
+    return _hline(capacity, theme.CAPACITY, "dash"), _label(
+        0, capacity, text, theme.CAPACITY, xref="paper", yref="y", yanchor="bottom"
+    )
+
+
 def icu_capacity(
     curve: pd.DataFrame, capacity: float, current_recall: float, current_beds: float, saturation_recall: float | None
 ) -> go.Figure:
+    """Steady-state ICU beds the flagged patients occupy against recall, with the capacity line.
+
+    Flagging nearly everybody needs far more beds than any ICU has: the axis stops at 3 × capacity and
+    says so with the value the curve reaches, rather than cutting the top off silently.
+    """
     curve = _thin(curve, 800)
-    shapes = [_hline(capacity, theme.CAPACITY, "dash")]
-    notes = [_label(0, capacity, f"capacity {capacity:,.0f} beds", theme.CAPACITY, xref="paper", yref="y",
-                    yanchor="bottom")]  # fmt: skip
+    line, line_label = _capacity_line(capacity)
+    shapes, notes = [line], [line_label]
     if saturation_recall is not None:
         shapes.append(_vline(saturation_recall, theme.CAPACITY, "dot", 1))
-        notes.append(_label(saturation_recall, 1, f"saturates above recall {saturation_recall:.2f}", theme.CAPACITY,
-                            xanchor="right", yanchor="top"))  # fmt: skip
+        notes.append(
+            _label(saturation_recall, 1, f"saturates above recall {saturation_recall:.2f}", theme.CAPACITY,
+                   xanchor="right", yanchor="top")
+        )  # fmt: skip
     data = [
         {"type": "scatter", "x": curve["recall"].to_numpy(), "y": curve["beds_needed"].to_numpy(), "mode": "lines",
          "name": "ICU beds needed", "line": {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
@@ -297,14 +326,85 @@ def icu_capacity(
          "name": "current threshold",
          "marker": {"size": 14, "color": theme.ACCENT, "line": {"color": "#FFFFFF", "width": 2}}},
     ]  # fmt: skip
-    # Flagging everybody needs far more beds than any ICU has; keep the capacity line readable.
-    top = min(float(curve["beds_needed"].max()), 2.5 * max(capacity, current_beds, 1.0))
+    peak = float(curve["beds_needed"].max()) if not curve.empty else 0.0
+    top, clipped = _scale_top(max(peak, current_beds), max(capacity, current_beds / 2.5))
+    if clipped:
+        at = curve.loc[curve["beds_needed"].idxmax()]
+        notes.append(
+            _label(0.01, 0.98, f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}", theme.MUTED,
+                   xref="paper", xanchor="left", yanchor="top")
+        )  # fmt: skip
     return _figure(
         data,
         xaxis={"title": {"text": "recall (share of deaths flagged)"}, "range": [0, 1.01]},
-        yaxis={"title": {"text": "ICU beds occupied (steady state)"}, "range": [0, 1.05 * max(top, 1.0)]},
-        height=400,
-        title="ICU beds needed vs recall",
+        yaxis={"title": {"text": "ICU beds occupied (steady state)"}, "range": [0, top]},
+        height=420,
+        title="ICU beds needed vs recall (steady state)",
         shapes=shapes,
         annotations=notes,
+        legend_below=True,
+    )
+
+
+def icu_census_timeline(
+    now: pd.DataFrame,
+    capacity: float,
+    *,
+    now_label: str,
+    fit: pd.DataFrame | None = None,
+    fit_label: str = "",
+    saturation_day: int | None = None,
+) -> go.Figure:
+    """ICU census by day for the current threshold (with its 90% band and overflow) and the threshold that fits.
+
+    `now` / `fit` carry the `model.capacity.Projection.days` columns (day, census, census_p05, census_p95).
+    Census beyond the beds is shaded as overflow: patients without a bed, not a higher occupancy.
+    """
+    day = now["day"].to_numpy()
+    census = now["census"].to_numpy(dtype=float)
+    line, line_label = _capacity_line(capacity)
+    shapes, notes = [line], [line_label]
+    data: list[dict[str, Any]] = []
+    band = now["census_p95"].notna().any()
+    if band:
+        data += [
+            {"type": "scatter", "x": day, "y": now["census_p05"].to_numpy(), "mode": "lines", "line": {"width": 0},
+             "name": "90% band, 5th percentile", "showlegend": False, "hoverinfo": "skip"},
+            {"type": "scatter", "x": day, "y": now["census_p95"].to_numpy(), "mode": "lines", "line": {"width": 0},
+             "fill": "tonexty", "fillcolor": _rgba(theme.PRIMARY, 0.18), "name": "90% band (simulated)",
+             "hoverinfo": "skip"},
+        ]  # fmt: skip
+    if (census > capacity).any():
+        data += [
+            {"type": "scatter", "x": day, "y": np.full(day.shape, capacity), "mode": "lines", "line": {"width": 0},
+             "name": "capacity (overflow base)", "showlegend": False, "hoverinfo": "skip"},
+            {"type": "scatter", "x": day, "y": np.maximum(census, capacity), "mode": "lines", "line": {"width": 0},
+             "fill": "tonexty", "fillcolor": _rgba(theme.CAPACITY, 0.22), "name": "overflow: patients without a bed",
+             "hoverinfo": "skip"},
+        ]  # fmt: skip
+    hover = "day %{x}<br>%{y:,.1f} patients expected<extra></extra>"
+    if fit is not None:
+        data.append(
+            {"type": "scatter", "x": fit["day"].to_numpy(), "y": fit["census"].to_numpy(), "mode": "lines",
+             "name": fit_label, "line": {"color": theme.ACCENT, "width": 2.5, "dash": "dash"}, "hovertemplate": hover}
+        )  # fmt: skip
+    data.append({"type": "scatter", "x": day, "y": census, "mode": "lines", "name": now_label,
+                 "line": {"color": theme.PRIMARY, "width": 3}, "hovertemplate": hover})  # fmt: skip
+    if saturation_day is not None:
+        shapes.append(_vline(saturation_day, theme.CAPACITY, "dot", 1.5))
+        notes.append(_label(saturation_day, 1, f" full on day {saturation_day}", theme.CAPACITY, yanchor="top"))
+    highest = float(np.nanmax([census.max(), now["census_p95"].max() if band else 0.0]))
+    top, clipped = _scale_top(highest, capacity)
+    if clipped:
+        text = f"↑ off scale: census peaks at {census.max():,.0f} on day {int(day[census.argmax()])}"
+        notes.append(_label(1, 0.98, text, theme.MUTED, xref="paper", xanchor="right", yanchor="top"))
+    return _figure(
+        data,
+        xaxis={"title": {"text": "days from today"}, "range": [0, max(int(day[-1]), 1)]},
+        yaxis={"title": {"text": "COVID-19 patients in the ICU (end of day)"}, "range": [0, top]},
+        height=460,
+        title="ICU census over time",
+        shapes=shapes,
+        annotations=notes,
+        legend_below=True,
     )
