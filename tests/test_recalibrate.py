@@ -69,3 +69,23 @@ def test_recalibration_refuses_what_it_cannot_do(early_model: Path, legacy_cdc_f
         assert proc.returncode == 2, proc.stderr
         assert says in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_recalibration_on_generated_data_whose_fatality_falls(tmp_path: Path) -> None:
+    """A first-wave model of generated data, updated with a few thousand 2021 cases, predicts late 2021 better."""
+    files = {name: tmp_path / f"{name}.csv" for name in ("first_wave", "recent", "later")}
+    run_module("model.synth", "--rows", "300000", "--seed", "31", "--months", "2020-03:2020-05",
+               "--out", str(files["first_wave"]))  # fmt: skip
+    run_module("model.synth", "--rows", "40000", "--seed", "32", "--months", "2021-01:2021-06",
+               "--out", str(files["recent"]))  # fmt: skip
+    run_module("model.synth", "--rows", "200000", "--seed", "33", "--months", "2021-07:2021-12",
+               "--out", str(files["later"]))  # fmt: skip
+    model = tmp_path / "model"
+    run_module("model.train", "--data", str(files["first_wave"]), "--out", str(model), "--quiet")
+    before = intake_oe(model, files["later"])
+    assert before < 0.6, "the generator's fatality must fall after the first wave"
+    updated = tmp_path / "updated"
+    run_module("model.recalibrate", "--model", str(model), "--data", str(files["recent"]), "--out", str(updated))
+    after = intake_oe(updated, files["later"])
+    assert abs(after - 1) < abs(before - 1) / 2, (before, after)
+    assert artifact.load_card(updated)["data"]["synthetic"] is True
