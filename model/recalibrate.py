@@ -125,6 +125,8 @@ def recalibrate(
             "since": since,
             "models": changes,
             "summary": summary,
+            "evaluation_tables": "thresholds mapped through the update; calibration and subgroup tables still "
+            "describe the original test split",
         },
     ]
     card["model_version"] = f"{created:%Y%m%d.%H%M%S}-{str(report['sha256'])[:8]}-recal"
@@ -145,6 +147,29 @@ def recalibrate(
         training_distribution=artifact.load_training_distribution(model_dir),
     )
     return card
+
+
+def carried_tables(model_dir: Path, changes: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """The old version's evaluation tables, thresholds moved through each model's update.
+
+    The update is monotone, so flagging `risk >= t` before is flagging `risk >= map(t)` after:
+    the same patients, the same counts; only the threshold values move. Calibration tables
+    still describe the original test split (the card's update entry says so).
+    """
+    out = {}
+    directory = artifact.find_model_dir(model_dir)
+    for name in artifact.TABLES:
+        if not (directory / artifact.EVALUATION_DIR / f"{name}.csv").is_file():
+            continue
+        table = artifact.load_table(model_dir, name)
+        model = schema.IN_HOSPITAL_MODEL if name.startswith("in_hospital_") else schema.INTAKE_MODEL
+        change = changes.get(model, {})
+        if "threshold" in table.columns and change.get("updated"):
+            recal = Recalibration(change["intercept"], change["slope"])
+            inner = (table["threshold"] > 0) & (table["threshold"] < 1)  # 0 and 1: flag everybody / nobody
+            table.loc[inner, "threshold"] = recal.apply(table.loc[inner, "threshold"].to_numpy())
+        out[name] = table
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

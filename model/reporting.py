@@ -82,7 +82,7 @@ def outcome_known(counts: pd.DataFrame) -> pd.DataFrame:
 
 def icu_need(
     counts: pd.DataFrame, intake: FittedModel, test: Split, thresholds: pd.DataFrame, seed: int = 0
-) -> tuple[dict[str, Any], pd.DataFrame]:
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """An ICU-admission model on intake inputs, and per threshold the ICU need of flagged and unflagged patients.
 
     The ICU model learns icu_yn Yes vs No among intake-population cases with a known
@@ -94,11 +94,11 @@ def icu_need(
     patients = (rows["deaths"] + rows["survivors"] + rows["unknown_outcome"]).to_numpy(dtype=float)
     known = Weighted.collapse(rows, (rows["icu_yn"] == "Yes").to_numpy(np.int8), patients, inputs)
     if known.events == 0 or known.events == known.w.sum():
-        p_icu = np.full(len(test.frame), np.nan)  # nothing to learn ICU need from; the page falls back
-    else:
-        model = CANDIDATES[ICU_MODEL](schema.INTAKE_MODEL, inputs, seed)
-        model.fit(known.x, known.y, model__sample_weight=known.w)
-        p_icu = model.predict_proba(test.frame[list(inputs)])[:, 1]
+        # Nothing to learn ICU need from: no table, and the ICU page uses its explicit constant share.
+        return {"model": None, "reason": "no intake patient with icu_yn Yes and No", "known_icu_patients": 0}, None
+    model = CANDIDATES[ICU_MODEL](schema.INTAKE_MODEL, inputs, seed)
+    model.fit(known.x, known.y, model__sample_weight=known.w)
+    p_icu = model.predict_proba(test.frame[list(inputs)])[:, 1]
     score = intake.predict(test.frame)
     order = np.argsort(-score, kind="stable")
     s, w, y, icu = score[order], test.w[order], test.y[order], p_icu[order]
@@ -110,16 +110,19 @@ def icu_need(
     fw = np.where(flagged_n > 0, cum_w[pick], 0.0)
     fi = np.where(flagged_n > 0, cum_icu[pick], 0.0)
     fd = np.where(flagged_n > 0, cum_deaths[pick], 0.0)
+    # A rate of an empty group (nobody flagged at threshold 1, nobody left at 0) is written as 0:
+    # it is always multiplied by that group's size, which is 0.
+    rest = total_w - fw
     with np.errstate(divide="ignore", invalid="ignore"):
         table = pd.DataFrame(
             {
                 "threshold": thresholds["threshold"].to_numpy(),
                 "flagged_share": fw / total_w,
                 "recall": fd / total_deaths if total_deaths else 0.0,
-                "icu_rate_flagged": np.where(fw > 0, fi / fw, np.nan),
-                "icu_rate_unflagged": np.where(total_w - fw > 0, (total_icu - fi) / (total_w - fw), np.nan),
-                "death_rate_flagged": np.where(fw > 0, fd / fw, np.nan),
-                "death_rate_unflagged": np.where(total_w - fw > 0, (total_deaths - fd) / (total_w - fw), np.nan),
+                "icu_rate_flagged": np.where(fw > 0, fi / fw, 0.0),
+                "icu_rate_unflagged": np.where(rest > 0, (total_icu - fi) / rest, 0.0),
+                "death_rate_flagged": np.where(fw > 0, fd / fw, 0.0),
+                "death_rate_unflagged": np.where(rest > 0, (total_deaths - fd) / rest, 0.0),
             }
         )
     card = {

@@ -174,9 +174,9 @@ def train(
     tables = dict(evaluation[schema.INTAKE_MODEL][1])
     if schema.IN_HOSPITAL_MODEL in evaluation:
         tables.update({f"in_hospital_{k}": v for k, v in evaluation[schema.IN_HOSPITAL_MODEL][1].items()})
-    icu_card, tables["icu_by_threshold"] = reporting.icu_need(
-        counts, fitted[schema.INTAKE_MODEL], splits[2], tables["thresholds"]
-    )
+    icu_card, icu_table = reporting.icu_need(counts, fitted[schema.INTAKE_MODEL], splits[2], tables["thresholds"])
+    if icu_table is not None:
+        tables["icu_by_threshold"] = icu_table
     period = reporting.period_summary(counts, synthetic=synthetic)
     tables["deaths_by_month"] = period.pop("table")
     tables["outcome_known"] = reporting.outcome_known(counts)

@@ -48,6 +48,11 @@ def test_recalibration_moves_later_observed_expected_toward_one(
     assert "O/E" in proc.stdout and card["model_version"].endswith("-recal")
     assert "recalibrated from a model of real CDC cases, case dates Mar 2020" in card["data_period"]
     assert "Updated" in (out / artifact.CARD_MD).read_text()
+    # Thresholds move through the same map: the same patients are flagged, so counts are unchanged.
+    old_t, new_t = artifact.load_table(early_model, "thresholds"), artifact.load_table(out, "thresholds")
+    assert np.array_equal(old_t["tp"], new_t["tp"]) and np.array_equal(old_t["fp"], new_t["fp"])
+    inner = (old_t["threshold"] > 0) & (old_t["threshold"] < 1)
+    assert (new_t.loc[inner, "threshold"] > old_t.loc[inner, "threshold"]).all()  # fatality rose in April
     # The update keeps each model's ordering and its age monotonicity.
     for model in artifact.MODELS:
         old, new = artifact.load_risk_table(early_model, model), artifact.load_risk_table(out, model)
