@@ -139,11 +139,7 @@ def recalibrate(
         risk_tables=tables,
         card=card,
         card_markdown=card_markdown(card),
-        tables={
-            name: artifact.load_table(model_dir, name)
-            for name in artifact.TABLES
-            if (artifact.find_model_dir(model_dir) / artifact.EVALUATION_DIR / f"{name}.csv").is_file()
-        },
+        tables=carried_tables(model_dir, changes),
         training_distribution=artifact.load_training_distribution(model_dir),
     )
     return card
