@@ -57,6 +57,8 @@ class FileDates:
     formats: dict[str, set[str]] = field(default_factory=dict)
     unreadable: dict[str, int] = field(default_factory=dict)
     ambiguous_assumed: bool = False
+    # value -> month code, across chunks: a date repeats in every chunk (filled once the order is known)
+    _cache: dict[str, int] = field(default_factory=dict)
 
     def month_codes(self, arrays: list[pa.Array]) -> dict[str, np.ndarray]:
         """Month code per row for each date column (arrays in `columns` order)."""
@@ -71,13 +73,22 @@ class FileDates:
         out = {}
         for column, values, enc in zip(self.columns, distinct, encoded, strict=True):
             seen = self.formats.setdefault(column, set())
-            per_value = np.fromiter((self._parse(v, seen) for v in values), dtype=np.int16, count=len(values))
+            per_value = np.fromiter((self._cached(v, seen) for v in values), dtype=np.int16, count=len(values))
             indices = enc.indices.to_numpy(zero_copy_only=False)
             bad = [i for i, v in enumerate(values) if per_value[i] == NO_DATE and v and v.strip()]
             if bad:
                 self.unreadable[column] = self.unreadable.get(column, 0) + int(np.isin(indices, bad).sum())
             out[column] = per_value[indices]
         return out
+
+    def _cached(self, value: str | None, seen: set[str]) -> int:
+        code = self._cache.get(value) if value else None
+        if code is None:
+            code = self._parse(value, seen)
+            # A slash date read before the day/month order was known may be read differently later.
+            if value and (self.slash_order is not None or not _SLASH.match(value)):
+                self._cache[value] = code
+        return code
 
     def _decide_order(self, values: list[str | None]) -> None:
         day_first = month_first = False

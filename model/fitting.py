@@ -26,7 +26,6 @@ Steps (each a function below):
 
 from __future__ import annotations
 
-import copy
 import itertools
 import time
 import warnings
@@ -134,13 +133,8 @@ def grid(model: str, inputs: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(list(itertools.product(*values)), columns=list(inputs), dtype=object)
 
 
-def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: int, start: Any = None) -> Any:
-    """Fit a candidate; with `start` (a fitted logistic pipeline) warm-start from its coefficients (bootstrap)."""
-    if start is not None and hasattr(start[-1], "warm_start"):
-        estimator = copy.deepcopy(start)
-        estimator[-1].set_params(warm_start=True)
-    else:
-        estimator = CANDIDATES[name](model, inputs, seed)
+def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: int) -> Any:
+    estimator = CANDIDATES[name](model, inputs, seed)
     keep = data.w > 0
     # Few aggregated rows: OpenMP threads cost more than they save on 2 cores.
     with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
@@ -264,7 +258,7 @@ def fit_model(
         spread = abs(recal.slope) * posterior_logit_sd(estimator, train, combos)
         replicates = 0
     else:
-        spread = _bootstrap_logit_sd(estimator, model, chosen, train, validation, combos, with_slope, seed, replicates)
+        spread = _bootstrap_logit_sd(model, chosen, train, validation, combos, with_slope, seed, replicates)
     table = combos.copy()
     table["probability"] = raw
     table["probability"] = monotone_in_age(table, inputs, "probability", support)
@@ -299,7 +293,9 @@ def widen_extrapolated(table: pd.DataFrame, inputs: tuple[str, ...]) -> None:
     sources = ~extrapolated
     low, high = table["ci_low"].to_numpy().copy(), table["ci_high"].to_numpy().copy()
     keys = {
-        column: table[[c for c in inputs if c != column]].astype(str).agg("|".join, axis=1).to_numpy()
+        column: table.groupby([c for c in inputs if c != column], sort=False).ngroup().to_numpy()
+        if len(inputs) > 1
+        else np.zeros(len(table), dtype=int)
         for column in inputs
     }
     # Repeat so that a combination unsupported in two inputs borrows from neighbours widened in an earlier pass.
@@ -355,7 +351,6 @@ def posterior_logit_sd(estimator: Any, train: Weighted, combos: pd.DataFrame) ->
 
 
 def _bootstrap_logit_sd(
-    fitted: Any,
     model: str,
     name: str,
     train: Weighted,
@@ -372,7 +367,7 @@ def _bootstrap_logit_sd(
     draws = np.empty((replicates, len(combos)))
     for b in range(replicates):
         boot_train, boot_val = train.resampled(rng), validation.resampled(rng)
-        estimator = _fit(name, model, schema.MODEL_FEATURES[model], boot_train, seed + b, start=fitted)
+        estimator = _fit(name, model, schema.MODEL_FEATURES[model], boot_train, seed + b)
         keep = boot_val.w > 0
         recal = Recalibration.fit(
             estimator.predict_proba(boot_val.x[keep])[:, 1], boot_val.y[keep], boot_val.w[keep], with_slope=with_slope
