@@ -10,6 +10,7 @@ import concurrent.futures
 import contextlib
 import http.client
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -20,12 +21,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import requests
 
 from deploy.local_endpoint import EndpointStartError, LocalEndpoint, free_port, serve, start, stop
-from model import score
+from model import datacollect, schema, score
 from model.lookup import example_record
 from tests.conftest import REPO_ROOT
 
@@ -214,3 +216,53 @@ def test_a_port_someone_else_holds_is_refused(model_dir: Path) -> None:
     finally:
         squatter.shutdown()
         squatter.server_close()
+
+
+# --- item 5 and issue 13 item 9: collected data ----------------------------------------------------
+
+
+def _collector(tmp_path: Path, **env: str) -> datacollect.ScoringCollector:
+    table = np.linspace(0.001, 0.9, schema.combination_count())  # any probabilities: only formatting matters
+    return datacollect.from_environment("v-test", table, environ={datacollect.ENV_DIR: str(tmp_path), **env})
+
+
+def test_collected_files_are_capped_within_a_write_and_deletions_are_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    collector = _collector(tmp_path, RISK_DATA_COLLECTION_FILE_MB="1", RISK_DATA_COLLECTION_KEEP_FILES="2")
+    n = 4_000  # records per request; one request's lines are ~1.1 MB, more than a file may hold
+    with caplog.at_level(logging.WARNING, logger="risk.datacollect"):
+        for r in range(4):
+            collector.record(f"req-{r}", [i % schema.combination_count() for i in range(n)])
+        collector.close()
+    files = sorted(tmp_path.glob("scored-*.jsonl*"))
+    sizes = {p.name: p.stat().st_size for p in files}
+    assert len(files) == 3 and max(sizes.values()) <= 1 << 20, sizes  # the live file + 2 rotated ones
+    kept = sum(len(p.read_text().splitlines()) for p in files)
+    deletions = [r.getMessage() for r in caplog.records if "deleted" in r.getMessage()]
+    assert deletions, "records were deleted without a log line"
+    deleted = sum(int(m.split(" bytes, ")[1].split(" records")[0].replace(",", "")) for m in deletions)
+    assert kept + deleted == 4 * n  # every record is either on disk or counted in a logged deletion
+    assert all("RISK_DATA_COLLECTION_KEEP_FILES" in m for m in deletions)
+    for path in files:
+        assert all(json.loads(line)["model_version"] == "v-test" for line in path.read_text().splitlines())
+
+
+@pytest.mark.parametrize("name", ["RISK_DATA_COLLECTION_FILE_MB", "RISK_DATA_COLLECTION_KEEP_FILES"])
+def test_a_bad_retention_setting_is_a_clear_error(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name}='lots' is not a whole number"):
+        _collector(tmp_path, **{name: "lots"})
+
+
+@pytest.mark.parametrize(
+    "azure_env",
+    [
+        pytest.param({"AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/covid19-death-risk/3"}, id="mount"),
+        pytest.param({"AZUREML_MDC_ENABLED": "true"}, id="collection-enabled"),
+    ],
+)
+def test_in_azure_records_never_go_to_the_pods_disk(tmp_path: Path, azure_env: dict[str, str]) -> None:
+    collector = _collector(tmp_path, **azure_env)
+    collector.record("req", [0, 1, 2])
+    collector.close()
+    assert list(tmp_path.iterdir()) == []
