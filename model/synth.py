@@ -55,6 +55,7 @@ from scipy.special import expit
 from scipy.stats import poisson
 
 from model import schema
+from model.exit_codes import BAD_INPUT, guarded
 from model.provenance import write_provenance
 
 # --- Calibration tables (quoted by docs/data_card.md; checked by tests) -------
@@ -597,6 +598,7 @@ def _parse_age_shift(items: list[str], parser: argparse.ArgumentParser) -> dict[
     return shift
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m model.synth",
@@ -637,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
                         age_shift=age_shift, death_rate_multiplier=args.death_rate_multiplier)  # fmt: skip
     except OSError as exc:
         print(f"synth: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return BAD_INPUT
     print(f"synth: wrote {summary['rows']:,} rows to {summary['path']} in {summary['seconds']} s",
           file=sys.stderr)  # fmt: skip
     return 0

@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from model import artifact, evaluate, schema
 from model.candidates import CANDIDATES
+from model.exit_codes import BAD_INPUT, guarded
 from model.loader import DataError, load_counts
 from model.model_card import build_card, card_markdown
 from model.provenance import is_synthetic
@@ -320,6 +321,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     progress = Progress(quiet=args.quiet)
@@ -336,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         train(data, args.out, synthetic=synthetic, seed=args.seed, candidates=args.candidates, progress=progress)
     except (DataError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     return 0
 
 

@@ -23,12 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 import requests
 
 from deploy.local_endpoint import EndpointStartError, LocalEndpoint, free_port, serve, start, stop
-from model import datacollect, schema, score
-from model.lookup import example_record
+from model import datacollect, exit_codes, loader, monitor, schema, score
+from model.lookup import RiskLookup, example_record
 from tests.conftest import REPO_ROOT
 
 BODY_TIMEOUT_S = 2.0  # the hardened endpoint's body-read timeout in these tests (production: 10 s)
@@ -169,10 +172,9 @@ def test_server_start_logs_no_traceback(hardened: LocalEndpoint) -> None:
 
 def test_sigterm_on_the_cli_stops_the_whole_server(model_dir: Path) -> None:
     port = free_port()
-    cli = subprocess.Popen(
-        [sys.executable, "-m", "deploy.local_endpoint", "--model-dir", str(model_dir), "--port", str(port)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "deploy.local_endpoint", "--model-dir", str(model_dir), "--port", str(port)]
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "start_new_session": True}
+    cli = subprocess.Popen(command, cwd=REPO_ROOT, **options)
     server: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120
@@ -266,3 +268,114 @@ def test_in_azure_records_never_go_to_the_pods_disk(tmp_path: Path, azure_env: d
     collector.record("req", [0, 1, 2])
     collector.close()
     assert list(tmp_path.iterdir()) == []
+
+
+# --- items 8, 9, 13: files and command-line tools ------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and fragment in proc.stderr, proc.stderr[-2000:]
+    assert len([line for line in proc.stderr.splitlines() if "error" in line]) == 1, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def newline_at_block_edge(synthetic_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A valid CSV whose quoted value holds a line break that straddles the reader's second block edge."""
+    edge = 2 * loader.CSV_BLOCK_BYTES
+    with synthetic_csv.open(encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n") + ",note"
+        rows = [handle.readline().rstrip("\n") + ",x" for _ in range(edge // 100)]
+    lines, size, i = [header], len(header) + 1, 0
+    while size + len(rows[i]) + 1 < edge - 50:
+        lines.append(rows[i])
+        size += len(rows[i]) + 1
+        i += 1
+    lines.append(rows[i][:-2] + ',"first line\nsecond line ' + "z" * 100 + '"')
+    text = "\n".join(lines + rows[i + 1 :]) + "\n"
+    path = tmp_path_factory.mktemp("newline") / "quoted_newline.csv"
+    path.write_text(text, encoding="utf-8")
+    return path, len(rows)
+
+
+def test_a_quoted_newline_at_a_block_edge_reads_in_train_monitor_and_batch(
+    newline_at_block_edge: tuple[Path, int], model_dir: Path, tmp_path: Path
+) -> None:
+    path, n = newline_at_block_edge
+    _, report = loader.load_counts(path)  # what model.train reads
+    assert report.rows_read == n
+    assert monitor.aggregate_file(path, RiskLookup.from_model_dir(model_dir)).rows_read == n
+    out = tmp_path / "scored.csv"
+    proc = run_cli(
+        "model.batch_score", "--data", str(path), "--out", str(out), "--model-dir", str(model_dir), "--quiet"
+    )
+    assert proc.returncode == 0, proc.stderr
+    scored = pa_csv.read_csv(out, parse_options=pa_csv.ParseOptions(newlines_in_values=True))
+    assert scored.num_rows == n
+    assert any(v.startswith("first line\nsecond line") for v in scored.column("note").to_pylist())  # intact
+
+
+def test_a_symlink_to_a_device_and_a_folder_are_named_as_such(tmp_path: Path) -> None:
+    link = tmp_path / "cdc.csv"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(loader.DataError, match=r"not a regular file .*/dev/zero"):
+        loader.load_counts(link)
+    with pytest.raises(loader.DataError, match="is a folder"):
+        loader.load_counts(tmp_path)
+
+
+def test_an_overlong_line_says_so(synthetic_csv: Path, tmp_path: Path) -> None:
+    path = tmp_path / "one_long_line.csv"
+    with synthetic_csv.open(encoding="utf-8") as handle:
+        header = handle.readline()
+    path.write_text(header + "x" * (2 * loader.CSV_BLOCK_BYTES + 1000), encoding="utf-8")  # no final line break
+    with pytest.raises(loader.DataError, match="longer than 4 MiB") as err:
+        loader.load_counts(path)
+    assert "block size" not in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def list_column_parquet(synthetic_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    table = pa_csv.read_csv(synthetic_csv, read_options=pa_csv.ReadOptions(block_size=1 << 16)).slice(0, 200)
+    sex = pa.array([[v] for v in table.column("sex").to_pylist()])
+    path = tmp_path_factory.mktemp("parquet") / "list_column.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("sex"), "sex", sex), path)
+    return path
+
+
+def test_a_parquet_list_column_is_a_one_line_error_in_every_cli(
+    list_column_parquet: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scored.parquet"
+    data = ("--data", str(list_column_parquet))
+    batch = run_cli("model.batch_score", *data, "--out", str(out), "--model-dir", str(model_dir), "--quiet")
+    assert_one_line_error(batch, exit_codes.BAD_INPUT, "column 'sex' holds list<")
+    train = run_cli("model.train", *data, "--out", str(tmp_path / "m"), "--quiet")
+    assert_one_line_error(train, exit_codes.BAD_INPUT, "column 'sex' holds list<")
+
+
+def test_a_csv_output_cannot_hold_a_list_column_and_says_so(
+    list_column_parquet: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    extra = pq.read_table(list_column_parquet)
+    extra = extra.set_column(extra.schema.get_field_index("sex"), "sex", pa.array(["Male"] * extra.num_rows))
+    path = tmp_path / "tags.parquet"
+    pq.write_table(extra.append_column("tags", pa.array([[1, 2]] * extra.num_rows)), path)
+    out = tmp_path / "s.csv"
+    proc = run_cli("model.batch_score", "--data", str(path), "--out", str(out), "--model-dir", str(model_dir))
+    assert_one_line_error(proc, exit_codes.BAD_INPUT, "'tags' (list<")
+    assert ".parquet" in proc.stderr
+
+
+def test_an_internal_error_is_one_line_and_its_own_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    @exit_codes.guarded
+    def main() -> int:
+        return {}["missing"]  # a bug
+
+    assert main() == exit_codes.INTERNAL_ERROR not in (0, 1, 2, 3)  # 1 and 3 are model.monitor verdicts
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: KeyError" in err and "Traceback" not in err
