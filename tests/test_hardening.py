@@ -28,6 +28,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 import requests
+from streamlit.testing.v1 import AppTest
 
 from deploy.local_endpoint import EndpointStartError, LocalEndpoint, free_port, serve, start, stop
 from model import datacollect, exit_codes, loader, monitor, schema, score
@@ -379,3 +380,69 @@ def test_an_internal_error_is_one_line_and_its_own_exit_code(capsys: pytest.Capt
     assert main() == exit_codes.INTERNAL_ERROR not in (0, 1, 2, 3)  # 1 and 3 are model.monitor verdicts
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error: KeyError" in err and "Traceback" not in err
+
+
+# --- item 4: the Monitoring page reads only the collected-data folder ------------------------------
+
+MONITOR_PAGE = REPO_ROOT / "dashboard" / "pages" / "6_Monitoring.py"
+
+
+def _check_folder(folder: Path | str) -> AppTest:
+    at = AppTest.from_file(str(MONITOR_PAGE), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="monitor.folder").set_value(str(folder)).run()
+    at.button(key="monitor.run_log").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _page_text(at: AppTest) -> str:
+    kinds = ("error", "warning", "info", "success", "markdown", "caption")
+    return " ".join(str(getattr(element, "value", "")) for kind in kinds for element in at.get(kind))
+
+
+@pytest.fixture
+def collected_root(dashboard_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The configured collected-data folder, holding one real collected file in a subfolder."""
+    root = tmp_path / "collected"
+    (root / "blue").mkdir(parents=True)
+    monkeypatch.setenv(datacollect.ENV_DIR, str(root))
+    monkeypatch.delenv("RISK_MONITOR_ROOTS", raising=False)
+    collector = _collector(root / "blue")
+    collector.record("req", list(range(0, schema.combination_count(), 7)))
+    collector.close()
+    return root
+
+
+@pytest.mark.parametrize("folder", ["/etc", "/", "../../.."])
+def test_the_monitoring_page_refuses_folders_outside_the_collected_data(collected_root: Path, folder: str) -> None:
+    at = _check_folder(folder)
+    errors = [e.value for e in at.error]
+    assert any("cannot be read here" in e and str(collected_root) in e for e in errors), errors
+    assert "root:" not in _page_text(at)
+
+
+def test_the_monitoring_page_refuses_collected_files_that_link_outside(collected_root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "secrets"
+    outside.mkdir()
+    (outside / "token.txt").write_text('{"api_key": "sk-live-123"}\n')
+    (collected_root / "blue" / "scored-evil-1.jsonl").symlink_to(outside / "token.txt")
+    at = _check_folder(collected_root / "blue")
+    assert any("links to files outside" in e.value for e in at.error), [e.value for e in at.error]
+    assert "sk-live" not in _page_text(at)
+
+
+def test_the_monitoring_page_refuses_real_records_outside_the_root(collected_root: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    collector = _collector(elsewhere)
+    collector.record("req", [0, 1, 2])
+    collector.close()
+    at = _check_folder(elsewhere)
+    assert any("cannot be read here" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_the_monitoring_page_reads_folders_inside_the_root(collected_root: Path) -> None:
+    at = _check_folder(collected_root / "blue")
+    assert not any("cannot be read" in e.value for e in at.error), [e.value for e in at.error]
+    assert "Verdict" in _page_text(at)
