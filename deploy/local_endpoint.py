@@ -33,7 +33,7 @@ from pathlib import Path
 import requests
 
 from deploy import server_settings
-from model import artifact
+from model import artifact, exit_codes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENTRY_SCRIPT = REPO_ROOT / "model" / "score.py"
@@ -49,6 +49,10 @@ _CHILD_CODE = (
 
 class EndpointStartError(RuntimeError):
     """The local endpoint did not become healthy; the message includes the end of its log."""
+
+
+class PortInUseError(EndpointStartError):
+    """Another process listens on the requested port."""
 
 
 @dataclass
@@ -136,7 +140,7 @@ def start(
     """
     port = port or free_port(host)
     if port_in_use(port, host):
-        raise EndpointStartError(
+        raise PortInUseError(
             f"port {port} on {host} is already in use by another process (perhaps an endpoint left running: "
             f"`ss -ltnp | grep :{port}` shows it). Stop it or choose another port with --port."
         )
@@ -238,6 +242,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM/SIGHUP: leave through the same `finally` as Ctrl-C
 
 
+@exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=artifact.DEFAULT_MODEL_DIR)
@@ -251,18 +256,21 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = ensure_model(args.model_dir.resolve())
     try:
         endpoint = start(model_dir, port=args.port, host=args.host, workers=args.workers)
+    except PortInUseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     except EndpointStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.INTERNAL_ERROR
     except KeyboardInterrupt:
-        return 130
+        return exit_codes.INTERRUPTED
     print(f"Scoring endpoint ready: POST {endpoint.scoring_url}  (liveness GET {endpoint.health_url})")
     print(f"Model: {model_dir}   Log: {endpoint.log_path}   Ctrl-C to stop.", flush=True)
     try:
         while endpoint.process.poll() is None:
             time.sleep(0.5)
-        print(f"azmlinfsrv exited with code {endpoint.process.returncode}; see {endpoint.log_path}")
-        return 1
+        print(f"azmlinfsrv exited with code {endpoint.process.returncode}; see {endpoint.log_path}", file=sys.stderr)
+        return exit_codes.INTERNAL_ERROR
     except KeyboardInterrupt:
         print("Stopping…", flush=True)
         return 0

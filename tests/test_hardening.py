@@ -30,7 +30,7 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from deploy.local_endpoint import EndpointStartError, LocalEndpoint, free_port, serve, start, stop
+from deploy.local_endpoint import LocalEndpoint, PortInUseError, free_port, serve, start, stop
 from model import datacollect, exit_codes, loader, monitor, schema, score
 from model.lookup import RiskLookup, example_record
 from tests.conftest import REPO_ROOT
@@ -214,7 +214,7 @@ def test_a_port_someone_else_holds_is_refused(model_dir: Path) -> None:
     thread.start()
     try:
         port = squatter.server_address[1]
-        with pytest.raises(EndpointStartError, match=f"port {port} .* already in use"):
+        with pytest.raises(PortInUseError, match=f"port {port} .* already in use"):
             stop(start(model_dir, port=port, env={"RISK_DATA_COLLECTION": "off"}))  # stop: never left running
     finally:
         squatter.shutdown()
