@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +35,10 @@ def pick_port(wanted: int, what: str) -> int:
     return other
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM/SIGHUP stop both children through the same `finally` as Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.run_local", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("RISK_MODEL_DIR",
@@ -41,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint-port", type=int, default=5001)
     parser.add_argument("--dashboard-port", type=int, default=8501)
     args = parser.parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
 
     model_dir = ensure_model(args.model_dir.resolve())
     endpoint = start(model_dir, port=pick_port(args.endpoint_port, "scoring endpoint"))

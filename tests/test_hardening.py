@@ -446,3 +446,37 @@ def test_the_monitoring_page_reads_folders_inside_the_root(collected_root: Path)
     at = _check_folder(collected_root / "blue")
     assert not any("cannot be read" in e.value for e in at.error), [e.value for e in at.error]
     assert "Verdict" in _page_text(at)
+
+
+def test_sigterm_on_run_local_stops_endpoint_and_dashboard(model_dir: Path) -> None:
+    endpoint_port, dashboard_port = free_port(), free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "deploy.run_local",
+        "--model-dir",
+        str(model_dir),
+        "--endpoint-port",
+        str(endpoint_port),
+        "--dashboard-port",
+        str(dashboard_port),
+    ]
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "start_new_session": True}
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, **options)
+    children: list[psutil.Process] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "Dashboard: http" in line:
+                break
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 3, children  # endpoint master + workers, streamlit
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"left running after SIGTERM: {[p.cmdline()[:3] for p in alive]}"
+    finally:
+        for child in [*children, psutil.Process(proc.pid)] if proc.poll() is None else children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        proc.wait(10)
