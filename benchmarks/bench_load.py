@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import tempfile
 import threading
 import time
@@ -156,6 +157,8 @@ def run(model_dir: Path, clients: int, seconds: float) -> dict[str, Any]:
         log = endpoint.log_text()
     # The server is stopped: each worker flushed its collector at exit.
     collected, foreign = _collected(collect_dir)
+    collected_bytes = sum(p.stat().st_size for p in collect_dir.glob("scored-*.jsonl*"))
+    shutil.rmtree(collect_dir, ignore_errors=True)
     expected = {(rid, i) for r in results for rid, size in r.scored for i in range(size)}
     by_kind: dict[str, dict[str, Any]] = {}
     for r in results:
@@ -191,6 +194,7 @@ def run(model_dir: Path, clients: int, seconds: float) -> dict[str, Any]:
         "errors": errors,
         "scored_records": scored_records,
         "collected_records": sum(collected.values()),
+        "collected_mb": round(collected_bytes / 2**20, 1),
         "collected_equals_scored": set(collected) == expected
         and all(v == 1 for v in collected.values())
         and foreign == 0,
