@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -238,8 +239,20 @@ def serve(
         stop(endpoint)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM/SIGHUP: leave through the same `finally` as Ctrl-C
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_requested_by_signals() -> threading.Event:
+    """An event that SIGTERM / SIGHUP set from now on (handlers installed here).
+
+    A CLI polls it in the loop whose `finally` stops its children. Setting a flag instead of
+    raising means a signal that arrives while children are being started is never lost
+    between two statements: the loop sees it and everything is stopped.
+    """
+    requested = threading.Event()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: requested.set())
+    return requested
 
 
 @exit_codes.guarded
@@ -251,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help=f"gunicorn worker processes (default {server_settings.WORKER_COUNT})")  # fmt: skip
     args = parser.parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
+    stop_requested = stop_requested_by_signals()
     model_dir = ensure_model(args.model_dir.resolve())
     try:
         endpoint = start(model_dir, port=args.port, host=args.host, workers=args.workers)
@@ -268,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Model: {model_dir}   Log: {endpoint.log_path}   Ctrl-C to stop.", flush=True)
     try:
         while endpoint.process.poll() is None:
-            time.sleep(0.5)
+            if stop_requested.wait(0.5):
+                print("Stopping…", flush=True)
+                return 0
         print(f"azmlinfsrv exited with code {endpoint.process.returncode}; see {endpoint.log_path}", file=sys.stderr)
         return exit_codes.INTERNAL_ERROR
     except KeyboardInterrupt:
