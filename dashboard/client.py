@@ -6,16 +6,27 @@ RISK_ENDPOINT_AUTH, RISK_ENDPOINT_DEPLOYMENT, RISK_ENDPOINT_TIMEOUT); the enviro
 wins per setting, so an operator can override a secrets file. Default: the local
 endpoint at http://127.0.0.1:5001/score without auth.
 
-Connection errors, 429 and 502/503/504 are retried with exponential backoff
-(urllib3 Retry, honouring Retry-After up to a cap); timeouts are not retried so a
-clerk waits at most about `timeout_s`. Every failure is a typed `EndpointError` whose
-text never contains the key or token: messages are built here from status codes and
-the endpoint's own `{"error": ...}` text, never from request headers.
+Connection errors, 429 and 502/503/504 are retried with exponential backoff (honouring
+Retry-After up to a cap), within one deadline: `timeout_s` bounds a whole `score()` call,
+retries and waits included, and a watchdog shuts the connection when it passes, so a server
+that trickles bytes cannot hold a clerk longer. Errors say how many requests were sent.
+
+Every failure is a typed `EndpointError` whose text never contains the key or token:
+messages are built here from status codes and the endpoint's own `{"error": ...}` text, and
+that text is scrubbed of the key, the token (also partial echoes) and any `Bearer ...` value,
+in case the endpoint or a proxy echoes request headers. A 200 answer is checked against the
+scoring contract before anyone uses it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import json
+import math
+import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,13 +35,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 DEFAULT_URL = "http://127.0.0.1:5001/score"
 DEFAULT_TIMEOUT_S = 10.0
 AAD_SCOPE = "https://ml.azure.com/.default"
 AUTH_MODES = ("none", "key", "aad")
 RETRY_STATUSES = (429, 502, 503, 504)
+RETRY_AFTER_MAX_S = 10.0
+REDACTED = "[redacted]"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -59,7 +74,11 @@ class EndpointRejected(EndpointError):
 
 
 class EndpointServerError(EndpointError):
-    """5xx after retries, or a response that does not follow the scoring contract."""
+    """5xx (502/503/504 after retries), or a response that does not follow the scoring contract."""
+
+
+class EndpointContractError(EndpointServerError):
+    """The endpoint answered 200 with a body that breaks the scoring contract (docs/scoring_contract.md)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +159,97 @@ class HealthResult:
     model_version: str | None = None
 
 
+class _CallWatch:
+    """The connections one call uses; `fire()` (the deadline) shuts them, waking any blocked read."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self.connections: list[HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def add(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self.connections.append(connection)
+            if self.fired:
+                self._shut(connection)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for connection in self.connections:
+                self._shut(connection)
+
+    @staticmethod
+    def _shut(connection: HTTPConnection) -> None:
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+_CURRENT = threading.local()  # .watch: the _CallWatch of the call running on this thread
+
+
+class _WatchedMixin:
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_CURRENT, "watch", None)
+        if watch is not None:
+            watch.add(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests adapter whose connections a call's watchdog can shut; retries are done by the client."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # an HTTP(S) proxy (SOCKS managers bring their own pools)
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+@dataclass
+class _Attempts:
+    """How a call went: requests tried and how many never connected, and when it must be over."""
+
+    deadline: float
+    tries: int = 0
+    unconnected: int = 0
+
+    @property
+    def sent(self) -> int:
+        return self.tries - self.unconnected
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
 class EndpointClient:
     """Scores records against one endpoint; thread-safe enough for a Streamlit session."""
 
@@ -149,22 +259,9 @@ class EndpointClient:
         self.config = config
         self._credential = credential
         self._token: tuple[str, float] | None = None
+        self._secrets: set[str] = {config.key} if config.key else set()
         self._session = requests.Session()
-        retry = Retry(
-            total=config.retries,
-            connect=config.retries,
-            read=False,  # a timed-out call is not retried (the clerk would wait n x timeout) and stays a Timeout
-            status=config.retries,
-            other=0,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "POST"}),  # scoring is idempotent
-            backoff_factor=config.backoff_s,
-            backoff_max=10,
-            respect_retry_after_header=True,
-            retry_after_max=10,
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = _WatchedAdapter()
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -199,64 +296,130 @@ class EndpointClient:
                 "to the endpoint, or use key auth."
             ) from None
         self._token = (token.token, float(token.expires_on))
+        self._secrets.add(token.token)
         return token.token
 
+    def redact(self, text: str) -> str:
+        """`text` without the key, any token this client used (whole or 8+ characters of it) or Bearer values."""
+        text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        for secret in self._secrets:
+            text = _scrub(text, secret)
+        return text
+
     # --- calls ------------------------------------------------------------------
-    def _request(self, method: str, url: str, body: bytes | None) -> tuple[requests.Response, float]:
-        connect_timeout = min(3.05, self.config.timeout_s)
-        start = time.perf_counter()
+    def _send(self, method: str, url: str, body: bytes | None, attempts: _Attempts) -> requests.Response:
+        """One request with its body read, shut down by a watchdog when the call's deadline passes."""
+        left = attempts.left()
+        if left <= 0:
+            raise self._too_slow(url, attempts)
+        watch = _CallWatch()
+        timer = threading.Timer(left, watch.fire)
+        timer.daemon = True
+        _CURRENT.watch = watch
+        timer.start()
+        attempts.tries += 1
         try:
             response = self._session.request(
-                method, url, data=body, headers=self._headers(), timeout=(connect_timeout, self.config.timeout_s)
+                method, url, data=body, headers=self._headers(), timeout=(min(3.05, left), left), stream=True
             )
-        except requests.Timeout:
-            raise EndpointUnavailable(
-                f"{self.config.name} endpoint {url} did not answer within {self.config.timeout_s:g}s. "
-                "It may be overloaded or starting; try again, or raise the timeout (RISK_ENDPOINT_TIMEOUT)."
-            ) from None
+            response.content  # noqa: B018 -- read the body inside the deadline
+            return response
         except requests.ConnectionError as exc:
-            raise EndpointUnavailable(
-                f"Cannot reach the {self.config.name} endpoint at {url} after {self.config.retries + 1} attempts "
-                f"({_reason(exc)}). Is it running? Locally: python -m deploy.local_endpoint"
-            ) from None
+            if watch.fired:
+                raise self._too_slow(url, attempts) from None
+            attempts.unconnected += _never_connected(exc)
+            if isinstance(exc, requests.ConnectTimeout):
+                raise self._too_slow(url, attempts) from None
+            raise _Unreachable(_reason(exc)) from None
         except requests.RequestException as exc:
+            if watch.fired or isinstance(exc, requests.Timeout):
+                raise self._too_slow(url, attempts) from None
             raise EndpointUnavailable(f"Request to {url} failed ({type(exc).__name__}).") from None
-        return response, (time.perf_counter() - start) * 1000
+        finally:
+            timer.cancel()
+            _CURRENT.watch = None
+
+    def _request(self, method: str, url: str, body: bytes | None, attempts: _Attempts) -> requests.Response:
+        """Send with retries (connection errors, RETRY_STATUSES) and backoff, all within the deadline."""
+        while True:
+            try:
+                response = self._send(method, url, body, attempts)
+            except _Unreachable as exc:
+                if attempts.tries <= self.config.retries and self._pause(self._backoff(attempts), attempts):
+                    continue
+                raise EndpointUnavailable(
+                    f"Cannot reach the {self.config.name} endpoint at {url} after {attempts.tries} attempts "
+                    f"({exc}). Is it running? Locally: python -m deploy.local_endpoint"
+                ) from None
+            if response.status_code not in RETRY_STATUSES or attempts.tries > self.config.retries:
+                return response
+            wait = _retry_after(response)
+            if not self._pause(self._backoff(attempts) if wait is None else wait, attempts):
+                return response  # waiting would overrun the deadline: report this answer
+
+    def _backoff(self, attempts: _Attempts) -> float:
+        return min(self.config.backoff_s * 2 ** (attempts.tries - 1), RETRY_AFTER_MAX_S)
+
+    @staticmethod
+    def _pause(seconds: float, attempts: _Attempts) -> bool:
+        """Sleep before a retry if that leaves time for it; False (no sleep) otherwise."""
+        if seconds >= attempts.left():
+            return False
+        time.sleep(seconds)
+        return True
+
+    def _too_slow(self, url: str, attempts: _Attempts) -> EndpointUnavailable:
+        sent = f"{attempts.sent} request{'s' if attempts.sent != 1 else ''} sent"
+        return EndpointUnavailable(
+            f"{self.config.name} endpoint {url} did not answer within {self.config.timeout_s:g}s ({sent}). "
+            "It may be overloaded or starting; try again, or raise the timeout (RISK_ENDPOINT_TIMEOUT)."
+        )
+
+    def _new_attempts(self) -> _Attempts:
+        return _Attempts(deadline=time.monotonic() + self.config.timeout_s)
 
     def score(self, records: list[dict[str, Any]]) -> ScoreResult:
-        """Score records (schema values); results come back in request order."""
+        """Score records (schema values); results come back in request order, within `timeout_s` in all."""
+        return self._score(records, self._new_attempts())
+
+    def _score(self, records: list[dict[str, Any]], attempts: _Attempts) -> ScoreResult:
         body = json.dumps({"data": records}).encode("utf-8")
-        response, latency_ms = self._request("POST", self.config.scoring_url, body)
-        self._raise_for_status(response)
+        started = time.perf_counter()
+        response = self._request("POST", self.config.scoring_url, body, attempts)
+        latency_ms = (time.perf_counter() - started) * 1000
+        self._raise_for_status(response, attempts)
         try:
             payload = response.json()
-            results = payload["results"]
-            version = str(payload["model_version"])
-            ok = isinstance(results, list) and len(results) == len(records)
-        except (ValueError, KeyError, TypeError):
-            ok = False
-        if not ok:
-            raise EndpointServerError(
-                f"The endpoint answered 200 but not with the scoring contract "
-                f'({{"model_version", "results"}} with {len(records)} results). Is {self.config.scoring_url} '
-                "running model/score.py?"
+        except ValueError:
+            payload = _NOT_JSON
+        problem = contract_problem(payload, len(records))
+        if problem:
+            raise EndpointContractError(
+                f"The endpoint answered 200 but broke the scoring contract: {problem}. "
+                f"Is {self.config.scoring_url} running model/score.py (docs/scoring_contract.md)?"
             )
         period = str(payload.get("data_period") or "")
-        return ScoreResult(model_version=version, results=results, latency_ms=latency_ms, data_period=period)
+        return ScoreResult(
+            model_version=payload["model_version"],
+            results=payload["results"],
+            latency_ms=latency_ms,
+            data_period=period,
+        )
 
     def health(self, probe: Callable[[], dict[str, str]] | None = None) -> HealthResult:
         """Liveness (GET the server root) and readiness (score one canonical record, read model version).
 
         Azure endpoints may answer the root with 404/401; any HTTP answer counts as alive,
-        readiness is decided by the scoring call.
+        readiness is decided by the scoring call. Both share one `timeout_s` deadline.
         """
         start = time.perf_counter()
         parts = urlsplit(self.config.scoring_url)
         root = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+        attempts = self._new_attempts()
         try:
-            self._request("GET", root, None)
+            self._request("GET", root, None, attempts)
             record = probe() if probe else _canonical_record()
-            result = self.score([record])
+            result = self._score([record], attempts)
         except EndpointError as exc:
             return HealthResult(False, str(exc), (time.perf_counter() - start) * 1000)
         return HealthResult(
@@ -266,12 +429,13 @@ class EndpointClient:
             result.model_version,
         )
 
-    def _raise_for_status(self, response: requests.Response) -> None:
+    def _raise_for_status(self, response: requests.Response, attempts: _Attempts) -> None:
         status = response.status_code
         if status < 400:
             return
-        message = _endpoint_message(response)
+        message = self.redact(_endpoint_message(response))
         where = f"{self.config.name} endpoint {self.config.scoring_url}"
+        sent = f"{attempts.sent} request{'s' if attempts.sent != 1 else ''}"
         if status == 400:
             raise EndpointRejected(message or "bad request (no explanation given)")
         if status in (401, 403):
@@ -285,12 +449,135 @@ class EndpointClient:
         if status == 404:
             raise EndpointError(f"{where} has no such route (HTTP 404); the URL should end with /score.")
         if status == 429:
-            raise EndpointUnavailable(f"{where} is throttling requests (HTTP 429) even after retries; try later.")
-        if status >= 500:
-            raise EndpointServerError(
-                f"{where} failed (HTTP {status}) after retries" + (f": {message}" if message else ".")
+            raise EndpointUnavailable(
+                f"{where} is throttling requests (HTTP 429); gave up after {sent} within {self.config.timeout_s:g}s"
+                + (f" (it asked to wait {_retry_after_text(response)})" if _retry_after_text(response) else "")
+                + "; try later."
             )
+        if status in RETRY_STATUSES:
+            raise EndpointServerError(
+                f"{where} failed (HTTP {status}) after {sent}" + (f": {message}" if message else ".")
+            )
+        if status >= 500:
+            raise EndpointServerError(f"{where} failed (HTTP {status})" + (f": {message}" if message else "."))
         raise EndpointError(f"{where} answered HTTP {status}" + (f": {message}" if message else "."))
+
+
+class _Unreachable(Exception):
+    """A connection could not be made (retried by the client)."""
+
+
+_NOT_JSON = object()
+_AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+")
+_PARTIAL_MIN = 8  # an echoed run of this many characters of a secret is redacted
+
+
+def _scrub(text: str, secret: str) -> str:
+    """Replace the secret and every run of >= _PARTIAL_MIN of its characters (a truncated echo) in text."""
+    if not secret:
+        return text
+    if len(secret) < _PARTIAL_MIN:
+        return text.replace(secret, REDACTED)
+    hit = bytearray(len(text))
+    for i in range(len(secret) - _PARTIAL_MIN + 1):
+        window = secret[i : i + _PARTIAL_MIN]
+        at = text.find(window)
+        while at >= 0:
+            hit[at : at + _PARTIAL_MIN] = b"\x01" * _PARTIAL_MIN
+            at = text.find(window, at + 1)
+    if not any(hit):
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if hit[i]:
+            while i < len(text) and hit[i]:
+                i += 1
+            out.append(REDACTED)
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True if the request never left (no connection could be made), so it was not sent."""
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
+
+
+def _retry_after_text(response: requests.Response) -> str:
+    value = response.headers.get("Retry-After", "").strip()
+    return f"{value} s" if value.isdigit() else value[:40]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds the server asked to wait (Retry-After: seconds or an HTTP date), capped; None if absent."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return min(float(value), RETRY_AFTER_MAX_S)
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, min(when.timestamp() - time.time(), RETRY_AFTER_MAX_S))
+    return None
+
+
+def contract_problem(payload: object, expected: int) -> str | None:
+    """What breaks the scoring contract in a decoded 200 body, or None if it follows it.
+
+    Checked: an object with a string `model_version` and `results`, a list of `expected`
+    objects, each with a `probability` number in [0, 1] and a string `risk_band`. Fields a
+    newer endpoint adds are checked when present: `model` (string), `interval` ([low, high]
+    within [0, 1]), `extrapolated` (boolean); other extra fields are allowed.
+    """
+    if payload is _NOT_JSON:
+        return "the body is not JSON"
+    if not isinstance(payload, dict):
+        return f"the body is {_kind(payload)}, not an object"
+    if not isinstance(payload.get("model_version"), str) or not payload["model_version"]:
+        return '"model_version" is missing or not a string'
+    results = payload.get("results")
+    if not isinstance(results, list):
+        return f'"results" is {_kind(results)}, not a list'
+    if len(results) != expected:
+        return f'"results" has {len(results)} entries for {expected} records'
+    for i, result in enumerate(results):
+        problem = _result_problem(result)
+        if problem:
+            return f"results[{i}] {problem}"
+    return None
+
+
+def _result_problem(result: object) -> str | None:
+    if not isinstance(result, dict):
+        return f"is {_kind(result)}, not an object with probability and risk_band"
+    if not _is_probability(result.get("probability")):
+        return f"has probability {_kind(result.get('probability'))}, not a number between 0 and 1"
+    if not isinstance(result.get("risk_band"), str) or not result["risk_band"]:
+        return "has no risk_band string"
+    if "model" in result and not isinstance(result["model"], str):
+        return "has a model that is not a string"
+    if "extrapolated" in result and not isinstance(result["extrapolated"], bool):
+        return "has extrapolated that is not true/false"
+    interval = result.get("interval")
+    if "interval" in result and not (
+        isinstance(interval, list) and len(interval) == 2 and all(_is_probability(v) for v in interval)
+        and interval[0] <= interval[1]
+    ):  # fmt: skip
+        return "has an interval that is not [low, high] within 0..1"
+    return None
+
+
+def _is_probability(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "missing/null"
+    text = json.dumps(value) if isinstance(value, int | float | str | bool) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _endpoint_message(response: requests.Response) -> str:

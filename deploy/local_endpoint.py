@@ -7,26 +7,34 @@ azmlinfsrv 1.5.1 always binds 0.0.0.0 (its DEFAULT_HOST constant, no option). On
 machine we must listen on loopback only, so the child runs azmlinfsrv's own entry point
 (`azureml_inference_server_http.amlserver.run`, same arguments, same gunicorn app)
 with that one constant set to the requested host.
+
+The server runs with `deploy.server_settings.SCORING_SERVER_ENV` (the Azure deployment's
+settings) and sees the model directory laid out the way Azure ML mounts a registered model.
+It runs in its own process group; `stop()` (also on SIGTERM of the CLI) ends the whole group.
+A port someone else holds is refused rather than shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from model import artifact
+from deploy import server_settings
+from model import artifact, exit_codes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENTRY_SCRIPT = REPO_ROOT / "model" / "score.py"
@@ -44,12 +52,17 @@ class EndpointStartError(RuntimeError):
     """The local endpoint did not become healthy; the message includes the end of its log."""
 
 
+class PortInUseError(EndpointStartError):
+    """Another process listens on the requested port."""
+
+
 @dataclass
 class LocalEndpoint:
     host: str
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    models_root: Path | None = None  # temporary Azure-style layout, removed by stop()
 
     @property
     def base_url(self) -> str:
@@ -77,6 +90,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True if something listens on host:port (the way gunicorn binds: SO_REUSEADDR, so TIME_WAIT is free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def azure_model_layout(model_dir: Path) -> tuple[Path, Path]:
+    """(temporary root, AZUREML_MODEL_DIR): `<root>/azureml-models/<name>/<version>/<model dir>`.
+
+    The model directory is linked, not copied. Azure ML mounts a registered folder model one
+    level below AZUREML_MODEL_DIR, which `model.artifact.find_model_dir` resolves.
+    """
+    root = Path(tempfile.mkdtemp(prefix="local-endpoint-models-"))
+    version_dir = root / "azureml-models" / server_settings.LOCAL_MODEL_NAME / server_settings.LOCAL_MODEL_VERSION
+    version_dir.mkdir(parents=True)
+    (version_dir / (model_dir.name or "model")).symlink_to(model_dir.resolve(), target_is_directory=True)
+    return root, version_dir
+
+
 def ensure_model(model_dir: Path) -> Path:
     """Train a model into `model_dir` (on generated data) if it holds none."""
     if artifact.has_model(model_dir):
@@ -93,26 +130,37 @@ def start(
     host: str = "127.0.0.1",
     env: Mapping[str, str] | None = None,
     entry_script: Path = ENTRY_SCRIPT,
-    workers: int = 1,
+    workers: int | None = None,
     log_path: Path | None = None,
 ) -> LocalEndpoint:
-    """Start the server and wait until it answers its liveness probe."""
+    """Start the server and wait until it answers its liveness probe.
+
+    `env` overrides `server_settings.SCORING_SERVER_ENV` and the inherited environment;
+    `workers` (if given) overrides its WORKER_COUNT. Raises EndpointStartError if the port
+    is taken or the server does not become healthy.
+    """
     port = port or free_port(host)
+    if port_in_use(port, host):
+        raise PortInUseError(
+            f"port {port} on {host} is already in use by another process (perhaps an endpoint left running: "
+            f"`ss -ltnp | grep :{port}` shows it). Stop it or choose another port with --port."
+        )
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="local-endpoint-")) / "azmlinfsrv.log"
-    child_env = {**os.environ, **(env or {}), "AZUREML_MODEL_DIR": str(Path(model_dir).resolve())}
+    models_root, azure_model_dir = azure_model_layout(Path(model_dir))
+    child_env = {**os.environ, **server_settings.SCORING_SERVER_ENV, **(env or {}),
+                 "AZUREML_MODEL_DIR": str(azure_model_dir)}  # fmt: skip
     # Any app-insights key in our environment would be shipped to the child; not wanted locally.
     child_env.pop("AML_APP_INSIGHTS_KEY", None)
-    cmd = [
-        sys.executable, "-c", _CHILD_CODE, host,
-        "--entry_script", str(entry_script), "--port", str(port), "--worker_count", str(workers),
-    ]  # fmt: skip
+    cmd = [sys.executable, "-c", _CHILD_CODE, host, "--entry_script", str(entry_script), "--port", str(port)]
+    if workers is not None:
+        cmd += ["--worker_count", str(workers)]
     log = log_path.open("wb")
     process = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     log.close()
-    endpoint = LocalEndpoint(host=host, port=port, process=process, log_path=log_path)
+    endpoint = LocalEndpoint(host=host, port=port, process=process, log_path=log_path, models_root=models_root)
     try:
         _wait_healthy(endpoint)
     except BaseException:
@@ -141,16 +189,38 @@ def _wait_healthy(endpoint: LocalEndpoint, timeout_s: float = STARTUP_TIMEOUT_S)
 
 
 def stop(endpoint: LocalEndpoint, timeout_s: float = 15.0) -> None:
-    """SIGTERM the gunicorn master (it stops its workers gracefully), then kill if needed."""
+    """SIGTERM the server's whole process group (master and workers), SIGKILL what is left after timeout_s."""
     proc = endpoint.process
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # our own session: the master and its workers
-        proc.wait(5)
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)  # start_new_session: the group id is the master's pid
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout_s)
+        # Workers can outlive a master that died; nothing of the group may stay behind.
+        deadline = time.monotonic() + 5
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            _signal_group(proc.pid, signal.SIGKILL)
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.wait(5)
+    finally:
+        if endpoint.models_root is not None:
+            shutil.rmtree(endpoint.models_root, ignore_errors=True)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
@@ -169,24 +239,54 @@ def serve(
         stop(endpoint)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_requested_by_signals() -> threading.Event:
+    """An event that SIGTERM / SIGHUP set from now on (handlers installed here).
+
+    A CLI polls it in the loop whose `finally` stops its children. Setting a flag instead of
+    raising means a signal that arrives while children are being started is never lost
+    between two statements: the loop sees it and everything is stopped.
+    """
+    requested = threading.Event()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: requested.set())
+    return requested
+
+
+@exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=artifact.DEFAULT_MODEL_DIR)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"gunicorn worker processes (default {server_settings.WORKER_COUNT})")  # fmt: skip
     args = parser.parse_args(argv)
+    stop_requested = stop_requested_by_signals()
     model_dir = ensure_model(args.model_dir.resolve())
-    endpoint = start(model_dir, port=args.port, host=args.host, workers=args.workers)
+    try:
+        endpoint = start(model_dir, port=args.port, host=args.host, workers=args.workers)
+    except PortInUseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    except EndpointStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.INTERNAL_ERROR
+    except KeyboardInterrupt:
+        return exit_codes.INTERRUPTED
     print(f"Scoring endpoint ready: POST {endpoint.scoring_url}  (liveness GET {endpoint.health_url})")
     print(f"Model: {model_dir}   Log: {endpoint.log_path}   Ctrl-C to stop.", flush=True)
     try:
         while endpoint.process.poll() is None:
-            time.sleep(0.5)
-        print(f"azmlinfsrv exited with code {endpoint.process.returncode}; see {endpoint.log_path}")
-        return 1
+            if stop_requested.wait(0.5):
+                print("Stopping…", flush=True)
+                return 0
+        print(f"azmlinfsrv exited with code {endpoint.process.returncode}; see {endpoint.log_path}", file=sys.stderr)
+        return exit_codes.INTERNAL_ERROR
     except KeyboardInterrupt:
-        print("Stopping…")
+        print("Stopping…", flush=True)
         return 0
     finally:
         stop(endpoint)

@@ -14,10 +14,9 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from deploy.local_endpoint import REPO_ROOT, ensure_model, free_port, start, stop
+from deploy.local_endpoint import REPO_ROOT, ensure_model, free_port, start, stop, stop_requested_by_signals
 from model import artifact
 
 
@@ -41,22 +40,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint-port", type=int, default=5001)
     parser.add_argument("--dashboard-port", type=int, default=8501)
     args = parser.parse_args(argv)
+    stop_requested = stop_requested_by_signals()  # SIGTERM/SIGHUP: stop both children like Ctrl-C
 
     model_dir = ensure_model(args.model_dir.resolve())
     endpoint = start(model_dir, port=pick_port(args.endpoint_port, "scoring endpoint"))
     print(f"Scoring endpoint (azmlinfsrv) ready: POST {endpoint.scoring_url}", flush=True)
-    dashboard_port = pick_port(args.dashboard_port, "dashboard")
-    env = {**os.environ, "RISK_ENDPOINT_URL": endpoint.scoring_url, "RISK_MODEL_DIR": str(model_dir)}
-    dashboard = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.address", "127.0.0.1",
-         "--server.port", str(dashboard_port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env,
-    )  # fmt: skip
-    print(f"Dashboard: http://127.0.0.1:{dashboard_port}   (Ctrl-C stops both)", flush=True)
+    dashboard: subprocess.Popen[bytes] | None = None
     try:
+        dashboard_port = pick_port(args.dashboard_port, "dashboard")
+        env = {**os.environ, "RISK_ENDPOINT_URL": endpoint.scoring_url, "RISK_MODEL_DIR": str(model_dir)}
+        dashboard = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.address", "127.0.0.1",
+             "--server.port", str(dashboard_port), "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"],
+            cwd=REPO_ROOT, env=env,
+        )  # fmt: skip
+        print(f"Dashboard: http://127.0.0.1:{dashboard_port}   (Ctrl-C stops both)", flush=True)
         while dashboard.poll() is None and endpoint.process.poll() is None:
-            time.sleep(0.5)
+            if stop_requested.wait(0.5):
+                print("Stopping…", flush=True)
+                return 0
         if endpoint.process.poll() is not None:
             print(f"The scoring endpoint stopped; its log: {endpoint.log_path}", file=sys.stderr)
         return 1
@@ -64,13 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         print("Stopping…", flush=True)
         return 0
     finally:
-        dashboard.terminate()
-        try:
-            dashboard.wait(10)
-        except subprocess.TimeoutExpired:
-            dashboard.kill()
+        if dashboard is not None:
+            dashboard.terminate()
+            try:
+                dashboard.wait(10)
+            except subprocess.TimeoutExpired:
+                dashboard.kill()
         stop(endpoint)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -43,7 +43,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from model import artifact, lookup, schema
-from model.loader import ColumnCoder, DataError, SourceInfo, arrow_batches, describe_source, mark_problems
+from model.exit_codes import BAD_INPUT, guarded
+from model.loader import (
+    FORMAT_PARQUET,
+    ColumnCoder,
+    DataError,
+    SourceInfo,
+    arrow_batches,
+    describe_source,
+    mark_problems,
+)
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band", "flagged")
 ROW_COLUMN = "row_number"  # 1-based data-row number in the input (header excluded)
@@ -290,6 +299,20 @@ class _BackgroundWriter:
             raise self._error
 
 
+def _check_csv_can_hold(data: Path, outputs: list[Path]) -> None:
+    """Rows are written back with every input column: a CSV output cannot hold Parquet list/struct columns."""
+    csv_outputs = [p for p in outputs if output_format(p) != "parquet"]
+    if not csv_outputs or describe_source(data).format != FORMAT_PARQUET:
+        return
+    nested = [f"{f.name!r} ({f.type})" for f in pq.ParquetFile(data).schema_arrow if pa.types.is_nested(f.type)]
+    if nested:
+        raise DataError(
+            f"{data}: column(s) {', '.join(nested)} hold lists or structs, which a CSV file cannot hold, and "
+            f"every input column is written back to {csv_outputs[0]}. Write the output as Parquet "
+            "(--out NAME.parquet) or drop those columns from the input."
+        )
+
+
 def default_rejects_path(out: Path) -> Path:
     fmt = output_format(out)
     stem = out.name[: -len(fmt) - 1]
@@ -357,6 +380,7 @@ def score_file(
     rejects_path = Path(rejects) if rejects is not None else default_rejects_path(out)
     if out.resolve() == Path(data).resolve() or rejects_path.resolve() == Path(data).resolve():
         raise ValueError(f"--out/--rejects must not be the input file {data}; choose another name")
+    _check_csv_can_hold(Path(data), [out, rejects_path])
     writer, reject_writer = ChunkWriter(out), ChunkWriter(rejects_path)
     summary = BatchSummary(str(data), str(out), str(rejects_path), model_version, threshold)
     reasons: Counter[str] = Counter()
@@ -424,6 +448,7 @@ def default_model_dir() -> Path:
     return Path(raw) if raw else artifact.DEFAULT_MODEL_DIR
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m model.batch_score", description=__doc__.split("\n\n")[0],
@@ -450,9 +475,9 @@ def main(argv: list[str] | None = None) -> int:
             args.data, args.out, lookup_scorer(risk), threshold=threshold, model_version=risk.model_version,
             rejects=args.rejects, progress=None if args.quiet else Progress(),
         )  # fmt: skip
-    except (DataError, artifact.ArtifactError, ValueError) as exc:
+    except (DataError, artifact.ArtifactError, ValueError, OSError) as exc:  # the input, not a bug
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     print(json.dumps(summary.to_dict(), indent=2) if args.json else format_summary(summary))
     return 0
 

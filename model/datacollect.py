@@ -7,15 +7,19 @@ the model does not use (race_ethnicity_combined is accepted by the endpoint but
 dropped here). The monitoring job (`model.monitor`) reads these rows.
 
 Where rows go:
-- In Azure ML, when the deployment enables data collection (`AZUREML_MDC_CONFIG_PATH`
-  or `AZUREML_MDC_ENABLED=true`): `azureml.ai.monitoring.Collector`, collections
-  `model_inputs` and `model_outputs`, correlated by the request id.
-- Locally (and in Azure too if `RISK_DATA_COLLECTION_DIR` is set): rotating JSON
-  Lines files `<dir>/scored-<host>-<pid>.jsonl` (one file per server process, so
-  gunicorn workers never share a file). Default dir `artifacts/collected/`.
+- In Azure ML (`AZUREML_MODEL_DIR` under Azure's mount `/var/azureml-app/`, or the
+  deployment enables data collection: `AZUREML_MDC_CONFIG_PATH` / `AZUREML_MDC_ENABLED=true`):
+  `azureml.ai.monitoring.Collector`, collections `model_inputs` and `model_outputs`,
+  correlated by the request id, when collection is enabled; otherwise nowhere. Patient
+  records are never written to the pod's disk (`RISK_DATA_COLLECTION_DIR` is ignored there).
+- Locally: JSON Lines files `<dir>/scored-<host>-<pid>.jsonl` (one per server process, so
+  gunicorn workers never share a file), default dir `artifacts/collected/`. Each file is
+  capped at `RISK_DATA_COLLECTION_FILE_MB` (default 50) *within* a write, then rotated to
+  `.jsonl.1` ... `.jsonl.<N>` with N = `RISK_DATA_COLLECTION_KEEP_FILES` (default 20); the
+  oldest is deleted beyond that, and every deletion is logged with its size and records.
 - `RISK_DATA_COLLECTION=off` turns everything off.
 
-The request thread only enqueues numpy arrays; a daemon thread formats and writes.
+The request thread only enqueues lookup indices; a daemon thread formats and writes.
 If the queue is full (writer far behind) the batch is dropped and counted, and a
 warning is logged, rather than slowing scoring.
 """
@@ -26,15 +30,13 @@ import atexit
 import datetime as dt
 import json
 import logging
-import logging.handlers
 import os
 import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +47,9 @@ logger = logging.getLogger("risk.datacollect")
 
 ENV_SWITCH = "RISK_DATA_COLLECTION"
 ENV_DIR = "RISK_DATA_COLLECTION_DIR"
+ENV_FILE_MB = "RISK_DATA_COLLECTION_FILE_MB"
+ENV_KEEP_FILES = "RISK_DATA_COLLECTION_KEEP_FILES"
+AZURE_APP_ROOT = "/var/azureml-app/"  # where Azure ML online deployments mount code and models
 DEFAULT_DIR = Path("artifacts/collected")
 # The exact keys of a collected row, in order (docs/scoring_contract.md documents them).
 ROW_FIELDS: tuple[str, ...] = (
@@ -56,8 +61,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "probability",
     "risk_band",
 )
-MAX_FILE_BYTES = 50 * 1024 * 1024
-BACKUP_FILES = 20
+MAX_FILE_BYTES = 50 * 1024 * 1024  # default cap of one file (RISK_DATA_COLLECTION_FILE_MB)
+BACKUP_FILES = 20  # default rotated files kept per server process (RISK_DATA_COLLECTION_KEEP_FILES)
 QUEUE_BATCHES = 10_000
 MAX_BATCHES_PER_WRITE = 5_000
 FLUSH_INTERVAL_S = 0.5
@@ -65,8 +70,9 @@ FLUSH_INTERVAL_S = 0.5
 _Batch = tuple[str, str, list[int]]  # request id, UTC time, lookup indices
 
 
-def rows_frame(request_id: str, scored_utc: str, model_version: str, table: np.ndarray,
-               indices: list[int]) -> pd.DataFrame:
+def rows_frame(
+    request_id: str, scored_utc: str, model_version: str, table: np.ndarray, indices: list[int]
+) -> pd.DataFrame:
     """The collected rows of one request as a frame, columns ROW_FIELDS."""
     index = np.asarray(indices, dtype=np.int64)
     frame = lookup.index_to_frame(index)
@@ -106,31 +112,101 @@ class _Sink:
     def write_many(self, batches: list[Batch]) -> None:
         for batch in batches:
             self.write(batch)
+
     def close(self) -> None: ...
 
 
-class JsonlSink(_Sink):
-    """Rotating JSON Lines files, one per process."""
+class RotatingJsonl:
+    """Append-only JSON Lines file with a hard byte cap per file and a fixed number of rotated files.
 
-    def __init__(self, directory: Path) -> None:
+    A write larger than the room left is split at line boundaries over as many files as it
+    needs, so no file exceeds `max_bytes` (a single line longer than the cap gets a file of
+    its own). Rotation renames `path` -> `path.1` -> ... -> `path.<backups>`; the file pushed
+    beyond that is deleted and the deletion logged (name, bytes, records).
+    """
+
+    def __init__(self, path: Path, max_bytes: int = MAX_FILE_BYTES, backups: int = BACKUP_FILES) -> None:
+        if max_bytes < 1 or backups < 0:
+            raise ValueError(f"max_bytes must be >= 1 and backups >= 0, got {max_bytes} and {backups}")
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self.deleted_records = 0  # records this writer deleted by retention (known counts only)
+        # Records per file [path, path.1, ...] as far as this writer knows (None: written before it started).
+        self._records: list[int | None] = [None] * (backups + 1)
+        self._handle = path.open("ab")
+        self._size = self._handle.tell()
+        self._records[0] = None if self._size else 0
+
+    def write(self, text: str) -> None:
+        """Append `text` (complete lines joined by newlines, without a trailing one) and flush."""
+        data = text.encode("utf-8") + b"\n"
+        view = memoryview(data)
+        pos = 0
+        while pos < len(data):
+            room = self.max_bytes - self._size
+            if len(data) - pos <= room:
+                self._append(view[pos:], data.count(b"\n", pos))
+                break
+            cut = data.rfind(b"\n", pos, pos + room)
+            if cut < 0 and self._size == 0:
+                cut = data.find(b"\n", pos)  # one line longer than the cap: a file of its own
+            if cut >= 0:
+                self._append(view[pos : cut + 1], data.count(b"\n", pos, cut + 1))
+                pos = cut + 1
+            self._rotate()
+        self._handle.flush()
+
+    def _append(self, chunk: memoryview, lines: int) -> None:
+        self._handle.write(chunk)
+        self._size += len(chunk)
+        if self._records[0] is not None:
+            self._records[0] += lines
+
+    def _rotate(self) -> None:
+        self._handle.close()
+        names = [self.path] + [self.path.with_name(f"{self.path.name}.{i}") for i in range(1, self.backups + 1)]
+        oldest = names[-1]
+        if oldest.exists():
+            self._delete(oldest, self._records[-1])
+        for i in range(len(names) - 1, 0, -1):
+            if names[i - 1].exists():
+                os.replace(names[i - 1], names[i])
+        self._records = [0, *self._records[:-1]]
+        self._handle = self.path.open("ab")
+        self._size = 0
+
+    def _delete(self, path: Path, records: int | None) -> None:
+        size = path.stat().st_size
+        path.unlink()
+        if records is not None:
+            self.deleted_records += records
+        logger.warning(
+            "data collection retention: deleted %s (%s bytes, %s records) to keep %d rotated files of at most "
+            "%s bytes (%s, %s)",
+            path, f"{size:,}", "unknown" if records is None else f"{records:,}", self.backups,
+            f"{self.max_bytes:,}", ENV_KEEP_FILES, ENV_FILE_MB,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class JsonlSink(_Sink):
+    """Capped, rotating JSON Lines files, one per process."""
+
+    def __init__(self, directory: Path, max_bytes: int = MAX_FILE_BYTES, backups: int = BACKUP_FILES) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"scored-{socket.gethostname()}-{os.getpid()}.jsonl"
-        # RotatingFileHandler does the size-based rotation; each request is one write.
-        self._handler = logging.handlers.RotatingFileHandler(
-            self.path, maxBytes=MAX_FILE_BYTES, backupCount=BACKUP_FILES, encoding="utf-8"
-        )
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        self._file = RotatingJsonl(self.path, max_bytes, backups)
 
     def write(self, batch: Batch) -> None:
         self.write_many([batch])
 
     def write_many(self, batches: list[Batch]) -> None:
-        # One handler call for everything queued: one write + flush, rotation checked once.
-        text = "\n".join(b.jsonl() for b in batches)
-        self._handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
+        # Everything queued in one write + flush; the cap is enforced inside it.
+        self._file.write("\n".join(b.jsonl() for b in batches))
 
     def close(self) -> None:
-        self._handler.close()
+        self._file.close()
 
 
 class AzureMonitoringSink(_Sink):
@@ -225,29 +301,65 @@ class ScoringCollector:
             sink.close()
 
 
+def in_azure(env: Mapping[str, str]) -> bool:
+    """True inside an Azure ML deployment: its model mount, or data collection enabled by the deployment."""
+    return (
+        env.get("AZUREML_MODEL_DIR", "").startswith(AZURE_APP_ROOT)
+        or bool(env.get("AZUREML_MDC_CONFIG_PATH"))
+        or env.get("AZUREML_MDC_ENABLED", "").strip().lower() == "true"
+    )
+
+
+def _azure_collection_enabled(env: Mapping[str, str]) -> bool:
+    return bool(env.get("AZUREML_MDC_CONFIG_PATH")) or env.get("AZUREML_MDC_ENABLED", "").strip().lower() == "true"
+
+
+def _setting(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} is not a whole number >= {minimum}; unset it for the default {default}.")
+    return value
+
+
 def from_environment(
     model_version: str,
     table: np.ndarray,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     azure_factory: Callable[[], _Sink] = AzureMonitoringSink,
 ) -> ScoringCollector:
-    """Build the collector the environment asks for (see module docstring)."""
-    env: dict[str, Any] = dict(os.environ if environ is None else environ)
+    """Build the collector the environment asks for (see module docstring).
+
+    Raises ValueError naming the variable if a file-size or retention setting is not a valid number.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
     if env.get(ENV_SWITCH, "on").strip().lower() in ("off", "false", "0", "no"):
         logger.info("data collection is off (%s)", ENV_SWITCH)
         return ScoringCollector(model_version, table, [])
     sinks: list[_Sink] = []
-    in_azure = bool(env.get("AZUREML_MDC_CONFIG_PATH")) or env.get("AZUREML_MDC_ENABLED", "").lower() == "true"
-    if in_azure:
+    if in_azure(env):
+        if env.get(ENV_DIR):
+            logger.warning("%s is ignored in Azure ML: scored records never go to the pod's disk", ENV_DIR)
+        if not _azure_collection_enabled(env):
+            logger.info("data collection is off: the Azure ML deployment does not enable data collection")
+            return ScoringCollector(model_version, table, [])
         try:
             sinks.append(azure_factory())
         except Exception as exc:  # missing package or broken config: keep scoring, say so
-            logger.warning("Azure ML data collection unavailable (%s); continuing without it", exc)
-    if env.get(ENV_DIR) or not in_azure:
-        directory = Path(env.get(ENV_DIR) or DEFAULT_DIR)
-        try:
-            sinks.append(JsonlSink(directory))
-            logger.info("recording scored requests to %s", sinks[-1].path)  # type: ignore[attr-defined]
-        except OSError as exc:
-            logger.warning("cannot write collected data to %s (%s); continuing without it", directory, exc)
+            logger.warning("Azure ML data collection unavailable (%s); scored records are not collected", exc)
+        return ScoringCollector(model_version, table, sinks)
+    max_bytes = _setting(env, ENV_FILE_MB, MAX_FILE_BYTES >> 20, 1) << 20
+    backups = _setting(env, ENV_KEEP_FILES, BACKUP_FILES, 0)
+    directory = Path(env.get(ENV_DIR) or DEFAULT_DIR)
+    try:
+        sinks.append(JsonlSink(directory, max_bytes, backups))
+        logger.info("recording scored requests to %s (files of at most %d MB, %d rotated files kept)",
+                    sinks[-1].path, max_bytes >> 20, backups)  # type: ignore[attr-defined]  # fmt: skip
+    except OSError as exc:
+        logger.warning("cannot write collected data to %s (%s); continuing without it", directory, exc)
     return ScoringCollector(model_version, table, sinks)

@@ -257,17 +257,19 @@ def describe_source(path: str | Path) -> SourceInfo:
     """Sniff a file's format and header and map its columns onto the schema (reads no rows)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file. Give the path of a CDC case surveillance file.")
+        raise _not_a_file(path)
     with path.open("rb") as handle:
         raw = handle.read(SNIFF_BYTES)
     if not raw:
         raise DataError(f"{path}: the file is empty (0 bytes). Give a CDC CSV file with a header row.")
     fmt = _detect_format(path, raw)
+    arrow_schema: pa.Schema | None = None
     if fmt == FORMAT_PARQUET:
         try:
-            names = list(pq.ParquetFile(path).schema_arrow.names)
+            arrow_schema = pq.ParquetFile(path).schema_arrow
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"{path}: the Parquet file is corrupt or truncated ({exc}). Re-export it.") from exc
+        names = list(arrow_schema.names)
     else:
         head = _gzip_head(path, raw) if fmt == FORMAT_CSV_GZ else raw
         names = _csv_header(path, head)
@@ -288,6 +290,8 @@ def describe_source(path: str | Path) -> SourceInfo:
         mapped[target] = name
         if name != target:
             renamed[name] = target
+    if arrow_schema is not None:
+        _check_cell_types(path, arrow_schema, mapped)
     aliases = {_fold(a) for a in schema.COLUMN_ALIASES}
     legacy = any(_fold(name) in aliases for name in renamed)
     return SourceInfo(
@@ -299,6 +303,32 @@ def describe_source(path: str | Path) -> SourceInfo:
         renamed_columns=renamed,
         ignored_columns=tuple(ignored),
     )
+
+
+def _not_a_file(path: Path) -> DataError:
+    """Why `path` cannot be read as a data file: missing, a folder, or not a regular file."""
+    if not path.exists():
+        return DataError(f"{path}: no such file. Give the path of a CDC case surveillance file.")
+    if path.is_dir():
+        return DataError(f"{path}: is a folder, not a file. Give the path of a CDC data file inside it.")
+    target = f" (it points to {path.resolve()})" if path.is_symlink() else ""
+    return DataError(
+        f"{path}: not a regular file{target}: a device, pipe or socket cannot be read as data. "
+        "Give the path of a CDC CSV, CSV.gz or Parquet file."
+    )
+
+
+def _check_cell_types(path: Path, arrow_schema: pa.Schema, mapped: dict[str, str]) -> None:
+    """A Parquet column the loader uses must hold one scalar per cell, not lists, structs or maps."""
+    for column, name in mapped.items():
+        kind = arrow_schema.field(name).type
+        if pa.types.is_nested(kind):
+            valued = column in (*schema.ALL_COLUMNS, schema.TARGET)
+            example = f" such as {_values_of(column)[0]!r}" if valued else ""
+            raise DataError(
+                f"{path}: column {name!r} holds {kind} values, not one value per cell. Each cell must be a single "
+                f"value{example}: flatten the column (e.g. take each list's only element) and re-export the file."
+            )
 
 
 def _require(info: SourceInfo, needed: Sequence[str], purpose: str) -> None:
@@ -350,6 +380,9 @@ def arrow_batches(
             reader = pa_csv.open_csv(
                 stream,
                 read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                # A quoted value may hold a line break; without this a break that lands at a block
+                # boundary splits the row and a valid file is rejected (no measurable cost on 2M rows).
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
                 convert_options=pa_csv.ConvertOptions(
                     include_columns=None if columns is None else raw_names,
                     column_types=dict.fromkeys(raw_names, pa.string()),
@@ -386,6 +419,12 @@ def _stream_error(info: SourceInfo, exc: Exception, rows: int) -> DataError:
     where = f"{info.source}: in the first block of rows" if rows == 0 else f"{info.source}: after {rows:,} rows"
     if rows == 0 and "Empty CSV file" in text:
         return _no_rows(info.source)  # pyarrow's wording for a lone header line without a newline
+    if "straddling object" in text:  # a row that does not fit in one read block
+        return DataError(
+            f"{where}: a single line is longer than {CSV_BLOCK_BYTES >> 20} MiB (or an opening quote is never "
+            "closed, so the rest of the file reads as one value). CDC rows are a few hundred bytes: check that "
+            "the file has line breaks and balanced quotes, or that it is the CDC CSV export at all."
+        )
     if "Expected" in text and "columns, got" in text:
         return DataError(
             f"{where}: a row has a different number of fields than the header ({text.splitlines()[0]}). "

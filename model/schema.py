@@ -10,7 +10,6 @@ Values are the CDC "COVID-19 Case Surveillance Public Use Data" spellings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 SCHEMA_VERSION = "cdc-case-surveillance/2021"
 
@@ -247,16 +246,31 @@ def canonical_value(feature: str, raw: str | None) -> str | None:
     return None
 
 
-@lru_cache(maxsize=65_536)
+# canonical_code's memo: only *recognised* spellings of bounded length are kept, so values
+# that fail validation (an endpoint client can send millions of distinct ones, each up to the
+# body limit) never stay in memory. Every schema value is far shorter than the bound.
+CODE_CACHE_MAX_CHARS = 64
+CODE_CACHE_MAX_ENTRIES = 65_536
+_CODE_CACHE: dict[tuple[str, str | None], int] = {}
+
+
 def canonical_code(feature: str, raw: str | None) -> int:
     """Position of `raw`'s canonical value in the feature's values, or -1 if not recognised.
 
-    Cached: files repeat a handful of distinct spellings millions of times, and
-    readers map each distinct spelling once (bounded, so junk values cannot grow it).
+    Memoised for recognised spellings up to CODE_CACHE_MAX_CHARS characters: files repeat
+    a handful of distinct spellings millions of times, and readers map each distinct
+    spelling once. Unrecognised or long values are recomputed each time and never kept.
     """
+    key = (feature, raw)
+    code = _CODE_CACHE.get(key)
+    if code is not None:
+        return code
     values = TARGET_VALUES if feature == TARGET else FEATURES_BY_NAME[feature].values
     canonical = canonical_value(feature, raw)
-    return -1 if canonical is None else values.index(canonical)
+    code = -1 if canonical is None else values.index(canonical)
+    if code >= 0 and (raw is None or len(raw) <= CODE_CACHE_MAX_CHARS) and len(_CODE_CACHE) < CODE_CACHE_MAX_ENTRIES:
+        _CODE_CACHE[key] = code
+    return code
 
 
 def combination_count() -> int:

@@ -29,16 +29,23 @@ from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 
 try:
-    from model import datacollect, lookup, schema
+    from model import datacollect, lookup, request_body, schema
 except ModuleNotFoundError:
     # In Azure the uploaded code folder is not necessarily on sys.path: the package
     # root is the parent of the folder holding this file.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from model import datacollect, lookup, schema
+    from model import datacollect, lookup, request_body, schema
 
 logger = logging.getLogger("risk.score")
 
 MAX_RECORDS = lookup.MAX_RECORDS
+# Largest request body accepted (413 above it). A maximal request, 50,000 records with the
+# longest values and race_ethnicity_combined, is about 15 MB of compact JSON.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+# A body must arrive within this time after the headers (408 otherwise), so a slow or
+# stalled client cannot hold a server thread (docs/scoring_contract.md).
+BODY_TIMEOUT_ENV = "RISK_BODY_READ_TIMEOUT_S"
+BODY_READ_TIMEOUT_S = float(os.environ.get(BODY_TIMEOUT_ENV) or 10.0)
 _LOOKUP: lookup.RiskLookup | None = None
 _COLLECTOR: datacollect.ScoringCollector | None = None
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -90,7 +97,10 @@ def _handle(request: Any) -> AMLResponse:
         return _error(405, 'Use POST with a JSON body {"data": [...]}.', {"Allow": "POST"})
     if _LOOKUP is None:
         return _error(503, "The model is not loaded yet; retry shortly.")
-    body = request.get_data(cache=False)
+    try:
+        body = request_body.read_body(request.environ, request.stream, MAX_BODY_BYTES, BODY_READ_TIMEOUT_S)
+    except request_body.BodyError as exc:  # gunicorn drains (for at most 5 s) or closes the connection
+        return _error(exc.status, str(exc))
     if not body:
         return _error(400, 'The request body is empty. Send JSON: {"data": [{...}, ...]}.')
     try:

@@ -62,6 +62,7 @@ from scipy.special import expit
 from scipy.stats import poisson
 
 from model import schema
+from model.exit_codes import BAD_INPUT, guarded
 from model.provenance import write_provenance
 
 # --- Calibration tables (quoted by docs/data_card.md; checked by tests) -------
@@ -846,6 +847,7 @@ def _parse_months(text: str | None, parser: argparse.ArgumentParser) -> tuple[st
     return first.strip(), last.strip()
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m model.synth",
@@ -895,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
                         variant=args.schema)  # fmt: skip
     except OSError as exc:
         print(f"synth: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return BAD_INPUT
     print(f"synth: wrote {summary['rows']:,} rows ({args.schema} schema) to {summary['path']} in "
           f"{summary['seconds']} s", file=sys.stderr)  # fmt: skip
     return 0

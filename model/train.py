@@ -30,6 +30,7 @@ import pandas as pd
 
 from model import artifact, evaluate, reporting, schema
 from model.candidates import CANDIDATES
+from model.exit_codes import BAD_INPUT, guarded
 from model.fitting import FittedModel, Weighted, fit_model
 from model.loader import DataError, load_counts
 from model.model_card import build_card, card_markdown
@@ -234,6 +235,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@guarded
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     progress = Progress(quiet=args.quiet)
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         train(args.data, args.out, synthetic=synthetic, seed=args.seed, candidates=args.candidates, progress=progress)
     except (DataError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     return 0
 
 

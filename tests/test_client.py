@@ -25,6 +25,7 @@ from dashboard.client import (
     EndpointClient,
     EndpointConfig,
     EndpointConfigError,
+    EndpointContractError,
     EndpointError,
     EndpointRejected,
     EndpointServerError,
@@ -265,3 +266,202 @@ def test_config_errors_say_how_to_fix(environ: dict[str, str], fragment: str) ->
     with pytest.raises(EndpointConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         EndpointConfig.from_sources(None, environ)
 
+
+# --- hardening (issue 15): echoed secrets, deadlines, contract, wording -----------------------
+
+
+@contextmanager
+def scripted_server(answer) -> Iterator[str]:
+    """A loopback HTTP server whose every request is answered by `answer(handler, body)`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            answer(self, self.rfile.read(length) if length else b"")
+
+        do_GET = do_POST = _serve
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/score"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, payload: object, headers: dict | None = None) -> None:
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    for name, value in {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(data)),
+        **(headers or {}),
+    }.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def assert_no_fragment(text: str, secret: str) -> None:
+    """Neither the secret nor any 8 consecutive characters of it appear in text."""
+    assert not any(secret[i : i + 8] in text for i in range(len(secret) - 7)), text
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 418, 500, 503])
+@pytest.mark.parametrize("echo", ["full", "truncated", "json-headers"])
+def test_secrets_echoed_by_a_server_or_proxy_never_reach_an_error(status: int, echo: str) -> None:
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        auth = handler.headers["Authorization"]
+        text = {"full": f"you sent {auth}", "truncated": f"you sent {auth[:26]}…",
+                "json-headers": json.dumps(dict(handler.headers))}[echo]  # fmt: skip
+        send_json(handler, status, {"error": text})
+
+    with scripted_server(answer) as url:
+        client = client_for(url, auth="key", key=SECRET, retries=0)
+        with pytest.raises(EndpointError) as err:
+            client.score([example_record()])
+        health = client.health()
+    for text in (str(err.value), repr(err.value), getattr(err.value, "message", ""), health.detail):
+        assert_no_fragment(text, SECRET)
+    if status == 400:
+        assert "you sent" in err.value.message or "Authorization" in err.value.message  # the rest is kept
+
+
+def test_an_echoed_aad_token_is_redacted_too() -> None:
+    credential = StandInCredential(token="eyJ0eXAiOiJKV1Q" + uuid.uuid4().hex)
+
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        send_json(handler, 400, {"error": f"token {handler.headers['Authorization'].split()[1]} is not allowed"})
+
+    with scripted_server(answer) as url, pytest.raises(EndpointRejected) as err:
+        client_for(url, auth="aad", credential=credential).score([example_record()])
+    assert_no_fragment(str(err.value), credential.token)
+    assert "[redacted]" in err.value.message
+
+
+def trickle(phase: str):
+    """An answer that sends 1 byte per second: the status line and headers, or the body."""
+    payload = json.dumps(OK_BODY).encode()
+
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        whole = head.encode() + payload
+        start = 0 if phase == "headers" else len(head)  # where the trickle starts
+        try:
+            handler.wfile.write(whole[:start])
+            for i in range(start, start + 8):  # bounded: at most 8 s whatever the client does
+                handler.wfile.write(whole[i : i + 1])
+                handler.wfile.flush()
+                time.sleep(1.0)
+            handler.wfile.write(whole[start + 8 :])
+        except OSError:
+            pass  # the client hung up: what we want
+
+    return answer
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_timeout_is_a_deadline_for_a_trickling_server(phase: str) -> None:
+    with scripted_server(trickle(phase)) as url:
+        started = time.monotonic()
+        with pytest.raises(EndpointUnavailable) as err:
+            client_for(url, timeout_s=2.0, retries=3).score([example_record()])
+        elapsed = time.monotonic() - started
+    assert elapsed < 3.0, f"held the caller {elapsed:.1f}s with timeout_s=2"
+    assert "within 2s" in str(err.value) and "1 request sent" in str(err.value)
+
+
+def test_retry_after_longer_than_the_deadline_is_not_waited_for() -> None:
+    requests_seen: list[float] = []
+
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        requests_seen.append(time.monotonic())
+        send_json(handler, 429, {"message": "slow down"}, {"Retry-After": "10"})
+
+    with scripted_server(answer) as url:
+        started = time.monotonic()
+        with pytest.raises(EndpointUnavailable) as err:
+            client_for(url, timeout_s=2.0, retries=3).score([example_record()])
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.5, f"took {elapsed:.1f}s with timeout_s=2"
+    assert len(requests_seen) == 1 and "HTTP 429" in str(err.value) and "after 1 request " in str(err.value)
+    assert "10 s" in str(err.value)
+
+
+def test_a_500_is_not_retried_and_does_not_say_so() -> None:
+    recorder = Recorder(default=(500, {"error": "boom"}, 0.0))
+    with recording_server(recorder) as url, pytest.raises(EndpointServerError) as err:
+        client_for(url).score([example_record()])
+    assert len(recorder.requests) == 1
+    assert "retr" not in str(err.value) and "HTTP 500" in str(err.value) and "boom" in str(err.value)
+
+
+def test_retried_503_says_how_many_requests_were_sent() -> None:
+    recorder = Recorder(default=(503, {"message": "busy"}, 0.0))
+    with recording_server(recorder) as url, pytest.raises(EndpointServerError) as err:
+        client_for(url, retries=2).score([example_record()])
+    assert len(recorder.requests) == 3 and "after 3 requests" in str(err.value)
+
+
+BROKEN_200 = [
+    pytest.param({"results": [1]}, "model_version", id="no-version"),
+    pytest.param({"model_version": "v", "results": [1]}, "results[0] is 1", id="result-not-object"),
+    pytest.param({"model_version": "v", "results": None}, '"results" is missing', id="results-null"),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": "0.5", "risk_band": "high"}]},
+        'probability "0.5"',
+        id="probability-string",
+    ),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": 1.5, "risk_band": "high"}]},
+        "probability 1.5",
+        id="probability-above-1",
+    ),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": True, "risk_band": "high"}]},
+        "probability true",
+        id="probability-bool",
+    ),
+    pytest.param({"model_version": "v", "results": [{"probability": 0.5}]}, "risk_band", id="no-band"),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": 0.5, "risk_band": "high", "interval": [0.6]}]},
+        "interval",
+        id="bad-interval",
+    ),
+    pytest.param([1, 2], "not an object", id="array"),
+]
+
+
+@pytest.mark.parametrize(("payload", "fragment"), BROKEN_200)
+def test_a_200_that_breaks_the_contract_is_a_typed_error(payload: object, fragment: str) -> None:
+    recorder = Recorder(default=(200, payload, 0.0))
+    with recording_server(recorder) as url, pytest.raises(EndpointContractError) as err:
+        client_for(url).score([example_record()])
+    assert "broke the scoring contract" in str(err.value) and fragment in str(err.value)
+    assert isinstance(err.value, EndpointServerError)  # pages that catch server errors still catch it
+
+
+def test_a_200_that_is_not_json_is_a_typed_error() -> None:
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "9")
+        handler.end_headers()
+        handler.wfile.write(b"<html/>  ")
+
+    with scripted_server(answer) as url, pytest.raises(EndpointContractError, match="not JSON"):
+        client_for(url).score([example_record()])
+
+
+def test_extra_and_newer_result_fields_are_accepted() -> None:
+    result = {"probability": 0.2, "risk_band": "high", "model": "intake", "interval": [0.1, 0.3], "extrapolated": False}
+    recorder = Recorder(default=(200, {"model_version": "v", "data_period": "2020", "results": [result]}, 0.0))
+    with recording_server(recorder) as url:
+        assert client_for(url).score([example_record()]).results == [result]

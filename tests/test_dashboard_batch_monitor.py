@@ -86,7 +86,10 @@ def test_monitoring_page_reads_an_uploaded_file(dashboard_env: str, tmp_path: Pa
     assert len(at.get("plotly_chart")) >= 3
 
 
-def test_monitoring_page_explains_an_empty_log_folder(dashboard_env: str, tmp_path: Path) -> None:
+def test_monitoring_page_explains_an_empty_log_folder(
+    dashboard_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RISK_DATA_COLLECTION_DIR", str(tmp_path))  # the page reads only under this folder
     at = AppTest.from_file(MONITOR, default_timeout=TIMEOUT).run()
     at.text_input(key="monitor.folder").set_value(str(tmp_path)).run()
     at.button(key="monitor.run_log").click().run()

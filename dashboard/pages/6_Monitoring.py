@@ -20,6 +20,7 @@ from model.datacollect import DEFAULT_DIR, ENV_DIR  # noqa: E402
 from model.loader import DataError  # noqa: E402
 
 MAX_UPLOAD_MB = 200
+ROOTS_ENV = "RISK_MONITOR_ROOTS"  # more folders (os.pathsep-separated) whose collected records may be read here
 REPORT_KEY = "monitor.report"
 SOURCE_LOG = "Records collected by the endpoint"
 SOURCE_FILE = "Upload a data file"
@@ -38,6 +39,41 @@ def _risk(model_dir: str, stamp: int) -> lookup.RiskLookup:
     return monitor.load_model(model_dir)
 
 
+class FolderRefused(Exception):
+    """The typed folder is outside the folders this page may read."""
+
+
+def _allowed_roots() -> list[Path]:
+    """Folders the page may read: the collected-data folder and any listed in RISK_MONITOR_ROOTS."""
+    roots = [os.environ.get(ENV_DIR) or str(Path(_ROOT) / DEFAULT_DIR)]
+    roots += [r for r in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if r.strip()]
+    return [Path(r.strip()).expanduser().resolve() for r in roots]
+
+
+def _readable_folder(text: str) -> Path:
+    """The typed folder if it (and every collected file in it, links resolved) lies under an allowed root.
+
+    Anything else is refused before a byte is read: the box must not open arbitrary server files.
+    """
+    roots = _allowed_roots()
+    folder = Path(text.strip() or ".").expanduser().resolve()
+
+    def allowed(path: Path) -> bool:
+        return any(path == root or path.is_relative_to(root) for root in roots)
+
+    where = ", ".join(str(r) for r in roots)
+    if not allowed(folder):
+        raise FolderRefused(
+            f"only the collected-data folder can be read here ({where}) and folders inside it; set "
+            f"{ENV_DIR} or {ROOTS_ENV} on the dashboard's server to allow another, or upload a file instead."
+        )
+    if not folder.is_dir():
+        raise FolderRefused(f"{folder} is not a folder; enter the endpoint's collected-data folder.")
+    if any(not allowed(p.resolve()) for p in folder.glob(monitor.LOG_PATTERN)):
+        raise FolderRefused(f"{folder} holds links to files outside {where}; they are not read.")
+    return folder
+
+
 def _run(current: Path, label: str) -> dict:
     model_dir = ctx.model.directory
     risk = _risk(str(model_dir), (model_dir / artifact.CARD_JSON).stat().st_mtime_ns)
@@ -52,10 +88,12 @@ if source == SOURCE_LOG:
     folder = st.text_input("Collected-data folder (the endpoint's RISK_DATA_COLLECTION_DIR)", value=default_dir,
                            key="monitor.folder")  # fmt: skip
     if st.button("Check drift", type="primary", key="monitor.run_log"):
+        st.session_state.pop(REPORT_KEY, None)
         try:
-            st.session_state[REPORT_KEY] = _run(Path(folder), folder)
+            st.session_state[REPORT_KEY] = _run(_readable_folder(folder), folder)
+        except FolderRefused as exc:
+            st.error(f"**This folder cannot be read here:** {exc}")
         except (DataError, OSError, ValueError) as exc:
-            st.session_state.pop(REPORT_KEY, None)
             st.error(f"**Cannot read the collected records:** {exc}")
 else:
     upload = st.file_uploader("CDC data file (CSV, CSV.gz or Parquet; with death_yn for live performance)",
