@@ -65,6 +65,7 @@ from deploy.azure.environment import (
     CONDA_FILE,
     ENVIRONMENT_NAME,
 )
+from deploy.server_settings import SCORING_SERVER_ENV
 from model import schema
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -206,7 +207,10 @@ def deployment_environment_variables(settings: DeploySettings) -> dict[str, str]
     or the extra requests queue inside the pod and time out.
     """
     return {
+        # The same server configuration as the local endpoint (gthread workers, timeouts) ...
+        **SCORING_SERVER_ENV,
         "RISK_SCHEMA_VERSION": schema.SCHEMA_VERSION,
+        # ... with one worker per request Azure admits at once.
         "WORKER_COUNT": str(settings.max_concurrent_requests_per_instance),
     }
 
