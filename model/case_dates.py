@@ -58,7 +58,7 @@ class FileDates:
     unreadable: dict[str, int] = field(default_factory=dict)
     ambiguous_assumed: bool = False
     # value -> month code, across chunks: a date repeats in every chunk (filled once the order is known)
-    _cache: dict[str, int] = field(default_factory=dict)
+    _cache: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def month_codes(self, arrays: list[pa.Array]) -> dict[str, np.ndarray]:
         """Month code per row for each date column (arrays in `columns` order)."""
@@ -82,12 +82,16 @@ class FileDates:
         return out
 
     def _cached(self, value: str | None, seen: set[str]) -> int:
-        code = self._cache.get(value) if value else None
-        if code is None:
-            code = self._parse(value, seen)
-            # A slash date read before the day/month order was known may be read differently later.
-            if value and (self.slash_order is not None or not _SLASH.match(value)):
-                self._cache[value] = code
+        hit = self._cache.get(value) if value else None
+        if hit is not None:
+            seen.add(hit[1])
+            return hit[0]
+        found: set[str] = set()
+        code = self._parse(value, found)
+        seen |= found
+        # A slash date read before the day/month order was known may be read differently later.
+        if value and found and (self.slash_order is not None or not _SLASH.match(value)):
+            self._cache[value] = (code, next(iter(found)))
         return code
 
     def _decide_order(self, values: list[str | None]) -> None:

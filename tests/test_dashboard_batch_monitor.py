@@ -64,6 +64,8 @@ def test_upload_is_scored_through_the_endpoint(dashboard_env: str, model_dir: Pa
     flagged_label = next(label for label in metrics if label.startswith("Patients flagged"))
     assert metrics[flagged_label] == f"{expected.flagged:,}"
     assert metrics["Expected deaths"] == f"{expected.expected_deaths:,.1f}"
+    share = at.session_state["shared.icu_assumptions"].icu_share
+    assert metrics["ICU admissions (expected)"] == f"{expected.flagged * share:,.1f}"  # not a steady-state bed count
     assert any("1 rows could not be scored" in w.value for w in at.warning)
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download the scored file (CSV)", "Download the rejected rows (CSV)"], labels

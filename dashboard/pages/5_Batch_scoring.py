@@ -16,7 +16,7 @@ import pyarrow.csv as pa_csv  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from dashboard.client import EndpointError  # noqa: E402
-from dashboard.ui import endpoint, icu, page, state  # noqa: E402
+from dashboard.ui import endpoint, page, state  # noqa: E402
 from dashboard.ui.uploads import upload_as_file, user_facing  # noqa: E402
 from model import batch_score, schema  # noqa: E402
 from model.loader import DataError  # noqa: E402
@@ -130,13 +130,12 @@ a.metric("Rows scored", f"{n_scored:,}")
 b.metric(f"Patients flagged (≥ {threshold:.3f})", f"{int(flagged.sum()):,}", help="Threshold shared with the "
          "Threshold explorer; change it there.")  # fmt: skip
 c.metric("Expected deaths", f"{probability.sum():,.1f}", help="Sum of the calibrated probabilities.")
-d.metric("ICU beds needed", f"{icu.beds_at(flagged_share, assumptions):,.1f}",
-         help="ICU page's assumptions: cases/day × flagged share of this file × ICU share × length of stay.")
+d.metric("ICU admissions (expected)", f"{flagged.sum() * assumptions.icu_share:,.1f}",
+         help="This file's flagged patients × the ICU page's share of flagged patients needing ICU.")  # fmt: skip
 st.caption(
-    f"ICU beds: {assumptions.cases_per_day:,.0f} new cases/day with this file's mix ({flagged_share:.1%} flagged), "
-    f"{assumptions.icu_share:.0%} of flagged patients need ICU for {assumptions.los_days:.1f} days (ICU saturation "
-    f"page). Taken together, this file's flagged patients would need {flagged.sum() * assumptions.icu_share:,.0f} "
-    "ICU admissions."
+    f"ICU: {assumptions.icu_share:.0%} of flagged patients need ICU (the ICU saturation page's constant share); "
+    f"this file's {int(flagged.sum()):,} flagged patients ({flagged_share:.1%} of its rows) would need about "
+    f"{flagged.sum() * assumptions.icu_share:,.1f} ICU admissions. Beds over time: the ICU saturation page."
 )
 if n_rejected:
     st.warning(f"**{n_rejected:,} rows could not be scored** (values outside the schema); they are in the "
