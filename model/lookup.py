@@ -127,20 +127,29 @@ def _record_codes(index: int, record: object) -> list[int]:
         if column not in record:  # an optional hospital field: not known, so the intake model scores it
             codes.append(_ABSENT_HOSPITAL_CODE[column])
             continue
-        value = record[column]
-        if not isinstance(value, str):
-            raise PayloadError(
-                f"record {index} field {column!r} is {_type_name(value)}; values are strings, "
-                f"one of: {_allowed(column)}."
-            )
-        code = schema.canonical_code(column, value)
-        if code < 0:
-            raise PayloadError(
-                f"record {index} field {column!r} has the unknown value {value[:80]!r}. "
-                f"Allowed values: {_allowed(column)}."
-            )
-        codes.append(code)
+        codes.append(_field_code(index, column, record[column]))
+    for column in IGNORED_FIELDS:  # accepted and ignored, but only as a valid value: no silent junk
+        if column in record:
+            _field_code(index, column, record[column])
     return codes
+
+
+def _field_code(index: int, column: str, value: object) -> int:
+    """Digit of one field's value; an API caller must say "Missing", an empty string is not a silent Missing."""
+    allowed = ", ".join(repr(v) for v in schema.FEATURES_BY_NAME[column].values)
+    if not isinstance(value, str):
+        raise PayloadError(
+            f"record {index} field {column!r} is {_type_name(value)}; values are strings, one of: {allowed}."
+        )
+    if not value.strip():
+        missing = f"send {schema.MISSING!r} when it is not recorded, or " if schema.MISSING in allowed else ""
+        raise PayloadError(f"record {index} field {column!r} is empty; {missing}choose one of: {allowed}.")
+    code = schema.canonical_code(column, value)
+    if code < 0:
+        raise PayloadError(
+            f"record {index} field {column!r} has the unknown value {value[:80]!r}. Allowed values: {allowed}."
+        )
+    return code
 
 
 def _payload_codes(records: object, max_records: int) -> np.ndarray:

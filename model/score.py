@@ -104,7 +104,9 @@ def _handle(request: Any) -> AMLResponse:
     if not body:
         return _error(400, 'The request body is empty. Send JSON: {"data": [{...}, ...]}.')
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+    except DuplicateKeyError as exc:
+        return _error(400, str(exc))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         return _error(400, f'The request body is not valid JSON ({exc}). Send {{"data": [{{...}}, ...]}}.')
     if not isinstance(payload, dict):
@@ -122,6 +124,23 @@ def _handle(request: Any) -> AMLResponse:
     if _COLLECTOR is not None:
         _COLLECTOR.record(_request_id(), indices)
     return AMLResponse(_LOOKUP.response_json(indices), 200, _JSON_HEADERS)
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice: which value was meant cannot be known."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads would silently keep the last value, even when the first was the valid one.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKeyError(
+                f"The JSON object {{{', '.join(repr(k) for k, _ in pairs)[:200]}}} has the key {key!r} twice; "
+                "send each field once."
+            )
+        seen[key] = value
+    return seen
 
 
 def openapi_examples() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -154,7 +173,10 @@ def _register_openapi_schema() -> None:
     )
     # inference-schema infers types from the example only; add the allowed values
     # from model.schema to the registered document (get_input_schema returns it by reference).
-    record = get_input_schema(run)["properties"]["data"]["items"]
+    data = get_input_schema(run)["properties"]["data"]
+    data["minItems"], data["maxItems"] = 1, MAX_RECORDS
+    get_input_schema(run)["required"] = ["data"]
+    record = data["items"]
     properties = record.setdefault("properties", {})
     for name in lookup.ACCEPTED_FIELDS:  # optional hospital fields and the ignored race field too
         feature = schema.FEATURES_BY_NAME[name]

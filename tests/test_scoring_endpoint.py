@@ -84,6 +84,19 @@ BAD_PAYLOADS = [
         {"data": [{**example_record(), "hosp_yn": True}]}, ["'hosp_yn' is a boolean", "'Yes'"], id="wrong-type"
     ),
     pytest.param({"data": [{**example_record(), "agegroup": "x"}]}, ["unknown field", "'agegroup'"], id="typo"),
+    # Silent defaults (issue 15 item 11): each is refused rather than scored as something else.
+    pytest.param({"data": [{**example_record(), "sex": ""}]}, ["'sex' is empty", "send 'Missing'"], id="empty-value"),
+    pytest.param(
+        b'{"data": [{"age_group": "85", "age_group": "80+ Years", "sex": "Female", '
+        b'"current_status": "Laboratory-confirmed case", "medcond_yn": "Yes"}]}',
+        ["has the key 'age_group' twice", "send each field once"],
+        id="duplicate-key",
+    ),
+    pytest.param(
+        {"data": [{**example_record(), "race_ethnicity_combined": {"x": 1}}]},
+        ["'race_ethnicity_combined' is an object", "'Hispanic/Latino'"],
+        id="race-wrong-type",
+    ),
 ]
 
 
