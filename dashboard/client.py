@@ -39,6 +39,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
+from model import schema
+
 DEFAULT_URL = "http://127.0.0.1:5001/score"
 DEFAULT_TIMEOUT_S = 10.0
 AAD_SCOPE = "https://ml.azure.com/.default"
@@ -307,7 +309,9 @@ class EndpointClient:
         return text
 
     # --- calls ------------------------------------------------------------------
-    def _send(self, method: str, url: str, body: bytes | None, attempts: _Attempts) -> requests.Response:
+    def _send(
+        self, method: str, url: str, body: bytes | None, attempts: _Attempts, extra: Mapping[str, str] | None = None
+    ) -> requests.Response:
         """One request with its body read, shut down by a watchdog when the call's deadline passes."""
         left = attempts.left()
         if left <= 0:
@@ -320,7 +324,8 @@ class EndpointClient:
         attempts.tries += 1
         try:
             response = self._session.request(
-                method, url, data=body, headers=self._headers(), timeout=(min(3.05, left), left), stream=True
+                method, url, data=body, headers={**self._headers(), **(extra or {})}, timeout=(min(3.05, left), left),
+                stream=True
             )
             response.content  # noqa: B018 -- read the body inside the deadline
             return response
@@ -339,11 +344,13 @@ class EndpointClient:
             timer.cancel()
             _CURRENT.watch = None
 
-    def _request(self, method: str, url: str, body: bytes | None, attempts: _Attempts) -> requests.Response:
+    def _request(
+        self, method: str, url: str, body: bytes | None, attempts: _Attempts, extra: Mapping[str, str] | None = None
+    ) -> requests.Response:
         """Send with retries (connection errors, RETRY_STATUSES) and backoff, all within the deadline."""
         while True:
             try:
-                response = self._send(method, url, body, attempts)
+                response = self._send(method, url, body, attempts, extra)
             except _Unreachable as exc:
                 if attempts.tries <= self.config.retries and self._pause(self._backoff(attempts), attempts):
                     continue
@@ -382,10 +389,12 @@ class EndpointClient:
         """Score records (schema values); results come back in request order, within `timeout_s` in all."""
         return self._score(records, self._new_attempts())
 
-    def _score(self, records: list[dict[str, Any]], attempts: _Attempts) -> ScoreResult:
+    def _score(self, records: list[dict[str, Any]], attempts: _Attempts, *, probe: bool = False) -> ScoreResult:
         body = json.dumps({"data": records}).encode("utf-8")
         started = time.perf_counter()
-        response = self._request("POST", self.config.scoring_url, body, attempts)
+        # A probe is scored like any request but not collected as patient data (model/score.py honours it).
+        extra = {schema.PROBE_HEADER: "health"} if probe else None
+        response = self._request("POST", self.config.scoring_url, body, attempts, extra)
         latency_ms = (time.perf_counter() - started) * 1000
         self._raise_for_status(response, attempts)
         try:
@@ -419,7 +428,7 @@ class EndpointClient:
         try:
             self._request("GET", root, None, attempts)
             record = probe() if probe else _canonical_record()
-            result = self._score([record], attempts)
+            result = self._score([record], attempts, probe=True)
         except EndpointError as exc:
             return HealthResult(False, str(exc), (time.perf_counter() - start) * 1000)
         return HealthResult(
@@ -602,6 +611,5 @@ def _reason(exc: Exception) -> str:
 
 
 def _canonical_record() -> dict[str, str]:
-    from model import schema
-
-    return {c: schema.FEATURES_BY_NAME[c].default for c in schema.MODEL_INPUTS}
+    """The health check's record: the schema defaults of the intake fields (model.lookup.example_record)."""
+    return {c: schema.FEATURES_BY_NAME[c].default for c in schema.MODEL_FEATURES[schema.INTAKE_MODEL]}

@@ -121,7 +121,7 @@ def _handle(request: Any) -> AMLResponse:
         indices = lookup.validate_indices(payload["data"], MAX_RECORDS)
     except lookup.PayloadError as exc:
         return _error(400, str(exc))
-    if _COLLECTOR is not None:
+    if _COLLECTOR is not None and not request.headers.get(schema.PROBE_HEADER):
         _COLLECTOR.record(_request_id(), indices)
     return AMLResponse(_LOOKUP.response_json(indices), 200, _JSON_HEADERS)
 

@@ -185,3 +185,23 @@ def test_data_collection_can_be_switched_off(model_dir: Path, tmp_path: Path) ->
     with serve(model_dir, env={"RISK_DATA_COLLECTION": "off", "RISK_DATA_COLLECTION_DIR": str(tmp_path)}) as ep:
         assert post(ep, {"data": [example_record()]}).status_code == 200
     assert list(tmp_path.iterdir()) == []
+
+
+def test_health_probes_are_not_collected(local_endpoint: LocalEndpoint, collected_dir: Path) -> None:
+    """Three health checks score a record each (readiness) and add nothing to the monitor's data."""
+    from dashboard.client import EndpointClient, EndpointConfig
+
+    def lines() -> int:
+        return sum(len(p.read_text().splitlines()) for p in collected_dir.glob("*.jsonl*"))
+
+    client = EndpointClient(
+        EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": local_endpoint.scoring_url})
+    )
+    marker = str(uuid.uuid4())
+    assert post(local_endpoint, {"data": [example_record()]}, headers={"x-request-id": marker}).status_code == 200
+    assert len(_collected_rows(collected_dir, marker, expected=1)) == 1  # the writer has flushed up to here
+    before = lines()
+    for _ in range(3):
+        assert client.health().ok
+    time.sleep(1.5)  # the writer flushes every 0.5 s
+    assert lines() == before
