@@ -7,6 +7,7 @@ Screenshots land in test-output/screenshots/ for people to look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -91,14 +92,15 @@ def app_url(model_dir: Path, local_endpoint, tmp_path_factory: pytest.TempPathFa
                 proc.wait(5)
 
 
-@pytest.fixture(scope="module")
-def page(chromium_path: Path) -> Iterator[object]:
+@contextlib.contextmanager
+def open_page(chromium_path: Path, width: int, height: int) -> Iterator[object]:
+    """A page in a fresh headless Debian Chromium (no cookies); the browser is closed however the test ends."""
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1440, "height": 1500})
+        context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         page.set_default_timeout(60_000)
         try:
@@ -106,6 +108,12 @@ def page(chromium_path: Path) -> Iterator[object]:
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(chromium_path: Path) -> Iterator[object]:
+    with open_page(chromium_path, 1440, 1500) as opened:
+        yield opened
 
 
 def _choose(page, label: str, option: str) -> None:

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from deploy.local_endpoint import free_port
-from tests.test_browser import CHROMIUM_ARGS, SCREENSHOTS, chromium_path  # noqa: F401 (fixture)
+from tests.test_browser import SCREENSHOTS, chromium_path, open_page  # noqa: F401 (fixture)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER = {"sub": "ada.clinician", "name": "Dr Ada Okafor", "email": "ada.okafor@hospital.example"}
@@ -130,19 +130,8 @@ def signed_app(
 @pytest.fixture
 def page(chromium_path: Path) -> Iterator[object]:  # noqa: F811
     """A fresh browser (no cookies) per test."""
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
+    with open_page(chromium_path, 1280, 900) as opened:
+        yield opened
 
 
 def _idle(page) -> None:
