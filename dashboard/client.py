@@ -385,15 +385,22 @@ class EndpointClient:
     def _new_attempts(self) -> _Attempts:
         return _Attempts(deadline=time.monotonic() + self.config.timeout_s)
 
-    def score(self, records: list[dict[str, Any]]) -> ScoreResult:
-        """Score records (schema values); results come back in request order, within `timeout_s` in all."""
-        return self._score(records, self._new_attempts())
+    def score(self, records: list[dict[str, Any]], *, explain: bool = False, collect: bool = True) -> ScoreResult:
+        """Score records (schema values); results come back in request order, within `timeout_s` in all.
 
-    def _score(self, records: list[dict[str, Any]], attempts: _Attempts, *, probe: bool = False) -> ScoreResult:
-        body = json.dumps({"data": records}).encode("utf-8")
+        With `explain`, each result also has `baseline` and `contributions` (docs/scoring_contract.md).
+        `collect=False` marks records that are not patients (what-if variants, probes): scored, not
+        collected as traffic for the monitor.
+        """
+        return self._score(records, self._new_attempts(), explain=explain, probe=not collect)
+
+    def _score(
+        self, records: list[dict[str, Any]], attempts: _Attempts, *, probe: bool = False, explain: bool = False
+    ) -> ScoreResult:
+        body = json.dumps({"data": records, **({"explain": True} if explain else {})}).encode("utf-8")
         started = time.perf_counter()
         # A probe is scored like any request but not collected as patient data (model/score.py honours it).
-        extra = {schema.PROBE_HEADER: "health"} if probe else None
+        extra = {schema.PROBE_HEADER: "not-a-patient"} if probe else None
         response = self._request("POST", self.config.scoring_url, body, attempts, extra)
         latency_ms = (time.perf_counter() - started) * 1000
         self._raise_for_status(response, attempts)

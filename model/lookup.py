@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model import artifact, schema
+from model import artifact, explain, schema
 
 # Largest batch one request may carry. 50k records is ~7 MB of JSON and scores
 # in well under a second; bigger files belong to `model.batch_score`.
@@ -226,7 +226,8 @@ class Answer:
 def route(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every full combination (lookup order) with the answer of the model that scores it.
 
-    Columns: the six request fields, `model`, `probability`, `ci_low`, `ci_high`, `extrapolated`.
+    Columns: the six request fields, `model`, `probability`, `ci_low`, `ci_high`, `extrapolated`, and the
+    explanation (`model.explain`): `baseline` and `contributions` ({input: probability points}).
     """
     grid = all_combinations()
     hospital = np.ones(len(grid), dtype=bool)
@@ -235,9 +236,15 @@ def route(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if schema.IN_HOSPITAL_MODEL not in tables:  # not trained (too few known hospital answers): intake scores all
         hospital[:] = False
     grid["model"] = np.where(hospital, schema.IN_HOSPITAL_MODEL, schema.INTAKE_MODEL)
-    answers = ("probability", "ci_low", "ci_high", "extrapolated")
-    out = {name: np.empty(len(grid), dtype=object if name == "extrapolated" else float) for name in answers}
+    answers = ("probability", "ci_low", "ci_high", "extrapolated", "baseline", "contributions")
+    out = {name: np.empty(len(grid), dtype=object if name in ("extrapolated", "contributions") else float)
+           for name in answers}  # fmt: skip
     for model, table in tables.items():
+        baseline, shares = explain.shapley(table, model)
+        table = table.assign(
+            baseline=baseline,
+            contributions=[dict(zip(schema.MODEL_FEATURES[model], map(float, row), strict=True)) for row in shares],
+        )
         inputs = schema.MODEL_FEATURES[model]
         mask = (grid["model"] == model).to_numpy()
         keys = pd.MultiIndex.from_frame(table[list(inputs)].astype(str))
@@ -278,6 +285,11 @@ class RiskLookup:
         # The JSON text of each combination's result, byte-identical to json.dumps of the dict:
         # a 10k-record response is then one str.join instead of 10k dict encodings.
         self._result_json: list[str] = [json.dumps(r) for r in self._py_results]
+        self._py_explained = [
+            {**r, "baseline": float(b), "contributions": c}
+            for r, b, c in zip(self._py_results, routed["baseline"], routed["contributions"], strict=True)
+        ]
+        self._explained_json: list[str] = [json.dumps(r) for r in self._py_explained]
         self._head = f'{{"model_version": {json.dumps(model_version)}, "data_period": {json.dumps(data_period)}, '
 
     @classmethod
@@ -304,14 +316,17 @@ class RiskLookup:
         """P(death) for each row of a frame with `MODEL_INPUTS` columns (canonical values)."""
         return self.table[self.indices(frame)]
 
-    def score_records(self, records: object, max_records: int = MAX_RECORDS) -> list[dict[str, Any]]:
+    def score_records(
+        self, records: object, max_records: int = MAX_RECORDS, *, explain: bool = False
+    ) -> list[dict[str, Any]]:
         """Validate JSON-decoded records and score them, in order (the endpoint's `results`)."""
-        results = self._py_results
+        results = self._py_explained if explain else self._py_results
         return [dict(results[i]) for i in validate_indices(records, max_records)]
 
-    def response_json(self, indices: list[int]) -> str:
+    def response_json(self, indices: list[int], *, explain: bool = False) -> str:
         """The endpoint's response body for validated lookup indices (see docs/scoring_contract.md)."""
-        results = ", ".join([self._result_json[i] for i in indices])
+        texts = self._explained_json if explain else self._result_json
+        results = ", ".join([texts[i] for i in indices])
         return f'{self._head}"results": [{results}]}}'
 
 

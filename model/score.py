@@ -114,16 +114,21 @@ def _handle(request: Any) -> AMLResponse:
     if "data" not in payload:
         example = json.dumps({"data": [lookup.example_record()]})
         return _error(400, f'The request body has no "data" field. Send e.g. {example}.')
-    extra = [k for k in payload if k != "data"]
+    extra = [k for k in payload if k not in ("data", "explain")]
     if extra:
-        return _error(400, f'Unknown top-level field(s) {", ".join(map(repr, extra))}; only "data" is accepted.')
+        return _error(
+            400, f'Unknown top-level field(s) {", ".join(map(repr, extra))}; only "data" and "explain" are accepted.'
+        )
+    explained = payload.get("explain", False)
+    if not isinstance(explained, bool):
+        return _error(400, f'"explain" must be true or false, not {json.dumps(explained)[:40]}.')
     try:
         indices = lookup.validate_indices(payload["data"], MAX_RECORDS)
     except lookup.PayloadError as exc:
         return _error(400, str(exc))
     if _COLLECTOR is not None and not request.headers.get(schema.PROBE_HEADER):
         _COLLECTOR.record(_request_id(), indices)
-    return AMLResponse(_LOOKUP.response_json(indices), 200, _JSON_HEADERS)
+    return AMLResponse(_LOOKUP.response_json(indices, explain=explained), 200, _JSON_HEADERS)
 
 
 class DuplicateKeyError(ValueError):

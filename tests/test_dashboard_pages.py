@@ -110,10 +110,20 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     threshold = at.session_state["shared.threshold"]
     assert _metric(at, "At the operating threshold") == ("FLAGGED" if p >= threshold else "not flagged")
 
+    # Why this risk: the endpoint's exact contributions, and what-if risks of every other answer.
+    explained = direct.score([record], explain=True).results[0]
+    assert shown["contributions"] == pytest.approx(explained["contributions"], abs=1e-12)
+    assert any(m.value.startswith("**Why this risk.** Age group: 80+ Years: +") for m in at.markdown)
+    what_if = at.dataframe[0].value
+    assert len(what_if) == sum(len(schema.FEATURES_BY_NAME[n].values) - 1 for n in INTAKE)
+    younger = {**record, "age_group": "20 - 29 Years"}
+    row = what_if[(what_if["field"] == "Age group") & (what_if["if it were"] == "20 - 29 Years")].iloc[0]
+    assert row["risk"] == pytest.approx(direct.score([younger]).results[0]["probability"], abs=1e-12)
+
     # The session table grows and downloads as CSV.
     at.form_submit_button[0].click().run()
     assert len(at.session_state["shared.scored_patients"]) == 2
-    assert len(at.dataframe[0].value) == 2
+    assert len(at.dataframe[-1].value) == 2
     assert at.download_button[0].proto.label == "Download as CSV"
 
 

@@ -29,6 +29,17 @@ ctx = page.setup_page(
     needs_model=False,
 )
 
+
+def what_if_records(record: dict[str, str], in_hospital: bool) -> list[tuple[str, str, dict[str, str]]]:
+    """(field, other value, record) for every other value each answered field can take."""
+    variants = []
+    for name in record:
+        options = schema.model_values(schema.IN_HOSPITAL_MODEL, name) if in_hospital else (
+            schema.FEATURES_BY_NAME[name].values)  # fmt: skip
+        variants += [(name, value, {**record, name: value}) for value in options if value != record[name]]
+    return variants
+
+
 saved: dict[str, str] = st.session_state.setdefault(SAVED_INPUT_KEY, {})
 state.seed_widget(IN_HOSPITAL_KEY, saved.get(IN_HOSPITAL_KEY) == "yes")
 # Outside the form, so that switching it shows the hospital questions at once.
@@ -71,7 +82,9 @@ if submitted:
         st.session_state[RESULT_KEY] = None
     else:
         try:
-            scored = endpoint.score(ctx.endpoint, [record])
+            scored = endpoint.score(ctx.endpoint, [record], explain=True)
+            variants = what_if_records(record, in_hospital)
+            what_if = endpoint.score(ctx.endpoint, [v for _, _, v in variants], collect=False)
         except EndpointError as exc:
             st.error(endpoint.explain_error(exc, ctx.endpoint), icon=":material/cloud_off:")
             st.session_state[RESULT_KEY] = None
@@ -89,6 +102,12 @@ if submitted:
                 "data_period": scored.data_period,
                 "model_version": scored.model_version,
                 "latency_ms": scored.latency_ms,
+                "baseline": result.get("baseline"),
+                "contributions": result.get("contributions"),
+                "what_if": [
+                    (name, value, endpoint.probability_of(r))
+                    for (name, value, _), r in zip(variants, what_if.results, strict=True)
+                ],
             }
             state.add_scored_patient(
                 {
@@ -158,6 +177,37 @@ if last:
             config={"displayModeBar": False},
         )
 
+    if last.get("contributions"):
+        shares = sorted(last["contributions"].items(), key=lambda kv: -abs(kv[1]))
+        labelled = [
+            (f"{schema.FEATURES_BY_NAME[n].label}: {schema.FEATURES_BY_NAME[n].label_of(last['record'].get(n, ''))}", v)
+            for n, v in shares
+        ]
+        left, right = st.columns([3, 2])
+        with left:
+            st.plotly_chart(
+                charts.risk_waterfall(last["baseline"], labelled, probability), config={"displayModeBar": False}
+            )
+        with right:
+            st.markdown(
+                "**Why this risk.** "
+                + "; ".join(f"{label}: {value * 100:+.1f} points" for label, value in labelled)
+                + f". They add up from the mean risk of the training patients ({last['baseline']:.1%}) to this "
+                "patient's risk (exact Shapley values of the model's inputs; race/ethnicity is not an input)."
+            )
+            what_if = pd.DataFrame(last.get("what_if") or [], columns=["field", "if it were", "risk"])
+            if not what_if.empty:
+                what_if["field"] = what_if["field"].map(lambda n: schema.FEATURES_BY_NAME[n].label)
+                what_if["change (points)"] = (what_if["risk"] - probability) * 100
+                st.markdown("**What if** one answer were different:")
+                st.dataframe(
+                    what_if,
+                    hide_index=True,
+                    column_config={
+                        "risk": st.column_config.NumberColumn("risk", format="percent"),
+                        "change (points)": st.column_config.NumberColumn(format="%+.1f"),
+                    },
+                )
     if last.get("extrapolated"):
         st.warning(
             "**Extrapolated.** Fewer than 20 patients with exactly these answers were in the training data, so "

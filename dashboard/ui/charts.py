@@ -148,6 +148,33 @@ def risk_scale(
     )
 
 
+def risk_waterfall(baseline: float, contributions: list[tuple[str, float]], probability: float) -> go.Figure:
+    """From the training population's mean risk to this patient's, one bar per input (probability points)."""
+    labels = ["mean risk (training patients)", *(label for label, _ in contributions), "this patient"]
+    values = [baseline * 100, *(value * 100 for _, value in contributions), probability * 100]
+    trace = {
+        "type": "waterfall", "orientation": "h", "y": labels, "x": values,
+        "measure": ["absolute", *(["relative"] * len(contributions)), "total"],
+        "text": [f"{baseline:.1%}", *(f"{v * 100:+.1f} pts" for _, v in contributions), f"{probability:.1%}"],
+        "textposition": "outside", "connector": {"line": {"color": theme.GRID}},
+        "increasing": {"marker": {"color": theme.CAPACITY}}, "decreasing": {"marker": {"color": theme.PRIMARY}},
+        "totals": {"marker": {"color": theme.INK}},
+        "hovertemplate": "%{y}: %{text}<extra></extra>",
+    }  # fmt: skip
+    running = baseline * 100 + np.cumsum([0.0, *(v * 100 for _, v in contributions)])
+    low, high = min(0.0, float(running.min())), max(float(running.max()), probability * 100, 1.0)
+    return _figure(
+        [trace],
+        xaxis={
+            "title": {"text": "probability of death (percentage points)"},
+            "range": [low - 0.05 * (high - low), high + 0.25 * (high - low)],
+        },
+        yaxis={"autorange": "reversed"},
+        height=120 + 42 * len(labels),
+        title="Why this risk (exact Shapley values)",
+    )
+
+
 def _thin(frame: pd.DataFrame, max_points: int = 600) -> pd.DataFrame:
     """At most `max_points` rows, first and last kept: a curve looks the same and ships much less JSON."""
     if len(frame) <= max_points:
@@ -274,8 +301,13 @@ def deaths_by_month(months: pd.DataFrame) -> go.Figure:
         data,
         xaxis={"title": {"text": "case month"}, "type": "category"},
         yaxis={"title": {"text": "patients"}, "type": "log"},
-        yaxis2={"title": {"text": "deaths / known outcomes"}, "overlaying": "y", "side": "right",
-                "tickformat": ".0%", "rangemode": "tozero"},
+        yaxis2={
+            "title": {"text": "deaths / known outcomes"},
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "rangemode": "tozero",
+        },
         height=340,
         title="Cases by month in the training file",
     )

@@ -112,13 +112,13 @@ def explain_error(exc: EndpointError, config: EndpointConfig) -> str:
     return f"**{where} could not score** ({exc}). Your inputs are kept; try again."
 
 
-def score(config: EndpointConfig, records: list[dict[str, str]]) -> Any:
+def score(config: EndpointConfig, records: list[dict[str, str]], *, explain: bool = False, collect: bool = True) -> Any:
     """Score through the client and remember version and latency for the sidebar.
 
     Raises the client's EndpointError subclasses; callers show `explain_error`.
     """
     try:
-        result = get_client(config).score(records)
+        result = get_client(config).score(records, explain=explain, collect=collect)
     except EndpointError as exc:
         state.record_endpoint_status(ok=False, detail=str(exc), checked_at=time.time())
         raise
