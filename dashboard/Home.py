@@ -15,7 +15,6 @@ from model import schema  # noqa: E402
 ctx = page.setup_page(
     theme.APP_NAME,
     "Risk of death for reported COVID-19 cases, from the lab intake form to ICU planning.",
-    icon=":material/ecg_heart:",
     needs_model=False,
 )
 

@@ -25,7 +25,6 @@ IN_HOSPITAL_KEY = "intake.in_hospital"
 ctx = page.setup_page(
     "Patient risk",
     "Enter what the intake form holds; the model on the scoring endpoint returns the calibrated risk of death.",
-    icon=":material/person_search:",
     needs_model=False,
 )
 

@@ -19,7 +19,6 @@ STEP = 0.001
 ctx = page.setup_page(
     "Threshold explorer",
     "Choose the risk above which a patient is flagged, and see what it does to 1,000 cases like the test set's.",
-    icon=":material/tune:",
 )
 assert ctx.model is not None  # setup_page stopped the page otherwise
 table = ctx.threshold_table()

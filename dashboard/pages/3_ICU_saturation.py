@@ -29,7 +29,6 @@ KEYS = {  # widget keys; the values themselves persist in state.get_icu_assumpti
 ctx = page.setup_page(
     "ICU saturation",
     "When do the patients we flag fill the ICU, how sure is that, and what does the operating threshold change?",
-    icon=":material/bed:",
 )
 assert ctx.model is not None  # setup_page stopped the page otherwise
 ctx.threshold_table()  # stops the page with the house message when thresholds.csv is unusable

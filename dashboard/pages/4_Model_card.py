@@ -15,7 +15,6 @@ from model import schema  # noqa: E402
 ctx = page.setup_page(
     "Model card",
     "What the model learned from, how well it ranks and calibrates, and its limits.",
-    icon=":material/description:",
 )
 assert ctx.model is not None  # setup_page stopped the page otherwise
 card = ctx.model.card

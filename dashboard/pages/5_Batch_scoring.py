@@ -29,7 +29,6 @@ RESULT_KEY = "batch.result"
 ctx = page.setup_page(
     "Batch scoring",
     "Score a whole file of patients through the endpoint, see what it means for flags, deaths and ICU beds.",
-    icon="📄",
 )
 
 st.markdown(

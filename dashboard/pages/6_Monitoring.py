@@ -28,7 +28,6 @@ SOURCE_FILE = "Upload a data file"
 ctx = page.setup_page(
     "Monitoring",
     "Has the case mix drifted away from the training data, and does the model still perform?",
-    icon="📈",
 )
 assert ctx.model is not None  # setup_page stopped the page otherwise
 

@@ -3,7 +3,7 @@
 Every page (including ones added later, e.g. batch scoring and monitoring) starts with::
 
     from dashboard.ui import page
-    ctx = page.setup_page("Title", icon="🩺", needs_model=True)
+    ctx = page.setup_page("Title", "Subtitle", needs_model=True)
 
 which applies the theme, draws the header, the synthetic-data banner and the
 sidebar (endpoint, health, model version, latency, operating threshold) and

@@ -38,12 +38,10 @@ class PageContext:
             raise  # unreachable: st.stop() ends the script run
 
 
-def setup_page(title: str, subtitle: str, *, icon: str, needs_model: bool = True) -> PageContext:
-    """Theme, header, synthetic banner and sidebar; stops the page when it needs a model that is missing.
-
-    `icon` is a Material icon (":material/name:"): emoji fonts are missing on many clinical desktops.
-    """
-    st.set_page_config(page_title=f"{title} · {theme.APP_NAME}", page_icon=icon, layout="wide")
+def setup_page(title: str, subtitle: str, *, needs_model: bool = True) -> PageContext:
+    """Theme, header, synthetic banner and sidebar; stops the page when it needs a model that is missing."""
+    # The favicon is a local file: a Material icon name would make the browser fetch it from the internet.
+    st.set_page_config(page_title=f"{title} · {theme.APP_NAME}", page_icon=str(theme.FAVICON), layout="wide")
     theme.apply_theme()
     auth.require_sign_in()  # returns when sign-in is off or done; otherwise shows only the sign-in screen
     model, model_error = None, None

@@ -44,7 +44,7 @@ class Sidebar:
         with self._rest_slot.container():
             st.subheader("Operating threshold")
             st.markdown(
-                f"Flag when risk ≥ **{state.get_threshold():.1%}**  \n"
+                f"Flag when risk ≥ **{state.get_threshold():.4g}** ({state.get_threshold():.2%})  \n"
                 "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
                 unsafe_allow_html=True,
             )

@@ -10,6 +10,7 @@ from model import schema
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 APP_NAME = "COVID-19 Risk Desk"
+FAVICON = ASSETS / "favicon.png"
 
 PRIMARY = "#0F6E7A"
 INK = "#13343B"
