@@ -229,7 +229,12 @@ def test_endpoint_down_shows_banner_and_keeps_input(
     _fill(at, TYPED)
     at.form_submit_button[0].click().run()
     assert not at.exception
-    assert any("not reachable" in e.value and str(closed) in e.value for e in at.error), [e.value for e in at.error]
+    # Clinician wording in the banner; the address and the commands only in the technical detail.
+    assert any("risk service is not reachable" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any("python -m" in e.value or str(closed) in e.value for e in at.error)
+    detail = at.expander[0]
+    assert detail.label.startswith("Technical detail")
+    assert any(str(closed) in m.value and "deploy.local_endpoint" in m.value for m in detail.markdown)
     for name, value in TYPED.items():
         assert at.selectbox(key=f"intake.{name}").value == value
     assert "patient.last_result" in at.session_state and at.session_state["patient.last_result"] is None
@@ -315,11 +320,12 @@ def test_refused_key_shows_banner_without_the_key(monkeypatch: pytest.MonkeyPatc
         server.shutdown()
     assert not at.exception
     errors = [e.value for e in at.error]
-    assert any("refused the key" in e for e in errors), errors
+    assert any("refused this dashboard's access key" in e for e in errors), errors
     for name, value in TYPED.items():
         assert at.selectbox(key=f"intake.{name}").value == value
     shown = " ".join(
         [*errors, *(m.value for m in at.markdown), *(m.value for m in at.sidebar.markdown),
+         *(m.value for x in at.expander for m in x.markdown),
          *(h.value for h in at.get("html")), *(h.value for h in at.sidebar.get("html"))]
     )  # fmt: skip
     assert secret not in shown

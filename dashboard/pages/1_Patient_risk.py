@@ -85,7 +85,7 @@ if submitted:
             variants = what_if_records(record, in_hospital)
             what_if = endpoint.score(ctx.endpoint, [v for _, _, v in variants], collect=False)
         except EndpointError as exc:
-            st.error(endpoint.explain_error(exc, ctx.endpoint), icon=":material/cloud_off:")
+            endpoint.show_error(exc, ctx.endpoint)
             st.session_state[RESULT_KEY] = None
         else:
             result = scored.results[0]

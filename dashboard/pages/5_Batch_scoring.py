@@ -106,7 +106,7 @@ if upload is not None:
                 st.error(f"**This file cannot be scored:** {exc}")
                 st.stop()
             except EndpointError as exc:
-                st.error(endpoint.explain_error(exc, ctx.endpoint))
+                endpoint.show_error(exc, ctx.endpoint)
                 st.stop()
 
 result = st.session_state.get(RESULT_KEY)

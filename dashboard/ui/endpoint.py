@@ -85,37 +85,58 @@ def risk_band_of(result: Any) -> str:
     return str(result["risk_band"] if isinstance(result, dict) else result.risk_band)
 
 
-def explain_error(exc: EndpointError, config: EndpointConfig) -> str:
-    """A banner text: what went wrong with which endpoint, and what the user can do now."""
-    where = f"the {config.name} endpoint ({config.scoring_url})"
+@dataclass(frozen=True)
+class ErrorText:
+    """What a clinician reads (`message`) and what whoever runs the endpoint needs (`detail`)."""
+
+    message: str
+    detail: str
+
+
+def explain_error(exc: EndpointError, config: EndpointConfig) -> ErrorText:
+    """A banner in clinician wording, and the technical detail (commands, settings) for an expander."""
+    where = f"The {config.name} scoring endpoint ({config.scoring_url})"
     if isinstance(exc, EndpointAuthError):
-        return (
-            f"**{where} refused the key** ({exc}). Check `RISK_ENDPOINT_KEY` or `key` in the `[endpoint]` "
-            "section of `.streamlit/secrets.toml` (keys rotate: get the current one with "
-            "`az ml online-endpoint get-credentials`). Your inputs are kept; press the button again."
+        return ErrorText(
+            "**The risk service refused this dashboard's access key.** Your inputs are kept; ask whoever runs "
+            "the dashboard to renew the key, then press the button again.",
+            f"{where} answered {exc}. Check `RISK_ENDPOINT_KEY` or `key` in the `[endpoint]` section of "
+            "`.streamlit/secrets.toml` (keys rotate: `az ml online-endpoint get-credentials`).",
         )
     if isinstance(exc, EndpointRejected):
         message = getattr(exc, "message", None) or str(exc)
-        return f"**{where} rejected the input:** {message}. Correct the form and submit again."
+        return ErrorText(f"**The risk service could not read this input:** {message}. Correct the form and "
+                         "submit again.", f"{where}: {exc}")  # fmt: skip
     if isinstance(exc, EndpointServerError):
-        return (
-            f"**{where} failed while scoring** ({exc}). This is a fault on the endpoint, not in your input: "
-            "retry in a minute, and if it persists check the endpoint's logs."
+        return ErrorText(
+            "**The risk service failed while scoring.** This is not a problem with your input: try again in a "
+            "minute; if it persists, tell whoever runs the dashboard.",
+            f"{where}: {exc}. Check the endpoint's logs.",
         )
     if isinstance(exc, EndpointUnavailable):
-        return (
-            f"**{where} is not reachable or too slow** ({exc}). Locally, start it with "
-            "`python -m deploy.local_endpoint`; for Azure check `RISK_ENDPOINT_URL` and the deployment's "
-            "state; a slow endpoint may need a larger `RISK_ENDPOINT_TIMEOUT`. Your inputs are kept; "
-            "press the button again when it is back. The threshold, ICU and model-card pages keep working."
+        return ErrorText(
+            "**The risk service is not reachable right now.** Your inputs are kept; press the button again in a "
+            "moment. The threshold, ICU and model-card pages keep working.",
+            f"{where}: {exc}. Locally, start it with `python -m deploy.local_endpoint` (or `make run`); for Azure "
+            "check `RISK_ENDPOINT_URL` and the deployment's state; a slow endpoint may need a larger "
+            "`RISK_ENDPOINT_TIMEOUT`.",
         )
-    return f"**{where} could not score** ({exc}). Your inputs are kept; try again."
+    return ErrorText("**The risk service could not score this patient.** Your inputs are kept; try again.",
+                     f"{where}: {exc}")  # fmt: skip
+
+
+def show_error(exc: EndpointError, config: EndpointConfig) -> None:
+    """The banner, with the technical detail folded away."""
+    text = explain_error(exc, config)
+    st.error(text.message, icon=":material/cloud_off:")
+    with st.expander("Technical detail (for whoever runs the dashboard)"):
+        st.markdown(text.detail)
 
 
 def score(config: EndpointConfig, records: list[dict[str, str]], *, explain: bool = False, collect: bool = True) -> Any:
     """Score through the client and remember version and latency for the sidebar.
 
-    Raises the client's EndpointError subclasses; callers show `explain_error`.
+    Raises the client's EndpointError subclasses; callers show it with `show_error`.
     """
     try:
         result = get_client(config).score(records, explain=explain, collect=collect)

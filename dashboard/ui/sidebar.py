@@ -62,9 +62,10 @@ class Sidebar:
 def _endpoint_box(config: EndpointConfig) -> None:
     health = endpoint.health(config)
     last = state.endpoint_status()
-    # A failed scoring call newer than the cached health check wins: it is the fresher news.
-    down_since_check = last.get("ok") is False and last.get("checked_at", 0) > health.checked_at
-    ok = health.ok and not down_since_check
+    # A scoring call newer than the cached health check wins, failed or successful: it is the fresher news.
+    fresher = last.get("ok") is not None and last.get("checked_at", 0) > health.checked_at
+    ok = bool(last["ok"]) if fresher else health.ok
+    down_since_check = fresher and not ok
     status = "<span class='endpoint-ok'>● healthy</span>" if ok else "<span class='endpoint-down'>● unavailable</span>"
     where = "Azure ML" if config.name == "azure" else "local (azmlinfsrv)"
     version = last.get("model_version") or health.model_version or "unknown"
