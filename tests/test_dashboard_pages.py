@@ -339,3 +339,20 @@ def test_synthetic_model_is_flagged_on_every_page(
         at = _run(page)
         assert any("Synthetic-data model" in w.value for w in at.warning), page.stem
         assert any("synthetic CDC-like cases" in c.value for c in at.caption), page.stem
+
+
+def test_one_threshold_one_value_on_every_page(dashboard_env: str) -> None:
+    """A threshold chosen on the ICU page is the slider's value on the Threshold explorer, digit for digit."""
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/3_ICU_saturation.py").run()
+    at.session_state["shared.threshold"] = 0.0  # flag everybody: the ICU overflows, a fitting threshold is offered
+    at.run()
+    button = [b for b in at.button if b.key in ("icu.use_fitting", "icu.use_saturation")]
+    assert button, "no threshold offered"
+    button[0].click().run()
+    chosen = at.session_state["shared.threshold"]
+    assert chosen > 0 and round(chosen, 4) == chosen, "stored on the slider's grid"
+    at.switch_page("pages/2_Threshold_explorer.py").run()
+    assert at.slider(key="threshold_explorer.slider").value == chosen
+    assert at.session_state["shared.threshold"] == chosen
+    assert any(f"{chosen:.4g}" in m.value for m in at.sidebar.markdown)

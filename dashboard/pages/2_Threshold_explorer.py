@@ -14,7 +14,7 @@ import streamlit as st  # noqa: E402
 from dashboard.ui import charts, page, state, thresholds  # noqa: E402
 
 SLIDER_KEY = "threshold_explorer.slider"
-STEP = 0.001
+STEP = state.THRESHOLD_STEP
 
 ctx = page.setup_page(
     "Threshold explorer",
@@ -26,13 +26,12 @@ prevalence = ctx.model.prevalence
 
 
 def _use(value: float) -> None:
-    # Floor to the slider's step: flags at least as many patients, so a recall preset still holds.
-    snapped = math.floor(value / STEP + 1e-9) * STEP
-    state.set_threshold(snapped)
-    st.session_state[SLIDER_KEY] = snapped
+    # state.set_threshold floors to the slider's step: flags at least as many patients, so a preset holds.
+    state.set_threshold(value)
+    st.session_state[SLIDER_KEY] = state.get_threshold()
 
 
-state.seed_widget(SLIDER_KEY, round(state.get_threshold(), 6))
+state.seed_widget(SLIDER_KEY, state.get_threshold())
 st.markdown("**Presets**")
 preset_columns = st.columns(len(thresholds.presets(table)))
 for column, (label, value) in zip(preset_columns, thresholds.presets(table).items(), strict=True):
@@ -44,7 +43,7 @@ chosen = st.slider(
     min_value=0.0,
     max_value=1.0,
     step=STEP,
-    format="%.3f",
+    format="%.4f",
     key=SLIDER_KEY,
 )
 state.set_threshold(chosen)

@@ -236,6 +236,7 @@ with timeline:
                 f"Use the threshold that just fits ({fit.need.threshold:.4f}) as operating threshold",
                 on_click=state.set_threshold,
                 args=(fit.need.threshold,),
+                kwargs={"round_up": True},  # on the slider's grid, flagging no one more: it still fits
                 key="icu.use_fitting",
             )
     st.markdown(
@@ -303,6 +304,7 @@ with steady:
             f"Use the saturation threshold ({sat.threshold:.4f}) as operating threshold",
             on_click=state.set_threshold,
             args=(sat.threshold,),
+            kwargs={"round_up": True},
             key="icu.use_saturation",
         )
 

@@ -31,8 +31,17 @@ def get_threshold() -> float:
     return value
 
 
-def set_threshold(value: float) -> None:
-    st.session_state[THRESHOLD_KEY] = min(max(float(value), 0.0), 1.0)
+# One operating threshold, one value on every page: stored on the slider's grid (floored, so a
+# threshold chosen elsewhere flags at least the patients it flagged there) and shown with 4 decimals.
+THRESHOLD_STEP = 0.0001
+
+
+def set_threshold(value: float, *, round_up: bool = False) -> None:
+    """Store the operating threshold on the grid. Down (default) keeps a recall reached at `value`;
+    up (`round_up`) keeps a capacity that `value` fits, since it flags no one more."""
+    steps = min(max(float(value), 0.0), 1.0) / THRESHOLD_STEP
+    snapped = (math.ceil(steps - 1e-9) if round_up else math.floor(steps + 1e-9)) * THRESHOLD_STEP
+    st.session_state[THRESHOLD_KEY] = round(min(snapped, 1.0), 4)
 
 
 def get_icu_assumptions() -> IcuAssumptions:
