@@ -4,6 +4,7 @@ and a model trained by `python -m model.train` (uploads are real bytes through t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,9 @@ def test_upload_is_scored_through_the_endpoint(dashboard_env: str, model_dir: Pa
     assert metrics["Expected deaths"] == f"{expected.expected_deaths:,.1f}"
     share = at.session_state["shared.icu_assumptions"].icu_share
     assert metrics["ICU admissions (expected)"] == f"{expected.flagged * share:,.1f}"  # not a steady-state bed count
-    assert any("1 rows could not be scored" in w.value for w in at.warning)
+    assert any("**1 row could not be scored**" in w.value for w in at.warning)
+    bars = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if '"bar"' in c.proto.spec)
+    assert bars["data"][0]["x"] == ["low", "moderate", "high", "very high"]  # by severity, not alphabetically
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download the scored file (CSV)", "Download the rejected rows (CSV)"], labels
 

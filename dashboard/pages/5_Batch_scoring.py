@@ -16,7 +16,7 @@ import pyarrow.csv as pa_csv  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from dashboard.client import EndpointError  # noqa: E402
-from dashboard.ui import endpoint, page, state  # noqa: E402
+from dashboard.ui import charts, endpoint, page, state  # noqa: E402
 from dashboard.ui.uploads import upload_as_file, user_facing  # noqa: E402
 from model import batch_score, schema  # noqa: E402
 from model.loader import DataError  # noqa: E402
@@ -37,6 +37,10 @@ st.markdown(
     f"**{MAX_ROWS:,} rows**. Larger files: `python -m model.batch_score --data FILE --out FILE`."
 )
 upload = st.file_uploader("CDC file", type=["csv", "gz", "parquet"], key="batch.upload")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
 def _endpoint_scorer(config):  # (canonical frame) -> (probabilities, bands), via the endpoint client
@@ -123,7 +127,7 @@ n_rejected = 0 if result["rejected"] is None else result["rejected"].num_rows
 assumptions = state.get_icu_assumptions()
 flagged_share = float(flagged.mean()) if n_scored else 0.0
 
-st.subheader(f"{result['name']}: {result['rows']:,} rows (model {result['model_version']})")
+st.subheader(f"{result['name']}: {_rows(result['rows'])} (model {result['model_version']})")
 a, b, c, d = st.columns(4)
 a.metric("Rows scored", f"{n_scored:,}")
 b.metric(f"Patients flagged (≥ {threshold:.3f})", f"{int(flagged.sum()):,}", help="Threshold shared with the "
@@ -137,14 +141,13 @@ st.caption(
     f"{flagged.sum() * assumptions.icu_share:,.1f} ICU admissions. Beds over time: the ICU saturation page."
 )
 if n_rejected:
-    st.warning(f"**{n_rejected:,} rows could not be scored** (values outside the schema); they are in the "
+    st.warning(f"**{_rows(n_rejected)} could not be scored** (values outside the schema); they are in the "
                "rejects download with the reason.")  # fmt: skip
     st.dataframe(pd.DataFrame({"reason": list(result["reasons"]), "rows": list(result["reasons"].values())}),
                  hide_index=True)  # fmt: skip
 
 bands = pd.Series(table.column("risk_band").to_numpy(zero_copy_only=False))
-band_counts = bands.value_counts().reindex([name for _, name in schema.RISK_BANDS], fill_value=0)
-st.bar_chart(band_counts, x_label="risk band", y_label="patients")
+st.plotly_chart(charts.band_counts(bands), config={"displayModeBar": False})
 
 out = table.set_column(table.schema.get_field_index("flagged"), "flagged", pa.array(flagged))
 stem = result["name"].split(".")[0] or "scored"

@@ -20,9 +20,9 @@ from model import schema
 
 _FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "color": theme.INK}
 # Risk scale bounds on a log axis: deaths are rare, so most patients sit below 5 %.
-SCALE_MIN = 0.001
+SCALE_MIN = 0.0001  # below the models' 0.02% floor: no risk is pinned to the edge
 SCALE_MAX = 1.0
-_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 1.0)
+_TICKS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5, 1.0)
 _AXIS = {"gridcolor": theme.GRID, "zeroline": False}
 
 
@@ -136,9 +136,9 @@ def risk_scale(
         [*traces, patient],
         xaxis={
             "type": "log",
-            "range": [math.log10(SCALE_MIN) - 0.02, math.log10(SCALE_MAX)],
+            "range": [math.log10(SCALE_MIN) - 0.05, math.log10(SCALE_MAX) + 0.08],  # room for the end markers
             "tickvals": list(_TICKS),
-            "ticktext": [f"{t:.1%}".replace(".0%", "%") for t in _TICKS],
+            "ticktext": [theme.format_risk(t).replace(".0%", "%") for t in _TICKS],
             "title": {"text": "probability of death (log scale)"},
         },
         yaxis={"visible": False, "range": [0, 1]},
@@ -285,6 +285,21 @@ def calibration(cal: pd.DataFrame, smooth: pd.DataFrame | None = None) -> go.Fig
         yaxis={"title": {"text": "observed death rate"}, "tickformat": ".0%", "range": [0, top * 1.05]},
         height=380,
         title="Calibration on the held-out test split (marker size = patients)",
+    )
+
+
+def band_counts(bands: pd.Series) -> go.Figure:
+    """Patients per risk band, bands in order of severity (low to very high), each in its colour."""
+    names = [name for _, name in schema.RISK_BANDS]
+    counts = bands.value_counts().reindex(names, fill_value=0)
+    colours = [theme.band_colour(n) for n in names]
+    data = [{"type": "bar", "x": names, "y": counts.to_numpy(), "marker": {"color": colours},
+             "hovertemplate": "%{x}: %{y:,} patients<extra></extra>"}]  # fmt: skip
+    return _figure(
+        data,
+        xaxis={"title": {"text": "risk band"}, "type": "category", "categoryorder": "array", "categoryarray": names},
+        yaxis={"title": {"text": "patients"}},
+        height=300,
     )
 
 
