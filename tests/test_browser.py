@@ -169,6 +169,11 @@ def test_clerk_scores_a_patient_and_analyst_moves_the_threshold(
     low, high = answer["interval"]
     assert page.locator(".risk-caption", has_text=f"95% CI {low:.1%} to {high:.1%}").first.is_visible()
     assert page.get_by_text(schema.risk_band(p), exact=True).first.is_visible()
+    # Editing an answer without scoring marks the shown result out of date.
+    _choose(page, schema.FEATURES_BY_NAME["age_group"].label, "20 - 29 Years")
+    page.get_by_text("Out of date.").wait_for()
+    _choose(page, schema.FEATURES_BY_NAME["age_group"].label, TYPED["age_group"])
+    page.get_by_text("Out of date.").wait_for(state="detached")
     # At intake the hospital questions are not asked; they appear once the patient is in hospital.
     assert page.get_by_role("combobox", name=re.compile("Hospitalised")).count() == 0
     page.get_by_text("The patient is already in hospital").click()
@@ -184,7 +189,7 @@ def test_clerk_scores_a_patient_and_analyst_moves_the_threshold(
     before = recall.inner_text()
     start_value = slider.input_value()
     slider.focus()
-    for _ in range(60):
+    for _ in range(600):  # steps of 0.0001
         page.keyboard.press("ArrowRight")
     page.wait_for_function(
         "(v) => document.querySelector('[data-testid=stSlider] input[type=range]').value !== v",

@@ -83,7 +83,7 @@ def test_form_fields_come_from_schema(dashboard_env: str) -> None:
 def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str, model_dir: Path) -> None:
     at = _run(PATIENT)
     _fill(at, TYPED)
-    at.form_submit_button[0].click().run()
+    at.button(key="intake.score").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
 
     record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in INTAKE}
@@ -121,17 +121,30 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     assert row["risk"] == pytest.approx(direct.score([younger]).results[0]["probability"], abs=1e-12)
 
     # The session table grows and downloads as CSV.
-    at.form_submit_button[0].click().run()
+    at.button(key="intake.score").click().run()
     assert len(at.session_state["shared.scored_patients"]) == 2
     assert len(at.dataframe[-1].value) == 2
     assert at.download_button[0].proto.label == "Download as CSV"
+
+
+def test_edited_answers_mark_the_result_out_of_date(dashboard_env: str) -> None:
+    at = _run(PATIENT)
+    _fill(at, TYPED)
+    at.button(key="intake.score").click().run()
+    assert not any("Out of date" in w.value for w in at.warning)
+    at.selectbox(key="intake.age_group").select("20 - 29 Years").run()  # edited, not submitted
+    assert any("Out of date" in w.value for w in at.warning)
+    assert any(s.value == "Result (previous answers)" for s in at.subheader)
+    at.button(key="intake.score").click().run()
+    assert not any("Out of date" in w.value for w in at.warning)
+    assert at.session_state["patient.last_result"]["record"]["age_group"] == "20 - 29 Years"
 
 
 def test_hospitalised_patient_is_scored_by_the_in_hospital_model(dashboard_env: str) -> None:
     at = _run(PATIENT)
     at.toggle(key="intake.in_hospital").set_value(True).run()
     _fill(at, {**TYPED, "hosp_yn": "Yes", "icu_yn": "Yes"})
-    at.form_submit_button[0].click().run()
+    at.button(key="intake.score").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     shown = at.session_state["patient.last_result"]
     assert shown["model"] == "in_hospital" and shown["record"]["icu_yn"] == "Yes"
@@ -141,7 +154,7 @@ def test_hospitalised_patient_is_scored_by_the_in_hospital_model(dashboard_env: 
 def test_small_risks_are_never_shown_as_zero(dashboard_env: str) -> None:
     at = _run(PATIENT)
     _fill(at, {"age_group": "10 - 19 Years", "sex": "Female", "medcond_yn": "No"})
-    at.form_submit_button[0].click().run()
+    at.button(key="intake.score").click().run()
     p = at.session_state["patient.last_result"]["probability"]
     assert p < 0.01
     assert any(f"{p * 100:.2g}%" in h.value for h in at.html)
@@ -227,7 +240,7 @@ def test_endpoint_down_shows_banner_and_keeps_input(
     monkeypatch.setenv("RISK_ENDPOINT_TIMEOUT", "2")
     at = _run(PATIENT)
     _fill(at, TYPED)
-    at.form_submit_button[0].click().run()
+    at.button(key="intake.score").click().run()
     assert not at.exception
     # Clinician wording in the banner; the address and the commands only in the technical detail.
     assert any("risk service is not reachable" in e.value for e in at.error), [e.value for e in at.error]
@@ -315,7 +328,7 @@ def test_refused_key_shows_banner_without_the_key(monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv("RISK_ENDPOINT_KEY", secret)
         at = _run(PATIENT)
         _fill(at, TYPED)
-        at.form_submit_button[0].click().run()
+        at.button(key="intake.score").click().run()
     finally:
         server.shutdown()
     assert not at.exception

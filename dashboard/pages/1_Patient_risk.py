@@ -50,7 +50,8 @@ in_hospital = st.toggle(
     "sicker patients and would about double the risk.",
 )
 questions = schema.MODEL_INPUTS if in_hospital else schema.MODEL_FEATURES[schema.INTAKE_MODEL]
-with st.form("intake_form", border=True):
+# Not an st.form: each answer reruns the page, so a result shown under edited answers is marked out of date.
+with st.container(border=True):
     st.markdown(
         "**Patient in hospital**"
         if in_hospital
@@ -67,7 +68,7 @@ with st.form("intake_form", border=True):
             st.session_state[key] = options[0]
         with columns[i % 3]:
             st.selectbox(feature.label, options, key=key, help=feature.help, format_func=feature.label_of)
-    submitted = st.form_submit_button("Score patient", type="primary", icon=":material/monitor_heart:")
+    submitted = st.button("Score patient", type="primary", icon=":material/monitor_heart:", key="intake.score")
 
 if submitted:
     record = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
@@ -137,6 +138,14 @@ def age_group_reference(age_group: str) -> tuple[float, float] | None:
 
 
 last = st.session_state.get(RESULT_KEY)
+current = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
+stale = bool(last) and current != last["record"]
+if stale:
+    st.warning(
+        "**Out of date.** The answers above changed after this result was scored: the risk below is for the "
+        "previous answers. Press **Score patient** to score these.",
+        icon=":material/history:",
+    )
 if last:
     probability = last["probability"]
     band = last["risk_band"]
@@ -145,7 +154,9 @@ if last:
     age_label = schema.FEATURES_BY_NAME["age_group"].label_of(last["record"]["age_group"])
     age_ref = age_group_reference(last["record"]["age_group"])
 
-    st.subheader("Result")
+    st.subheader("Result (previous answers)" if stale else "Result")
+    if stale:  # dimmed, so nobody reads it as the current patient's
+        st.html("<style>.risk-number{opacity:.35;text-decoration:line-through}</style>")
     left, right = st.columns([1, 2], vertical_alignment="center")
     with left:
         interval = last.get("interval")
