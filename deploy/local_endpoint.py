@@ -115,7 +115,7 @@ def azure_model_layout(model_dir: Path) -> tuple[Path, Path]:
 
 
 def ensure_model(model_dir: Path) -> Path:
-    """Train a model into `model_dir` (on generated data) if it holds none."""
+    """Train a model into `model_dir` (on the bundled real CDC extract) if it holds none."""
     if artifact.has_model(model_dir):
         return model_dir
     print(f"No model in {model_dir}; training one: python -m model.train --out {model_dir}", flush=True)

@@ -2,9 +2,11 @@
 
     python -m deploy.run_local [--model-dir DIR] [--endpoint-port 5001] [--dashboard-port 8501]
 
-Trains a model on generated data first if the model directory holds none,
-starts `azmlinfsrv` with model/score.py on loopback, then Streamlit pointed at
-it, and stops both on Ctrl-C.
+Trains a model on the bundled real CDC extract first if the model directory holds
+none, starts `azmlinfsrv` with model/score.py on loopback, then Streamlit pointed
+at it. If the endpoint dies, the dashboard stays up (its pages say the endpoint is
+down) while the launcher restarts the endpoint on the same port, at most
+`MAX_RESTARTS` times with a growing pause. Ctrl-C, SIGTERM or SIGHUP stops both.
 """
 
 from __future__ import annotations
@@ -14,10 +16,23 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from deploy.local_endpoint import REPO_ROOT, ensure_model, free_port, start, stop, stop_requested_by_signals
+from deploy.local_endpoint import (
+    REPO_ROOT,
+    EndpointStartError,
+    LocalEndpoint,
+    ensure_model,
+    free_port,
+    start,
+    stop,
+    stop_requested_by_signals,
+)
 from model import artifact
+
+MAX_RESTARTS = 5  # endpoint restarts before the launcher gives up (the dashboard is then stopped too)
+RESTART_PAUSE_S = (1.0, 2.0, 5.0, 10.0, 20.0)  # pause before restart 1, 2, ...
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -35,8 +50,9 @@ def pick_port(wanted: int, what: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.run_local", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("RISK_MODEL_DIR",
-                                                                              artifact.DEFAULT_MODEL_DIR)))
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("RISK_MODEL_DIR", artifact.DEFAULT_MODEL_DIR))
+    )
     parser.add_argument("--endpoint-port", type=int, default=5001)
     parser.add_argument("--dashboard-port", type=int, default=8501)
     args = parser.parse_args(argv)
@@ -56,12 +72,22 @@ def main(argv: list[str] | None = None) -> int:
             cwd=REPO_ROOT, env=env,
         )  # fmt: skip
         print(f"Dashboard: http://127.0.0.1:{dashboard_port}   (Ctrl-C stops both)", flush=True)
-        while dashboard.poll() is None and endpoint.process.poll() is None:
+        restarts = 0
+        while dashboard.poll() is None:
             if stop_requested.wait(0.5):
                 print("Stopping…", flush=True)
                 return 0
-        if endpoint.process.poll() is not None:
-            print(f"The scoring endpoint stopped; its log: {endpoint.log_path}", file=sys.stderr)
+            if endpoint.process.poll() is None:
+                continue
+            if restarts >= MAX_RESTARTS:
+                print(f"The scoring endpoint stopped {restarts + 1} times; giving up. Its log: {endpoint.log_path}",
+                      file=sys.stderr)  # fmt: skip
+                return 1
+            endpoint = restart(endpoint, model_dir, RESTART_PAUSE_S[restarts], stop_requested)
+            restarts += 1
+            if endpoint is None:
+                return 0  # stop requested while waiting
+        print("The dashboard stopped; stopping the endpoint.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Stopping…", flush=True)
@@ -73,7 +99,30 @@ def main(argv: list[str] | None = None) -> int:
                 dashboard.wait(10)
             except subprocess.TimeoutExpired:
                 dashboard.kill()
-        stop(endpoint)
+        if endpoint is not None:
+            stop(endpoint)
+
+
+def restart(
+    endpoint: LocalEndpoint, model_dir: Path, pause_s: float, stop_requested: threading.Event
+) -> LocalEndpoint | None:
+    """Start the endpoint again on its port after `pause_s` (None when a stop was requested meanwhile).
+
+    A failed start keeps the old (dead) endpoint, so the next check of the loop tries again.
+    """
+    print(f"The scoring endpoint stopped (exit {endpoint.process.returncode}); restarting it in {pause_s:.0f} s. "
+          f"Its log: {endpoint.log_path}", file=sys.stderr, flush=True)  # fmt: skip
+    stop(endpoint)  # whatever is left of its process group
+    if stop_requested.wait(pause_s):
+        return None
+    try:
+        fresh = start(model_dir, port=endpoint.port)
+    except EndpointStartError as exc:
+        print(f"Restart failed: {exc}", file=sys.stderr, flush=True)
+        return endpoint
+    print(f"Scoring endpoint restarted: POST {fresh.scoring_url}", flush=True)
+    return fresh
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -57,3 +57,51 @@ def test_run_local_serves_endpoint_and_dashboard_then_stops_cleanly(model_dir: P
         except requests.ConnectionError:
             continue
         raise AssertionError(f"port {port} still answers after Ctrl-C")
+
+
+def _listener_pid(port: int) -> int:
+    import psutil
+
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+            return conn.pid
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def test_endpoint_death_keeps_the_dashboard_up_and_the_endpoint_comes_back(model_dir: Path):
+    import os
+
+    endpoint_port, dashboard_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploy.run_local", "--model-dir", str(model_dir),
+         "--endpoint-port", str(endpoint_port), "--dashboard-port", str(dashboard_port)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
+        wait_for(f"http://127.0.0.1:{endpoint_port}/")
+        os.killpg(os.getpgid(_listener_pid(endpoint_port)), signal.SIGKILL)  # the endpoint dies
+        deadline = time.monotonic() + 10
+        down_seen = False
+        while time.monotonic() < deadline and not down_seen:
+            try:
+                requests.get(f"http://127.0.0.1:{endpoint_port}/", timeout=1)
+            except requests.ConnectionError:
+                down_seen = True
+            time.sleep(0.1)
+        assert down_seen, "the endpoint did not go down"
+        # The dashboard stays up while the launcher restarts the endpoint on the same port.
+        assert requests.get(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=5).status_code == 200
+        wait_for(f"http://127.0.0.1:{endpoint_port}/", timeout_s=120)
+        assert requests.get(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "restarting it" in output and "Scoring endpoint restarted" in output
+    for port in (endpoint_port, dashboard_port):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except requests.ConnectionError:
+            continue
+        raise AssertionError(f"port {port} still answers after SIGTERM")
