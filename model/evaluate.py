@@ -259,19 +259,20 @@ def smoothed_calibration(y: np.ndarray, score: np.ndarray, weight: np.ndarray, p
 
 
 def observed_expected(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> dict[str, float | None]:
-    """Observed and expected events and their ratio, with an exact Poisson 95% interval on the observed count."""
-    from scipy.stats import chi2
+    """Observed and expected events and their ratio, with an exact Poisson 95% interval on the observed count.
 
-    observed = float(weight[y == 1].sum())
-    expected = float(np.sum(score * weight))
+    The statistics are `model.performance`'s (the monitor's); the keys are the card's.
+    """
+    from model.performance import observed_expected as exact
+
+    observed, expected = float(weight[y == 1].sum()), float(np.sum(score * weight))
     if expected <= 0:
         return {"observed": observed, "expected": expected, "oe": None, "oe_low": None, "oe_high": None}
-    low = chi2.ppf(0.025, 2 * observed) / 2 if observed > 0 else 0.0
-    high = chi2.ppf(0.975, 2 * observed + 2) / 2
+    found = exact(y, score, weight)
     return {
         "observed": observed,
         "expected": expected,
-        "oe": observed / expected,
-        "oe_low": float(low / expected),
-        "oe_high": float(high / expected),
+        "oe": found["ratio"],
+        "oe_low": found["ci_low"],
+        "oe_high": found["ci_high"],
     }

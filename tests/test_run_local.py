@@ -29,13 +29,28 @@ def wait_for(url: str, timeout_s: float = 120) -> requests.Response:
     raise AssertionError(f"{url} did not answer 200 within {timeout_s}s ({last})")
 
 
-def test_run_local_serves_endpoint_and_dashboard_then_stops_cleanly(model_dir: Path):
+def launch(model_dir: Path) -> tuple[subprocess.Popen[str], int, int]:
+    """`python -m deploy.run_local` on two free ports: (process, endpoint port, dashboard port)."""
     endpoint_port, dashboard_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "deploy.run_local", "--model-dir", str(model_dir),
          "--endpoint-port", str(endpoint_port), "--dashboard-port", str(dashboard_port)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    return proc, endpoint_port, dashboard_port
+
+
+def assert_nothing_listens(*ports: int) -> None:
+    for port in ports:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except requests.ConnectionError:
+            continue
+        raise AssertionError(f"port {port} still answers after the launcher stopped")
+
+
+def test_run_local_serves_endpoint_and_dashboard_then_stops_cleanly(model_dir: Path):
+    proc, endpoint_port, dashboard_port = launch(model_dir)
     try:
         wait_for(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
         record = {name: schema.FEATURES_BY_NAME[name].default for name in schema.MODEL_INPUTS}
@@ -50,13 +65,7 @@ def test_run_local_serves_endpoint_and_dashboard_then_stops_cleanly(model_dir: P
     assert proc.returncode == 0, output
     assert f"http://127.0.0.1:{dashboard_port}" in output
     assert "Scoring endpoint (azmlinfsrv) ready" in output
-    # both children are gone: nothing listens any more
-    for port in (endpoint_port, dashboard_port):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-        except requests.ConnectionError:
-            continue
-        raise AssertionError(f"port {port} still answers after Ctrl-C")
+    assert_nothing_listens(endpoint_port, dashboard_port)  # both children are gone
 
 
 def _listener_pid(port: int) -> int:
@@ -71,12 +80,7 @@ def _listener_pid(port: int) -> int:
 def test_endpoint_death_keeps_the_dashboard_up_and_the_endpoint_comes_back(model_dir: Path):
     import os
 
-    endpoint_port, dashboard_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deploy.run_local", "--model-dir", str(model_dir),
-         "--endpoint-port", str(endpoint_port), "--dashboard-port", str(dashboard_port)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    proc, endpoint_port, dashboard_port = launch(model_dir)
     try:
         wait_for(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
         wait_for(f"http://127.0.0.1:{endpoint_port}/")
@@ -99,9 +103,4 @@ def test_endpoint_death_keeps_the_dashboard_up_and_the_endpoint_comes_back(model
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
     assert "restarting it" in output and "Scoring endpoint restarted" in output
-    for port in (endpoint_port, dashboard_port):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-        except requests.ConnectionError:
-            continue
-        raise AssertionError(f"port {port} still answers after SIGTERM")
+    assert_nothing_listens(endpoint_port, dashboard_port)
