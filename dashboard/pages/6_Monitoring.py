@@ -116,16 +116,16 @@ if report is None:
 verdict = report["verdict"]
 details = "".join(f"\n- {r}" for r in report["reasons"]) + f"\n\n{report['action']}"
 if verdict == monitor.VERDICT_RETRAIN:
-    st.error(f"**Verdict: retrain.**{details}", icon="🔁")
+    st.error(f"**Verdict: retrain.**{details}", icon=":material/model_training:")
 elif verdict == monitor.VERDICT_RECALIBRATE:
-    st.error(f"**Verdict: recalibrate.**{details}", icon="🎯")
+    st.error(f"**Verdict: recalibrate.**{details}", icon=":material/tune:")
 elif verdict == monitor.VERDICT_DRIFT:
-    st.error(f"**Verdict: drift.**{details}", icon="📊")
+    st.error(f"**Verdict: drift.**{details}", icon=":material/query_stats:")
 elif verdict == monitor.VERDICT_OK:
     st.success("**Verdict: ok.** No material shift beyond chance, and no performance loss where outcomes are "
-               "known.", icon="✅")  # fmt: skip
+               "known.", icon=":material/check_circle:")  # fmt: skip
 else:
-    st.warning("**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon="⏳")
+    st.warning("**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:")
 for warning in report["warnings"]:
     st.warning(warning)
 cur = report["current"]
@@ -191,6 +191,8 @@ else:
         f"(95% CI {slope['ci_low']:.2f}-{slope['ci_high']:.2f}); ROC-AUC {perf['roc_auc']['roc_auc']:.3f} "
         f"(95% CI {perf['roc_auc']['ci_low']:.3f}-{perf['roc_auc']['ci_high']:.3f})."
     )
-    st.plotly_chart(charts.calibration(pd.DataFrame(perf["calibration"])), config={"displayModeBar": False},
-                    key="monitor.calibration_chart")  # fmt: skip
-    st.caption("Reliability diagram of the current data with known outcome (not the test split).")
+    st.plotly_chart(
+        charts.calibration(pd.DataFrame(perf["calibration"]),
+                           title="Calibration on the current data's patients with a known outcome"),
+        config={"displayModeBar": False}, key="monitor.calibration_chart",
+    )  # fmt: skip

@@ -262,7 +262,11 @@ def decision_curve(table: pd.DataFrame, point: OperatingPoint, prevalence: float
     )
 
 
-def calibration(cal: pd.DataFrame, smooth: pd.DataFrame | None = None) -> go.Figure:
+def calibration(
+    cal: pd.DataFrame,
+    smooth: pd.DataFrame | None = None,
+    title: str = "Calibration on the held-out test split (marker size = patients)",
+) -> go.Figure:
     """Binned reliability diagram with, when given, the smoothed calibration curve over it."""
     used = cal[cal["count"] > 0]
     top = float(max(used["mean_predicted"].max(), used["observed_rate"].max(), 0.05)) if not used.empty else 1.0
@@ -284,7 +288,7 @@ def calibration(cal: pd.DataFrame, smooth: pd.DataFrame | None = None) -> go.Fig
         xaxis={"title": {"text": "mean predicted probability"}, "tickformat": ".0%", "range": [0, top * 1.05]},
         yaxis={"title": {"text": "observed death rate"}, "tickformat": ".0%", "range": [0, top * 1.05]},
         height=380,
-        title="Calibration on the held-out test split (marker size = patients)",
+        title=title,
     )
 
 
