@@ -125,7 +125,9 @@ elif verdict == monitor.VERDICT_OK:
     st.success("**Verdict: ok.** No material shift beyond chance, and no performance loss where outcomes are "
                "known.", icon=":material/check_circle:")  # fmt: skip
 else:
-    st.warning("**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:")
+    st.warning(
+        "**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:"
+    )
 for warning in report["warnings"]:
     st.warning(warning)
 cur = report["current"]
