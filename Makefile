@@ -15,7 +15,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed
 	$(PY) -m deploy.run_local
 
-# Lint, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
+# Lint and format check, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest

@@ -30,10 +30,10 @@ TARGET_FLOOR_RATIO = 2.0
 BARE_READ = "import pyarrow.csv as c, sys; t = c.read_csv(sys.argv[1]); print(t.num_rows)"
 # The same aggregation the loader does (categories, case date, outcome), in DuckDB with its 2 threads.
 DUCKDB_GROUP_BY = (
-    "import duckdb, sys; print(duckdb.sql(\"SELECT count(*) FROM (SELECT age_group, sex, current_status, "
+    'import duckdb, sys; print(duckdb.sql("SELECT count(*) FROM (SELECT age_group, sex, current_status, '
     "medcond_yn, hosp_yn, icu_yn, race_ethnicity_combined, death_yn, "
     "least(cdc_case_earliest_dt, cdc_report_dt, pos_spec_dt, onset_dt) AS case_date, count(*) AS n "
-    "FROM read_csv(?, all_varchar=true) GROUP BY ALL)\", params=[sys.argv[1]]).fetchall())"
+    'FROM read_csv(?, all_varchar=true) GROUP BY ALL)", params=[sys.argv[1]]).fetchall())'
 )
 
 

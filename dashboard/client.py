@@ -324,8 +324,12 @@ class EndpointClient:
         attempts.tries += 1
         try:
             response = self._session.request(
-                method, url, data=body, headers={**self._headers(), **(extra or {})}, timeout=(min(3.05, left), left),
-                stream=True
+                method,
+                url,
+                data=body,
+                headers={**self._headers(), **(extra or {})},
+                timeout=(min(3.05, left), left),
+                stream=True,
             )
             response.content  # noqa: B018 -- read the body inside the deadline
             return response

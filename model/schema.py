@@ -280,6 +280,7 @@ def combination_count() -> int:
         n *= len(FEATURES_BY_NAME[name].values)
     return n
 
+
 # --- Request header --------------------------------------------------------------------
 # Health checks and smoke tests score a record to prove the endpoint works; they send this
 # header so the scoring script does not collect them as patient traffic for the monitor.

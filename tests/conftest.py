@@ -77,8 +77,10 @@ class RealPeriods:
 @pytest.fixture(scope="session")
 def real_periods(tmp_path_factory: pytest.TempPathFactory) -> RealPeriods:
     frame = pd.read_csv(REAL_CDC_FILE, dtype=str, keep_default_na=False)
-    dates = [pd.to_datetime(frame[c], format="%m/%d/%Y", errors="coerce") for c in ("cdc_report_dt", "pos_spec_dt",
-                                                                                    "onset_dt")]
+    dates = [
+        pd.to_datetime(frame[c], format="%m/%d/%Y", errors="coerce")
+        for c in ("cdc_report_dt", "pos_spec_dt", "onset_dt")
+    ]
     case_date = pd.concat(dates, axis=1).min(axis=1)
     late = frame[case_date >= "2020-04-01"]
     half = np.random.default_rng(0).random(len(late)) < 0.5

@@ -19,7 +19,6 @@ MONITOR = PAGES / "6_Monitoring.py"
 TIMEOUT = 120
 
 
-
 def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 

@@ -34,7 +34,6 @@ TYPED = {"age_group": "80+ Years", "sex": "Male", "medcond_yn": "Yes"}
 INTAKE = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
 
 
-
 def _run(path: Path) -> AppTest:
     at = AppTest.from_file(path, default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]

@@ -41,8 +41,9 @@ def test_default_model_is_real_data_with_its_period(model_dir: Path):
     assert intake["selection"]["metric"] == "log_loss" and "one standard error" in intake["selection"]["rule"]
     chosen = intake["selection"]["candidates"][intake["candidate"]]
     assert chosen["within_one_se"] and chosen["excess_log_loss"] <= chosen["excess_se"]
-    simpler = list(intake["selection"]["candidates"])[: list(intake["selection"]["candidates"]).index(
-        intake["candidate"])]
+    simpler = list(intake["selection"]["candidates"])[
+        : list(intake["selection"]["candidates"]).index(intake["candidate"])
+    ]
     assert not any(intake["selection"]["candidates"][n]["within_one_se"] for n in simpler)
     test = intake["metrics"]["test"]
     assert test["roc_auc"] >= 0.87
@@ -60,8 +61,13 @@ def test_death_certificate_cases_are_not_intake_patients(model_dir: Path):
     assert card["data"]["rows_read"] == 500_000
     assert card["data"]["rows_used"] == 276_780
     # A living probable case at intake is not told the death-certificate risk.
-    probable, confirmed = risks(model_dir, [profile(age_group="80+ Years", current_status=s, medcond_yn="Missing")
-                                            for s in ("Probable Case", "Laboratory-confirmed case")])
+    probable, confirmed = risks(
+        model_dir,
+        [
+            profile(age_group="80+ Years", current_status=s, medcond_yn="Missing")
+            for s in ("Probable Case", "Laboratory-confirmed case")
+        ],
+    )
     assert probable < 0.6 and probable < 1.5 * confirmed
 
 
@@ -69,8 +75,12 @@ def test_intake_model_ignores_hospital_fields(model_dir: Path):
     """Unknown hospitalisation marks sicker CDC records; at intake it must not raise the risk."""
     base = profile(age_group="60 - 69 Years", medcond_yn="Yes")
     answers = RiskLookup.from_model_dir(model_dir).score_records(
-        [base, {**base, "hosp_yn": "Unknown", "icu_yn": "Unknown"}, {**base, "hosp_yn": "Missing", "icu_yn": "No"},
-         {**base, "hosp_yn": "Yes", "icu_yn": "No"}]
+        [
+            base,
+            {**base, "hosp_yn": "Unknown", "icu_yn": "Unknown"},
+            {**base, "hosp_yn": "Missing", "icu_yn": "No"},
+            {**base, "hosp_yn": "Yes", "icu_yn": "No"},
+        ]
     )
     assert [a["model"] for a in answers] == ["intake", "intake", "intake", "in_hospital"]
     assert answers[0]["probability"] == answers[1]["probability"] == answers[2]["probability"]

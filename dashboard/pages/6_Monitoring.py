@@ -142,9 +142,14 @@ if features:
     names = list(features)
     psi = [features[n]["psi"] for n in names]
     colours = {"major": theme.CAPACITY, "moderate": "#E07B39"}
-    fig = go.Figure(go.Bar(x=names, y=psi, marker_color=[colours.get(features[n]["status"], theme.PRIMARY)
-                                                         for n in names],
-                           hovertemplate="%{x}: PSI %{y:.4f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=psi,
+            marker_color=[colours.get(features[n]["status"], theme.PRIMARY) for n in names],
+            hovertemplate="%{x}: PSI %{y:.4f}<extra></extra>",
+        )
+    )
     for level, label in ((drift.PSI_MODERATE, "moderate"), (drift.PSI_MAJOR, "major")):
         fig.add_hline(y=level, line_dash="dot", line_color=theme.MUTED, annotation_text=label)
     fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
@@ -166,13 +171,25 @@ predicted = report["predicted_risk"]
 if predicted:
     bins = predicted["bins"]
     labels = [f"{lo:.1%}–{hi:.1%}" for lo, hi in itertools.pairwise(bins)]
-    fig = go.Figure([go.Bar(name="at training", x=labels, y=predicted["reference_shares"], marker_color=theme.MUTED),
-                     go.Bar(name="now", x=labels, y=predicted["current_shares"], marker_color=theme.PRIMARY)])
+    fig = go.Figure(
+        [
+            go.Bar(name="at training", x=labels, y=predicted["reference_shares"], marker_color=theme.MUTED),
+            go.Bar(name="now", x=labels, y=predicted["current_shares"], marker_color=theme.PRIMARY),
+        ]
+    )
     mean_ref = predicted["mean_reference"]
-    fig.update_layout(barmode="group", height=340, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      title={"text": f"Predicted risk now vs at training (PSI {predicted['psi']:.3f}; mean "
-                             f"{predicted['mean_current']:.2%} now"
-                             + (f", {mean_ref:.2%} at training)" if mean_ref is not None else ")"), "x": 0.0})
+    fig.update_layout(
+        barmode="group",
+        height=340,
+        yaxis_tickformat=".0%",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={
+            "text": f"Predicted risk now vs at training (PSI {predicted['psi']:.3f}; mean "
+            f"{predicted['mean_current']:.2%} now"
+            + (f", {mean_ref:.2%} at training)" if mean_ref is not None else ")"),
+            "x": 0.0,
+        },
+    )
     st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.risk_chart")
 
 perf = report["performance"]

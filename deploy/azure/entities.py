@@ -389,9 +389,7 @@ def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
         description="Data drift of model inputs vs training and prediction drift vs earlier weeks.",
         trigger=RecurrenceTrigger(frequency="day", interval=1, schedule=RecurrencePattern(hours=3, minutes=15)),
         create_monitor=MonitorDefinition(
-            compute=ServerlessSparkCompute(
-                instance_type=settings.monitor_spark_instance_type, runtime_version="3.4"
-            ),
+            compute=ServerlessSparkCompute(instance_type=settings.monitor_spark_instance_type, runtime_version="3.4"),
             monitoring_target=MonitoringTarget(
                 ml_task="classification",
                 endpoint_deployment_id=f"azureml:{settings.endpoint_name}:{settings.deployment_name}",
