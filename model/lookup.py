@@ -152,12 +152,6 @@ def _field_code(index: int, column: str, value: object) -> int:
     return code
 
 
-def _payload_codes(records: object, max_records: int) -> np.ndarray:
-    """Validate a JSON-decoded payload; return an (n, inputs) array of digits."""
-    items = _check_container(records, max_records)
-    return np.array([_record_codes(i, r) for i, r in enumerate(items)], dtype=np.int64)
-
-
 def _record_index(index: int, record: object) -> int:
     """Lookup index of one record; exact spellings take the fast path, the rest full validation."""
     if type(record) is dict and len(record) == len(_STRIDES):
@@ -178,17 +172,6 @@ def _codes_to_frame(codes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {c: np.asarray(_VALUES[c], dtype=object)[codes[:, j]] for j, c in enumerate(schema.MODEL_INPUTS)}
     )
-
-
-def records_to_frame(records: object, max_records: int = MAX_RECORDS) -> pd.DataFrame:
-    """Validate a JSON-decoded list of records into a frame of canonical `MODEL_INPUTS` values.
-
-    Raises PayloadError (naming the record and field, listing what is allowed) on:
-    not a list, empty, too many records, an item that is not an object, a missing
-    or unknown field, a non-string value, or a value outside the schema.
-    Harmless spellings (case, blanks) are normalised with `schema.canonical_value`.
-    """
-    return _codes_to_frame(_payload_codes(records, max_records))
 
 
 def risk_bands(probabilities: np.ndarray) -> np.ndarray:

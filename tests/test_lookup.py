@@ -15,8 +15,8 @@ from model.lookup import (
     PayloadError,
     RiskLookup,
     example_record,
-    records_to_frame,
     risk_bands,
+    validate_indices,
 )
 
 
@@ -93,11 +93,9 @@ def test_risk_bands_match_schema_at_the_edges() -> None:
     assert list(risk_bands(edges)) == [schema.risk_band(p) for p in edges]
 
 
-def test_records_to_frame_normalises_and_ignores_race(lookup) -> None:
+def test_validation_normalises_and_ignores_race(lookup) -> None:
     record = {**example_record(), "sex": "  male ", "race_ethnicity_combined": "Hispanic/Latino"}
-    frame = records_to_frame([record], MAX_RECORDS)
-    assert list(frame.columns) == list(schema.MODEL_INPUTS)
-    assert frame.loc[0, "sex"] == "Male"
+    assert validate_indices([record], MAX_RECORDS) == validate_indices([{**example_record(), "sex": "Male"}])
     plain = lookup.score_records([{**example_record(), "sex": "Male"}])
     assert lookup.score_records([record]) == plain
 
@@ -118,14 +116,14 @@ def test_records_to_frame_normalises_and_ignores_race(lookup) -> None:
         ([example_record(), {**example_record(), "age_group": "85"}], ["record 1", "'85'", "'80+ Years'", "'NA'"]),
     ],
 )
-def test_records_to_frame_explains_every_bad_payload(payload: object, fragments: list[str]) -> None:
+def test_validation_explains_every_bad_payload(payload: object, fragments: list[str]) -> None:
     with pytest.raises(PayloadError) as err:
-        records_to_frame(payload, MAX_RECORDS)
+        validate_indices(payload, MAX_RECORDS)
     for fragment in fragments:
         assert fragment in str(err.value)
 
 
-def test_records_to_frame_enforces_the_record_limit() -> None:
-    records_to_frame([example_record()] * 5, max_records=5)
+def test_validation_enforces_the_record_limit() -> None:
+    validate_indices([example_record()] * 5, max_records=5)
     with pytest.raises(PayloadError, match="holds 6 records; at most 5"):
-        records_to_frame([example_record()] * 6, max_records=5)
+        validate_indices([example_record()] * 6, max_records=5)

@@ -5,7 +5,7 @@ that go with the numbers. The maths itself is `model.capacity` (pure, shared wit
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,9 +60,6 @@ class IcuAssumptions:
             delay_days=self.delay_days,
             days=self.horizon_days,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # --- where the ICU need comes from ---------------------------------------------------------------------

@@ -19,7 +19,6 @@ from dashboard.client import EndpointConfig
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR_ENV = "RISK_MODEL_DIR"
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
-TRAIN_COMMAND = "python -m model.train"
 
 
 def model_dir() -> Path:

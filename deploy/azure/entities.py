@@ -209,7 +209,6 @@ def deployment_environment_variables(settings: DeploySettings) -> dict[str, str]
     return {
         # The same server configuration as the local endpoint (gthread workers, timeouts) ...
         **SCORING_SERVER_ENV,
-        "RISK_SCHEMA_VERSION": schema.SCHEMA_VERSION,
         # ... with one worker per request Azure admits at once.
         "WORKER_COUNT": str(settings.max_concurrent_requests_per_instance),
     }
