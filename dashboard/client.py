@@ -622,5 +622,5 @@ def _reason(exc: Exception) -> str:
 
 
 def _canonical_record() -> dict[str, str]:
-    """The health check's record: the schema defaults of the intake fields (model.lookup.example_record)."""
-    return {c: schema.FEATURES_BY_NAME[c].default for c in schema.MODEL_FEATURES[schema.INTAKE_MODEL]}
+    """The health check's record: the schema defaults of the intake fields."""
+    return schema.default_record()

@@ -258,7 +258,7 @@ def stop_requested_by_signals() -> threading.Event:
 @exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=artifact.DEFAULT_MODEL_DIR)
+    parser.add_argument("--model-dir", type=Path, default=artifact.model_dir_from_env())
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     parser.add_argument("--workers", type=int, default=None,

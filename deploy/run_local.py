@@ -50,9 +50,7 @@ def pick_port(wanted: int, what: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.run_local", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--model-dir", type=Path, default=Path(os.environ.get("RISK_MODEL_DIR", artifact.DEFAULT_MODEL_DIR))
-    )
+    parser.add_argument("--model-dir", type=Path, default=artifact.model_dir_from_env())
     parser.add_argument("--endpoint-port", type=int, default=5001)
     parser.add_argument("--dashboard-port", type=int, default=8501)
     args = parser.parse_args(argv)

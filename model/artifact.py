@@ -39,6 +39,13 @@ MODELS = (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL)
 OPTIONAL_MODELS = (schema.IN_HOSPITAL_MODEL,)
 
 DEFAULT_MODEL_DIR = Path("artifacts/model")
+MODEL_DIR_ENV = "RISK_MODEL_DIR"
+
+
+def model_dir_from_env() -> Path:
+    """The model directory every CLI and the dashboard use by default: $RISK_MODEL_DIR, else artifacts/model."""
+    raw = os.environ.get(MODEL_DIR_ENV, "").strip()
+    return Path(raw).expanduser() if raw else DEFAULT_MODEL_DIR
 
 
 class ArtifactError(FileNotFoundError):

@@ -57,7 +57,6 @@ from model.loader import (
 OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band", "flagged")
 ROW_COLUMN = "row_number"  # 1-based data-row number in the input (header excluded)
 REASON_COLUMN = "reject_reason"
-MODEL_DIR_ENV = "RISK_MODEL_DIR"
 PROGRESS_EVERY_S = 2.0
 GZIP_LEVEL = 1
 WRITE_QUEUE = 3  # chunks waiting for the writer thread
@@ -65,7 +64,7 @@ WRITE_QUEUE = 3  # chunks waiting for the writer thread
 
 def default_threshold() -> float:
     """Lower edge of the 'high' risk band (same default as the dashboard's operating threshold)."""
-    return float(schema.RISK_BANDS[1][0])
+    return schema.DEFAULT_THRESHOLD
 
 
 def resolve_threshold(value: str | float | None, model_dir: Path) -> float:
@@ -444,8 +443,7 @@ def format_summary(summary: BatchSummary, max_reasons: int = 10) -> str:
 
 
 def default_model_dir() -> Path:
-    raw = os.environ.get(MODEL_DIR_ENV, "").strip()
-    return Path(raw) if raw else artifact.DEFAULT_MODEL_DIR
+    return artifact.model_dir_from_env()
 
 
 @guarded
@@ -459,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", default=None, help="flag rows with probability >= T (0-1) or 'max-f1' "
                         f"(default {default_threshold():g}, the 'high' risk band)")  # fmt: skip
     parser.add_argument("--model-dir", type=Path, default=None,
-                        help=f"model artifact (default ${MODEL_DIR_ENV} or {artifact.DEFAULT_MODEL_DIR})")  # fmt: skip
+                        help=f"model artifact (default ${artifact.MODEL_DIR_ENV} or "
+                             f"{artifact.DEFAULT_MODEL_DIR})")  # fmt: skip
     parser.add_argument("--rejects", type=Path, help="rows that cannot be scored (default <out>.rejects.<ext>)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

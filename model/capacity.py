@@ -686,7 +686,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m model.capacity",
         description="Project COVID-19 ICU census day by day for the patients the model flags.",
     )
-    default_dir = os.environ.get("RISK_MODEL_DIR") or str(artifact.DEFAULT_MODEL_DIR)
+    default_dir = str(artifact.model_dir_from_env())
     p.add_argument("--model-dir", type=Path, default=Path(default_dir), help=f"model directory (default {default_dir})")
     p.add_argument("--cases-per-day", type=float, required=True, help="new reported cases today")
     p.add_argument("--doubling-days", type=float, help="doubling time in days; negative = halving time; omit for flat")
@@ -706,7 +706,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def default_threshold() -> float:
     """Lower edge of the 'high' risk band: the dashboard's and batch scoring's default threshold too."""
-    return float(schema.RISK_BANDS[1][0])
+    return schema.DEFAULT_THRESHOLD
 
 
 def _plain(value: Any) -> Any:

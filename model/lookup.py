@@ -61,7 +61,7 @@ class PayloadError(ValueError):
 
 def example_record() -> dict[str, str]:
     """A valid intake record made of the schema defaults (used in error messages, docs and health checks)."""
-    return {c: schema.FEATURES_BY_NAME[c].default for c in REQUIRED_FIELDS}
+    return schema.default_record()
 
 
 def _allowed(column: str) -> str:

@@ -218,6 +218,16 @@ RISK_BANDS: tuple[tuple[float, str], ...] = (
 )
 
 
+# The operating threshold a page, a batch run or a projection starts from: the lower edge of the
+# "high" band, so "flagged" means "high or very high".
+DEFAULT_THRESHOLD: float = RISK_BANDS[1][0]
+
+
+def default_record() -> dict[str, str]:
+    """An intake patient made of the form's defaults (examples, health checks, smoke tests)."""
+    return {name: FEATURES_BY_NAME[name].default for name in MODEL_INPUTS if name not in ("hosp_yn", "icu_yn")}
+
+
 def risk_band(probability: float) -> str:
     """Name of the risk band a calibrated probability falls in."""
     for upper, name in RISK_BANDS:

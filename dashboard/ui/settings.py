@@ -15,16 +15,15 @@ from typing import Any
 import streamlit as st
 
 from dashboard.client import EndpointConfig
+from model import artifact
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL_DIR_ENV = "RISK_MODEL_DIR"
-DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
 
 
 def model_dir() -> Path:
     """The model artifact directory the dashboard reads (tables and card only)."""
-    raw = os.environ.get(MODEL_DIR_ENV, "").strip()
-    return Path(raw).expanduser().resolve() if raw else DEFAULT_MODEL_DIR
+    # A relative path is taken from the repo root (where `make run` starts the dashboard).
+    return (REPO_ROOT / artifact.model_dir_from_env()).resolve()
 
 
 def secrets_section(name: str) -> Mapping[str, Any] | None:

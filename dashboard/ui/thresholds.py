@@ -121,11 +121,8 @@ def threshold_max_f1(table: pd.DataFrame) -> float:
 
 
 def default_threshold() -> float:
-    """Lower edge of the schema's third risk band ("high"): flag patients from that band up.
-
-    Taken from `schema.RISK_BANDS` so the default moves with the bands.
-    """
-    return float(schema.RISK_BANDS[1][0])
+    """`schema.DEFAULT_THRESHOLD`: the lower edge of the "high" band, so the default moves with the bands."""
+    return schema.DEFAULT_THRESHOLD
 
 
 def presets(table: pd.DataFrame) -> dict[str, float]:

@@ -116,7 +116,7 @@ class AzureControlPlane:
 
 def smoke_records() -> list[dict[str, str]]:
     """Two valid requests built from the schema: the form defaults and the oldest age group."""
-    default = {f.name: f.default for f in schema.FEATURES if f.model_input}
+    default = schema.default_record()
     return [default, {**default, "age_group": schema.AGE_GROUPS[-1]}]
 
 
