@@ -368,3 +368,18 @@ def test_one_threshold_one_value_on_every_page(dashboard_env: str) -> None:
     assert at.slider(key="threshold_explorer.slider").value == chosen
     assert at.session_state["shared.threshold"] == chosen
     assert any(f"{chosen:.4g}" in m.value for m in at.sidebar.markdown)
+
+
+def test_the_threshold_lives_in_the_url(dashboard_env: str) -> None:
+    at = AppTest.from_file(THRESHOLD, default_timeout=TIMEOUT)
+    at.query_params["threshold"] = "0.1234"  # a shared link
+    at.run()
+    assert not at.exception
+    assert at.slider(key="threshold_explorer.slider").value == pytest.approx(0.1234)
+    at.slider(key="threshold_explorer.slider").set_value(0.2).run()
+    assert at.query_params["threshold"] == "0.2000"  # the address to share now opens this view
+    bad = AppTest.from_file(THRESHOLD, default_timeout=TIMEOUT)
+    bad.query_params["threshold"] = "lots"
+    bad.run()
+    assert any("is not a number between 0 and 1" in w.value for w in bad.warning)
+    assert bad.slider(key="threshold_explorer.slider").value == pytest.approx(0.05)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import auth, settings, theme, thresholds
+from dashboard.ui import auth, settings, state, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import Sidebar
 
@@ -44,6 +44,7 @@ def setup_page(title: str, subtitle: str, *, needs_model: bool = True) -> PageCo
     st.set_page_config(page_title=f"{title} · {theme.APP_NAME}", page_icon=str(theme.FAVICON), layout="wide")
     theme.apply_theme()
     auth.require_sign_in()  # returns when sign-in is off or done; otherwise shows only the sign-in screen
+    url_problem = state.threshold_from_url()
     model, model_error = None, None
     try:
         model = load_artifact(settings.model_dir())
@@ -56,6 +57,8 @@ def setup_page(title: str, subtitle: str, *, needs_model: bool = True) -> PageCo
         config_error = str(exc)
     bar = Sidebar(config, model, config_error)
     theme.header(title, subtitle)
+    if url_problem:
+        st.warning(url_problem, icon=":material/link_off:")
     if model is not None:
         theme.data_banner(model.card)
     elif model_error:

@@ -22,6 +22,27 @@ SCORED_KEY = "shared.scored_patients"
 ENDPOINT_STATUS_KEY = "shared.endpoint_status"
 
 
+THRESHOLD_PARAM = "threshold"  # ?threshold=0.0807 in the URL: a link opens the same operating point
+
+
+def threshold_from_url() -> str | None:
+    """Adopt the URL's threshold for a session that has none yet; a message when the URL's value is unusable."""
+    raw = st.query_params.get(THRESHOLD_PARAM)
+    if raw is None or THRESHOLD_KEY in st.session_state:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        return (
+            f"The link's threshold {raw[:20]!r} is not a number between 0 and 1; using "
+            f"{default_threshold():.4f}. Set it on the Threshold explorer, then copy the address again."
+        )
+    set_threshold(value)
+    return None
+
+
 def get_threshold() -> float:
     """The operating threshold (flag = probability ≥ threshold) chosen anywhere in the app."""
     value = st.session_state.get(THRESHOLD_KEY)
@@ -42,6 +63,7 @@ def set_threshold(value: float, *, round_up: bool = False) -> None:
     steps = min(max(float(value), 0.0), 1.0) / THRESHOLD_STEP
     snapped = (math.ceil(steps - 1e-9) if round_up else math.floor(steps + 1e-9)) * THRESHOLD_STEP
     st.session_state[THRESHOLD_KEY] = round(min(snapped, 1.0), 4)
+    st.query_params[THRESHOLD_PARAM] = f"{st.session_state[THRESHOLD_KEY]:.4f}"  # a shareable link
 
 
 def get_icu_assumptions() -> IcuAssumptions:
