@@ -228,20 +228,22 @@ def _subgroup_section(card: dict[str, Any]) -> list[str]:
     return [*lines, "", "⚠: the 95% interval of O/E excludes 1.", ""]
 
 
+def temporal_text(temporal: dict[str, Any]) -> str:
+    """The temporal validation in one sentence (card, Model card page and training progress)."""
+    if not temporal.get("performed"):
+        return f"Not performed: {temporal.get('reason', 'no dates')}."
+    oe = temporal["observed_expected"]
+    return (
+        f"Trained on cases of {temporal['train_months'][0]} to {temporal['train_months'][1]}, tested on "
+        f"{temporal['test_months'][0]} to {temporal['test_months'][1]} ({temporal['test_patients']:,.0f} "
+        f"patients): ROC-AUC {fmt(temporal['roc_auc'], 3)}, O/E {fmt(oe['oe'], 2)} "
+        f"({fmt(oe['oe_low'], 2)}-{fmt(oe['oe_high'], 2)}), calibration slope "
+        f"{fmt(temporal['calibration_line']['slope'], 2)}."
+    )
+
+
 def _time_section(card: dict[str, Any]) -> list[str]:
-    temporal = card["temporal_validation"]
-    lines = ["## Time", ""]
-    if temporal.get("performed"):
-        oe = temporal["observed_expected"]
-        lines.append(
-            f"Temporal validation: trained on cases of {temporal['train_months'][0]} to "
-            f"{temporal['train_months'][1]}, tested on {temporal['test_months'][0]} to {temporal['test_months'][1]} "
-            f"({temporal['test_patients']:,.0f} patients): ROC-AUC {fmt(temporal['roc_auc'], 3)}, O/E "
-            f"{fmt(oe['oe'], 2)} ({fmt(oe['oe_low'], 2)}-{fmt(oe['oe_high'], 2)}), calibration slope "
-            f"{fmt(temporal['calibration_line']['slope'], 2)}."
-        )
-    else:
-        lines.append(f"Temporal validation not performed: {temporal.get('reason')}.")
+    lines = ["## Time", "", f"Temporal validation. {temporal_text(card['temporal_validation'])}"]
     return [*lines, "", "Updating plan: " + card["updating_plan"], ""]
 
 

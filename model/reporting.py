@@ -173,18 +173,6 @@ def temporal_validation(known: pd.DataFrame, *, seed: int, names: list[str] | No
     }
 
 
-def temporal_text(temporal: dict[str, Any]) -> str:
-    if not temporal.get("performed"):
-        return f"not performed: {temporal.get('reason')}"
-    oe = temporal["observed_expected"]
-    return (
-        f"trained on {temporal['train_months'][0]}..{temporal['train_months'][1]}, tested on "
-        f"{temporal['test_months'][0]}..{temporal['test_months'][1]}: ROC-AUC {temporal['roc_auc']:.3f}, "
-        f"O/E {oe['oe']:.2f} [{oe['oe_low']:.2f}, {oe['oe_high']:.2f}], "
-        f"calibration slope {temporal['calibration_line']['slope']:.2f}"
-    )
-
-
 def model_summary(fitted: FittedModel, metrics: dict[str, Any], splits: tuple[Split, ...]) -> dict[str, Any]:
     """A model's entry in the card: inputs, selection, recalibration, table facts, splits and test metrics."""
     table = fitted.table

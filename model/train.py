@@ -33,7 +33,7 @@ from model.candidates import CANDIDATES
 from model.exit_codes import BAD_INPUT, guarded
 from model.fitting import FittedModel, Weighted, fit_model
 from model.loader import DataError, load_counts
-from model.model_card import build_card, card_markdown
+from model.model_card import build_card, card_markdown, temporal_text
 from model.provenance import is_synthetic
 from model.splits import Split, known_intake_outcomes, split_counts
 
@@ -183,7 +183,7 @@ def train(
     tables["outcome_known"] = reporting.outcome_known(counts)
     # The chosen candidate refitted on earlier months: the question is how *this* model ages.
     temporal = reporting.temporal_validation(known, seed=seed, names=[fitted[schema.INTAKE_MODEL].candidate])
-    progress(f"temporal validation: {reporting.temporal_text(temporal)}")
+    progress(f"temporal validation: {temporal_text(temporal)}")
     card = build_card(
         created=datetime.now(UTC),
         report=report.to_dict(),

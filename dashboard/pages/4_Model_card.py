@@ -11,6 +11,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard.ui import charts, page  # noqa: E402
 from model import schema  # noqa: E402
+from model.model_card import temporal_text  # noqa: E402
 
 ctx = page.setup_page(
     "Model card",
@@ -109,16 +110,7 @@ with left:
 with right:
     temporal = card.get("temporal_validation") or {}
     st.markdown("**Temporal validation**")
-    if temporal.get("performed"):
-        oe = temporal["observed_expected"]
-        st.markdown(
-            f"Trained on cases of {temporal['train_months'][0]} to {temporal['train_months'][1]}, tested on "
-            f"{temporal['test_months'][0]} to {temporal['test_months'][1]}: "
-            f"ROC-AUC {_num(temporal['roc_auc'], '.3f')}, "
-            f"O/E {_num(oe['oe'], '.2f')} ({_num(oe['oe_low'], '.2f')} to {_num(oe['oe_high'], '.2f')})."
-        )
-    else:
-        st.markdown(f"Not performed: {temporal.get('reason', 'no dates')}.")
+    st.markdown(temporal_text(temporal))
     st.markdown("**Updating plan**")
     st.markdown(str(card.get("updating_plan", "Not stated.")))
     st.markdown("**Intended use**")
