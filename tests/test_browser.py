@@ -48,6 +48,15 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
+def streamlit_command(port: int) -> list[str]:
+    """`streamlit run` of the app on a loopback port, headless, no usage stats, no file watcher."""
+    return [
+        sys.executable, "-m", "streamlit", "run", "dashboard/Home.py",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def app_url(model_dir: Path, local_endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app in a `streamlit run` subprocess on a free loopback port."""
@@ -58,11 +67,7 @@ def app_url(model_dir: Path, local_endpoint, tmp_path_factory: pytest.TempPathFa
         "RISK_ENDPOINT_URL": local_endpoint.scoring_url,
         "RISK_MODEL_DIR": str(model_dir),
     }
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "dashboard/Home.py",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
+    cmd = streamlit_command(port)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from deploy.local_endpoint import free_port
-from tests.test_browser import SCREENSHOTS, chromium_path, open_page  # noqa: F401 (fixture)
+from tests.test_browser import SCREENSHOTS, chromium_path, open_page, streamlit_command  # noqa: F401 (fixture)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER = {"sub": "ada.clinician", "name": "Dr Ada Okafor", "email": "ada.okafor@hospital.example"}
@@ -111,11 +111,7 @@ def signed_app(
         "RISK_ENDPOINT_URL": local_endpoint.scoring_url,
         "RISK_MODEL_DIR": str(model_dir),
     }
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", "dashboard/Home.py",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
+    cmd = streamlit_command(port)
     log_path = tmp / "streamlit.log"
     proc = _start(cmd, env, log_path)
     try:
