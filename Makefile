@@ -11,7 +11,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 		> $(VENV)/pip.log 2>&1 || (tail -40 $(VENV)/pip.log; exit 1)
 	touch $@
 
-# Local endpoint (azmlinfsrv) + dashboard; trains a model on generated data first if none exists.
+# Local endpoint (azmlinfsrv) + dashboard; trains a model on the bundled real CDC extract first if none exists.
 run: $(VENV)/.installed
 	$(PY) -m deploy.run_local
 

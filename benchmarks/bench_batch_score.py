@@ -55,9 +55,19 @@ def main() -> int:
         out = tmp / f"scored.{args.out_format}"
         score = measure(
             "python -m model.batch_score",
-            [sys.executable, "-m", "model.batch_score", "--data", str(data), "--out", str(out),
-             "--model-dir", str(model_dir), "--quiet"],
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "model.batch_score",
+                "--data",
+                str(data),
+                "--out",
+                str(out),
+                "--model-dir",
+                str(model_dir),
+                "--quiet",
+            ],
+        )
         out_mib = out.stat().st_size / 2**20
     rows = args.rows if args.data is None else None
     ratio = score.seconds / read.seconds

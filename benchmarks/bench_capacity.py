@@ -33,18 +33,34 @@ DAYS = 365
 SCENARIOS: dict[str, dict[str, Any]] = {
     "flat, 200 cases/day, 40 beds": {"cases_per_day": 200, "beds": 40, "los_days": 9, "census": 10},
     "doubling every 60 days, delay 3": {
-        "cases_per_day": 200, "beds": 40, "los_days": 9, "census": 10, "doubling_days": 60, "delay_days": 3,
+        "cases_per_day": 200,
+        "beds": 40,
+        "los_days": 9,
+        "census": 10,
+        "doubling_days": 60,
+        "delay_days": 3,
     },
     "halving every 30 days, gamma k=3": {
-        "cases_per_day": 2000, "beds": 150, "los_days": 9, "los_shape": 3, "census": 120, "doubling_days": -30,
+        "cases_per_day": 2000,
+        "beds": 150,
+        "los_days": 9,
+        "los_shape": 3,
+        "census": 120,
+        "doubling_days": -30,
     },
     "flat, 950 cases/day (near the most simulated patient by patient)": {
-        "cases_per_day": 950, "beds": 150, "los_days": 9, "census": 10,
+        "cases_per_day": 950,
+        "beds": 150,
+        "los_days": 9,
+        "census": 10,
     },
     "flat, 20,000 cases/day (too many to simulate one by one)": {
-        "cases_per_day": 20_000, "beds": 2000, "los_days": 9, "census": 500,
+        "cases_per_day": 20_000,
+        "beds": 2000,
+        "los_days": 9,
+        "census": 500,
     },
-}  # fmt: skip
+}
 
 
 def _ms(start: float) -> float:

@@ -42,8 +42,10 @@ def main() -> int:
             rss = sorted(p.memory_info().rss / 2**20 for p in processes)
     total = sum(rss)
     per_worker = (total - rss[0]) / max(1, len(rss) - 1)  # the smallest is the master
-    print(f"{args.workers} workers: processes {[round(r) for r in rss]} MiB, total {total:.0f} MiB, "
-          f"about {per_worker:.0f} MiB per worker")  # fmt: skip
+    print(
+        f"{args.workers} workers: processes {[round(r) for r in rss]} MiB, total {total:.0f} MiB, "
+        f"about {per_worker:.0f} MiB per worker"
+    )
     path = write_json(
         "bench_endpoint_memory.json",
         {

@@ -70,20 +70,43 @@ def main() -> int:
         for rows in args.rows:
             same = verdicts(model_dir, tmp, rows, range(1000, 1000 + args.seeds))
             alarms = sum(n for v, n in same.items() if v not in QUIET)
-            drifted = verdicts(model_dir, tmp, rows, range(5000, 5000 + args.drifted),
-                               age_shift={"80+ Years": 3.0}, death_rate_multiplier=0.5)  # fmt: skip
-            results[rows] = {"same_distribution": dict(same), "false_alarms": alarms,
-                             "false_alarm_rate": alarms / args.seeds, "drifted": dict(drifted),
-                             "drift_seen": sum(n for v, n in drifted.items() if v not in QUIET)}  # fmt: skip
-            print(f"{rows:>7,} rows: false alarms {alarms}/{args.seeds} ({alarms / args.seeds:.1%}), verdicts "
-                  f"{dict(same)}; drifted files flagged {results[rows]['drift_seen']}/{args.drifted} "
-                  f"{dict(drifted)}", flush=True)  # fmt: skip
+            drifted = verdicts(
+                model_dir,
+                tmp,
+                rows,
+                range(5000, 5000 + args.drifted),
+                age_shift={"80+ Years": 3.0},
+                death_rate_multiplier=0.5,
+            )
+            results[rows] = {
+                "same_distribution": dict(same),
+                "false_alarms": alarms,
+                "false_alarm_rate": alarms / args.seeds,
+                "drifted": dict(drifted),
+                "drift_seen": sum(n for v, n in drifted.items() if v not in QUIET),
+            }
+            print(
+                f"{rows:>7,} rows: false alarms {alarms}/{args.seeds} ({alarms / args.seeds:.1%}), verdicts "
+                f"{dict(same)}; drifted files flagged {results[rows]['drift_seen']}/{args.drifted} "
+                f"{dict(drifted)}",
+                flush=True,
+            )
     met = all(r["false_alarm_rate"] <= TARGET_RATE for r in results.values())
-    print(f"target false-alarm rate <= {TARGET_RATE:.0%} at every size: {'met' if met else 'NOT met'} "
-          f"({time.perf_counter() - began:.0f} s)")  # fmt: skip
-    path = write_json(f"bench_monitor_false_alarms-{args.label}.json",
-                      {"label": args.label, "seeds": args.seeds, "model_rows": MODEL_ROWS, "results": results,
-                       "target_rate": TARGET_RATE, "met": met})  # fmt: skip
+    print(
+        f"target false-alarm rate <= {TARGET_RATE:.0%} at every size: {'met' if met else 'NOT met'} "
+        f"({time.perf_counter() - began:.0f} s)"
+    )
+    path = write_json(
+        f"bench_monitor_false_alarms-{args.label}.json",
+        {
+            "label": args.label,
+            "seeds": args.seeds,
+            "model_rows": MODEL_ROWS,
+            "results": results,
+            "target_rate": TARGET_RATE,
+            "met": met,
+        },
+    )
     print(f"wrote {path}")
     return 0
 

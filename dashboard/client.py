@@ -582,9 +582,11 @@ def _result_problem(result: object) -> str | None:
         return "has extrapolated that is not true/false"
     interval = result.get("interval")
     if "interval" in result and not (
-        isinstance(interval, list) and len(interval) == 2 and all(_is_probability(v) for v in interval)
+        isinstance(interval, list)
+        and len(interval) == 2
+        and all(_is_probability(v) for v in interval)
         and interval[0] <= interval[1]
-    ):  # fmt: skip
+    ):
         return "has an interval that is not [low, high] within 0..1"
     return None
 

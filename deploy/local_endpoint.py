@@ -148,8 +148,12 @@ def start(
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="local-endpoint-")) / "azmlinfsrv.log"
     models_root, azure_model_dir = azure_model_layout(Path(model_dir))
-    child_env = {**os.environ, **server_settings.SCORING_SERVER_ENV, **(env or {}),
-                 "AZUREML_MODEL_DIR": str(azure_model_dir)}  # fmt: skip
+    child_env = {
+        **os.environ,
+        **server_settings.SCORING_SERVER_ENV,
+        **(env or {}),
+        "AZUREML_MODEL_DIR": str(azure_model_dir),
+    }
     # Any app-insights key in our environment would be shipped to the child; not wanted locally.
     child_env.pop("AML_APP_INSIGHTS_KEY", None)
     cmd = [sys.executable, "-c", _CHILD_CODE, host, "--entry_script", str(entry_script), "--port", str(port)]
@@ -261,8 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=artifact.model_dir_from_env())
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help=f"gunicorn worker processes (default {server_settings.WORKER_COUNT})")  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=None, help=f"gunicorn worker processes (default {server_settings.WORKER_COUNT})"
+    )
     args = parser.parse_args(argv)
     stop_requested = stop_requested_by_signals()
     model_dir = ensure_model(args.model_dir.resolve())

@@ -64,11 +64,24 @@ def main(argv: list[str] | None = None) -> int:
         dashboard_port = pick_port(args.dashboard_port, "dashboard")
         env = {**os.environ, "RISK_ENDPOINT_URL": endpoint.scoring_url, "RISK_MODEL_DIR": str(model_dir)}
         dashboard = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.address", "127.0.0.1",
-             "--server.port", str(dashboard_port), "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
-            cwd=REPO_ROOT, env=env,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "dashboard/Home.py",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(dashboard_port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+        )
         print(f"Dashboard: http://127.0.0.1:{dashboard_port}   (Ctrl-C stops both)", flush=True)
         restarts = 0
         while dashboard.poll() is None:
@@ -78,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             if endpoint.process.poll() is None:
                 continue
             if restarts >= MAX_RESTARTS:
-                print(f"The scoring endpoint stopped {restarts + 1} times; giving up. Its log: {endpoint.log_path}",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"The scoring endpoint stopped {restarts + 1} times; giving up. Its log: {endpoint.log_path}",
+                    file=sys.stderr,
+                )
                 return 1
             endpoint = restart(endpoint, model_dir, RESTART_PAUSE_S[restarts], stop_requested)
             restarts += 1
@@ -108,8 +123,12 @@ def restart(
 
     A failed start keeps the old (dead) endpoint, so the next check of the loop tries again.
     """
-    print(f"The scoring endpoint stopped (exit {endpoint.process.returncode}); restarting it in {pause_s:.0f} s. "
-          f"Its log: {endpoint.log_path}", file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"The scoring endpoint stopped (exit {endpoint.process.returncode}); restarting it in {pause_s:.0f} s. "
+        f"Its log: {endpoint.log_path}",
+        file=sys.stderr,
+        flush=True,
+    )
     stop(endpoint)  # whatever is left of its process group
     if stop_requested.wait(pause_s):
         return None

@@ -104,13 +104,22 @@ def _write_files(path: Path) -> dict[str, object]:
     assert _SCORER is not None and _RISK is not None and _OUTPUT is not None
     stem = path.name.split(".")[0] or "input"
     summary = batch_score.score_file(
-        path, _OUTPUT / f"{stem}.scored.parquet", _SCORER, threshold=_THRESHOLD,
-        model_version=_RISK.model_version, rejects=_OUTPUT / f"{stem}.rejects.parquet",
-    )  # fmt: skip
+        path,
+        _OUTPUT / f"{stem}.scored.parquet",
+        _SCORER,
+        threshold=_THRESHOLD,
+        model_version=_RISK.model_version,
+        rejects=_OUTPUT / f"{stem}.rejects.parquet",
+    )
     return {
-        "file": path.name, "rows_read": summary.rows_read, "scored": summary.scored, "rejected": summary.rejected,
-        "flagged": summary.flagged, "expected_deaths": summary.expected_deaths, "output": summary.out,
-    }  # fmt: skip
+        "file": path.name,
+        "rows_read": summary.rows_read,
+        "scored": summary.scored,
+        "rejected": summary.rejected,
+        "flagged": summary.flagged,
+        "expected_deaths": summary.expected_deaths,
+        "output": summary.out,
+    }
 
 
 def run(mini_batch: list[str]) -> pd.DataFrame:
@@ -122,6 +131,13 @@ def run(mini_batch: list[str]) -> pd.DataFrame:
         return pd.DataFrame([_write_files(p) for p in paths])
     frames = [_rows_of(p) for p in paths]
     if not frames:
-        return pd.DataFrame(columns=["file", batch_score.ROW_COLUMN, *schema.MODEL_INPUTS,
-                                     *batch_score.OUTPUT_COLUMNS, batch_score.REASON_COLUMN])  # fmt: skip
+        return pd.DataFrame(
+            columns=[
+                "file",
+                batch_score.ROW_COLUMN,
+                *schema.MODEL_INPUTS,
+                *batch_score.OUTPUT_COLUMNS,
+                batch_score.REASON_COLUMN,
+            ]
+        )
     return pd.concat(frames, ignore_index=True)

@@ -196,8 +196,10 @@ def output_format(path: str | Path) -> str:
     for fmt in OUTPUT_FORMATS:
         if name.endswith("." + fmt) and len(name) > len(fmt) + 1:
             return fmt
-    raise ValueError(f"cannot tell the output format of {str(path)!r}: the file name must end in "
-                     f"{', '.join('.' + f for f in OUTPUT_FORMATS)}")  # fmt: skip
+    raise ValueError(
+        f"cannot tell the output format of {str(path)!r}: the file name must end in "
+        f"{', '.join('.' + f for f in OUTPUT_FORMATS)}"
+    )
 
 
 class ChunkWriter:
@@ -360,8 +362,11 @@ class Progress:
         rate = rows / elapsed if elapsed > 0 else 0.0
         minutes, seconds = divmod(int(elapsed), 60)
         word = "done" if final else "scoring"
-        print(f"{word}: {rows:,} rows | {rate:,.0f} rows/s | {minutes:02d}:{seconds:02d} elapsed", file=self.stream,
-              flush=True)  # fmt: skip
+        print(
+            f"{word}: {rows:,} rows | {rate:,.0f} rows/s | {minutes:02d}:{seconds:02d} elapsed",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def score_file(
@@ -393,9 +398,12 @@ def score_file(
                 background.put(reject_writer, chunk.rejected)
             else:
                 reject_schema = reject_schema or pa.schema(
-                    [pa.field(ROW_COLUMN, pa.int64()), *list(chunk.scored.schema)[: -len(OUTPUT_COLUMNS)],
-                     pa.field(REASON_COLUMN, pa.string())]
-                )  # fmt: skip
+                    [
+                        pa.field(ROW_COLUMN, pa.int64()),
+                        *list(chunk.scored.schema)[: -len(OUTPUT_COLUMNS)],
+                        pa.field(REASON_COLUMN, pa.string()),
+                    ]
+                )
             reasons.update(chunk.reasons)
             probability = chunk.scored.column(chunk.scored.num_columns - 3)
             summary.rows_read += chunk.rows_read
@@ -449,16 +457,25 @@ def default_model_dir() -> Path:
 @guarded
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m model.batch_score", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2],
-    )  # fmt: skip
+        prog="python -m model.batch_score",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
     parser.add_argument("--data", required=True, type=Path, help="CDC file: .csv, .csv.gz or .parquet")
     parser.add_argument("--out", required=True, type=Path, help="scored file: .csv, .csv.gz or .parquet")
-    parser.add_argument("--threshold", default=None, help="flag rows with probability >= T (0-1) or 'max-f1' "
-                        f"(default {default_threshold():g}, the 'high' risk band)")  # fmt: skip
-    parser.add_argument("--model-dir", type=Path, default=None,
-                        help=f"model artifact (default ${artifact.MODEL_DIR_ENV} or "
-                             f"{artifact.DEFAULT_MODEL_DIR})")  # fmt: skip
+    parser.add_argument(
+        "--threshold",
+        default=None,
+        help="flag rows with probability >= T (0-1) or 'max-f1' "
+        f"(default {default_threshold():g}, the 'high' risk band)",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help=f"model artifact (default ${artifact.MODEL_DIR_ENV} or {artifact.DEFAULT_MODEL_DIR})",
+    )
     parser.add_argument("--rejects", type=Path, help="rows that cannot be scored (default <out>.rejects.<ext>)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -471,9 +488,14 @@ def main(argv: list[str] | None = None) -> int:
         threshold = resolve_threshold(args.threshold, model_dir)
         risk = lookup.RiskLookup.from_model_dir(model_dir)
         summary = score_file(
-            args.data, args.out, lookup_scorer(risk), threshold=threshold, model_version=risk.model_version,
-            rejects=args.rejects, progress=None if args.quiet else Progress(),
-        )  # fmt: skip
+            args.data,
+            args.out,
+            lookup_scorer(risk),
+            threshold=threshold,
+            model_version=risk.model_version,
+            rejects=args.rejects,
+            progress=None if args.quiet else Progress(),
+        )
     except (DataError, artifact.ArtifactError, ValueError, OSError) as exc:  # the input, not a bug
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT

@@ -182,9 +182,14 @@ class RotatingJsonl:
         logger.warning(
             "data collection retention: deleted %s (%s bytes, %s records) to keep %d rotated files of at most "
             "%s bytes (%s, %s)",
-            path, f"{size:,}", "unknown" if records is None else f"{records:,}", self.backups,
-            f"{self.max_bytes:,}", ENV_KEEP_FILES, ENV_FILE_MB,
-        )  # fmt: skip
+            path,
+            f"{size:,}",
+            "unknown" if records is None else f"{records:,}",
+            self.backups,
+            f"{self.max_bytes:,}",
+            ENV_KEEP_FILES,
+            ENV_FILE_MB,
+        )
 
     def close(self) -> None:
         self._handle.close()
@@ -358,8 +363,12 @@ def from_environment(
     directory = Path(env.get(ENV_DIR) or DEFAULT_DIR)
     try:
         sinks.append(JsonlSink(directory, max_bytes, backups))
-        logger.info("recording scored requests to %s (files of at most %d MB, %d rotated files kept)",
-                    sinks[-1].path, max_bytes >> 20, backups)  # type: ignore[attr-defined]  # fmt: skip
+        logger.info(
+            "recording scored requests to %s (files of at most %d MB, %d rotated files kept)",
+            sinks[-1].path,
+            max_bytes >> 20,
+            backups,
+        )  # type: ignore[attr-defined]
     except OSError as exc:
         logger.warning("cannot write collected data to %s (%s); continuing without it", directory, exc)
     return ScoringCollector(model_version, table, sinks)

@@ -220,8 +220,10 @@ def route(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         hospital[:] = False
     grid["model"] = np.where(hospital, schema.IN_HOSPITAL_MODEL, schema.INTAKE_MODEL)
     answers = ("probability", "ci_low", "ci_high", "extrapolated", "baseline", "contributions")
-    out = {name: np.empty(len(grid), dtype=object if name in ("extrapolated", "contributions") else float)
-           for name in answers}  # fmt: skip
+    out = {
+        name: np.empty(len(grid), dtype=object if name in ("extrapolated", "contributions") else float)
+        for name in answers
+    }
     for model, table in tables.items():
         baseline, shares = explain.shapley(table, model)
         table = table.assign(

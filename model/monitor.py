@@ -53,13 +53,22 @@ ROC_AUC_MAX_DROP = 0.05  # ROC-AUC lower than the card's test figure by more tha
 OUTCOME_DEPENDENT_INPUTS = ("hosp_yn", "icu_yn", "medcond_yn")
 
 THRESHOLDS = {
-    "alpha_family_wise": ALPHA, "correction": "Holm", "test": "G-test (likelihood-ratio chi-square)",
-    "min_expected_per_category": drift.MIN_EXPECTED, "min_drift_rows": MIN_DRIFT_ROWS,
-    "psi_moderate": drift.PSI_MODERATE, "psi_major": drift.PSI_MAJOR, "share_ratio_moderate": drift.RATIO_MODERATE,
-    "share_ratio_major": drift.RATIO_MAJOR, "share_ratio_min_share": drift.RATIO_MIN_SHARE,
-    "min_events": MIN_EVENTS, "observed_expected_material": OE_MATERIAL, "calibration_slope_near": list(SLOPE_NEAR),
-    "roc_auc_max_drop": ROC_AUC_MAX_DROP, "confidence_intervals": performance.CONFIDENCE,
-}  # fmt: skip
+    "alpha_family_wise": ALPHA,
+    "correction": "Holm",
+    "test": "G-test (likelihood-ratio chi-square)",
+    "min_expected_per_category": drift.MIN_EXPECTED,
+    "min_drift_rows": MIN_DRIFT_ROWS,
+    "psi_moderate": drift.PSI_MODERATE,
+    "psi_major": drift.PSI_MAJOR,
+    "share_ratio_moderate": drift.RATIO_MODERATE,
+    "share_ratio_major": drift.RATIO_MAJOR,
+    "share_ratio_min_share": drift.RATIO_MIN_SHARE,
+    "min_events": MIN_EVENTS,
+    "observed_expected_material": OE_MATERIAL,
+    "calibration_slope_near": list(SLOPE_NEAR),
+    "roc_auc_max_drop": ROC_AUC_MAX_DROP,
+    "confidence_intervals": performance.CONFIDENCE,
+}
 REFERENCE_METRICS = ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted")
 
 VERDICT_OK = "ok"
@@ -277,8 +286,10 @@ def feature_counts(counts: np.ndarray, combos: pd.DataFrame, columns: tuple[str,
 def feature_shares(counts: np.ndarray, combos: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """Share of each category of each input, from per-combination counts."""
     total = counts.sum()
-    return {c: {v: (n / total if total else 0.0) for v, n in values.items()}
-            for c, values in feature_counts(counts, combos, columns).items()}  # fmt: skip
+    return {
+        c: {v: (n / total if total else 0.0) for v, n in values.items()}
+        for c, values in feature_counts(counts, combos, columns).items()
+    }
 
 
 def _reference_population(reference: dict[str, Any], has_outcomes: bool) -> tuple[dict[str, Any], str, set[str]]:
@@ -297,13 +308,17 @@ def _with_status(result: dict[str, Any], adjusted_p: float | None, enough: bool)
         result.update(p_adjusted=None, significant=False, status="not compared")
         return result
     significant = enough and adjusted_p < ALPHA
-    result.update(p_adjusted=adjusted_p, significant=significant,
-                  status=drift.status(significant, result["psi"], result["largest_change"]))  # fmt: skip
+    result.update(
+        p_adjusted=adjusted_p,
+        significant=significant,
+        status=drift.status(significant, result["psi"], result["largest_change"]),
+    )
     return result
 
 
-def drift_report(counts: np.ndarray, risk: lookup.RiskLookup, reference: dict[str, Any],
-                 not_comparable: set[str], enough: bool) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+def drift_report(
+    counts: np.ndarray, risk: lookup.RiskLookup, reference: dict[str, Any], not_comparable: set[str], enough: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per-input and predicted-risk comparisons with G-tests, Holm-adjusted over the compared ones."""
     features: dict[str, Any] = {}
     if not counts.sum():
@@ -315,8 +330,12 @@ def drift_report(counts: np.ndarray, risk: lookup.RiskLookup, reference: dict[st
     for column in inputs:
         values = schema.FEATURES_BY_NAME[column].values
         cats = by_category[column]
-        features[column] = drift.compare(values, reference["features"][column], {v: n / total for v, n in cats.items()},
-                                         counts=[cats[v] for v in values])  # fmt: skip
+        features[column] = drift.compare(
+            values,
+            reference["features"][column],
+            {v: n / total for v, n in cats.items()},
+            counts=[cats[v] for v in values],
+        )
     predicted: dict[str, Any] = {}
     ref_hist = reference.get("predicted_risk") or {}
     probabilities = combination_probabilities(risk)
@@ -325,9 +344,12 @@ def drift_report(counts: np.ndarray, risk: lookup.RiskLookup, reference: dict[st
         if list(hist["bins"]) != [float(b) for b in ref_hist["bins"]]:
             raise ValueError("the reference's risk histogram has other bins than model.evaluate's; retrain the model")
         labels = [f"{lo:g}-{hi:g}" for lo, hi in zip(hist["bins"][:-1], hist["bins"][1:], strict=True)]
-        result = drift.compare(labels, dict(zip(labels, ref_hist["shares"], strict=True)),
-                               dict(zip(labels, hist["shares"], strict=True)),
-                               counts=np.asarray(hist["shares"]) * total)  # fmt: skip
+        result = drift.compare(
+            labels,
+            dict(zip(labels, ref_hist["shares"], strict=True)),
+            dict(zip(labels, hist["shares"], strict=True)),
+            counts=np.asarray(hist["shares"]) * total,
+        )
         predicted = {
             **result,
             "bins": hist["bins"],
@@ -348,10 +370,18 @@ def drift_report(counts: np.ndarray, risk: lookup.RiskLookup, reference: dict[st
 
 def _describe_change(name: str, result: dict[str, Any]) -> str:
     change = result.get("largest_change")
-    biggest = (f"; largest change {change['value']} {change['reference']:.1%} -> {change['current']:.1%} "
-               f"(x{change['ratio']:.2f})") if change else ""  # fmt: skip
-    return (f"{name}: {result['status']} shift (PSI {result['psi']:.3f}{biggest}; G-test p = "
-            f"{result['p_adjusted']:.2g} after Holm)")  # fmt: skip
+    biggest = (
+        (
+            f"; largest change {change['value']} {change['reference']:.1%} -> {change['current']:.1%} "
+            f"(x{change['ratio']:.2f})"
+        )
+        if change
+        else ""
+    )
+    return (
+        f"{name}: {result['status']} shift (PSI {result['psi']:.3f}{biggest}; G-test p = "
+        f"{result['p_adjusted']:.2g} after Holm)"
+    )
 
 
 # --- performance ------------------------------------------------------------------------------
@@ -436,8 +466,9 @@ def _performance_verdict(perf: dict[str, Any]) -> str:
 # --- report -----------------------------------------------------------------------------------
 
 
-def build_report(reference_dir: str | Path, current: Aggregate, risk: lookup.RiskLookup,
-                 outcomes: Aggregate | None = None) -> dict[str, Any]:  # fmt: skip
+def build_report(
+    reference_dir: str | Path, current: Aggregate, risk: lookup.RiskLookup, outcomes: Aggregate | None = None
+) -> dict[str, Any]:
     """The monitoring report (JSON-ready): drift per input, predicted-risk shift, performance, verdict."""
     card = artifact.load_card(reference_dir)
     training = artifact.load_training_distribution(reference_dir)
@@ -513,8 +544,10 @@ def monitor(reference_dir: str | Path, current: str | Path, outcomes: str | Path
     cur = aggregate(current, risk)
     out = aggregate_file(outcomes, risk) if outcomes is not None else None
     if out is not None and out.deaths is None:
-        raise DataError(f"{outcomes}: has no {schema.TARGET} column, so it cannot give outcomes. "
-                        f"Give a file with {schema.TARGET} (Yes/No).")  # fmt: skip
+        raise DataError(
+            f"{outcomes}: has no {schema.TARGET} column, so it cannot give outcomes. "
+            f"Give a file with {schema.TARGET} (Yes/No)."
+        )
     return build_report(reference_dir, cur, risk, out)
 
 
@@ -569,12 +602,16 @@ def _error(message: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.monitor", description=__doc__.split("\n\n")[0],
-                                     epilog="Exit codes: 0 ok, 3 insufficient data, 4 drift, 5 recalibrate, "
-                                            "6 retrain; 2 usage or data error, 1 internal error.")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m model.monitor",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 ok, 3 insufficient data, 4 drift, 5 recalibrate, "
+        "6 retrain; 2 usage or data error, 1 internal error.",
+    )
     parser.add_argument("--reference", required=True, type=Path, help="model directory (its training distribution)")
-    parser.add_argument("--current", required=True, type=Path,
-                        help="data file, or the endpoint's collected-data folder")  # fmt: skip
+    parser.add_argument(
+        "--current", required=True, type=Path, help="data file, or the endpoint's collected-data folder"
+    )
     parser.add_argument("--outcomes", type=Path, help="data file with death_yn for live performance")
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
@@ -584,13 +621,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
-    except (DataError, artifact.ArtifactError, lookup.PayloadError, ValueError, KeyError, OSError,
-            pa.ArrowException) as exc:  # fmt: skip
+    except (
+        DataError,
+        artifact.ArtifactError,
+        lookup.PayloadError,
+        ValueError,
+        KeyError,
+        OSError,
+        pa.ArrowException,
+    ) as exc:
         print(f"monitor: error: {_error(exc)}", file=sys.stderr)
         return EXIT_USAGE_OR_DATA_ERROR
     except Exception as exc:  # a crash must never exit with a verdict's code, nor show a traceback
-        print(f"monitor: internal error ({type(exc).__name__}): {_error(exc)}. Please report it with the command "
-              "you ran.", file=sys.stderr)  # fmt: skip
+        print(
+            f"monitor: internal error ({type(exc).__name__}): {_error(exc)}. Please report it with the command "
+            "you ran.",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL_ERROR
     print(text)
     if args.out is not None:

@@ -73,11 +73,11 @@ from model.provenance import write_provenance
 _AGES = schema.AGE_GROUPS
 
 # Cases by age group. First wave: first public release, June 2020, FULL (figures §2C).
-AGE_COUNTS_FIRST_WAVE: dict[str, float] = dict(zip(_AGES, (
-    12_998, 35_190, 145_170, 177_016, 184_918, 204_764, 157_546, 92_590, 98_557), strict=True))  # fmt: skip
+AGE_COUNTS_FIRST_WAVE: dict[str, float] = dict(
+    zip(_AGES, (12_998, 35_190, 145_170, 177_016, 184_918, 204_764, 157_546, 92_590, 98_557), strict=True)
+)
 # Later periods: release of ~31 Mar 2021, FULL, millions read off bar charts (figures §2D, APPROX).
-AGE_COUNTS_LATER: dict[str, float] = dict(zip(_AGES, (
-    1.0, 2.4, 4.2, 3.65, 3.3, 3.25, 2.3, 1.27, 0.92), strict=True))  # fmt: skip
+AGE_COUNTS_LATER: dict[str, float] = dict(zip(_AGES, (1.0, 2.4, 4.2, 3.65, 3.3, 3.25, 2.3, 1.27, 0.92), strict=True))
 
 # Share of rows whose age group / sex is reported as a non-informative code instead of the latent value.
 # "current" = releases from 2021 on (NA exists), "2020" = 2020 releases (no NA; age "Unknown" existed).
@@ -94,11 +94,15 @@ MALE_SHARE = 0.4756  # latent sex among Female/Male: 2,692,258 / (2,968,353 + 2,
 # Race/ethnicity, share of all rows (independent of everything else): §2B's shares among rows not
 # Missing, scaled to the FULL file's 7.16 % Missing (§2A).
 _RACE_2B = {
-    "American Indian/Alaska Native, Non-Hispanic": 30_585, "Asian, Non-Hispanic": 116_514,
-    "Black, Non-Hispanic": 553_444, "Hispanic/Latino": 900_633, "Multiple/Other, Non-Hispanic": 202_833,
-    "Native Hawaiian/Other Pacific Islander, Non-Hispanic": 15_815, "White, Non-Hispanic": 2_022_005,
+    "American Indian/Alaska Native, Non-Hispanic": 30_585,
+    "Asian, Non-Hispanic": 116_514,
+    "Black, Non-Hispanic": 553_444,
+    "Hispanic/Latino": 900_633,
+    "Multiple/Other, Non-Hispanic": 202_833,
+    "Native Hawaiian/Other Pacific Islander, Non-Hispanic": 15_815,
+    "White, Non-Hispanic": 2_022_005,
     schema.UNKNOWN: 1_643_725,
-}  # fmt: skip
+}
 RACE_MISSING_SHARE = 0.0716
 RACE_MIX: dict[str, float] = {
     **{k: v / sum(_RACE_2B.values()) * (1 - RACE_MISSING_SHARE) for k, v in _RACE_2B.items()},
@@ -109,20 +113,24 @@ CURRENT_STATUS_MIX: dict[str, float] = {"Laboratory-confirmed case": 0.9529, "Pr
 
 # Death share among rows whose death_yn is Yes or No, by age, in the first wave: measured on the
 # first-wave file (39,352 deaths among 276,780 known outcomes; 0-9 has 8 deaths, hence above 10-19).
-FIRST_WAVE_DEATH_SHARE_BY_AGE: dict[str, float] = dict(zip(_AGES, (
-    0.0038, 0.0027, 0.0059, 0.0154, 0.0349, 0.0756, 0.1796, 0.3831, 0.6212), strict=True))  # fmt: skip
+FIRST_WAVE_DEATH_SHARE_BY_AGE: dict[str, float] = dict(
+    zip(_AGES, (0.0038, 0.0027, 0.0059, 0.0154, 0.0349, 0.0756, 0.1796, 0.3831, 0.6212), strict=True)
+)
 # Share of cases hospitalised after the first wave, by age group (latent; the first wave multiplies the odds by
 # FIRST_WAVE_HOSP_ODDS_RATIO). Hospitalisations are hidden less often than "No", so the reported Yes share is
 # ≈ 12.5 %, between §2B's 13.3 % (subset) and §2D's ≈ 11.6 % (1.05 / 9.05 M); MMWR (§4): 14 % in the first wave.
-HOSP_SHARE_BY_AGE: dict[str, float] = dict(zip(_AGES, (
-    0.022, 0.013, 0.022, 0.040, 0.062, 0.100, 0.180, 0.300, 0.420), strict=True))  # fmt: skip
+HOSP_SHARE_BY_AGE: dict[str, float] = dict(
+    zip(_AGES, (0.022, 0.013, 0.022, 0.040, 0.062, 0.100, 0.180, 0.300, 0.420), strict=True)
+)
 # Share of hospitalised cases admitted to ICU, by age group (MMWR §4: 29,837 ICU / 184,673 hospitalised ≈ 16 %).
-ICU_SHARE_OF_HOSP_BY_AGE: dict[str, float] = dict(zip(_AGES, (
-    0.12, 0.12, 0.10, 0.12, 0.15, 0.19, 0.22, 0.22, 0.15), strict=True))  # fmt: skip
+ICU_SHARE_OF_HOSP_BY_AGE: dict[str, float] = dict(
+    zip(_AGES, (0.12, 0.12, 0.10, 0.12, 0.15, 0.19, 0.22, 0.22, 0.15), strict=True)
+)
 # Share of cases with a pre-existing condition, by age (latent). Overall ≈ 50 % on the later mix:
 # §2B 52.2 % Yes among Yes/No, §3C ≈ 48 %.
-MEDCOND_SHARE_BY_AGE: dict[str, float] = dict(zip(_AGES, (
-    0.15, 0.22, 0.32, 0.42, 0.52, 0.63, 0.75, 0.84, 0.90), strict=True))  # fmt: skip
+MEDCOND_SHARE_BY_AGE: dict[str, float] = dict(
+    zip(_AGES, (0.15, 0.22, 0.32, 0.42, 0.52, 0.63, 0.75, 0.84, 0.90), strict=True)
+)
 # Adjusted odds ratios (within an age group) of the logistic models.
 DEATH_ODDS_RATIOS: dict[str, float] = {"male": 1.5, "medcond": 2.5, "hosp": 8.0, "icu": 4.0}
 HOSP_ODDS_RATIOS: dict[str, float] = {"male": 1.25, "medcond": 3.0}
@@ -200,13 +208,41 @@ MAX_DELAY_DAYS = 30
 
 # Approximate US cases per month (millions), the epidemic curve the case dates follow.
 MONTHLY_CASES_MILLIONS: dict[str, float] = {
-    "2020-03": 0.19, "2020-04": 0.89, "2020-05": 0.72, "2020-06": 0.84, "2020-07": 1.92, "2020-08": 1.47,
-    "2020-09": 1.22, "2020-10": 1.94, "2020-11": 4.49, "2020-12": 6.41,
-    "2021-01": 6.21, "2021-02": 2.40, "2021-03": 1.82, "2021-04": 1.86, "2021-05": 0.94, "2021-06": 0.40,
-    "2021-07": 1.31, "2021-08": 4.29, "2021-09": 4.16, "2021-10": 2.44, "2021-11": 2.53, "2021-12": 6.02,
-    "2022-01": 20.30, "2022-02": 4.13, "2022-03": 1.05, "2022-04": 1.13, "2022-05": 2.93, "2022-06": 3.24,
-    "2022-07": 3.93, "2022-08": 3.10, "2022-09": 1.91, "2022-10": 1.21, "2022-11": 1.32, "2022-12": 2.04,
-}  # fmt: skip
+    "2020-03": 0.19,
+    "2020-04": 0.89,
+    "2020-05": 0.72,
+    "2020-06": 0.84,
+    "2020-07": 1.92,
+    "2020-08": 1.47,
+    "2020-09": 1.22,
+    "2020-10": 1.94,
+    "2020-11": 4.49,
+    "2020-12": 6.41,
+    "2021-01": 6.21,
+    "2021-02": 2.40,
+    "2021-03": 1.82,
+    "2021-04": 1.86,
+    "2021-05": 0.94,
+    "2021-06": 0.40,
+    "2021-07": 1.31,
+    "2021-08": 4.29,
+    "2021-09": 4.16,
+    "2021-10": 2.44,
+    "2021-11": 2.53,
+    "2021-12": 6.02,
+    "2022-01": 20.30,
+    "2022-02": 4.13,
+    "2022-03": 1.05,
+    "2022-04": 1.13,
+    "2022-05": 2.93,
+    "2022-06": 3.24,
+    "2022-07": 3.93,
+    "2022-08": 3.10,
+    "2022-09": 1.91,
+    "2022-10": 1.21,
+    "2022-11": 1.32,
+    "2022-12": 2.04,
+}
 
 # --- Schema variants ------------------------------------------------------------
 LEGACY_RACE_COLUMN = "Race and ethnicity (combined)"
@@ -288,8 +324,10 @@ def _check_tables() -> None:
         if tuple(table) != _AGES:
             raise RuntimeError(f"model.synth.{name} keys must be schema.AGE_GROUPS in order")
     tables: dict[str, Mapping[str, float]] = {
-        "race_ethnicity_combined": RACE_MIX, "current_status": CURRENT_STATUS_MIX, **REPORTING_GAPS,
-    }  # fmt: skip
+        "race_ethnicity_combined": RACE_MIX,
+        "current_status": CURRENT_STATUS_MIX,
+        **REPORTING_GAPS,
+    }
     for era in AGE_REPORTED:
         tables[f"age_group ({era})"] = _age_reported(era)
         tables[f"sex ({era})"] = SEX_REPORTED[era]
@@ -297,8 +335,10 @@ def _check_tables() -> None:
         unknown = set(table) - set(_values(label.split(" ")[0]))
         if unknown:
             raise RuntimeError(f"model.synth table for {label} has values not in the schema: {sorted(unknown)}")
-    for name, total in {"RACE_MIX": sum(RACE_MIX.values()), "CURRENT_STATUS_MIX": sum(CURRENT_STATUS_MIX.values())
-                        }.items():  # fmt: skip
+    for name, total in {
+        "RACE_MIX": sum(RACE_MIX.values()),
+        "CURRENT_STATUS_MIX": sum(CURRENT_STATUS_MIX.values()),
+    }.items():
         if not math.isclose(total, 1.0, abs_tol=1e-9):
             raise RuntimeError(f"model.synth.{name} must sum to 1, sums to {total}")
     covered = [m for m in _MONTHS if any(p.first_month <= m <= p.last_month for p in PERIODS)]
@@ -406,8 +446,7 @@ def _age_intercepts(age: str) -> tuple[float, float, float]:
     a_h1 = a_h + math.log(PERIODS[0].hosp_odds_ratio)  # the death intercept is solved on the first wave
     hosp_w = [(w * p_hosp(a_h, x, m), x, m) for w, x, m in strata]
     hosp_total = sum(w for w, _, _ in hosp_w)
-    a_i = _solve(lambda a: sum(w * p_icu(a, x, m) for w, x, m in hosp_w) / hosp_total,
-                 ICU_SHARE_OF_HOSP_BY_AGE[age])  # fmt: skip
+    a_i = _solve(lambda a: sum(w * p_icu(a, x, m) for w, x, m in hosp_w) / hosp_total, ICU_SHARE_OF_HOSP_BY_AGE[age])
     # (weight, male, medcond, hosp, icu) cells of the full latent distribution.
     cells = []
     for w, x, m in strata:
@@ -451,8 +490,7 @@ def _month_window(months: tuple[str, str] | None) -> np.ndarray:
     first, last = months
     for label, value in (("first", first), ("last", last)):
         if value not in MONTHLY_CASES_MILLIONS:
-            raise ValueError(f"months: {label} month {value!r} must be YYYY-MM between {_MONTHS[0]} and "
-                             f"{_MONTHS[-1]}")  # fmt: skip
+            raise ValueError(f"months: {label} month {value!r} must be YYYY-MM between {_MONTHS[0]} and {_MONTHS[-1]}")
     if first > last:
         raise ValueError(f"months: the first month {first} is after the last month {last}")
     return np.where([first <= m <= last for m in _MONTHS], weights, 0.0)
@@ -464,8 +502,11 @@ def _params(
     months: tuple[str, str] | None = None,
     variant: str = DEFAULT_VARIANT,
 ) -> _Params:
-    if not (isinstance(death_rate_multiplier, int | float) and math.isfinite(death_rate_multiplier)
-            and death_rate_multiplier > 0):  # fmt: skip
+    if not (
+        isinstance(death_rate_multiplier, int | float)
+        and math.isfinite(death_rate_multiplier)
+        and death_rate_multiplier > 0
+    ):
         raise ValueError(f"death_rate_multiplier must be a finite number > 0, got {death_rate_multiplier!r}")
     if variant not in VARIANTS:
         raise ValueError(f"schema variant {variant!r} is not one of {', '.join(VARIANTS)}")
@@ -565,8 +606,14 @@ def _latent(u: np.ndarray, p: _Params) -> dict[str, np.ndarray]:
     med = u[2] < np.array(list(MEDCOND_SHARE_BY_AGE.values()))[age]
     hosp = u[3] < expit(ic.hosp[age] + p.hosp_log_odds[period] + lor_h["male"] * male + lor_h["medcond"] * med)
     icu = hosp & (u[4] < expit(ic.icu[age] + lor_i["male"] * male + lor_i["medcond"] * med))
-    logit_d = (ic.death[age] + p.death_log_odds[period] + lor_d["male"] * male + lor_d["medcond"] * med
-               + lor_d["hosp"] * hosp + lor_d["icu"] * icu)  # fmt: skip
+    logit_d = (
+        ic.death[age]
+        + p.death_log_odds[period]
+        + lor_d["male"] * male
+        + lor_d["medcond"] * med
+        + lor_d["hosp"] * hosp
+        + lor_d["icu"] * icu
+    )
     death = u[5] < np.minimum(1.0, p.death_multiplier * expit(logit_d))
     return {"month": month, "age": age, "male": male, "med": med, "hosp": hosp, "icu": icu, "death": death}
 
@@ -715,8 +762,7 @@ def output_format(path: str | os.PathLike[str]) -> str:
     for ending, fmt in FORMATS.items():
         if name.endswith(ending) and len(name) > len(ending):
             return fmt
-    raise ValueError(f"cannot tell the output format of {str(path)!r}: the file name must end in "
-                     f"{', '.join(FORMATS)}")  # fmt: skip
+    raise ValueError(f"cannot tell the output format of {str(path)!r}: the file name must end in {', '.join(FORMATS)}")
 
 
 Progress = Callable[[int, int, float], None]
@@ -772,12 +818,27 @@ def write(
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    summary = {"path": str(target), "format": fmt, "rows": written, "seed": seed, "schema_variant": variant.name,
-               "seconds": round(time.perf_counter() - began, 3)}  # fmt: skip
+    summary = {
+        "path": str(target),
+        "format": fmt,
+        "rows": written,
+        "seed": seed,
+        "schema_variant": variant.name,
+        "seconds": round(time.perf_counter() - began, 3),
+    }
     # Sidecar so training labels any model built on this file as synthetic.
     extra = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items() if v is not None}
-    write_provenance(target, {"synthetic": True, "generator": "model.synth", "rows": written, "seed": seed,
-                              **extra, "schema_variant": variant.name})  # fmt: skip
+    write_provenance(
+        target,
+        {
+            "synthetic": True,
+            "generator": "model.synth",
+            "rows": written,
+            "seed": seed,
+            **extra,
+            "schema_variant": variant.name,
+        },
+    )
     return summary
 
 
@@ -799,8 +860,10 @@ def calibration_markdown() -> str:
 
 def periods_markdown() -> str:
     """The period table as Markdown (docs/data_card.md embeds it verbatim)."""
-    lines = ["| period | case months | age mix | odds of death against the first wave (same cell) |",
-             "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| period | case months | age mix | odds of death against the first wave (same cell) |",
+        "|---|---|---|---|",
+    ]
     for p in PERIODS:
         mix = "first release (§2C)" if p.age_counts is AGE_COUNTS_FIRST_WAVE else "Mar 2021 release (§2D)"
         lines.append(f"| {p.name} | {p.first_month} to {p.last_month} | {mix} | {p.death_odds_ratio:g} |")
@@ -856,18 +919,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, required=True, help="number of rows (> 0)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (>= 0); same seed and rows, same file")
     parser.add_argument("--out", required=True, help="output file: .csv, .csv.gz or .parquet")
-    parser.add_argument("--schema", choices=list(VARIANTS), default=DEFAULT_VARIANT,
-                        help="schema variant: current (12 columns, YYYY/MM/DD), legacy-2020 ('Race and ethnicity "
-                             "(combined)', DD/MM/YYYY) or first-wave (current race name, no cdc_case_earliest_dt, "
-                             "M/D/YYYY)")  # fmt: skip
-    parser.add_argument("--months", metavar="FIRST:LAST",
-                        help=f"case months, e.g. 2020-03:2020-05 for the first wave (default {_MONTHS[0]}:"
-                             f"{_MONTHS[-1]})")  # fmt: skip
+    parser.add_argument(
+        "--schema",
+        choices=list(VARIANTS),
+        default=DEFAULT_VARIANT,
+        help="schema variant: current (12 columns, YYYY/MM/DD), legacy-2020 ('Race and ethnicity "
+        "(combined)', DD/MM/YYYY) or first-wave (current race name, no cdc_case_earliest_dt, "
+        "M/D/YYYY)",
+    )
+    parser.add_argument(
+        "--months",
+        metavar="FIRST:LAST",
+        help=f"case months, e.g. 2020-03:2020-05 for the first wave (default {_MONTHS[0]}:{_MONTHS[-1]})",
+    )
     parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per write (memory bound)")
-    parser.add_argument("--age-shift", action="append", default=[], metavar="GROUP=FACTOR",
-                        help="drift: multiply an age group's weight, e.g. '80+ Years=2' (repeatable)")  # fmt: skip
-    parser.add_argument("--death-rate-multiplier", type=float, default=1.0,
-                        help="drift: multiply every row's probability of death (default 1)")  # fmt: skip
+    parser.add_argument(
+        "--age-shift",
+        action="append",
+        default=[],
+        metavar="GROUP=FACTOR",
+        help="drift: multiply an age group's weight, e.g. '80+ Years=2' (repeatable)",
+    )
+    parser.add_argument(
+        "--death-rate-multiplier",
+        type=float,
+        default=1.0,
+        help="drift: multiply every row's probability of death (default 1)",
+    )
     args = parser.parse_args(argv)
     if args.rows <= 0:
         parser.error(f"--rows must be a positive integer, got {args.rows}")
@@ -888,18 +966,31 @@ def main(argv: list[str] | None = None) -> int:
 
     def report(done: int, total: int, elapsed: float) -> None:
         left = elapsed / done * (total - done)
-        print(f"synth: {done:,}/{total:,} rows ({done / total:.0%}) written, {elapsed:.1f} s elapsed, "
-              f"~{left:.0f} s left", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"synth: {done:,}/{total:,} rows ({done / total:.0%}) written, {elapsed:.1f} s elapsed, ~{left:.0f} s left",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
-        summary = write(args.out, args.rows, args.seed, chunk_rows=args.chunk_rows, progress=report,
-                        age_shift=age_shift, death_rate_multiplier=args.death_rate_multiplier, months=months,
-                        variant=args.schema)  # fmt: skip
+        summary = write(
+            args.out,
+            args.rows,
+            args.seed,
+            chunk_rows=args.chunk_rows,
+            progress=report,
+            age_shift=age_shift,
+            death_rate_multiplier=args.death_rate_multiplier,
+            months=months,
+            variant=args.schema,
+        )
     except OSError as exc:
         print(f"synth: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return BAD_INPUT
-    print(f"synth: wrote {summary['rows']:,} rows ({args.schema} schema) to {summary['path']} in "
-          f"{summary['seconds']} s", file=sys.stderr)  # fmt: skip
+    print(
+        f"synth: wrote {summary['rows']:,} rows ({args.schema} schema) to {summary['path']} in {summary['seconds']} s",
+        file=sys.stderr,
+    )
     return 0
 
 

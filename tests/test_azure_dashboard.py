@@ -181,8 +181,11 @@ def test_cli_renders_the_app_yaml(tmp_path: Path) -> None:
     f.write_text('[dashboard]\nresource_group = "rg-risk"\nmax_replicas = 3\n')
     proc = subprocess.run(
         [sys.executable, "-m", "deploy.azure", "dashboard", "--settings", str(f), "--out", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "az containerapp create --name covid19-risk-dashboard --resource-group rg-risk --yaml" in proc.stdout
     doc = yaml.safe_load((tmp_path / "dashboard-containerapp.yml").read_text())
@@ -257,9 +260,13 @@ def test_start_command_stops_with_one_line_when_the_model_cannot_be_fetched(tmp_
     """The real start command, without a workspace: it must not start Streamlit, and say why."""
     env = {"PATH": "/usr/bin:/bin", "RISK_AZUREML_MODEL": "covid19-death-risk:7", "RISK_MODEL_DIR": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, "-m", "deploy.azure.dashboard_start"], cwd=REPO, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "deploy.azure.dashboard_start"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert proc.returncode == 1
     assert "workspace is not" in proc.stderr and "AZURE_SUBSCRIPTION_ID" in proc.stderr
     assert "Traceback" not in proc.stderr

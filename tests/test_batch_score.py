@@ -40,11 +40,21 @@ def _endpoint_probabilities(url: str, rows: pd.DataFrame, columns: dict[str, str
     return np.array([r["probability"] for r in _client(url).score(records).results])
 
 
-def test_legacy_file_scores_like_the_endpoint(legacy_cdc_file: Path, model_dir: Path, local_endpoint,
-                                              tmp_path: Path) -> None:  # fmt: skip
+def test_legacy_file_scores_like_the_endpoint(
+    legacy_cdc_file: Path, model_dir: Path, local_endpoint, tmp_path: Path
+) -> None:
     out = tmp_path / "legacy.scored.parquet"
-    proc = run_module("model.batch_score", "--data", str(legacy_cdc_file), "--out", str(out),
-                      "--model-dir", str(model_dir), "--json", "--quiet")  # fmt: skip
+    proc = run_module(
+        "model.batch_score",
+        "--data",
+        str(legacy_cdc_file),
+        "--out",
+        str(out),
+        "--model-dir",
+        str(model_dir),
+        "--json",
+        "--quiet",
+    )
     summary = json.loads(proc.stdout)
     assert summary["rows_read"] == 11_549
     assert summary["scored"] + summary["rejected"] == 11_549
@@ -66,8 +76,18 @@ def test_generated_file_scores_like_the_endpoint(model_dir: Path, local_endpoint
     data = tmp_path / "generated.csv.gz"
     synth.write(data, rows=60_000, seed=31)
     out = tmp_path / "generated.scored.csv"
-    proc = run_module("model.batch_score", "--data", str(data), "--out", str(out), "--model-dir", str(model_dir),
-                      "--threshold", "0.1", "--json")  # fmt: skip
+    proc = run_module(
+        "model.batch_score",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--model-dir",
+        str(model_dir),
+        "--threshold",
+        "0.1",
+        "--json",
+    )
     summary = json.loads(proc.stdout)
     assert summary["rows_read"] == summary["scored"] == 60_000
     assert "rows/s" in proc.stderr  # progress for people
@@ -108,8 +128,13 @@ def test_unknown_categories_go_to_rejects_with_counts(model_dir: Path, tmp_path:
     # Harmless spellings are forgiven and kept as written in the output.
     assert scored["age_group"].tolist() == ["80+ Years", " 80+ years "]
     assert len(scored) + len(rejects) == 5
-    summary = batch_score.score_file(data, tmp_path / "again.csv", batch_score.lookup_scorer(
-        lookup.RiskLookup.from_model_dir(model_dir)), threshold=0.05, model_version="x")  # fmt: skip
+    summary = batch_score.score_file(
+        data,
+        tmp_path / "again.csv",
+        batch_score.lookup_scorer(lookup.RiskLookup.from_model_dir(model_dir)),
+        threshold=0.05,
+        model_version="x",
+    )
     assert summary.rejected_by_reason[reasons[0]] == 2
     assert summary.scored == 2 and summary.rejected == 3
 
@@ -118,8 +143,18 @@ def test_clean_file_still_gets_an_empty_rejects_file(model_dir: Path, legacy_cdc
     out = tmp_path / "out.csv"
     stale = tmp_path / "custom-rejects.csv"
     stale.write_text("left over from an earlier run\n")
-    run_module("model.batch_score", "--data", str(legacy_cdc_file), "--out", str(out), "--model-dir", str(model_dir),
-               "--rejects", str(stale), "--quiet")  # fmt: skip
+    run_module(
+        "model.batch_score",
+        "--data",
+        str(legacy_cdc_file),
+        "--out",
+        str(out),
+        "--model-dir",
+        str(model_dir),
+        "--rejects",
+        str(stale),
+        "--quiet",
+    )
     lines = stale.read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith('"row_number"')
 
@@ -132,15 +167,29 @@ def test_clean_file_still_gets_an_empty_rejects_file(model_dir: Path, legacy_cdc
         (b"age_group,sex\n", "cases.parquet", "not a Parquet file"),
     ],
 )
-def test_bad_input_file_gives_a_clear_error(model_dir: Path, tmp_path: Path, content: bytes, name: str,
-                                            expected: str) -> None:  # fmt: skip
+def test_bad_input_file_gives_a_clear_error(
+    model_dir: Path, tmp_path: Path, content: bytes, name: str, expected: str
+) -> None:
     data = tmp_path / name
     data.write_bytes(content)
     out = tmp_path / "out.csv"
     proc = subprocess.run(
-        [sys.executable, "-m", "model.batch_score", "--data", str(data), "--out", str(out), "--model-dir",
-         str(model_dir)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "model.batch_score",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--model-dir",
+            str(model_dir),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -149,14 +198,28 @@ def test_bad_input_file_gives_a_clear_error(model_dir: Path, tmp_path: Path, con
 
 def test_bad_output_name_is_refused_before_reading(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "model.batch_score", "--data", str(legacy_cdc_file), "--out", str(tmp_path / "out.xlsx"),
-         "--model-dir", str(model_dir)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "model.batch_score",
+            "--data",
+            str(legacy_cdc_file),
+            "--out",
+            str(tmp_path / "out.xlsx"),
+            "--model-dir",
+            str(model_dir),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and ".csv.gz, .csv, .parquet" in proc.stderr
 
 
-def test_batch_driver_rows_mode(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path,
-                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_batch_driver_rows_mode(
+    model_dir: Path, legacy_cdc_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from model import batch_driver
 
     # Azure mounts the registered folder one level down inside AZUREML_MODEL_DIR.
@@ -173,13 +236,15 @@ def test_batch_driver_rows_mode(model_dir: Path, legacy_cdc_file: Path, tmp_path
     assert mixed["probability"].isna().tolist() == [False, True, False, True, True]
     legacy = result[result["file"] == legacy_cdc_file.name]
     cli = tmp_path / "legacy.parquet"
-    run_module("model.batch_score", "--data", str(legacy_cdc_file), "--out", str(cli), "--model-dir", str(model_dir),
-               "--quiet")  # fmt: skip
+    run_module(
+        "model.batch_score", "--data", str(legacy_cdc_file), "--out", str(cli), "--model-dir", str(model_dir), "--quiet"
+    )
     np.testing.assert_array_equal(legacy["probability"].to_numpy(), pq.read_table(cli)["probability"].to_numpy())
 
 
-def test_batch_driver_files_mode(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_batch_driver_files_mode(
+    model_dir: Path, legacy_cdc_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from model import batch_driver
 
     output = tmp_path / "job-output"

@@ -30,9 +30,14 @@ REPO_ROOT = Path(dashboard.__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-output" / "screenshots"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TYPED = {"age_group": "70 - 79 Years", "sex": "Male", "medcond_yn": "Yes"}
 
 pytestmark = pytest.mark.browser
@@ -51,10 +56,22 @@ def chromium_path() -> Path:
 def streamlit_command(port: int) -> list[str]:
     """`streamlit run` of the app on a loopback port, headless, no usage stats, no file watcher."""
     return [
-        sys.executable, "-m", "streamlit", "run", "dashboard/Home.py",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/Home.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
 
 
 @pytest.fixture(scope="module")

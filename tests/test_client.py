@@ -54,8 +54,9 @@ def recording_server(recorder: Recorder) -> Iterator[str]:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            recorder.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
-                                      "body": body})  # fmt: skip
+            recorder.requests.append(
+                {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+            )
             status, payload, delay = recorder.script.pop(0) if recorder.script else recorder.default
             time.sleep(delay)
             data = json.dumps(payload).encode()
@@ -245,8 +246,14 @@ def test_config_defaults_to_the_local_endpoint() -> None:
 
 
 def test_config_from_secrets_with_environment_override() -> None:
-    secrets = {"endpoint": {"url": "https://risk.westeurope.inference.ml.azure.com/score", "key": SECRET,
-                            "deployment": "blue", "timeout_s": 4}}  # fmt: skip
+    secrets = {
+        "endpoint": {
+            "url": "https://risk.westeurope.inference.ml.azure.com/score",
+            "key": SECRET,
+            "deployment": "blue",
+            "timeout_s": 4,
+        }
+    }
     config = EndpointConfig.from_sources(secrets, {"RISK_ENDPOINT_DEPLOYMENT": "green"})
     assert (config.name, config.auth, config.deployment, config.timeout_s) == ("azure", "key", "green", 4.0)
     assert SECRET not in repr(config)
@@ -320,8 +327,11 @@ def assert_no_fragment(text: str, secret: str) -> None:
 def test_secrets_echoed_by_a_server_or_proxy_never_reach_an_error(status: int, echo: str) -> None:
     def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
         auth = handler.headers["Authorization"]
-        text = {"full": f"you sent {auth}", "truncated": f"you sent {auth[:26]}…",
-                "json-headers": json.dumps(dict(handler.headers))}[echo]  # fmt: skip
+        text = {
+            "full": f"you sent {auth}",
+            "truncated": f"you sent {auth[:26]}…",
+            "json-headers": json.dumps(dict(handler.headers)),
+        }[echo]
         send_json(handler, status, {"error": text})
 
     with scripted_server(answer) as url:

@@ -58,8 +58,13 @@ def test_upload_is_scored_through_the_endpoint(dashboard_env: str, model_dir: Pa
     assert not _errors(at), _errors(at)
     metrics = {m.proto.label: m.value for m in at.metric}
     # Expected figures recomputed independently with the model's lookup table.
-    expected = batch_score.score_file(data, tmp_path / "ref.csv", batch_score.lookup_scorer(
-        lookup.RiskLookup.from_model_dir(model_dir)), threshold=0.05, model_version="ref")  # fmt: skip
+    expected = batch_score.score_file(
+        data,
+        tmp_path / "ref.csv",
+        batch_score.lookup_scorer(lookup.RiskLookup.from_model_dir(model_dir)),
+        threshold=0.05,
+        model_version="ref",
+    )
     assert metrics["Rows scored"] == f"{3_000:,}"
     flagged_label = next(label for label in metrics if label.startswith("Patients flagged"))
     assert metrics[flagged_label] == f"{expected.flagged:,}"
@@ -75,8 +80,13 @@ def test_upload_is_scored_through_the_endpoint(dashboard_env: str, model_dir: Pa
 
 def test_monitoring_page_reads_an_uploaded_file(dashboard_env: str, tmp_path: Path) -> None:
     data = tmp_path / "shifted.csv"
-    synth.write(data, rows=40_000, seed=43, age_shift={"80+ Years": 4.0, "70 - 79 Years": 3.0, "0 - 9 Years": 0.3},
-                death_rate_multiplier=2.0)  # fmt: skip
+    synth.write(
+        data,
+        rows=40_000,
+        seed=43,
+        age_shift={"80+ Years": 4.0, "70 - 79 Years": 3.0, "0 - 9 Years": 0.3},
+        death_rate_multiplier=2.0,
+    )
     at = AppTest.from_file(MONITOR, default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     at.radio(key="monitor.source").set_value("Upload a data file").run()

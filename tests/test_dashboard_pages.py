@@ -336,10 +336,15 @@ def test_refused_key_shows_banner_without_the_key(monkeypatch: pytest.MonkeyPatc
     for name, value in TYPED.items():
         assert at.selectbox(key=f"intake.{name}").value == value
     shown = " ".join(
-        [*errors, *(m.value for m in at.markdown), *(m.value for m in at.sidebar.markdown),
-         *(m.value for x in at.expander for m in x.markdown),
-         *(h.value for h in at.get("html")), *(h.value for h in at.sidebar.get("html"))]
-    )  # fmt: skip
+        [
+            *errors,
+            *(m.value for m in at.markdown),
+            *(m.value for m in at.sidebar.markdown),
+            *(m.value for x in at.expander for m in x.markdown),
+            *(h.value for h in at.get("html")),
+            *(h.value for h in at.sidebar.get("html")),
+        ]
+    )
     assert secret not in shown
 
 

@@ -445,9 +445,16 @@ def test_rollout_rolls_back_when_the_canary_fails_mid_way(local_endpoint, dead_u
 
     with pytest.raises(RolloutFailed, match="rolled back to"):
         execute_rollout(
-            plane, "ep", plan, routed_prober(route, []), FAST, _green(), _after(), log=lambda m: None,
+            plane,
+            "ep",
+            plan,
+            routed_prober(route, []),
+            FAST,
+            _green(),
+            _after(),
+            log=lambda m: None,
             sleep=lambda s: None,
-        )  # fmt: skip
+        )
     assert plane.history[-2:] == [{"blue": 50, "green": 50}, {"blue": 100, "green": 0}]
     assert plane.traffic("ep") == {"blue": 100} and plane.deleted == []
 

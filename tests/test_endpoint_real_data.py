@@ -45,8 +45,9 @@ def holdout(model_dir: Path) -> tuple[list[dict[str, str]], np.ndarray, np.ndarr
     return grouped[inputs].to_dict("records"), grouped["deaths"].to_numpy(), grouped["survivors"].to_numpy()
 
 
-def test_intake_model_on_the_real_holdout_through_the_endpoint(local_endpoint: LocalEndpoint, model_dir: Path,
-                                                                holdout) -> None:  # fmt: skip
+def test_intake_model_on_the_real_holdout_through_the_endpoint(
+    local_endpoint: LocalEndpoint, model_dir: Path, holdout
+) -> None:
     records, deaths, survivors = holdout
     body = score(local_endpoint, records)
     assert {r["model"] for r in body["results"]} == {"intake"}
@@ -58,8 +59,13 @@ def test_intake_model_on_the_real_holdout_through_the_endpoint(local_endpoint: L
     lp = np.log(p / (1 - p))
     slope = LogisticRegression(C=np.inf).fit(np.r_[lp, lp].reshape(-1, 1), y, sample_weight=w).coef_[0, 0]
     auc = roc_auc_score(y, np.r_[p, p], sample_weight=w)
-    figures = {"patients": float(w.sum()), "deaths": float(observed), "observed_expected": observed / expected,
-               "calibration_slope": float(slope), "roc_auc": float(auc)}  # fmt: skip
+    figures = {
+        "patients": float(w.sum()),
+        "deaths": float(observed),
+        "observed_expected": observed / expected,
+        "calibration_slope": float(slope),
+        "roc_auc": float(auc),
+    }
     FIGURES.parent.mkdir(exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2))
     print(figures)

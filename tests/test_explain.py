@@ -70,10 +70,16 @@ def _brute_force(model_dir: Path, model: str, record: dict[str, str]) -> tuple[f
     [
         {"age_group": "80+ Years", "sex": "Male", "current_status": "Laboratory-confirmed case", "medcond_yn": "Yes"},
         {"age_group": "10 - 19 Years", "sex": "Female", "current_status": "Probable Case", "medcond_yn": "No"},
-        {"age_group": "60 - 69 Years", "sex": "Male", "current_status": "Laboratory-confirmed case",
-         "medcond_yn": "Unknown", "hosp_yn": "Yes", "icu_yn": "No"},
+        {
+            "age_group": "60 - 69 Years",
+            "sex": "Male",
+            "current_status": "Laboratory-confirmed case",
+            "medcond_yn": "Unknown",
+            "hosp_yn": "Yes",
+            "icu_yn": "No",
+        },
     ],
-)  # fmt: skip
+)
 def test_contributions_equal_a_brute_force_shapley_computation(
     local_endpoint: LocalEndpoint, model_dir: Path, record: dict[str, str]
 ) -> None:

@@ -64,8 +64,7 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None 
 def expected_counts(rows: list[dict[str, str]]) -> pd.DataFrame:
     """The counts table computed the slow, obvious way (rows assumed canonical, dates YYYY/MM/DD)."""
     frame = pd.DataFrame(rows)
-    dates = [pd.to_datetime(frame[c], format="%Y/%m/%d", errors="coerce") for c in schema.DATE_COLUMNS
-             if c in frame]  # fmt: skip
+    dates = [pd.to_datetime(frame[c], format="%Y/%m/%d", errors="coerce") for c in schema.DATE_COLUMNS if c in frame]
     earliest = pd.concat(dates, axis=1).min(axis=1)
     frame[CASE_MONTH] = earliest.dt.strftime("%Y-%m").fillna("unknown")
     dateless = frame["onset_dt"].eq("") & frame["pos_spec_dt"].eq("")
@@ -287,10 +286,24 @@ def _bad_files(tmp: Path, rows: list[dict[str, str]]) -> dict[str, tuple[Path, l
 
 
 BAD_NAMES = [
-    "missing.csv", "values.csv", "empty.csv", "header_only.csv", "header_only.csv.gz", "semicolon.csv", "tab.csv",
-    "random.csv", "parquet.csv", "fake.parquet", "page.csv", "book.csv", "truncated.csv.gz", "garbled.csv.gz",
-    "plain.csv.gz", "ragged.csv", "latin1.csv",
-]  # fmt: skip
+    "missing.csv",
+    "values.csv",
+    "empty.csv",
+    "header_only.csv",
+    "header_only.csv.gz",
+    "semicolon.csv",
+    "tab.csv",
+    "random.csv",
+    "parquet.csv",
+    "fake.parquet",
+    "page.csv",
+    "book.csv",
+    "truncated.csv.gz",
+    "garbled.csv.gz",
+    "plain.csv.gz",
+    "ragged.csv",
+    "latin1.csv",
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -377,10 +390,14 @@ def test_all_schema_values_round_trip(tmp_path: Path) -> None:
     columns = [*schema.ALL_COLUMNS, schema.TARGET]
     longest = max(len(schema.FEATURES_BY_NAME[c].values) if c in schema.FEATURES_BY_NAME else 5 for c in columns)
     values = {
-        c: list(itertools.islice(itertools.cycle(schema.FEATURES_BY_NAME[c].values if c != schema.TARGET
-                                                 else schema.TARGET_VALUES), longest))
+        c: list(
+            itertools.islice(
+                itertools.cycle(schema.FEATURES_BY_NAME[c].values if c != schema.TARGET else schema.TARGET_VALUES),
+                longest,
+            )
+        )
         for c in columns
-    }  # fmt: skip
+    }
     data = [{c: values[c][i] for c in columns} for i in range(longest)]
     path = write_csv(tmp_path / "all.csv", data, columns)
     frame = pd.concat([b.frame for b in iter_canonical_batches(path, columns=columns)])
@@ -395,11 +412,19 @@ def test_header_spelling_is_forgiven_and_reported(tmp_path: Path) -> None:
     )
     table, report = load_counts(path)
     assert table.drop(columns=list(OUTCOME_COUNTS)).to_dict("records") == [
-        {"age_group": "80+ Years", "sex": "Male", "current_status": "Probable Case", "medcond_yn": "Unknown",
-         "hosp_yn": "Yes", "icu_yn": "No", "race_ethnicity_combined": "Missing",
-         # No date columns: the file cannot tell a death-certificate case, so nobody is excluded.
-         "case_month": "unknown", "intake_population": True}
-    ]  # fmt: skip
+        {
+            "age_group": "80+ Years",
+            "sex": "Male",
+            "current_status": "Probable Case",
+            "medcond_yn": "Unknown",
+            "hosp_yn": "Yes",
+            "icu_yn": "No",
+            "race_ethnicity_combined": "Missing",
+            # No date columns: the file cannot tell a death-certificate case, so nobody is excluded.
+            "case_month": "unknown",
+            "intake_population": True,
+        }
+    ]
     assert report.renamed_columns == {
         " Current_Status ": "current_status",
         "SEX": "sex",

@@ -44,9 +44,15 @@ def test_lookup_equals_the_routed_model_table_for_every_combination(model_dir: P
     for record in grid.to_dict("records"):
         model = schema.model_for(record)
         row = tables[model][tuple(record[c] for c in schema.MODEL_FEATURES[model])]
-        expected.append({"probability": row["probability"], "risk_band": schema.risk_band(row["probability"]),
-                         "interval": [row["ci_low"], row["ci_high"]], "model": model,
-                         "extrapolated": bool(row["extrapolated"])})  # fmt: skip
+        expected.append(
+            {
+                "probability": row["probability"],
+                "risk_band": schema.risk_band(row["probability"]),
+                "interval": [row["ci_low"], row["ci_high"]],
+                "model": model,
+                "extrapolated": bool(row["extrapolated"]),
+            }
+        )
     assert len(grid) == schema.combination_count()
     assert lookup.score_records(grid.to_dict("records")) == expected
     np.testing.assert_array_equal(lookup.probabilities(grid), [e["probability"] for e in expected])

@@ -24,8 +24,9 @@ ROWS = 80_000
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "model.monitor", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "model.monitor", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def _monitor(*args: str) -> tuple[int, dict, str]:
@@ -106,8 +107,9 @@ def test_performance_statistics_against_brute_force() -> None:
 def test_same_generator_other_seed_is_ok(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "same.parquet"
     synth.write(data, rows=ROWS, seed=FIXTURE_SEED + 100)
-    code, report, text = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
-                                  "--out", str(tmp_path / "r.json"))  # fmt: skip
+    code, report, text = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(data), "--out", str(tmp_path / "r.json")
+    )
     assert report["verdict"] == "ok", report["reasons"]
     assert code == 0
     assert "VERDICT: OK" in text and "family-wise alpha 0.01" in text
@@ -135,8 +137,9 @@ def test_same_distribution_files_of_a_few_thousand_rows_rarely_alarm(synthetic_m
 def test_tripled_80_plus_share_is_drift_not_stable(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "old.csv"
     synth.write(data, rows=3_000, seed=FIXTURE_SEED + 150, age_shift={"80+ Years": 3.0})
-    code, report, text = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
-                                  "--out", str(tmp_path / "r.json"))  # fmt: skip
+    code, report, text = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(data), "--out", str(tmp_path / "r.json")
+    )
     age = report["features"]["age_group"]
     assert age["status"] == "major" and age["largest_change"]["value"] == "80+ Years", age
     assert age["psi"] < drift.PSI_MAJOR  # PSI alone would not have called it major
@@ -148,8 +151,9 @@ def test_tripled_80_plus_share_is_drift_not_stable(synthetic_model_dir: Path, tm
 def test_lower_fatality_with_the_same_ranking_says_recalibrate(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "milder.parquet"
     synth.write(data, rows=ROWS, seed=FIXTURE_SEED + 200, death_rate_multiplier=0.5)
-    code, report, text = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
-                                  "--out", str(tmp_path / "r.json"))  # fmt: skip
+    code, report, text = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(data), "--out", str(tmp_path / "r.json")
+    )
     perf = report["performance"]
     assert report["verdict"] == "recalibrate" and code == 5, report["reasons"]
     assert perf["observed_expected"]["ci_high"] < 1 / monitor.OE_MATERIAL
@@ -164,8 +168,9 @@ def test_first_wave_patients_against_a_2020_2022_model_say_recalibrate(
 ) -> None:
     data = tmp_path / "first-wave.csv"
     synth.write(data, rows=30_000, seed=FIXTURE_SEED + 250, months=("2020-03", "2020-05"), variant="first-wave")
-    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
-                               "--out", str(tmp_path / "r.json"))  # fmt: skip
+    code, report, _ = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(data), "--out", str(tmp_path / "r.json")
+    )
     oe = report["performance"]["observed_expected"]
     assert oe["ci_low"] > 2, oe  # first-wave fatality is several-fold the 2020-2022 average
     assert report["verdict"] in ("recalibrate", "retrain") and code in (5, 6), report["reasons"]
@@ -182,8 +187,9 @@ def test_lost_ranking_says_retrain(synthetic_model_dir: Path, tmp_path: Path) ->
     table.loc[known, schema.TARGET] = np.random.default_rng(1).permutation(table.loc[known, schema.TARGET].to_numpy())
     shuffled = tmp_path / "shuffled.parquet"
     pq.write_table(pa.Table.from_pandas(table, preserve_index=False), shuffled)
-    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(shuffled),
-                               "--out", str(tmp_path / "r.json"))  # fmt: skip
+    code, report, _ = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(shuffled), "--out", str(tmp_path / "r.json")
+    )
     assert report["verdict"] == "retrain" and code == 6
     assert any(r.startswith("discrimination fell") for r in report["reasons"]), report["reasons"]
     assert report["performance"]["roc_auc"]["ci_high"] < 0.6
@@ -194,16 +200,25 @@ def test_outcomes_file_gives_live_performance(synthetic_model_dir: Path, tmp_pat
     labelled = tmp_path / "labelled.csv"
     synth.write(labelled, rows=ROWS, seed=FIXTURE_SEED + 300, death_rate_multiplier=2.0)
     pd.read_csv(labelled, dtype=str, keep_default_na=False)[list(schema.MODEL_INPUTS)].to_csv(inputs_only, index=False)
-    code, without, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(inputs_only),
-                                "--out", str(tmp_path / "a.json"))  # fmt: skip
+    code, without, _ = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(inputs_only), "--out", str(tmp_path / "a.json")
+    )
     assert without["performance"] is None and without["verdict"] == "ok" and code == 0
     # Without outcomes, all rows are compared; the hospital/condition fields are not judged against a
     # known-outcome reference (they differ whatever happens), and the report says so.
     assert without["current"]["drift_population"].startswith("all rows")
     assert without["features"]["hosp_yn"]["status"] == "not compared"
     assert any("not judged" in w for w in without["warnings"])
-    _, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(inputs_only), "--outcomes",
-                            str(labelled), "--out", str(tmp_path / "b.json"))  # fmt: skip
+    _, report, _ = _monitor(
+        "--reference",
+        str(synthetic_model_dir),
+        "--current",
+        str(inputs_only),
+        "--outcomes",
+        str(labelled),
+        "--out",
+        str(tmp_path / "b.json"),
+    )
     perf = report["performance"]
     assert perf["assessed"] and perf["live"]["roc_auc"] is not None and perf["reference"]["roc_auc"] is not None
     assert perf["observed_expected"]["ci_low"] > monitor.OE_MATERIAL
@@ -213,8 +228,9 @@ def test_outcomes_file_gives_live_performance(synthetic_model_dir: Path, tmp_pat
 def test_small_sample_gives_no_drift_verdict(synthetic_model_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "tiny.csv"
     synth.write(data, rows=200, seed=5, age_shift={"80+ Years": 20.0})
-    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(data),
-                               "--out", str(tmp_path / "r.json"))  # fmt: skip
+    code, report, _ = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(data), "--out", str(tmp_path / "r.json")
+    )
     assert report["verdict"] == "insufficient data"
     assert code == 3
     assert report["reasons"] == []
@@ -240,8 +256,9 @@ def test_log_written_by_the_real_endpoint_is_read_back(synthetic_model_dir: Path
             if lines >= len(records):
                 break
             time.sleep(0.2)
-    code, report, _ = _monitor("--reference", str(synthetic_model_dir), "--current", str(collected),
-                               "--out", str(tmp_path / "r.json"))  # fmt: skip
+    code, report, _ = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(collected), "--out", str(tmp_path / "r.json")
+    )
     current = report["current"]
     assert current["kind"] == "collected"
     assert current["rows_used"] == len(records) and current["rows_skipped"] == {}

@@ -36,8 +36,9 @@ def test_recalibration_moves_later_observed_expected_toward_one(
 ):
     before = intake_oe(early_model, real_periods.late_b)
     out = tmp_path / "recalibrated"
-    proc = run_module("model.recalibrate", "--model", str(early_model), "--data", str(real_periods.late_a),
-                      "--out", str(out))  # fmt: skip
+    proc = run_module(
+        "model.recalibrate", "--model", str(early_model), "--data", str(real_periods.late_a), "--out", str(out)
+    )
     after = intake_oe(out, real_periods.late_b)  # judged on cases the update never saw
     assert abs(after - 1) < abs(before - 1) / 2, (before, after)
     assert abs(after - 1) < 0.05
@@ -56,8 +57,9 @@ def test_recalibration_moves_later_observed_expected_toward_one(
     # The update keeps each model's ordering and its age monotonicity.
     for model in artifact.MODELS:
         old, new = artifact.load_risk_table(early_model, model), artifact.load_risk_table(out, model)
-        assert np.array_equal(np.argsort(old["probability"], kind="stable"),
-                              np.argsort(new["probability"], kind="stable"))  # fmt: skip
+        assert np.array_equal(
+            np.argsort(old["probability"], kind="stable"), np.argsort(new["probability"], kind="stable")
+        )
         assert (new["ci_low"] <= new["probability"]).all() and (new["probability"] <= new["ci_high"]).all()
 
 
@@ -68,9 +70,21 @@ def test_recalibration_refuses_what_it_cannot_do(early_model: Path, legacy_cdc_f
         (["--data", str(legacy_cdc_file), "--since", "March"], "YYYY-MM"),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "model.recalibrate", "--model", str(early_model), "--out", str(tmp_path / "m"),
-             *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "model.recalibrate",
+                "--model",
+                str(early_model),
+                "--out",
+                str(tmp_path / "m"),
+                *args,
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 2, proc.stderr
         assert says in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "m").exists()
@@ -79,12 +93,23 @@ def test_recalibration_refuses_what_it_cannot_do(early_model: Path, legacy_cdc_f
 def test_recalibration_on_generated_data_whose_fatality_falls(tmp_path: Path) -> None:
     """A first-wave model of generated data, updated with a few thousand 2021 cases, predicts late 2021 better."""
     files = {name: tmp_path / f"{name}.csv" for name in ("first_wave", "recent", "later")}
-    run_module("model.synth", "--rows", "300000", "--seed", "31", "--months", "2020-03:2020-05",
-               "--out", str(files["first_wave"]))  # fmt: skip
-    run_module("model.synth", "--rows", "40000", "--seed", "32", "--months", "2021-01:2021-06",
-               "--out", str(files["recent"]))  # fmt: skip
-    run_module("model.synth", "--rows", "200000", "--seed", "33", "--months", "2021-07:2021-12",
-               "--out", str(files["later"]))  # fmt: skip
+    run_module(
+        "model.synth",
+        "--rows",
+        "300000",
+        "--seed",
+        "31",
+        "--months",
+        "2020-03:2020-05",
+        "--out",
+        str(files["first_wave"]),
+    )
+    run_module(
+        "model.synth", "--rows", "40000", "--seed", "32", "--months", "2021-01:2021-06", "--out", str(files["recent"])
+    )
+    run_module(
+        "model.synth", "--rows", "200000", "--seed", "33", "--months", "2021-07:2021-12", "--out", str(files["later"])
+    )
     model = tmp_path / "model"
     run_module("model.train", "--data", str(files["first_wave"]), "--out", str(model), "--quiet")
     before = intake_oe(model, files["later"])

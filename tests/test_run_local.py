@@ -33,10 +33,22 @@ def launch(model_dir: Path) -> tuple[subprocess.Popen[str], int, int]:
     """`python -m deploy.run_local` on two free ports: (process, endpoint port, dashboard port)."""
     endpoint_port, dashboard_port = free_port(), free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deploy.run_local", "--model-dir", str(model_dir),
-         "--endpoint-port", str(endpoint_port), "--dashboard-port", str(dashboard_port)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "deploy.run_local",
+            "--model-dir",
+            str(model_dir),
+            "--endpoint-port",
+            str(endpoint_port),
+            "--dashboard-port",
+            str(dashboard_port),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     return proc, endpoint_port, dashboard_port
 
 

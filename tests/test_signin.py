@@ -75,9 +75,16 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("oidc") / "provider.log"
     cmd = [
-        sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port),
-        "--user-claims", json.dumps(USER),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "oidc_provider_mock",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--user-claims",
+        json.dumps(USER),
+    ]
     proc = _start(cmd, dict(os.environ), log_path)
     issuer = f"http://127.0.0.1:{port}"
     try:

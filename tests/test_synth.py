@@ -171,8 +171,12 @@ def test_first_wave_death_share_by_age_matches_the_real_file(first_wave: pd.Data
         assert_share(deaths, len(group), expected, f"first-wave death share, {age}")
         shares.append(deaths / len(group))
     assert all(a < b for a, b in itertools.pairwise(shares[2:])), shares
-    assert_share(int((known[schema.TARGET] == "Yes").sum()), len(known), synth.expected_first_wave_death_share(),
-                 "first-wave death share")  # fmt: skip
+    assert_share(
+        int((known[schema.TARGET] == "Yes").sum()),
+        len(known),
+        synth.expected_first_wave_death_share(),
+        "first-wave death share",
+    )
 
 
 def test_missingness_depends_on_severity_as_in_the_real_file(
@@ -294,11 +298,18 @@ def test_clinical_structure_death_rises_with_hosp_icu_medcond_and_male_sex(first
 @pytest.mark.parametrize(
     ("variant", "header", "date_re", "date_format"),
     [
-        ("legacy-2020", [c if c != "race_ethnicity_combined" else "Race and ethnicity (combined)"
-                         for c in schema.CURRENT_SCHEMA_COLUMNS[1:]], r"^\d{2}/\d{2}/\d{4}$", "%d/%m/%Y"),
+        (
+            "legacy-2020",
+            [
+                c if c != "race_ethnicity_combined" else "Race and ethnicity (combined)"
+                for c in schema.CURRENT_SCHEMA_COLUMNS[1:]
+            ],
+            r"^\d{2}/\d{2}/\d{4}$",
+            "%d/%m/%Y",
+        ),
         ("first-wave", list(schema.CURRENT_SCHEMA_COLUMNS[1:]), r"^\d{1,2}/\d{1,2}/\d{4}$", "%m/%d/%Y"),
     ],
-)  # fmt: skip
+)
 def test_2020_schema_variants_are_written_as_published(
     variant: str, header: list[str], date_re: str, date_format: str, tmp_path: Path
 ) -> None:
@@ -400,9 +411,18 @@ def test_shift_parameters_shift_age_mix_and_death_rate(tmp_path: Path) -> None:
     # The same through write() and the CLI flags.
     out = tmp_path / "drift.parquet"
     run_module(
-        "model.synth", "--rows", str(rows), "--seed", "3", "--out", str(out),
-        "--age-shift", "80+ Years=3", "--death-rate-multiplier", "2",
-    )  # fmt: skip
+        "model.synth",
+        "--rows",
+        str(rows),
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--age-shift",
+        "80+ Years=3",
+        "--death-rate-multiplier",
+        "2",
+    )
     drift_80, drift_death = _summary(pq.read_table(out))
     assert drift_80 == pytest.approx(old_80)
     assert drift_death > old_death

@@ -187,10 +187,22 @@ def test_target_is_death_not_missing(tmp_path: Path):
     write_rows(data, rows)
     out = tmp_path / "model"
     proc = subprocess.run(
-        [sys.executable, "-m", "model.train", "--data", str(data), "--out", str(out), "--candidates",
-         "logistic_main_effects"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "model.train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--candidates",
+            "logistic_main_effects",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     young, old = risks(out, [profile(age_group="10 - 19 Years"), profile(age_group="80+ Years")])
     assert old > 0.1 and young < 0.01, (young, old)
@@ -210,8 +222,11 @@ def test_real_legacy_file_stops_with_clear_message(legacy_cdc_file: Path, tmp_pa
     out = tmp_path / "model"
     proc = subprocess.run(
         [sys.executable, "-m", "model.train", "--data", str(legacy_cdc_file), "--out", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "5 deaths and 5,308 survivors among intake-population rows" in proc.stderr
@@ -222,8 +237,11 @@ def test_real_legacy_file_stops_with_clear_message(legacy_cdc_file: Path, tmp_pa
 def test_missing_data_file_is_a_clear_error(tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, "-m", "model.train", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m")],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -33,8 +33,11 @@ def what_if_records(record: dict[str, str], in_hospital: bool) -> list[tuple[str
     """(field, other value, record) for every other value each answered field can take."""
     variants = []
     for name in record:
-        options = schema.model_values(schema.IN_HOSPITAL_MODEL, name) if in_hospital else (
-            schema.FEATURES_BY_NAME[name].values)  # fmt: skip
+        options = (
+            schema.model_values(schema.IN_HOSPITAL_MODEL, name)
+            if in_hospital
+            else (schema.FEATURES_BY_NAME[name].values)
+        )
         variants += [(name, value, {**record, name: value}) for value in options if value != record[name]]
     return variants
 

@@ -91,8 +91,10 @@ def _csv_bytes(table: pa.Table) -> bytes:
 
 if upload is not None:
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"**{upload.name} is {upload.size / 2**20:,.0f} MB**; this page takes at most {MAX_UPLOAD_MB} MB. "
-                 "Score it with `python -m model.batch_score --data FILE --out FILE`.")  # fmt: skip
+        st.error(
+            f"**{upload.name} is {upload.size / 2**20:,.0f} MB**; this page takes at most {MAX_UPLOAD_MB} MB. "
+            "Score it with `python -m model.batch_score --data FILE --out FILE`."
+        )
         st.stop()
     if ctx.endpoint is None:
         st.error(f"**The endpoint settings are not usable:** {ctx.endpoint_error}")
@@ -130,29 +132,48 @@ flagged_share = float(flagged.mean()) if n_scored else 0.0
 st.subheader(f"{result['name']}: {_rows(result['rows'])} (model {result['model_version']})")
 a, b, c, d = st.columns(4)
 a.metric("Rows scored", f"{n_scored:,}")
-b.metric(f"Patients flagged (≥ {threshold:.3f})", f"{int(flagged.sum()):,}", help="Threshold shared with the "
-         "Threshold explorer; change it there.")  # fmt: skip
+b.metric(
+    f"Patients flagged (≥ {threshold:.3f})",
+    f"{int(flagged.sum()):,}",
+    help="Threshold shared with the Threshold explorer; change it there.",
+)
 c.metric("Expected deaths", f"{probability.sum():,.1f}", help="Sum of the calibrated probabilities.")
-d.metric("ICU admissions (expected)", f"{flagged.sum() * assumptions.icu_share:,.1f}",
-         help="This file's flagged patients × the ICU page's share of flagged patients needing ICU.")  # fmt: skip
+d.metric(
+    "ICU admissions (expected)",
+    f"{flagged.sum() * assumptions.icu_share:,.1f}",
+    help="This file's flagged patients × the ICU page's share of flagged patients needing ICU.",
+)
 st.caption(
     f"ICU: {assumptions.icu_share:.0%} of flagged patients need ICU (the ICU saturation page's constant share); "
     f"this file's {int(flagged.sum()):,} flagged patients ({flagged_share:.1%} of its rows) would need about "
     f"{flagged.sum() * assumptions.icu_share:,.1f} ICU admissions. Beds over time: the ICU saturation page."
 )
 if n_rejected:
-    st.warning(f"**{_rows(n_rejected)} could not be scored** (values outside the schema); they are in the "
-               "rejects download with the reason.")  # fmt: skip
-    st.dataframe(pd.DataFrame({"reason": list(result["reasons"]), "rows": list(result["reasons"].values())}),
-                 hide_index=True)  # fmt: skip
+    st.warning(
+        f"**{_rows(n_rejected)} could not be scored** (values outside the schema); they are in the "
+        "rejects download with the reason."
+    )
+    st.dataframe(
+        pd.DataFrame({"reason": list(result["reasons"]), "rows": list(result["reasons"].values())}), hide_index=True
+    )
 
 bands = pd.Series(table.column("risk_band").to_numpy(zero_copy_only=False))
 st.plotly_chart(charts.band_counts(bands), config={"displayModeBar": False})
 
 out = table.set_column(table.schema.get_field_index("flagged"), "flagged", pa.array(flagged))
 stem = result["name"].split(".")[0] or "scored"
-st.download_button("Download the scored file (CSV)", data=_csv_bytes(out), file_name=f"{stem}.scored.csv",
-                   mime="text/csv", key="batch.download")  # fmt: skip
+st.download_button(
+    "Download the scored file (CSV)",
+    data=_csv_bytes(out),
+    file_name=f"{stem}.scored.csv",
+    mime="text/csv",
+    key="batch.download",
+)
 if n_rejected:
-    st.download_button("Download the rejected rows (CSV)", data=_csv_bytes(result["rejected"]),
-                       file_name=f"{stem}.rejects.csv", mime="text/csv", key="batch.download_rejects")  # fmt: skip
+    st.download_button(
+        "Download the rejected rows (CSV)",
+        data=_csv_bytes(result["rejected"]),
+        file_name=f"{stem}.rejects.csv",
+        mime="text/csv",
+        key="batch.download_rejects",
+    )

@@ -84,8 +84,9 @@ def _run(current: Path, label: str) -> dict:
 source = st.radio("Current data", [SOURCE_LOG, SOURCE_FILE], horizontal=True, key="monitor.source")
 if source == SOURCE_LOG:
     default_dir = os.environ.get(ENV_DIR) or str(Path(_ROOT) / DEFAULT_DIR)
-    folder = st.text_input("Collected-data folder (the endpoint's RISK_DATA_COLLECTION_DIR)", value=default_dir,
-                           key="monitor.folder")  # fmt: skip
+    folder = st.text_input(
+        "Collected-data folder (the endpoint's RISK_DATA_COLLECTION_DIR)", value=default_dir, key="monitor.folder"
+    )
     if st.button("Check drift", type="primary", key="monitor.run_log"):
         st.session_state.pop(REPORT_KEY, None)
         try:
@@ -95,8 +96,11 @@ if source == SOURCE_LOG:
         except (DataError, OSError, ValueError) as exc:
             st.error(f"**Cannot read the collected records:** {exc}")
 else:
-    upload = st.file_uploader("CDC data file (CSV, CSV.gz or Parquet; with death_yn for live performance)",
-                              type=["csv", "gz", "parquet"], key="monitor.upload")  # fmt: skip
+    upload = st.file_uploader(
+        "CDC data file (CSV, CSV.gz or Parquet; with death_yn for live performance)",
+        type=["csv", "gz", "parquet"],
+        key="monitor.upload",
+    )
     if upload is not None:
         if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
             st.error(f"**{upload.name}** is larger than {MAX_UPLOAD_MB} MB; run `python -m model.monitor` instead.")
@@ -122,8 +126,10 @@ elif verdict == monitor.VERDICT_RECALIBRATE:
 elif verdict == monitor.VERDICT_DRIFT:
     st.error(f"**Verdict: drift.**{details}", icon=":material/query_stats:")
 elif verdict == monitor.VERDICT_OK:
-    st.success("**Verdict: ok.** No material shift beyond chance, and no performance loss where outcomes are "
-               "known.", icon=":material/check_circle:")  # fmt: skip
+    st.success(
+        "**Verdict: ok.** No material shift beyond chance, and no performance loss where outcomes are known.",
+        icon=":material/check_circle:",
+    )
 else:
     st.warning(
         "**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:"
@@ -152,18 +158,42 @@ if features:
     )
     for level, label in ((drift.PSI_MODERATE, "moderate"), (drift.PSI_MAJOR, "major")):
         fig.add_hline(y=level, line_dash="dot", line_color=theme.MUTED, annotation_text=label)
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      title={"text": "Drift per model input (population stability index)", "x": 0.0})  # fmt: skip
+    fig.update_layout(
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={"text": "Drift per model input (population stability index)", "x": 0.0},
+    )
     st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.psi_chart")
-    st.dataframe(pd.DataFrame({"feature": names, "PSI": psi, "JS distance": [features[n]["js_distance"] for n in names],
-                               "p (Holm)": [features[n].get("p_adjusted") for n in names],
-                               "status": [features[n]["status"] for n in names]}), hide_index=True)  # fmt: skip
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "feature": names,
+                "PSI": psi,
+                "JS distance": [features[n]["js_distance"] for n in names],
+                "p (Holm)": [features[n].get("p_adjusted") for n in names],
+                "status": [features[n]["status"] for n in names],
+            }
+        ),
+        hide_index=True,
+    )
     chosen = st.selectbox("Category shares of", names, key="monitor.feature")
     shares = features[chosen]
-    fig = go.Figure([go.Bar(name="training", x=list(shares["reference"]), y=list(shares["reference"].values()),
-                            marker_color=theme.MUTED),
-                     go.Bar(name="current", x=list(shares["current"]), y=list(shares["current"].values()),
-                            marker_color=theme.PRIMARY)])  # fmt: skip
+    fig = go.Figure(
+        [
+            go.Bar(
+                name="training",
+                x=list(shares["reference"]),
+                y=list(shares["reference"].values()),
+                marker_color=theme.MUTED,
+            ),
+            go.Bar(
+                name="current",
+                x=list(shares["current"]),
+                y=list(shares["current"].values()),
+                marker_color=theme.PRIMARY,
+            ),
+        ]
+    )
     fig.update_layout(barmode="group", height=320, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 10, "b": 10})
     st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.share_chart")
 
@@ -200,8 +230,11 @@ elif not perf["assessed"]:
 else:
     st.subheader(f"Live performance: {perf['patients']:,.0f} patients with known outcome, {perf['deaths']:,.0f} deaths")
     keys = ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted")
-    metrics = {"metric": keys, "live": [perf["live"][k] for k in keys],
-               "model card (test)": [perf["reference"][k] for k in keys]}  # fmt: skip
+    metrics = {
+        "metric": keys,
+        "live": [perf["live"][k] for k in keys],
+        "model card (test)": [perf["reference"][k] for k in keys],
+    }
     st.dataframe(pd.DataFrame(metrics), hide_index=True)
     oe, slope = perf["observed_expected"], perf["calibration_slope"]
     st.markdown(
@@ -211,7 +244,9 @@ else:
         f"(95% CI {perf['roc_auc']['ci_low']:.3f}-{perf['roc_auc']['ci_high']:.3f})."
     )
     st.plotly_chart(
-        charts.calibration(pd.DataFrame(perf["calibration"]),
-                           title="Calibration on the current data's patients with a known outcome"),
-        config={"displayModeBar": False}, key="monitor.calibration_chart",
-    )  # fmt: skip
+        charts.calibration(
+            pd.DataFrame(perf["calibration"]), title="Calibration on the current data's patients with a known outcome"
+        ),
+        config={"displayModeBar": False},
+        key="monitor.calibration_chart",
+    )

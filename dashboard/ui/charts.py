@@ -61,25 +61,66 @@ def _figure(
 
 
 def _vline(x: float, colour: str, dash: str = "solid", width: float = 2) -> dict[str, Any]:
-    return {"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
-            "line": {"color": colour, "dash": dash, "width": width}}  # fmt: skip
+    return {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": colour, "dash": dash, "width": width},
+    }
 
 
 def _hline(y: float, colour: str, dash: str = "solid", width: float = 2) -> dict[str, Any]:
-    return {"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": y, "y1": y,
-            "line": {"color": colour, "dash": dash, "width": width}}  # fmt: skip
+    return {
+        "type": "line",
+        "xref": "paper",
+        "yref": "y",
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"color": colour, "dash": dash, "width": width},
+    }
 
 
-def _label(x: float, y: float, text: str, colour: str, *, xref: str = "x", yref: str = "paper",
-           xanchor: str = "left", yanchor: str = "middle", size: int = 11) -> dict[str, Any]:  # fmt: skip
-    return {"x": x, "y": y, "xref": xref, "yref": yref, "text": text, "showarrow": False,
-            "xanchor": xanchor, "yanchor": yanchor, "font": {"size": size, "color": colour}}  # fmt: skip
+def _label(
+    x: float,
+    y: float,
+    text: str,
+    colour: str,
+    *,
+    xref: str = "x",
+    yref: str = "paper",
+    xanchor: str = "left",
+    yanchor: str = "middle",
+    size: int = 11,
+) -> dict[str, Any]:
+    return {
+        "x": x,
+        "y": y,
+        "xref": xref,
+        "yref": yref,
+        "text": text,
+        "showarrow": False,
+        "xanchor": xanchor,
+        "yanchor": yanchor,
+        "font": {"size": size, "color": colour},
+    }
 
 
 def _marker(x: float, y: float, threshold: float) -> dict[str, Any]:
-    return {"type": "scatter", "x": [x], "y": [y], "mode": "markers", "name": f"threshold {threshold:.3f}",
-            "marker": {"size": 15, "color": theme.CAPACITY, "line": {"color": "#FFFFFF", "width": 2}},
-            "hovertemplate": f"threshold {threshold:.4f}<extra></extra>"}  # fmt: skip
+    return {
+        "type": "scatter",
+        "x": [x],
+        "y": [y],
+        "mode": "markers",
+        "name": f"threshold {threshold:.3f}",
+        "marker": {"size": 15, "color": theme.CAPACITY, "line": {"color": "#FFFFFF", "width": 2}},
+        "hovertemplate": f"threshold {threshold:.4f}<extra></extra>",
+    }
 
 
 def _clip(p: float) -> float:
@@ -100,9 +141,21 @@ def risk_scale(
     lower = SCALE_MIN
     for upper, name in schema.RISK_BANDS:
         top = min(upper, SCALE_MAX)
-        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": lower, "x1": top, "y0": 0, "y1": 1,
-                       "fillcolor": theme.band_colour(name), "opacity": 0.28, "line": {"width": 0},
-                       "layer": "below"})  # fmt: skip
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": lower,
+                "x1": top,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": theme.band_colour(name),
+                "opacity": 0.28,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
         notes.append(_label(math.log10(math.sqrt(lower * top)), 0.93, name, theme.MUTED, xanchor="center", size=12))
         lower = top
     # Labels at staggered heights: base rate and age-group mean are often close together.
@@ -120,18 +173,36 @@ def risk_scale(
     band = schema.risk_band(probability)
     traces = []
     if interval is not None:
-        traces.append({"type": "scatter", "x": [_clip(interval[0]), _clip(interval[1])], "y": [0.5, 0.5],
-                       "mode": "lines", "line": {"color": theme.INK, "width": 6}, "opacity": 0.45,
-                       "hovertemplate": f"95% interval {theme.format_risk(interval[0])} to "
-                       f"{theme.format_risk(interval[1])}<extra></extra>", "showlegend": False})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [_clip(interval[0]), _clip(interval[1])],
+                "y": [0.5, 0.5],
+                "mode": "lines",
+                "line": {"color": theme.INK, "width": 6},
+                "opacity": 0.45,
+                "hovertemplate": f"95% interval {theme.format_risk(interval[0])} to "
+                f"{theme.format_risk(interval[1])}<extra></extra>",
+                "showlegend": False,
+            }
+        )
     patient = {
-        "type": "scatter", "x": [_clip(probability)], "y": [0.5], "mode": "markers+text",
-        "text": [theme.format_risk(probability)], "textposition": "top center",
+        "type": "scatter",
+        "x": [_clip(probability)],
+        "y": [0.5],
+        "mode": "markers+text",
+        "text": [theme.format_risk(probability)],
+        "textposition": "top center",
         "textfont": {"size": 16, "color": theme.INK},
-        "marker": {"size": 22, "color": theme.band_colour(band), "line": {"color": theme.INK, "width": 2},
-                   "symbol": "diamond"},
-        "hovertemplate": "This patient: %{x:.2%}<extra></extra>", "showlegend": False,
-    }  # fmt: skip
+        "marker": {
+            "size": 22,
+            "color": theme.band_colour(band),
+            "line": {"color": theme.INK, "width": 2},
+            "symbol": "diamond",
+        },
+        "hovertemplate": "This patient: %{x:.2%}<extra></extra>",
+        "showlegend": False,
+    }
     return _figure(
         [*traces, patient],
         xaxis={
@@ -153,14 +224,19 @@ def risk_waterfall(baseline: float, contributions: list[tuple[str, float]], prob
     labels = ["mean risk (training patients)", *(label for label, _ in contributions), "this patient"]
     values = [baseline * 100, *(value * 100 for _, value in contributions), probability * 100]
     trace = {
-        "type": "waterfall", "orientation": "h", "y": labels, "x": values,
+        "type": "waterfall",
+        "orientation": "h",
+        "y": labels,
+        "x": values,
         "measure": ["absolute", *(["relative"] * len(contributions)), "total"],
         "text": [f"{baseline:.1%}", *(f"{v * 100:+.1f} pts" for _, v in contributions), f"{probability:.1%}"],
-        "textposition": "outside", "connector": {"line": {"color": theme.GRID}},
-        "increasing": {"marker": {"color": theme.CAPACITY}}, "decreasing": {"marker": {"color": theme.PRIMARY}},
+        "textposition": "outside",
+        "connector": {"line": {"color": theme.GRID}},
+        "increasing": {"marker": {"color": theme.CAPACITY}},
+        "decreasing": {"marker": {"color": theme.PRIMARY}},
         "totals": {"marker": {"color": theme.INK}},
         "hovertemplate": "%{y}: %{text}<extra></extra>",
-    }  # fmt: skip
+    }
     running = baseline * 100 + np.cumsum([0.0, *(v * 100 for _, v in contributions)])
     low, high = min(0.0, float(running.min())), max(float(running.max()), probability * 100, 1.0)
     return _figure(
@@ -186,13 +262,27 @@ def _thin(frame: pd.DataFrame, max_points: int = 600) -> pd.DataFrame:
 def roc_curve(roc: pd.DataFrame, point: OperatingPoint) -> go.Figure:
     roc = _thin(roc)
     data = [
-        {"type": "scatter", "x": [0, 1], "y": [0, 1], "mode": "lines", "name": "chance",
-         "line": {"color": theme.GRID, "dash": "dot"}, "hoverinfo": "skip"},
-        {"type": "scatter", "x": roc["fpr"].to_numpy(), "y": roc["tpr"].to_numpy(), "mode": "lines", "name": "model",
-         "line": {"color": theme.PRIMARY, "width": 3}, "customdata": roc["threshold"].to_numpy(),
-         "hovertemplate": "FPR %{x:.3f}<br>recall %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>"},
+        {
+            "type": "scatter",
+            "x": [0, 1],
+            "y": [0, 1],
+            "mode": "lines",
+            "name": "chance",
+            "line": {"color": theme.GRID, "dash": "dot"},
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "scatter",
+            "x": roc["fpr"].to_numpy(),
+            "y": roc["tpr"].to_numpy(),
+            "mode": "lines",
+            "name": "model",
+            "line": {"color": theme.PRIMARY, "width": 3},
+            "customdata": roc["threshold"].to_numpy(),
+            "hovertemplate": "FPR %{x:.3f}<br>recall %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>",
+        },
         _marker(1.0 - point.specificity, point.recall, point.threshold),
-    ]  # fmt: skip
+    ]
     return _figure(
         data,
         xaxis={"title": {"text": "false positive rate (1 − specificity)"}, "range": [0, 1]},
@@ -206,15 +296,32 @@ def pr_curve(pr: pd.DataFrame, point: OperatingPoint, prevalence: float) -> go.F
     shapes, notes = [], []
     if math.isfinite(prevalence):
         shapes.append(_hline(prevalence, theme.MUTED, "dot", 1.5))
-        notes.append(_label(1, prevalence, f"random ranking = prevalence {prevalence:.1%}", theme.MUTED,
-                            xref="paper", yref="y", xanchor="right", yanchor="bottom"))  # fmt: skip
+        notes.append(
+            _label(
+                1,
+                prevalence,
+                f"random ranking = prevalence {prevalence:.1%}",
+                theme.MUTED,
+                xref="paper",
+                yref="y",
+                xanchor="right",
+                yanchor="bottom",
+            )
+        )
     precision = point.precision if math.isfinite(point.precision) else 1.0
     data = [
-        {"type": "scatter", "x": pr["recall"].to_numpy(), "y": pr["precision"].to_numpy(), "mode": "lines",
-         "name": "model", "line": {"color": theme.ACCENT, "width": 3}, "customdata": pr["threshold"].to_numpy(),
-         "hovertemplate": "recall %{x:.3f}<br>precision %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>"},
+        {
+            "type": "scatter",
+            "x": pr["recall"].to_numpy(),
+            "y": pr["precision"].to_numpy(),
+            "mode": "lines",
+            "name": "model",
+            "line": {"color": theme.ACCENT, "width": 3},
+            "customdata": pr["threshold"].to_numpy(),
+            "hovertemplate": "recall %{x:.3f}<br>precision %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>",
+        },
         _marker(point.recall, precision, point.threshold),
-    ]  # fmt: skip
+    ]
     return _figure(
         data,
         xaxis={"title": {"text": "recall (deaths flagged)"}, "range": [0, 1]},
@@ -229,9 +336,18 @@ def confusion_matrix(point: OperatingPoint) -> go.Figure:
     counts = [[point.tp, point.fn], [point.fp, point.tn]]
     labels = [["true positives", "false negatives"], ["false positives", "true negatives"]]
     text = [[f"{v:,.0f}<br>{lbl}" for v, lbl in zip(r, lr, strict=True)] for r, lr in zip(counts, labels, strict=True)]
-    heat = {"type": "heatmap", "z": [[1, 0.6], [0.3, 0.1]], "x": ["flagged", "not flagged"], "y": ["died", "survived"],
-            "text": text, "texttemplate": "%{text}", "colorscale": [[0, "#F2F7F8"], [1, "#9CC9CF"]],
-            "showscale": False, "hoverinfo": "skip", "textfont": {"size": 14}}  # fmt: skip
+    heat = {
+        "type": "heatmap",
+        "z": [[1, 0.6], [0.3, 0.1]],
+        "x": ["flagged", "not flagged"],
+        "y": ["died", "survived"],
+        "text": text,
+        "texttemplate": "%{text}",
+        "colorscale": [[0, "#F2F7F8"], [1, "#9CC9CF"]],
+        "showscale": False,
+        "hoverinfo": "skip",
+        "textfont": {"size": 14},
+    }
     return _figure(
         [heat], xaxis={}, yaxis={"autorange": "reversed"}, height=260, title="Confusion matrix (test split, patients)"
     )
@@ -241,13 +357,31 @@ def decision_curve(table: pd.DataFrame, point: OperatingPoint, prevalence: float
     shown = _thin(table[(table["threshold"] <= max_threshold) & table["net_benefit"].notna()], 800)
     grid = np.linspace(0.0, max_threshold, 200)
     data = [
-        {"type": "scatter", "x": shown["threshold"].to_numpy(), "y": shown["net_benefit"].to_numpy(),
-         "mode": "lines", "name": "model", "line": {"color": theme.PRIMARY, "width": 3, "shape": "hv"}},
-        {"type": "scatter", "x": grid, "y": treat_all_net_benefit(prevalence, grid), "mode": "lines",
-         "name": "flag everybody", "line": {"color": theme.MUTED, "dash": "dash"}},
-        {"type": "scatter", "x": [0, max_threshold], "y": [0, 0], "mode": "lines", "name": "flag nobody",
-         "line": {"color": theme.INK, "dash": "dot", "width": 1}},
-    ]  # fmt: skip
+        {
+            "type": "scatter",
+            "x": shown["threshold"].to_numpy(),
+            "y": shown["net_benefit"].to_numpy(),
+            "mode": "lines",
+            "name": "model",
+            "line": {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
+        },
+        {
+            "type": "scatter",
+            "x": grid,
+            "y": treat_all_net_benefit(prevalence, grid),
+            "mode": "lines",
+            "name": "flag everybody",
+            "line": {"color": theme.MUTED, "dash": "dash"},
+        },
+        {
+            "type": "scatter",
+            "x": [0, max_threshold],
+            "y": [0, 0],
+            "mode": "lines",
+            "name": "flag nobody",
+            "line": {"color": theme.INK, "dash": "dot", "width": 1},
+        },
+    ]
     if math.isfinite(point.net_benefit):
         data.append(_marker(point.threshold, point.net_benefit, point.threshold))
     top = max(prevalence, float(shown["net_benefit"].max()) if not shown.empty else prevalence)
@@ -272,17 +406,38 @@ def calibration(
     top = float(max(used["mean_predicted"].max(), used["observed_rate"].max(), 0.05)) if not used.empty else 1.0
     sizes = np.clip(np.sqrt(used["count"] / used["count"].max()) * 24, 6, 24) if not used.empty else []
     data = [
-        {"type": "scatter", "x": [0, top], "y": [0, top], "mode": "lines", "name": "perfect calibration",
-         "line": {"color": theme.MUTED, "dash": "dot"}},
-        {"type": "scatter", "x": used["mean_predicted"].to_numpy(), "y": used["observed_rate"].to_numpy(),
-         "mode": "lines+markers", "name": "model", "line": {"color": theme.PRIMARY, "width": 3},
-         "marker": {"size": np.asarray(sizes), "color": theme.PRIMARY}, "customdata": used["count"].to_numpy(),
-         "hovertemplate": "predicted %{x:.3%}<br>observed %{y:.3%}<br>%{customdata:,.0f} patients<extra></extra>"},
-    ]  # fmt: skip
+        {
+            "type": "scatter",
+            "x": [0, top],
+            "y": [0, top],
+            "mode": "lines",
+            "name": "perfect calibration",
+            "line": {"color": theme.MUTED, "dash": "dot"},
+        },
+        {
+            "type": "scatter",
+            "x": used["mean_predicted"].to_numpy(),
+            "y": used["observed_rate"].to_numpy(),
+            "mode": "lines+markers",
+            "name": "model",
+            "line": {"color": theme.PRIMARY, "width": 3},
+            "marker": {"size": np.asarray(sizes), "color": theme.PRIMARY},
+            "customdata": used["count"].to_numpy(),
+            "hovertemplate": "predicted %{x:.3%}<br>observed %{y:.3%}<br>%{customdata:,.0f} patients<extra></extra>",
+        },
+    ]
     if smooth is not None and not smooth.empty:
-        data.append({"type": "scatter", "x": smooth["predicted"].to_numpy(), "y": smooth["observed"].to_numpy(),
-                     "mode": "lines", "name": "smoothed (spline on logit)", "line": {"color": theme.ACCENT, "width": 2},
-                     "hovertemplate": "predicted %{x:.2%}<br>observed %{y:.2%}<extra>smoothed</extra>"})  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "x": smooth["predicted"].to_numpy(),
+                "y": smooth["observed"].to_numpy(),
+                "mode": "lines",
+                "name": "smoothed (spline on logit)",
+                "line": {"color": theme.ACCENT, "width": 2},
+                "hovertemplate": "predicted %{x:.2%}<br>observed %{y:.2%}<extra>smoothed</extra>",
+            }
+        )
     return _figure(
         data,
         xaxis={"title": {"text": "mean predicted probability"}, "tickformat": ".0%", "range": [0, top * 1.05]},
@@ -297,8 +452,15 @@ def band_counts(bands: pd.Series) -> go.Figure:
     names = [name for _, name in schema.RISK_BANDS]
     counts = bands.value_counts().reindex(names, fill_value=0)
     colours = [theme.band_colour(n) for n in names]
-    data = [{"type": "bar", "x": names, "y": counts.to_numpy(), "marker": {"color": colours},
-             "hovertemplate": "%{x}: %{y:,} patients<extra></extra>"}]  # fmt: skip
+    data = [
+        {
+            "type": "bar",
+            "x": names,
+            "y": counts.to_numpy(),
+            "marker": {"color": colours},
+            "hovertemplate": "%{x}: %{y:,} patients<extra></extra>",
+        }
+    ]
     return _figure(
         data,
         xaxis={"title": {"text": "risk band"}, "type": "category", "categoryorder": "array", "categoryarray": names},
@@ -311,11 +473,23 @@ def deaths_by_month(months: pd.DataFrame) -> go.Figure:
     """Patients with a known outcome per case month, and the case fatality among them."""
     dated = months[months["month"] != "unknown"]
     data = [
-        {"type": "bar", "x": dated["month"].to_numpy(), "y": (dated["deaths"] + dated["survivors"]).to_numpy(),
-         "name": "patients with a known outcome", "marker": {"color": theme.GRID}},
-        {"type": "scatter", "x": dated["month"].to_numpy(), "y": dated["case_fatality"].to_numpy(), "yaxis": "y2",
-         "mode": "lines+markers", "name": "case fatality", "line": {"color": theme.CAPACITY, "width": 2}},
-    ]  # fmt: skip
+        {
+            "type": "bar",
+            "x": dated["month"].to_numpy(),
+            "y": (dated["deaths"] + dated["survivors"]).to_numpy(),
+            "name": "patients with a known outcome",
+            "marker": {"color": theme.GRID},
+        },
+        {
+            "type": "scatter",
+            "x": dated["month"].to_numpy(),
+            "y": dated["case_fatality"].to_numpy(),
+            "yaxis": "y2",
+            "mode": "lines+markers",
+            "name": "case fatality",
+            "line": {"color": theme.CAPACITY, "width": 2},
+        },
+    ]
     return _figure(
         data,
         xaxis={"title": {"text": "case month"}, "type": "category"},
@@ -365,26 +539,50 @@ def icu_capacity(
     if saturation_recall is not None:
         shapes.append(_vline(saturation_recall, theme.CAPACITY, "dot", 1))
         notes.append(
-            _label(saturation_recall, 1, f"saturates above recall {saturation_recall:.2f}", theme.CAPACITY,
-                   xanchor="right", yanchor="top")
-        )  # fmt: skip
+            _label(
+                saturation_recall,
+                1,
+                f"saturates above recall {saturation_recall:.2f}",
+                theme.CAPACITY,
+                xanchor="right",
+                yanchor="top",
+            )
+        )
     data = [
-        {"type": "scatter", "x": curve["recall"].to_numpy(), "y": curve["beds_needed"].to_numpy(), "mode": "lines",
-         "name": "ICU beds needed", "line": {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
-         "customdata": curve["threshold"].to_numpy(),
-         "hovertemplate": "recall %{x:.3f}<br>%{y:,.1f} beds<br>threshold %{customdata:.4f}<extra></extra>"},
-        {"type": "scatter", "x": [current_recall], "y": [current_beds], "mode": "markers",
-         "name": "current threshold",
-         "marker": {"size": 14, "color": theme.ACCENT, "line": {"color": "#FFFFFF", "width": 2}}},
-    ]  # fmt: skip
+        {
+            "type": "scatter",
+            "x": curve["recall"].to_numpy(),
+            "y": curve["beds_needed"].to_numpy(),
+            "mode": "lines",
+            "name": "ICU beds needed",
+            "line": {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
+            "customdata": curve["threshold"].to_numpy(),
+            "hovertemplate": "recall %{x:.3f}<br>%{y:,.1f} beds<br>threshold %{customdata:.4f}<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "x": [current_recall],
+            "y": [current_beds],
+            "mode": "markers",
+            "name": "current threshold",
+            "marker": {"size": 14, "color": theme.ACCENT, "line": {"color": "#FFFFFF", "width": 2}},
+        },
+    ]
     peak = float(curve["beds_needed"].max()) if not curve.empty else 0.0
     top, clipped = _scale_top(max(peak, current_beds), max(capacity, current_beds / 2.5))
     if clipped:
         at = curve.loc[curve["beds_needed"].idxmax()]
         notes.append(
-            _label(0.01, 0.98, f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}", theme.MUTED,
-                   xref="paper", xanchor="left", yanchor="top")
-        )  # fmt: skip
+            _label(
+                0.01,
+                0.98,
+                f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}",
+                theme.MUTED,
+                xref="paper",
+                xanchor="left",
+                yanchor="top",
+            )
+        )
     return _figure(
         data,
         xaxis={"title": {"text": "recall (share of deaths flagged)"}, "range": [0, 1.01]},
@@ -419,28 +617,76 @@ def icu_census_timeline(
     band = now["census_p95"].notna().any()
     if band:
         data += [
-            {"type": "scatter", "x": day, "y": now["census_p05"].to_numpy(), "mode": "lines", "line": {"width": 0},
-             "name": "90% band, 5th percentile", "showlegend": False, "hoverinfo": "skip"},
-            {"type": "scatter", "x": day, "y": now["census_p95"].to_numpy(), "mode": "lines", "line": {"width": 0},
-             "fill": "tonexty", "fillcolor": _rgba(theme.PRIMARY, 0.18), "name": "90% band (simulated)",
-             "hoverinfo": "skip"},
-        ]  # fmt: skip
+            {
+                "type": "scatter",
+                "x": day,
+                "y": now["census_p05"].to_numpy(),
+                "mode": "lines",
+                "line": {"width": 0},
+                "name": "90% band, 5th percentile",
+                "showlegend": False,
+                "hoverinfo": "skip",
+            },
+            {
+                "type": "scatter",
+                "x": day,
+                "y": now["census_p95"].to_numpy(),
+                "mode": "lines",
+                "line": {"width": 0},
+                "fill": "tonexty",
+                "fillcolor": _rgba(theme.PRIMARY, 0.18),
+                "name": "90% band (simulated)",
+                "hoverinfo": "skip",
+            },
+        ]
     if (census > capacity).any():
         data += [
-            {"type": "scatter", "x": day, "y": np.full(day.shape, capacity), "mode": "lines", "line": {"width": 0},
-             "name": "capacity (overflow base)", "showlegend": False, "hoverinfo": "skip"},
-            {"type": "scatter", "x": day, "y": np.maximum(census, capacity), "mode": "lines", "line": {"width": 0},
-             "fill": "tonexty", "fillcolor": _rgba(theme.CAPACITY, 0.22), "name": "overflow: patients without a bed",
-             "hoverinfo": "skip"},
-        ]  # fmt: skip
+            {
+                "type": "scatter",
+                "x": day,
+                "y": np.full(day.shape, capacity),
+                "mode": "lines",
+                "line": {"width": 0},
+                "name": "capacity (overflow base)",
+                "showlegend": False,
+                "hoverinfo": "skip",
+            },
+            {
+                "type": "scatter",
+                "x": day,
+                "y": np.maximum(census, capacity),
+                "mode": "lines",
+                "line": {"width": 0},
+                "fill": "tonexty",
+                "fillcolor": _rgba(theme.CAPACITY, 0.22),
+                "name": "overflow: patients without a bed",
+                "hoverinfo": "skip",
+            },
+        ]
     hover = "day %{x}<br>%{y:,.1f} patients expected<extra></extra>"
     if fit is not None:
         data.append(
-            {"type": "scatter", "x": fit["day"].to_numpy(), "y": fit["census"].to_numpy(), "mode": "lines",
-             "name": fit_label, "line": {"color": theme.ACCENT, "width": 2.5, "dash": "dash"}, "hovertemplate": hover}
-        )  # fmt: skip
-    data.append({"type": "scatter", "x": day, "y": census, "mode": "lines", "name": now_label,
-                 "line": {"color": theme.PRIMARY, "width": 3}, "hovertemplate": hover})  # fmt: skip
+            {
+                "type": "scatter",
+                "x": fit["day"].to_numpy(),
+                "y": fit["census"].to_numpy(),
+                "mode": "lines",
+                "name": fit_label,
+                "line": {"color": theme.ACCENT, "width": 2.5, "dash": "dash"},
+                "hovertemplate": hover,
+            }
+        )
+    data.append(
+        {
+            "type": "scatter",
+            "x": day,
+            "y": census,
+            "mode": "lines",
+            "name": now_label,
+            "line": {"color": theme.PRIMARY, "width": 3},
+            "hovertemplate": hover,
+        }
+    )
     if saturation_day is not None:
         shapes.append(_vline(saturation_day, theme.CAPACITY, "dot", 1.5))
         notes.append(_label(saturation_day, 1, f" full on day {saturation_day}", theme.CAPACITY, yanchor="top"))

@@ -105,8 +105,10 @@ def explain_error(exc: EndpointError, config: EndpointConfig) -> ErrorText:
         )
     if isinstance(exc, EndpointRejected):
         message = getattr(exc, "message", None) or str(exc)
-        return ErrorText(f"**The risk service could not read this input:** {message}. Correct the form and "
-                         "submit again.", f"{where}: {exc}")  # fmt: skip
+        return ErrorText(
+            f"**The risk service could not read this input:** {message}. Correct the form and submit again.",
+            f"{where}: {exc}",
+        )
     if isinstance(exc, EndpointServerError):
         return ErrorText(
             "**The risk service failed while scoring.** This is not a problem with your input: try again in a "
@@ -121,8 +123,9 @@ def explain_error(exc: EndpointError, config: EndpointConfig) -> ErrorText:
             "check `RISK_ENDPOINT_URL` and the deployment's state; a slow endpoint may need a larger "
             "`RISK_ENDPOINT_TIMEOUT`.",
         )
-    return ErrorText("**The risk service could not score this patient.** Your inputs are kept; try again.",
-                     f"{where}: {exc}")  # fmt: skip
+    return ErrorText(
+        "**The risk service could not score this patient.** Your inputs are kept; try again.", f"{where}: {exc}"
+    )
 
 
 def show_error(exc: EndpointError, config: EndpointConfig) -> None:

@@ -17,9 +17,18 @@ import pandas as pd
 from model import schema
 
 THRESHOLD_COLUMNS: tuple[str, ...] = (
-    "threshold", "tp", "fp", "tn", "fn", "precision", "recall",
-    "specificity", "f1", "flagged_share", "net_benefit",
-)  # fmt: skip
+    "threshold",
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "flagged_share",
+    "net_benefit",
+)
 
 
 class ThresholdTableError(ValueError):

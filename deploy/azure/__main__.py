@@ -385,9 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", action="store_true", help="plan: continue a rollout of --deployment")
         p.add_argument("--yes", action="store_true", help="teardown: confirm deletion")
         p.add_argument(
-            "--reference-dir", type=Path, default=REPO_ROOT / "artifacts" / "azure" / "reference",
+            "--reference-dir",
+            type=Path,
+            default=REPO_ROOT / "artifacts" / "azure" / "reference",
             help="reference/monitor: folder for the reference MLTable",
-        )  # fmt: skip
+        )
         p.add_argument("--out", type=Path, default=DEFAULT_DRY_RUN_DIR, help="dry-run: folder for the YAML specs")
         p.add_argument("--write-specs", action="store_true", help="dry-run: regenerate deploy/azure/specs/")
         p.add_argument("--target", choices=TARGETS, help="kubernetes (attached AKS) or managed")
@@ -399,9 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", dest="training_data", help="train-job: data asset or URI of the CDC file")
         p.add_argument("--canary-wait", dest="canary_wait_s", help="deploy/promote: seconds to wait before each check")
         p.add_argument(
-            "--keep-previous", dest="keep_previous_deployment", action="store_const", const=True,
+            "--keep-previous",
+            dest="keep_previous_deployment",
+            action="store_const",
+            const=True,
             help="deploy/promote: keep the old deployment at 0%% instead of deleting it after promotion",
-        )  # fmt: skip
+        )
     return parser
 
 

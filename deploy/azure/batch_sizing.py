@@ -54,8 +54,10 @@ def batch_problems(
     if mode not in MODES:
         return [f"batch_output_mode {mode!r} is not one of {', '.join(MODES)}"]
     if max_rows_per_file < 1 or mini_batch_size < 1 or concurrency < 1 or node_memory_gib <= 0:
-        return ["batch_max_rows_per_file, batch_mini_batch_size, batch_max_concurrency_per_instance and "
-                "batch_node_memory_gib must be positive"]  # fmt: skip
+        return [
+            "batch_max_rows_per_file, batch_mini_batch_size, batch_max_concurrency_per_instance and "
+            "batch_node_memory_gib must be positive"
+        ]
     rows = rows_per_mini_batch(max_rows_per_file, mini_batch_size)
     need = worker_memory_gib(mode, rows) * concurrency
     if need > node_memory_gib * MEMORY_HEADROOM:

@@ -198,18 +198,25 @@ def validate_settings(s: DeploySettings) -> list[str]:
     problems += _auth_problems(s)
     if s.target == "kubernetes":
         problems += check_pod_resources(
-            s.instance_type, s.cpu_request, s.memory_request, s.cpu_limit, s.memory_limit,
+            s.instance_type,
+            s.cpu_request,
+            s.memory_request,
+            s.cpu_limit,
+            s.memory_limit,
             workers=s.max_concurrent_requests_per_instance,
-        )  # fmt: skip
+        )
     if s.canary_wait_s < 0 or not 0 <= s.canary_max_error_rate_increase < 1 or s.canary_max_latency_ratio < 1:
         problems.append(
             "canary settings: canary_wait_s >= 0, 0 <= canary_max_error_rate_increase < 1, "
             "canary_max_latency_ratio >= 1"
         )
     problems += batch_problems(
-        s.batch_output_mode, s.batch_max_rows_per_file, s.batch_mini_batch_size,
-        s.batch_max_concurrency_per_instance, s.batch_node_memory_gib,
-    )  # fmt: skip
+        s.batch_output_mode,
+        s.batch_max_rows_per_file,
+        s.batch_mini_batch_size,
+        s.batch_max_concurrency_per_instance,
+        s.batch_node_memory_gib,
+    )
     return problems
 
 

@@ -15,9 +15,13 @@ import os
 import sys
 
 STREAMLIT_ARGS = [
-    "streamlit", "run", "dashboard/Home.py",
-    "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true",
-]  # fmt: skip
+    "streamlit",
+    "run",
+    "dashboard/Home.py",
+    "--server.address=0.0.0.0",
+    "--server.port=8501",
+    "--server.headless=true",
+]
 
 
 def main() -> int:

@@ -103,9 +103,14 @@ class SpecPaths:
             return Path(os.path.relpath(p.resolve(), spec_dir.resolve())).as_posix()
 
         return cls(
-            rel(model_dir), rel(code_dir), CONDA_FILE, rel(CONDA_FILE), BATCH_CONDA_FILE, rel(BATCH_CONDA_FILE),
+            rel(model_dir),
+            rel(code_dir),
+            CONDA_FILE,
+            rel(CONDA_FILE),
+            BATCH_CONDA_FILE,
+            rel(BATCH_CONDA_FILE),
             rel(DEFAULT_REFERENCE_DIR),
-        )  # fmt: skip
+        )
 
 
 # --- model ------------------------------------------------------------------------------

@@ -26,9 +26,17 @@ MEASURED_WORKER_MIB = 265
 MEASURED_MASTER_MIB = 35
 
 _SUFFIX = {
-    "": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}  # fmt: skip
+    "": 1,
+    "m": Decimal("0.001"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|k|M|G|T|Ki|Mi|Gi|Ti)?\s*$")
 
 

@@ -220,9 +220,14 @@ def endpoint_prober(scoring_uri: str, secret: str, timeout_s: float = 10.0) -> P
 
     def probe(deployment: str, n: int) -> ProbeStats:
         config = EndpointConfig(
-            scoring_url=scoring_uri, name="azure", auth="key", key=secret, deployment=deployment,
-            timeout_s=timeout_s, retries=0,
-        )  # fmt: skip
+            scoring_url=scoring_uri,
+            name="azure",
+            auth="key",
+            key=secret,
+            deployment=deployment,
+            timeout_s=timeout_s,
+            retries=0,
+        )
         return probe_deployment(EndpointClient(config), deployment, n)
 
     return probe
