@@ -45,5 +45,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).status == 200 else 1)"
 
 # Fetches the model when RISK_AZUREML_MODEL is set, then execs
-# streamlit run dashboard/Home.py --server.address=0.0.0.0 --server.port=8501 --server.headless=true
+# streamlit run dashboard/app.py --server.address=0.0.0.0 --server.port=8501 --server.headless=true
 CMD ["python", "-m", "deploy.azure.dashboard_start"]

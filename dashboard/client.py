@@ -389,22 +389,25 @@ class EndpointClient:
     def _new_attempts(self) -> _Attempts:
         return _Attempts(deadline=time.monotonic() + self.config.timeout_s)
 
-    def score(self, records: list[dict[str, Any]], *, explain: bool = False, collect: bool = True) -> ScoreResult:
+    def score(self, records: list[dict[str, Any]], *, explain: bool = False, traffic: str = schema.LIVE) -> ScoreResult:
         """Score records (schema values); results come back in request order, within `timeout_s` in all.
 
         With `explain`, each result also has `baseline` and `contributions` (docs/scoring_contract.md).
-        `collect=False` marks records that are not patients (what-if variants, probes): scored, not
-        collected as traffic for the monitor.
+        `traffic` tells the endpoint's data collection what the records are: `schema.LIVE` patients,
+        `schema.BATCH` (a file scored through the endpoint) or `schema.PROBE` (what-if variants, smoke
+        tests: scored, never collected).
         """
-        return self._score(records, self._new_attempts(), explain=explain, probe=not collect)
+        return self._score(records, self._new_attempts(), explain=explain, traffic=traffic)
 
     def _score(
-        self, records: list[dict[str, Any]], attempts: _Attempts, *, probe: bool = False, explain: bool = False
+        self, records: list[dict[str, Any]], attempts: _Attempts, *, traffic: str = schema.LIVE, explain: bool = False
     ) -> ScoreResult:
+        if traffic not in schema.TRAFFIC_KINDS:
+            raise ValueError(f"traffic must be one of {schema.TRAFFIC_KINDS}, not {traffic!r}")
         body = json.dumps({"data": records, **({"explain": True} if explain else {})}).encode("utf-8")
         started = time.perf_counter()
-        # A probe is scored like any request but not collected as patient data (model/score.py honours it).
-        extra = {schema.PROBE_HEADER: "not-a-patient"} if probe else None
+        # model/score.py collects live and batch records (marked) for the monitor, and never probes.
+        extra = {schema.TRAFFIC_HEADER: traffic}
         response = self._request("POST", self.config.scoring_url, body, attempts, extra)
         latency_ms = (time.perf_counter() - started) * 1000
         self._raise_for_status(response, attempts)
@@ -439,7 +442,7 @@ class EndpointClient:
         try:
             self._request("GET", root, None, attempts)
             record = probe() if probe else _canonical_record()
-            result = self._score([record], attempts, probe=True)
+            result = self._score([record], attempts, traffic=schema.PROBE)
         except EndpointError as exc:
             return HealthResult(False, str(exc), (time.perf_counter() - start) * 1000)
         return HealthResult(

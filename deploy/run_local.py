@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 "-m",
                 "streamlit",
                 "run",
-                "dashboard/Home.py",
+                "dashboard/app.py",
                 "--server.address",
                 "127.0.0.1",
                 "--server.port",

@@ -1,7 +1,9 @@
 """Record what the endpoint scores, off the request thread.
 
 Each scored record becomes one row: the model's input fields, the returned
-probability and band, the model version, a request id and the UTC time. Nothing
+probability and band, the model version, a request id, the UTC time and the
+traffic kind ("live" or "batch", from the request's `x-risk-traffic` header;
+"probe" requests are never collected). Nothing
 else is ever recorded: no keys, tokens, headers, client addresses, and no fields
 the model does not use (race_ethnicity_combined is accepted by the endpoint but
 dropped here). The monitoring job (`model.monitor`) reads these rows.
@@ -56,6 +58,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "request_id",
     "scored_utc",
     "model_version",
+    "traffic",
     "record_index",
     *schema.MODEL_INPUTS,
     "probability",
@@ -67,17 +70,18 @@ QUEUE_BATCHES = 10_000
 MAX_BATCHES_PER_WRITE = 5_000
 FLUSH_INTERVAL_S = 0.5
 
-_Batch = tuple[str, str, list[int]]  # request id, UTC time, lookup indices
+_Batch = tuple[str, str, list[int], str]  # request id, UTC time, lookup indices, traffic kind
 
 
 def rows_frame(
-    request_id: str, scored_utc: str, model_version: str, table: np.ndarray, indices: list[int]
+    request_id: str, scored_utc: str, model_version: str, table: np.ndarray, indices: list[int], traffic: str
 ) -> pd.DataFrame:
     """The collected rows of one request as a frame, columns ROW_FIELDS."""
     index = np.asarray(indices, dtype=np.int64)
     frame = lookup.index_to_frame(index)
     probs = table[index]
     frame.insert(0, "record_index", np.arange(len(index)))
+    frame.insert(0, "traffic", traffic)
     frame.insert(0, "model_version", model_version)
     frame.insert(0, "scored_utc", scored_utc)
     frame.insert(0, "request_id", request_id)
@@ -89,18 +93,22 @@ def rows_frame(
 class Batch:
     """One scored request, formatted lazily by whichever sink needs which shape."""
 
-    def __init__(self, collector: ScoringCollector, request_id: str, scored_utc: str, indices: list[int]) -> None:
-        self.collector, self.request_id, self.scored_utc, self.indices = collector, request_id, scored_utc, indices
+    def __init__(
+        self, collector: ScoringCollector, request_id: str, scored_utc: str, indices: list[int], traffic: str
+    ) -> None:
+        self.collector, self.request_id, self.scored_utc = collector, request_id, scored_utc
+        self.indices, self.traffic = indices, traffic
 
     def frame(self) -> pd.DataFrame:
         c = self.collector
-        return rows_frame(self.request_id, self.scored_utc, c.model_version, c.table, self.indices)
+        return rows_frame(self.request_id, self.scored_utc, c.model_version, c.table, self.indices, self.traffic)
 
     def jsonl(self) -> str:
         """JSON Lines text (keys in ROW_FIELDS order); per-combination fragments keep this cheap."""
         head = (
             f'{{"request_id": {json.dumps(self.request_id)}, "scored_utc": "{self.scored_utc}", '
-            f'"model_version": {json.dumps(self.collector.model_version)}, "record_index": '
+            f'"model_version": {json.dumps(self.collector.model_version)}, "traffic": "{self.traffic}", '
+            '"record_index": '
         )
         fragments = self.collector.row_fragments
         return "\n".join([f"{head}{k}, {fragments[i]}" for k, i in enumerate(self.indices)])
@@ -232,7 +240,7 @@ class AzureMonitoringSink(_Sink):
         frame = batch.frame()
         context = BasicCorrelationContext(id=batch.request_id)
         self._inputs.collect(frame[list(schema.MODEL_INPUTS)], context)
-        self._outputs.collect(frame[["probability", "risk_band", "model_version"]], context)
+        self._outputs.collect(frame[["probability", "risk_band", "model_version", "traffic"]], context)
 
 
 class ScoringCollector:
@@ -257,17 +265,13 @@ class ScoringCollector:
             self._thread.start()
             atexit.register(self.close)
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._sinks)
-
-    def record(self, request_id: str, index: list[int]) -> None:
-        """Enqueue one scored request (lookup indices); never blocks, never raises."""
+    def record(self, request_id: str, index: list[int], traffic: str = schema.LIVE) -> None:
+        """Enqueue one scored request (lookup indices, schema.LIVE or BATCH); never blocks, never raises."""
         if not self._sinks:
             return
         scored_utc = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         try:
-            self._queue.put_nowait((request_id, scored_utc, index))
+            self._queue.put_nowait((request_id, scored_utc, index, traffic))
         except queue.Full:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:

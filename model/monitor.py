@@ -91,6 +91,7 @@ ACTIONS = {
 }
 
 LOG_PATTERN = "scored-*.jsonl*"
+UNMARKED = "unmarked"
 
 
 # --- Model access: the one place that knows how the artifact scores (lookup internals) ----------
@@ -134,6 +135,7 @@ class Aggregate:
     rows_read: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     model_versions: Counter[str] = field(default_factory=Counter)
+    traffic: Counter[str] = field(default_factory=Counter)  # collected rows by kind: live, batch, unmarked
     files: int = 0
 
     @property
@@ -163,6 +165,7 @@ class Aggregate:
         if self.kind == "collected":
             out["files"] = self.files
             out["model_versions"] = dict(self.model_versions)
+            out["traffic"] = dict(self.traffic)
         if self.deaths is not None and self.survivors is not None:
             out["rows_with_outcome"] = int(self.deaths.sum() + self.survivors.sum())
         return out
@@ -256,6 +259,9 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggre
             continue
         if "model_version" in frame.columns:
             agg.model_versions.update(frame["model_version"].astype(str).tolist())
+        # Rows collected before the endpoint marked traffic kinds count as "unmarked".
+        kinds = frame["traffic"].fillna(UNMARKED) if "traffic" in frame.columns else pd.Series(UNMARKED, frame.index)
+        agg.traffic.update(kinds.astype(str).tolist())
         inputs = frame[inputs_needed]
         try:
             index = combination_index(risk, inputs)
@@ -264,6 +270,12 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggre
             index = combination_index(risk, _canonical_inputs(inputs, path.name, agg))
         agg.counts += _bincount(index, size)
     return agg
+
+
+def traffic_text(current: dict[str, Any]) -> str:
+    """Collected rows by kind, e.g. "traffic: 120 live, 3,000 batch"; empty for a data file."""
+    kinds = current.get("traffic") or {}
+    return "traffic: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())) if kinds else ""
 
 
 def aggregate(source: str | Path, risk: lookup.RiskLookup) -> Aggregate:
@@ -567,6 +579,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"model {report['model_version']}; current data {cur['source']} ({cur['kind']}): "
         f"{cur['rows_used']:,} rows used of {cur['rows_read']:,}; compared: {cur['drift_rows']:,.0f} "
         f"{cur['drift_population']} against {report['reference']['population']}",
+        *([traffic_text(cur)] if traffic_text(cur) else []),
         f"tests: G-test per input, Holm-corrected, family-wise alpha {ALPHA}; limits PSI {drift.PSI_MODERATE}/"
         f"{drift.PSI_MAJOR}, share ratio x{drift.RATIO_MODERATE}/x{drift.RATIO_MAJOR} (docs/monitoring.md)",
         "",

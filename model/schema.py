@@ -292,6 +292,9 @@ def combination_count() -> int:
 
 
 # --- Request header --------------------------------------------------------------------
-# Health checks and smoke tests score a record to prove the endpoint works; they send this
-# header so the scoring script does not collect them as patient traffic for the monitor.
-PROBE_HEADER = "x-risk-probe"
+# What kind of traffic a scoring request is, so the monitor judges patients, not the tools' own calls:
+# "live" (the default: a patient typed in), "batch" (a file scored through the endpoint: collected, marked
+# batch) or "probe" (health checks, smoke tests, what-if variants: scored, never collected).
+TRAFFIC_HEADER = "x-risk-traffic"
+LIVE, BATCH, PROBE = "live", "batch", "probe"
+TRAFFIC_KINDS: tuple[str, ...] = (LIVE, BATCH, PROBE)

@@ -126,8 +126,15 @@ def _handle(request: Any) -> AMLResponse:
         indices = lookup.validate_indices(payload["data"], MAX_RECORDS)
     except lookup.PayloadError as exc:
         return _error(400, str(exc))
-    if _COLLECTOR is not None and not request.headers.get(schema.PROBE_HEADER):
-        _COLLECTOR.record(_request_id(), indices)
+    traffic = (request.headers.get(schema.TRAFFIC_HEADER) or schema.LIVE).strip().lower()
+    if traffic not in schema.TRAFFIC_KINDS:
+        return _error(
+            400,
+            f"The {schema.TRAFFIC_HEADER} header is {traffic[:20]!r}; send one of {', '.join(schema.TRAFFIC_KINDS)} "
+            "(or leave it out for a patient).",
+        )
+    if _COLLECTOR is not None and traffic != schema.PROBE:
+        _COLLECTOR.record(_request_id(), indices, traffic)
     return AMLResponse(_LOOKUP.response_json(indices, explain=explained), 200, _JSON_HEADERS)
 
 

@@ -1,4 +1,4 @@
-"""End to end in a real browser: `streamlit run dashboard/Home.py` driven by headless Chromium.
+"""End to end in a real browser: `streamlit run dashboard/app.py` driven by headless Chromium.
 
 Uses Debian's /usr/bin/chromium (Playwright's own browser download is not available here).
 Without it the test skips, unless REQUIRE_BROWSER=1 (CI), where it fails.
@@ -60,7 +60,7 @@ def streamlit_command(port: int) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        "dashboard/Home.py",
+        "dashboard/app.py",
         "--server.port",
         str(port),
         "--server.address",

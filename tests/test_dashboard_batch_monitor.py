@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import dashboard
 from model import batch_score, lookup, synth
+from tests.app_pages import open_page
 
-PAGES = Path(dashboard.__file__).resolve().parent / "pages"
-BATCH = PAGES / "5_Batch_scoring.py"
-MONITOR = PAGES / "6_Monitoring.py"
+BATCH, MONITOR = "batch_scoring.py", "monitoring.py"
 TIMEOUT = 120
 
 
@@ -23,9 +21,8 @@ def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
-def _upload_and_score(path: Path, name: str, content: bytes) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
+def _upload_and_score(script: str, name: str, content: bytes) -> AppTest:
+    at = open_page(script, timeout=TIMEOUT)
     at.file_uploader[0].upload(name, content).run()
     assert not at.exception, [e.value for e in at.exception]
     at.button[0].click().run()
@@ -87,8 +84,7 @@ def test_monitoring_page_reads_an_uploaded_file(dashboard_env: str, tmp_path: Pa
         age_shift={"80+ Years": 4.0, "70 - 79 Years": 3.0, "0 - 9 Years": 0.3},
         death_rate_multiplier=2.0,
     )
-    at = AppTest.from_file(MONITOR, default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page(MONITOR, timeout=TIMEOUT)
     at.radio(key="monitor.source").set_value("Upload a data file").run()
     at.file_uploader[0].upload("shifted.csv", data.read_bytes()).run()
     at.button(key="monitor.run_file").click().run()
@@ -104,7 +100,7 @@ def test_monitoring_page_explains_an_empty_log_folder(
     dashboard_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RISK_DATA_COLLECTION_DIR", str(tmp_path))  # the page reads only under this folder
-    at = AppTest.from_file(MONITOR, default_timeout=TIMEOUT).run()
+    at = open_page(MONITOR, timeout=TIMEOUT)
     at.text_input(key="monitor.folder").set_value(str(tmp_path)).run()
     at.button(key="monitor.run_log").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -20,11 +20,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import dashboard
 from model import capacity
+from tests.app_pages import open_page
 
-ICU_PAGE = Path(dashboard.__file__).resolve().parent / "pages" / "3_ICU_saturation.py"
-TIMEOUT = 90
 KEYS = {
     "cases": "icu.cases_per_day",
     "beds": "icu.icu_beds",
@@ -38,9 +36,7 @@ KEYS = {
 
 
 def _run() -> AppTest:
-    at = AppTest.from_file(ICU_PAGE, default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("icu_saturation.py")
 
 
 def _set(at: AppTest, growth: str | None = None, **values: float) -> AppTest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import json
 import math
+import re
 import socket
 import threading
 from pathlib import Path
@@ -18,26 +19,21 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import dashboard
 from dashboard.client import EndpointClient, EndpointConfig
+from dashboard.ui import navigation
+from deploy.local_endpoint import free_port, serve
 from model import schema
+from tests.app_pages import app_test, open_page
 
-DASHBOARD = Path(dashboard.__file__).resolve().parent
-HOME = DASHBOARD / "Home.py"
-PATIENT = DASHBOARD / "pages" / "1_Patient_risk.py"
-THRESHOLD = DASHBOARD / "pages" / "2_Threshold_explorer.py"
-ICU = DASHBOARD / "pages" / "3_ICU_saturation.py"
-CARD = DASHBOARD / "pages" / "4_Model_card.py"
-TIMEOUT = 90  # first runs import plotly and pandas; a down endpoint is retried before giving up
+HOME, PATIENT, THRESHOLD = "home.py", "patient_risk.py", "threshold_explorer.py"
+ICU, CARD = "icu_saturation.py", "model_card.py"
 
 TYPED = {"age_group": "80+ Years", "sex": "Male", "medcond_yn": "Yes"}
 INTAKE = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
 
 
-def _run(path: Path) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=TIMEOUT).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def _run(script: str) -> AppTest:
+    return open_page(script)
 
 
 def _metric(at: AppTest, label_start: str) -> str:
@@ -187,13 +183,12 @@ def test_recall_preset_delivers_its_recall(dashboard_env: str, model_dir: Path) 
 
 
 def test_threshold_carries_over_to_other_pages(dashboard_env: str) -> None:
-    at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/2_Threshold_explorer.py").run()
+    at = open_page(THRESHOLD)
     at.slider(key="threshold_explorer.slider").set_value(0.123).run()
-    at.switch_page("pages/3_ICU_saturation.py").run()
+    at.switch_page("views/icu_saturation.py").run()
     assert not at.exception
     assert any("operating threshold 0.123" in c.value for c in at.caption)
-    at.switch_page("pages/2_Threshold_explorer.py").run()  # the widget key was dropped; the value was not
+    at.switch_page("views/threshold_explorer.py").run()  # the widget key was dropped; the value was not
     assert at.slider(key="threshold_explorer.slider").value == pytest.approx(0.123)
 
 
@@ -256,7 +251,28 @@ def test_endpoint_down_shows_banner_and_keeps_input(
     # Pages that live on stored tables keep working.
     for page in (THRESHOLD, ICU, CARD):
         other = _run(page)
-        assert other.metric, f"{page.name} showed no figures with the endpoint down"
+        assert other.metric, f"{page} showed no figures with the endpoint down"
+
+
+def _endpoint_box(at: AppTest) -> str:
+    return " ".join(h.value for h in at.sidebar.get("html") if "endpoint-box" in h.value)
+
+
+def test_sidebar_follows_the_endpoint_back_up(
+    monkeypatch: pytest.MonkeyPatch, dashboard_env: str, model_dir: Path
+) -> None:
+    """Regression (issue 14, item 3): the endpoint comes back and a patient scores; the sidebar says so."""
+    port = free_port()
+    monkeypatch.setenv("RISK_ENDPOINT_URL", f"http://127.0.0.1:{port}/score")
+    monkeypatch.setenv("RISK_ENDPOINT_TIMEOUT", "2")
+    at = _run(PATIENT)
+    assert "unavailable" in _endpoint_box(at) and "healthy" not in _endpoint_box(at)
+    with serve(model_dir, port=port):  # the same address answers again; the cached health check still says down
+        at.button(key="intake.score").click().run()
+        assert not at.exception and at.session_state["patient.last_result"] is not None
+        box = _endpoint_box(at)
+        assert "healthy" in box and "unavailable" not in box, box
+        assert re.search(r"last scoring latency: \d+ ms", box), box
 
 
 def test_missing_model_dir_says_how_to_train(
@@ -265,11 +281,11 @@ def test_missing_model_dir_says_how_to_train(
     monkeypatch.setenv("RISK_MODEL_DIR", str(tmp_path / "no-model-here"))
     for page in (THRESHOLD, ICU, CARD):
         at = _run(page)
-        assert any("python -m model.train" in e.value for e in at.error), page.name
+        assert any("python -m model.train" in e.value for e in at.error), page
         assert not at.metric
     home = _run(HOME)
     assert any("python -m model.train" in e.value for e in home.error)
-    assert len(home.get("page_link")) == 4
+    assert len(home.get("page_link")) == len(navigation.PAGES) - 1  # every page but Home, from one list
 
 
 def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
@@ -288,8 +304,8 @@ def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
     assert any(card["limitations"][0][:40] in m.value for m in at.markdown)
 
 
-@pytest.mark.parametrize("page", [HOME, PATIENT, THRESHOLD, ICU, CARD], ids=lambda p: p.stem)
-def test_every_page_says_which_data_and_period(dashboard_env: str, model_dir: Path, page: Path) -> None:
+@pytest.mark.parametrize("page", [HOME, PATIENT, THRESHOLD, ICU, CARD], ids=lambda p: p.removesuffix(".py"))
+def test_every_page_says_which_data_and_period(dashboard_env: str, model_dir: Path, page: str) -> None:
     card = json.loads((model_dir / "model_card.json").read_text())
     at = _run(page)
     assert any("Synthetic-data model" in w.value for w in at.warning) == bool(card["data"].get("synthetic"))
@@ -354,14 +370,13 @@ def test_synthetic_model_is_flagged_on_every_page(
     monkeypatch.setenv("RISK_MODEL_DIR", str(synthetic_model_dir))
     for page in (HOME, CARD):
         at = _run(page)
-        assert any("Synthetic-data model" in w.value for w in at.warning), page.stem
-        assert any("synthetic CDC-like cases" in c.value for c in at.caption), page.stem
+        assert any("Synthetic-data model" in w.value for w in at.warning), page
+        assert any("synthetic CDC-like cases" in c.value for c in at.caption), page
 
 
 def test_one_threshold_one_value_on_every_page(dashboard_env: str) -> None:
     """A threshold chosen on the ICU page is the slider's value on the Threshold explorer, digit for digit."""
-    at = AppTest.from_file(HOME, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/3_ICU_saturation.py").run()
+    at = open_page(ICU)
     at.session_state["shared.threshold"] = 0.0  # flag everybody: the ICU overflows, a fitting threshold is offered
     at.run()
     button = [b for b in at.button if b.key in ("icu.use_fitting", "icu.use_saturation")]
@@ -369,22 +384,22 @@ def test_one_threshold_one_value_on_every_page(dashboard_env: str) -> None:
     button[0].click().run()
     chosen = at.session_state["shared.threshold"]
     assert chosen > 0 and round(chosen, 4) == chosen, "stored on the slider's grid"
-    at.switch_page("pages/2_Threshold_explorer.py").run()
+    at.switch_page("views/threshold_explorer.py").run()
     assert at.slider(key="threshold_explorer.slider").value == chosen
     assert at.session_state["shared.threshold"] == chosen
     assert any(f"{chosen:.4g}" in m.value for m in at.sidebar.markdown)
 
 
 def test_the_threshold_lives_in_the_url(dashboard_env: str) -> None:
-    at = AppTest.from_file(THRESHOLD, default_timeout=TIMEOUT)
+    at = app_test()
     at.query_params["threshold"] = "0.1234"  # a shared link
-    at.run()
-    assert not at.exception
+    open_page(THRESHOLD, at)
     assert at.slider(key="threshold_explorer.slider").value == pytest.approx(0.1234)
     at.slider(key="threshold_explorer.slider").set_value(0.2).run()
     assert at.query_params["threshold"] == "0.2000"  # the address to share now opens this view
-    bad = AppTest.from_file(THRESHOLD, default_timeout=TIMEOUT)
+    bad = app_test()
     bad.query_params["threshold"] = "lots"
-    bad.run()
+    bad.run()  # the page the link opens (Home here) says what was wrong with it
     assert any("is not a number between 0 and 1" in w.value for w in bad.warning)
+    open_page(THRESHOLD, bad)
     assert bad.slider(key="threshold_explorer.slider").value == pytest.approx(0.05)

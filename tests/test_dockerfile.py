@@ -113,10 +113,10 @@ def test_cmd_runs_streamlit_home(instructions: list[tuple[str, str]]) -> None:
     argv = json.loads(cmd)  # exec form; the start module then execs streamlit, so signals reach it
     assert argv == ["python", "-m", "deploy.azure.dashboard_start"]
     assert (REPO / "deploy" / "azure" / "dashboard_start.py").is_file()
-    assert STREAMLIT_ARGS[:3] == ["streamlit", "run", "dashboard/Home.py"]
+    assert STREAMLIT_ARGS[:3] == ["streamlit", "run", "dashboard/app.py"]
     assert "--server.address=0.0.0.0" in STREAMLIT_ARGS and "--server.headless=true" in STREAMLIT_ARGS
     assert "--server.port=8501" in STREAMLIT_ARGS
-    assert (REPO / "dashboard" / "Home.py").is_file()
+    assert (REPO / "dashboard" / "app.py").is_file()
 
 
 def test_sign_in_dependencies_are_installed(instructions: list[tuple[str, str]]) -> None:

@@ -33,6 +33,7 @@ from streamlit.testing.v1 import AppTest
 from deploy.local_endpoint import LocalEndpoint, PortInUseError, free_port, serve, start, stop
 from model import datacollect, exit_codes, loader, monitor, schema, score
 from model.lookup import RiskLookup, example_record
+from tests.app_pages import open_page
 from tests.conftest import REPO_ROOT
 
 BODY_TIMEOUT_S = 2.0  # the hardened endpoint's body-read timeout in these tests (production: 10 s)
@@ -384,12 +385,9 @@ def test_an_internal_error_is_one_line_and_its_own_exit_code(capsys: pytest.Capt
 
 # --- item 4: the Monitoring page reads only the collected-data folder ------------------------------
 
-MONITOR_PAGE = REPO_ROOT / "dashboard" / "pages" / "6_Monitoring.py"
-
 
 def _check_folder(folder: Path | str) -> AppTest:
-    at = AppTest.from_file(str(MONITOR_PAGE), default_timeout=120).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("monitoring.py", timeout=120)
     at.text_input(key="monitor.folder").set_value(str(folder)).run()
     at.button(key="monitor.run_log").click().run()
     assert not at.exception, [e.value for e in at.exception]

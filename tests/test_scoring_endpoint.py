@@ -205,3 +205,31 @@ def test_health_probes_are_not_collected(local_endpoint: LocalEndpoint, collecte
         assert client.health().ok
     time.sleep(1.5)  # the writer flushes every 0.5 s
     assert lines() == before
+
+
+def test_batch_traffic_is_collected_and_marked(
+    local_endpoint: LocalEndpoint, collected_dir: Path, model_dir: Path
+) -> None:
+    """The Batch scoring page's requests (client traffic=BATCH) are collected as "batch", patients as "live"."""
+    from dashboard.client import EndpointClient, EndpointConfig
+    from model import monitor, schema
+
+    client = EndpointClient(
+        EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": local_endpoint.scoring_url})
+    )
+    client.score([example_record()] * 3, traffic=schema.BATCH)
+    marker = str(uuid.uuid4())
+    assert post(local_endpoint, {"data": [example_record()]}, headers={"x-request-id": marker}).status_code == 200
+    assert [row["traffic"] for row in _collected_rows(collected_dir, marker, expected=1)] == ["live"]
+    rows = [json.loads(line) for path in collected_dir.glob("*.jsonl*") for line in path.read_text().splitlines()]
+    assert sum(row["traffic"] == "batch" for row in rows) >= 3
+    assert {row["traffic"] for row in rows} <= {"live", "batch"}  # probes never land here
+    summary = monitor.aggregate_collected(collected_dir, monitor.load_model(model_dir)).summary()
+    assert summary["traffic"]["batch"] >= 3 and summary["traffic"]["live"] >= 1
+    assert "batch" in monitor.traffic_text(summary)
+
+
+def test_unknown_traffic_kind_is_a_clear_400(local_endpoint: LocalEndpoint) -> None:
+    response = post(local_endpoint, {"data": [example_record()]}, headers={"x-risk-traffic": "nightly"})
+    assert response.status_code == 400
+    assert "x-risk-traffic" in response.json()["error"] and "live, batch, probe" in response.json()["error"]

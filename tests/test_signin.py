@@ -2,7 +2,7 @@
 
 Nothing is faked. `oidc-provider-mock` is a real OpenID Connect provider (discovery, authorize,
 token, JWKS, end-session) run as its own process on a free loopback port with one predefined
-user; `streamlit run dashboard/Home.py` runs on another free port with an `[auth]` secrets file
+user; `streamlit run dashboard/app.py` runs on another free port with an `[auth]` secrets file
 pointing at it (passed through STREAMLIT_SECRETS_FILES, so the repository's .streamlit/ is not
 touched). Headless Debian Chromium then walks: signed out -> only the sign-in screen, on every
 page; sign in at the provider -> pages, the user's name; sign out -> the sign-in screen again.
@@ -204,7 +204,7 @@ def test_misconfigured_auth_shows_a_clear_error_and_nothing_else(model_dir: Path
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("RISK_MODEL_DIR", str(model_dir))
-    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "Home.py"), default_timeout=60)
+    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=60)
     app.secrets["auth"] = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret": "x" * 32}
     app.run()
     assert not app.exception

@@ -1,13 +1,14 @@
 """Shared building blocks of the dashboard pages.
 
-Every page (including ones added later, e.g. batch scoring and monitoring) starts with::
+The entry file `dashboard/app.py` calls `page.run_app()`, which applies the theme and sign-in,
+lets `st.navigation` pick the page from `navigation.PAGES`, draws the sidebar (endpoint, health,
+model version, latency, operating threshold), the header and the data banners, then runs the
+page. Every page in `dashboard/views/` starts with::
 
     from dashboard.ui import page
-    ctx = page.setup_page("Title", "Subtitle", needs_model=True)
+    ctx = page.context()
 
-which applies the theme, draws the header, the synthetic-data banner and the
-sidebar (endpoint, health, model version, latency, operating threshold) and
-returns a `page.PageContext` with the model artifact and the endpoint client.
+and gets a `page.PageContext` with the model artifact and the endpoint settings.
 
 Modules:
     settings    where the model directory and endpoint settings come from
@@ -20,5 +21,6 @@ Modules:
     charts      plotly figures in the house style
     theme       palette, CSS, header and banners
     sidebar     the shared sidebar
-    page        `setup_page`, the one call each page makes first
+    navigation  the page list: menu, URL paths, headers, Home cards
+    page        `run_app` (the entry file's one call) and `context()` (each page's first call)
 """

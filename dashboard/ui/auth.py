@@ -51,6 +51,18 @@ def provider_name(section: Mapping[str, Any]) -> str | None:
     )
 
 
+def sign_in_pending() -> bool:
+    """True while sign-in is configured (or misconfigured) and the user has not signed in."""
+    section = auth_settings()
+    if not section:
+        return False
+    try:
+        provider_name(section)
+    except SignInConfigError:
+        return True
+    return not st.user.is_logged_in
+
+
 def require_sign_in() -> None:
     """Return if sign-in is off or the user is signed in; otherwise show the sign-in screen and stop."""
     section = auth_settings()

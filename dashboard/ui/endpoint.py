@@ -21,6 +21,7 @@ from dashboard.client import (
     EndpointUnavailable,
 )
 from dashboard.ui import state
+from model import schema
 
 HEALTH_TTL_S = 20.0  # health is re-checked at most this often per endpoint, so reruns stay instant
 
@@ -136,13 +137,15 @@ def show_error(exc: EndpointError, config: EndpointConfig) -> None:
         st.markdown(text.detail)
 
 
-def score(config: EndpointConfig, records: list[dict[str, str]], *, explain: bool = False, collect: bool = True) -> Any:
+def score(
+    config: EndpointConfig, records: list[dict[str, str]], *, explain: bool = False, traffic: str = schema.LIVE
+) -> Any:
     """Score through the client and remember version and latency for the sidebar.
 
     Raises the client's EndpointError subclasses; callers show it with `show_error`.
     """
     try:
-        result = get_client(config).score(records, explain=explain, collect=collect)
+        result = get_client(config).score(records, explain=explain, traffic=traffic)
     except EndpointError as exc:
         state.record_endpoint_status(ok=False, detail=str(exc), checked_at=time.time())
         raise

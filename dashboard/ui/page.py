@@ -1,4 +1,9 @@
-"""`setup_page`: the one call every page makes first, so all pages look and behave alike."""
+"""What every page shares, run once per script run by the entry file before the current page.
+
+`run_app()` (called by `dashboard/app.py`) sets the page config, theme and sign-in, resolves the page with
+`st.navigation`, draws the sidebar, header and data banners, then runs the page. A page asks for what it
+needs with `context()`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import auth, settings, state, theme, thresholds
+from dashboard.ui import auth, navigation, settings, state, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import Sidebar
+
+_CONTEXT_KEY = "page.context"  # this run's PageContext (per session; replaced on every run)
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class PageContext:
 
     def threshold_table(self) -> pd.DataFrame:
         """The model's stored threshold table, sorted for lookups; stops the page with a message if unusable."""
-        assert self.model is not None  # setup_page stopped the page otherwise
+        assert self.model is not None  # run_app stopped the page otherwise
         try:
             return thresholds.prepare_table(self.model.table("thresholds"))
         except thresholds.ThresholdTableError as exc:
@@ -38,12 +45,29 @@ class PageContext:
             raise  # unreachable: st.stop() ends the script run
 
 
-def setup_page(title: str, subtitle: str, *, needs_model: bool = True) -> PageContext:
-    """Theme, header, synthetic banner and sidebar; stops the page when it needs a model that is missing."""
+def run_app() -> None:
+    """Set up what every page shares, then run the page the URL asks for."""
+    # Signed out, the menu is hidden too: only the sign-in screen shows, whatever the URL.
+    current = st.navigation(navigation.streamlit_pages(), position="hidden" if auth.sign_in_pending() else "sidebar")
+    spec = navigation.spec_for(current)
     # The favicon is a local file: a Material icon name would make the browser fetch it from the internet.
-    st.set_page_config(page_title=f"{title} · {theme.APP_NAME}", page_icon=str(theme.FAVICON), layout="wide")
+    st.set_page_config(page_title=f"{spec.title} · {theme.APP_NAME}", page_icon=str(theme.FAVICON), layout="wide")
     theme.apply_theme()
     auth.require_sign_in()  # returns when sign-in is off or done; otherwise shows only the sign-in screen
+    st.session_state[_CONTEXT_KEY] = _shared_context(spec)
+    current.run()
+
+
+def context() -> PageContext:
+    """This run's shared context; pages run only through the entry file (`streamlit run dashboard/app.py`)."""
+    ctx = st.session_state.get(_CONTEXT_KEY)
+    if not isinstance(ctx, PageContext):
+        raise RuntimeError("dashboard pages run through the entry file: `streamlit run dashboard/app.py`")
+    return ctx
+
+
+def _shared_context(spec: navigation.PageSpec) -> PageContext:
+    """Model, endpoint settings, sidebar, header and banners; stops when the page needs a missing model."""
     url_problem = state.threshold_from_url()
     model, model_error = None, None
     try:
@@ -56,13 +80,13 @@ def setup_page(title: str, subtitle: str, *, needs_model: bool = True) -> PageCo
     except EndpointError as exc:  # EndpointConfigError explains bad settings; it never includes the key
         config_error = str(exc)
     bar = Sidebar(config, model, config_error)
-    theme.header(title, subtitle)
+    theme.header(theme.APP_NAME if spec is navigation.HOME else spec.title, spec.subtitle)
     if url_problem:
         st.warning(url_problem, icon=":material/link_off:")
     if model is not None:
         theme.data_banner(model.card)
     elif model_error:
         st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")
-        if needs_model:
+        if spec.needs_model:
             st.stop()
     return PageContext(model=model, model_error=model_error, endpoint=config, endpoint_error=config_error, sidebar=bar)

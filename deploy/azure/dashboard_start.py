@@ -17,7 +17,7 @@ import sys
 STREAMLIT_ARGS = [
     "streamlit",
     "run",
-    "dashboard/Home.py",
+    "dashboard/app.py",
     "--server.address=0.0.0.0",
     "--server.port=8501",
     "--server.headless=true",

@@ -199,7 +199,7 @@ def probe_deployment(
     errors, latencies, first_error = 0, [], None
     for _ in range(n):
         try:
-            result = client.score(records)
+            result = client.score(records, traffic=schema.PROBE)  # a smoke test is not a patient
             if len(result.results) != len(records):
                 raise EndpointError(f"sent {len(records)} records, got {len(result.results)} results")
             for item in result.results:

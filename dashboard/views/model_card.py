@@ -1,23 +1,13 @@
 """Model card: what the model was trained on, how well it does, and where it must not be used."""
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+from dashboard.ui import charts, page
+from model import schema
+from model.model_card import temporal_text
 
-import streamlit as st  # noqa: E402
-
-from dashboard.ui import charts, page  # noqa: E402
-from model import schema  # noqa: E402
-from model.model_card import temporal_text  # noqa: E402
-
-ctx = page.setup_page(
-    "Model card",
-    "What the model learned from, how well it ranks and calibrates, and its limits.",
-)
-assert ctx.model is not None  # setup_page stopped the page otherwise
+ctx = page.context()
+assert ctx.model is not None  # run_app stopped the page otherwise
 card = ctx.model.card
 data = card.get("data") or {}
 test = (card.get("metrics") or {}).get("test") or {}

@@ -1,32 +1,21 @@
 """Patient risk: the lab intake form, scored live by the endpoint."""
 
-import sys
-from pathlib import Path
+import math
+from datetime import UTC, datetime
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import pandas as pd
+import streamlit as st
 
-import math  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from dashboard.client import EndpointError  # noqa: E402
-from dashboard.ui import charts, endpoint, page, state, theme  # noqa: E402
-from model import schema  # noqa: E402
+from dashboard.client import EndpointError
+from dashboard.ui import charts, endpoint, page, state, theme
+from model import schema
 
 FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page is shown)
 SAVED_INPUT_KEY = "patient.saved_input"  # non-widget copy, so the form survives page switches
 RESULT_KEY = "patient.last_result"
 IN_HOSPITAL_KEY = "intake.in_hospital"
 
-ctx = page.setup_page(
-    "Patient risk",
-    "Enter what the intake form holds; the model on the scoring endpoint returns the calibrated risk of death.",
-    needs_model=False,
-)
+ctx = page.context()
 
 
 def what_if_records(record: dict[str, str], in_hospital: bool) -> list[tuple[str, str, dict[str, str]]]:
@@ -87,7 +76,7 @@ if submitted:
         try:
             scored = endpoint.score(ctx.endpoint, [record], explain=True)
             variants = what_if_records(record, in_hospital)
-            what_if = endpoint.score(ctx.endpoint, [v for _, _, v in variants], collect=False)
+            what_if = endpoint.score(ctx.endpoint, [v for _, _, v in variants], traffic=schema.PROBE)
         except EndpointError as exc:
             endpoint.show_error(exc, ctx.endpoint)
             st.session_state[RESULT_KEY] = None

@@ -1,26 +1,16 @@
 """Threshold explorer: what flagging at a given risk does, from the stored test-split tables."""
 
-import sys
-from pathlib import Path
+import math
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import streamlit as st
 
-import math  # noqa: E402
-
-import streamlit as st  # noqa: E402
-
-from dashboard.ui import charts, page, state, thresholds  # noqa: E402
+from dashboard.ui import charts, page, state, thresholds
 
 SLIDER_KEY = "threshold_explorer.slider"
 STEP = state.THRESHOLD_STEP
 
-ctx = page.setup_page(
-    "Threshold explorer",
-    "Choose the risk above which a patient is flagged, and see what it does to 1,000 cases like the test set's.",
-)
-assert ctx.model is not None  # setup_page stopped the page otherwise
+ctx = page.context()
+assert ctx.model is not None  # run_app stopped the page otherwise
 table = ctx.threshold_table()
 prevalence = ctx.model.prevalence
 

@@ -2,22 +2,17 @@
 
 import itertools
 import os
-import sys
 from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
 
-import pandas as pd  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from dashboard.ui import charts, page, theme  # noqa: E402
-from dashboard.ui.uploads import upload_as_file, user_facing  # noqa: E402
-from model import artifact, drift, lookup, monitor  # noqa: E402
-from model.datacollect import DEFAULT_DIR, ENV_DIR  # noqa: E402
-from model.loader import DataError  # noqa: E402
+from dashboard.ui import charts, page, settings, theme
+from dashboard.ui.uploads import upload_as_file, user_facing
+from model import artifact, drift, lookup, monitor
+from model.datacollect import DEFAULT_DIR, ENV_DIR
+from model.loader import DataError
 
 MAX_UPLOAD_MB = 200
 ROOTS_ENV = "RISK_MONITOR_ROOTS"  # more folders (os.pathsep-separated) whose collected records may be read here
@@ -25,11 +20,8 @@ REPORT_KEY = "monitor.report"
 SOURCE_LOG = "Records collected by the endpoint"
 SOURCE_FILE = "Upload a data file"
 
-ctx = page.setup_page(
-    "Monitoring",
-    "Has the case mix drifted away from the training data, and does the model still perform?",
-)
-assert ctx.model is not None  # setup_page stopped the page otherwise
+ctx = page.context()
+assert ctx.model is not None  # run_app stopped the page otherwise
 
 
 @st.cache_resource(show_spinner="Loading the model's risk table…", max_entries=4)
@@ -44,7 +36,7 @@ class FolderRefused(Exception):
 
 def _allowed_roots() -> list[Path]:
     """Folders the page may read: the collected-data folder and any listed in RISK_MONITOR_ROOTS."""
-    roots = [os.environ.get(ENV_DIR) or str(Path(_ROOT) / DEFAULT_DIR)]
+    roots = [os.environ.get(ENV_DIR) or str(settings.REPO_ROOT / DEFAULT_DIR)]
     roots += [r for r in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if r.strip()]
     return [Path(r.strip()).expanduser().resolve() for r in roots]
 
@@ -83,7 +75,7 @@ def _run(current: Path, label: str) -> dict:
 
 source = st.radio("Current data", [SOURCE_LOG, SOURCE_FILE], horizontal=True, key="monitor.source")
 if source == SOURCE_LOG:
-    default_dir = os.environ.get(ENV_DIR) or str(Path(_ROOT) / DEFAULT_DIR)
+    default_dir = os.environ.get(ENV_DIR) or str(settings.REPO_ROOT / DEFAULT_DIR)
     folder = st.text_input(
         "Collected-data folder (the endpoint's RISK_DATA_COLLECTION_DIR)", value=default_dir, key="monitor.folder"
     )
@@ -138,7 +130,8 @@ for warning in report["warnings"]:
     st.warning(warning)
 cur = report["current"]
 st.caption(
-    f"{cur['source']}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used; drift measured on "
+    f"{cur['source']}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used"
+    f"{' (' + monitor.traffic_text(cur) + ')' if monitor.traffic_text(cur) else ''}; drift measured on "
     f"{cur['drift_population']}, against {report['reference']['population']}. Model {report['model_version']}; "
     f"G-test per input, Holm-corrected, family-wise alpha {monitor.ALPHA}; limits in docs/monitoring.md."
 )

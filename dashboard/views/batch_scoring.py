@@ -1,35 +1,26 @@
 """Batch scoring: upload a CDC file, score every row through the endpoint, download the result."""
 
-import sys
+import io
 from pathlib import Path
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import streamlit as st
 
-import io  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.csv as pa_csv  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from dashboard.client import EndpointError  # noqa: E402
-from dashboard.ui import charts, endpoint, page, state  # noqa: E402
-from dashboard.ui.uploads import upload_as_file, user_facing  # noqa: E402
-from model import batch_score, schema  # noqa: E402
-from model.loader import DataError  # noqa: E402
+from dashboard.client import EndpointError
+from dashboard.ui import charts, endpoint, page, state
+from dashboard.ui.uploads import upload_as_file, user_facing
+from model import batch_score, schema
+from model.loader import DataError
 
 MAX_UPLOAD_MB = 200  # also server.maxUploadSize in .streamlit/config.toml
 MAX_ROWS = 1_000_000
 REQUEST_RECORDS = 10_000  # records per endpoint request (the endpoint accepts up to 50k)
 RESULT_KEY = "batch.result"
 
-ctx = page.setup_page(
-    "Batch scoring",
-    "Score a whole file of patients through the endpoint, see what it means for flags, deaths and ICU beds.",
-)
+ctx = page.context()
 
 st.markdown(
     f"Upload a CDC case-surveillance file as **CSV, CSV.gz or Parquet** (any CDC schema version, or just the "
@@ -48,7 +39,7 @@ def _endpoint_scorer(config):  # (canonical frame) -> (probabilities, bands), vi
         records = frame.astype(str).to_dict("records")
         probs, bands = [], []
         for start in range(0, len(records), REQUEST_RECORDS):
-            result = endpoint.score(config, records[start : start + REQUEST_RECORDS])
+            result = endpoint.score(config, records[start : start + REQUEST_RECORDS], traffic=schema.BATCH)
             probs += [endpoint.probability_of(r) for r in result.results]
             bands += [endpoint.risk_band_of(r) for r in result.results]
             st.session_state["batch.model_version"] = result.model_version

@@ -1,16 +1,9 @@
 """ICU saturation: when the ICU fills with the patients we flag, how sure that is, and what the threshold changes."""
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-_ROOT = str(Path(__file__).resolve().parents[2])  # `streamlit run` puts only the script's folder on sys.path
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-import streamlit as st  # noqa: E402
-
-from dashboard.ui import charts, icu, page, state  # noqa: E402
-from model import capacity  # noqa: E402
+from dashboard.ui import charts, icu, page, state
+from model import capacity
 
 KEYS = {  # widget keys; the values themselves persist in state.get_icu_assumptions()
     "cases_per_day": "icu.cases_per_day",
@@ -26,11 +19,8 @@ KEYS = {  # widget keys; the values themselves persist in state.get_icu_assumpti
     "icu_share": "icu.icu_share",
 }
 
-ctx = page.setup_page(
-    "ICU saturation",
-    "When do the patients we flag fill the ICU, how sure is that, and what does the operating threshold change?",
-)
-assert ctx.model is not None  # setup_page stopped the page otherwise
+ctx = page.context()
+assert ctx.model is not None  # run_app stopped the page otherwise
 ctx.threshold_table()  # stops the page with the house message when thresholds.csv is unusable
 prevalence = ctx.model.prevalence
 

@@ -1,0 +1,34 @@
+"""Home: what the tool does, one card per page (from `navigation.PAGES`), and how to read a risk."""
+
+import streamlit as st
+
+from dashboard.ui import navigation, page
+from model import schema
+
+ctx = page.context()
+
+st.markdown(
+    "This tool estimates, for one reported COVID-19 case, the **probability that the case ends in death**, "
+    "from the few attributes a lab intake form holds. A model trained on CDC case-surveillance records is "
+    "served on an Azure ML online endpoint and scores each patient live."
+)
+
+others = [spec for spec in navigation.PAGES if spec is not navigation.HOME]
+for row in range(0, len(others), 3):
+    for column, spec in zip(st.columns(3), others[row : row + 3], strict=False):
+        with column, st.container(border=True):
+            st.page_link(spec.path, label=f"**{spec.title}**", icon=spec.icon)
+            st.caption(spec.audience)
+
+st.subheader("How to read a risk")
+bands = [f"**{name}** below {upper:.0%}" for upper, name in schema.RISK_BANDS[:-1]]
+bands.append(f"**{schema.RISK_BANDS[-1][1]}** from {schema.RISK_BANDS[-2][0]:.0%}")
+base = f" Among all cases with a known outcome the death rate is {ctx.model.prevalence:.1%}." if ctx.model else ""
+st.markdown(
+    "- The number is a **calibrated probability**: of 100 cases with the same inputs, about that many died in "
+    f"the training data.{base}\n"
+    f"- Risk bands: {'; '.join(bands)}.\n"
+    "- A patient is **flagged** when the risk reaches the operating threshold chosen on the Threshold explorer.\n"
+    "- The model ranks patients and sizes groups; it is **not a diagnosis** and does not replace clinical "
+    "judgement. Enter *Unknown* for anything the form does not say."
+)

@@ -1,0 +1,31 @@
+"""Open a dashboard page the way a browser does: the entry file runs, `st.navigation` picks the page."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from dashboard.ui import navigation
+
+APP = navigation.VIEWS.parent / "app.py"
+TIMEOUT = 90  # first runs import plotly and pandas; a down endpoint is retried before giving up
+
+
+def app_test(timeout: float = TIMEOUT) -> AppTest:
+    """The entry file, not yet run (set secrets, query parameters or environment first)."""
+    return AppTest.from_file(str(APP), default_timeout=timeout)
+
+
+def open_page(script: str, at: AppTest | None = None, *, timeout: float = TIMEOUT, check: bool = True) -> AppTest:
+    """Run the app once (Home, or the page the query parameters name), switch to `script` and run it.
+
+    `script` is a file name in dashboard/views/ ("patient_risk.py"); `check` fails on an uncaught exception.
+    """
+    at = at if at is not None else app_test(timeout)
+    if not any(spec.script == script for spec in navigation.PAGES):
+        raise ValueError(f"{script!r} is not in navigation.PAGES")
+    at.run()  # st.navigation registers the pages (with their url paths) on the first run
+    if script != navigation.HOME.script:
+        at.switch_page(f"{navigation.VIEWS.name}/{script}").run()
+    if check:
+        assert not at.exception, [e.value for e in at.exception]
+    return at
