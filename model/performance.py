@@ -21,11 +21,15 @@ costs nothing here. Each returns a point estimate, a 95% interval and a p-value 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 from scipy.stats import chi2, norm, poisson
 from sklearn.metrics import roc_auc_score
+
+from model import schema
 
 CONFIDENCE = 0.95
 _Z = float(norm.ppf(0.5 + CONFIDENCE / 2))
@@ -115,3 +119,32 @@ def roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray, reference: float | None
         out["drop"] = reference - auc
         out["p_value"] = float(norm.sf((reference - auc) / se))
     return out
+
+
+def against_outcomes(
+    death_yn: pd.Series, p: np.ndarray, threshold: float, reference_auc: float | None = None
+) -> dict[str, Any] | None:
+    """A scored file's predictions against the outcomes it records, or None when no row has one.
+
+    Only rows whose `death_yn` is Yes or No count (any CDC spelling); Missing/Unknown outcomes are
+    reported as `unknown`. {"known", "unknown", "deaths", "observed_expected", "roc_auc" (None
+    with one class), "flagged", "recall", "precision"} at `threshold` (flag = p >= threshold).
+    """
+    outcome = death_yn.map(lambda v: schema.canonical_value(schema.TARGET, v) if isinstance(v, str) else None)
+    known = outcome.isin([schema.TARGET_POSITIVE, schema.TARGET_NEGATIVE]).to_numpy()
+    if not known.any():
+        return None
+    y = (outcome[known] == schema.TARGET_POSITIVE).to_numpy(dtype=np.int64)
+    pk, w = np.asarray(p, dtype=float)[known], np.ones(int(known.sum()))
+    flagged = pk >= threshold
+    deaths = int(y.sum())
+    return {
+        "known": int(known.sum()),
+        "unknown": int((~known).sum()),
+        "deaths": deaths,
+        "observed_expected": observed_expected(y, pk, w),
+        "roc_auc": roc_auc(y, pk, w, reference_auc) if 0 < deaths < len(y) else None,
+        "flagged": int(flagged.sum()),
+        "recall": float(flagged[y == 1].mean()) if deaths else None,
+        "precision": float(y[flagged].mean()) if flagged.any() else None,
+    }

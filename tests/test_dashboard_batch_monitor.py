@@ -105,3 +105,32 @@ def test_monitoring_page_explains_an_empty_log_folder(
     at.button(key="monitor.run_log").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("no collected records" in e for e in _errors(at)), _errors(at)
+
+
+def test_a_file_with_outcomes_is_checked_against_them(dashboard_env: str, model_dir: Path, tmp_path: Path) -> None:
+    """Real CDC rows with their death_yn: observed/expected and recall on the page match a plain-pandas check."""
+    import pandas as pd
+
+    from tests.conftest import REAL_CDC_FILE
+
+    data = tmp_path / "real.csv"
+    pd.read_csv(REAL_CDC_FILE, nrows=4_000, dtype=str, keep_default_na=False).to_csv(data, index=False)
+    at = _upload_and_score(BATCH, "real.csv", data.read_bytes())
+    assert not _errors(at), _errors(at)
+    batch_score.score_file(  # the CLI's lookup path, not the page's endpoint path
+        data,
+        tmp_path / "ref.csv",
+        batch_score.lookup_scorer(lookup.RiskLookup.from_model_dir(model_dir)),
+        threshold=0.05,
+        model_version="ref",
+    )
+    ref = pd.read_csv(tmp_path / "ref.csv", dtype={"death_yn": str}, keep_default_na=False)
+    known = ref[ref["death_yn"].isin(["Yes", "No"])]
+    died = known["death_yn"] == "Yes"
+    assert 0 < died.sum() < len(known) < len(ref), "the sample needs deaths, survivors and unknown outcomes"
+    metrics = {m.proto.label: m.value for m in at.metric}
+    assert metrics["Observed / expected deaths"] == f"{died.sum() / known['probability'].sum():.2f}"
+    assert metrics["Recall at the threshold"] == f"{(known['probability'][died] >= 0.05).mean():.1%}"
+    caption = next(c.value for c in at.caption if "left out of this check" in c.value)
+    assert f"{len(known):,} rows with a known outcome" in caption
+    assert f"{len(ref) - len(known):,} rows with a missing or unknown outcome" in caption

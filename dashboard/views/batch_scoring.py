@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard.client import EndpointError
 from dashboard.ui import charts, endpoint, page, state
 from dashboard.ui.uploads import upload_as_file, user_facing
-from model import batch_score, schema
+from model import batch_score, performance, schema
 from model.loader import DataError
 
 MAX_UPLOAD_MB = 200  # also server.maxUploadSize in .streamlit/config.toml
@@ -78,6 +78,34 @@ def _csv_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pa_csv.write_csv(table, sink)
     return sink.getvalue()
+
+
+def _show_outcome_check(check: dict | None) -> None:
+    """Observed against predicted, for files that record outcomes (e.g. a month of closed cases)."""
+    st.subheader("Against the outcomes in this file")
+    if check is None:
+        st.info(f"`{schema.TARGET}` holds no Yes/No outcome in this file, so the risks cannot be checked against it.")
+        return
+    oe, auc = check["observed_expected"], check["roc_auc"]
+    a, b, c, d = st.columns(4)
+    ci = f"95% CI {oe['ci_low']:.2f} to {oe['ci_high']:.2f}"
+    a.metric("Observed / expected deaths", f"{oe['ratio']:.2f}", help=ci)
+    b.metric("ROC-AUC", "n/a" if auc is None else f"{auc['roc_auc']:.3f}", help="Needs deaths and survivors.")
+    c.metric("Recall at the threshold", "n/a" if check["recall"] is None else f"{check['recall']:.1%}")
+    d.metric("Precision at the threshold", "n/a" if check["precision"] is None else f"{check['precision']:.1%}")
+    st.caption(
+        f"{_rows(check['known'])} with a known outcome ({check['deaths']:,} deaths: {oe['observed']:,.0f} observed "
+        f"against {oe['expected']:,.1f} expected); {_rows(check['unknown'])} with a missing or unknown outcome "
+        "left out of this check."
+    )
+    if not oe["ci_low"] <= 1 <= oe["ci_high"]:
+        direction = "more" if oe["ratio"] > 1 else "fewer"
+        st.warning(
+            f"**{direction.capitalize()} deaths than the model expects** in this file (95% CI of observed/expected "
+            f"{oe['ci_low']:.2f} to {oe['ci_high']:.2f}). If these patients are like today's, the model needs "
+            "updating: see the Monitoring page, or `python -m model.recalibrate`.",
+            icon=":material/balance:",
+        )
 
 
 if upload is not None:
@@ -150,6 +178,14 @@ if n_rejected:
 
 bands = pd.Series(table.column("risk_band").to_numpy(zero_copy_only=False))
 st.plotly_chart(charts.band_counts(bands), config={"displayModeBar": False})
+
+
+if schema.TARGET in table.column_names:
+    assert ctx.model is not None  # run_app stopped the page otherwise
+    reference = (ctx.model.card.get("metrics") or {}).get("test", {}).get("roc_auc")
+    _show_outcome_check(
+        performance.against_outcomes(table.column(schema.TARGET).to_pandas(), probability, threshold, reference)
+    )
 
 out = table.set_column(table.schema.get_field_index("flagged"), "flagged", pa.array(flagged))
 stem = result["name"].split(".")[0] or "scored"
