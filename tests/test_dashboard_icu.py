@@ -21,7 +21,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model import capacity
-from tests.app_pages import open_page
+from tests.app_pages import app_test, open_page
 
 KEYS = {
     "cases": "icu.cases_per_day",
@@ -215,3 +215,26 @@ def test_unusable_icu_table_is_explained(
     explained = ["cannot be used" in e and "lacks columns icu_rate_flagged" in e and "model.train" in e for e in errors]
     assert any(explained), errors
     assert not at.get("plotly_chart")
+
+
+def test_the_icu_scenario_lives_in_the_url(dashboard_env: str) -> None:
+    """A planner's link opens the same scenario; a changed input changes the link; a bad link says so."""
+    at = app_test()
+    at.query_params["icu.icu_beds"] = "60.0"  # a shared link
+    at.query_params["icu.growth"] = "doubling"
+    at = open_page("icu_saturation.py", at)
+    assert at.number_input(key=KEYS["beds"]).value == 60.0
+    assert at.selectbox(key="icu.growth").value == "doubling"
+    _set(at, los=12.0)
+    assert at.query_params["icu.los_days"] == "12.0" and at.query_params["icu.icu_beds"] == "60.0"
+    _set(at, beds=40.0)  # back to the default: no longer in the link
+    assert "icu.icu_beds" not in at.query_params
+
+    bad = app_test()
+    bad.query_params["icu.icu_beds"] = "-5"
+    bad.query_params["icu.nurses"] = "3"
+    bad.run()
+    warning = next(w.value for w in bad.warning if "ICU scenario cannot be used" in w.value)
+    assert "icu.nurses is not an ICU input" in warning
+    open_page("icu_saturation.py", bad)
+    assert bad.number_input(key=KEYS["beds"]).value == 40.0  # the defaults, not a half-read link

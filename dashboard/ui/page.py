@@ -68,7 +68,7 @@ def context() -> PageContext:
 
 def _shared_context(spec: navigation.PageSpec) -> PageContext:
     """Model, endpoint settings, sidebar, header and banners; stops when the page needs a missing model."""
-    url_problem = state.threshold_from_url()
+    url_problems = [problem for problem in (state.threshold_from_url(), state.icu_from_url()) if problem]
     model, model_error = None, None
     try:
         model = load_artifact(settings.model_dir())
@@ -81,8 +81,8 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
         config_error = str(exc)
     bar = Sidebar(config, model, config_error)
     theme.header(theme.APP_NAME if spec is navigation.HOME else spec.title, spec.subtitle)
-    if url_problem:
-        st.warning(url_problem, icon=":material/link_off:")
+    for problem in url_problems:
+        st.warning(problem, icon=":material/link_off:")
     if model is not None:
         theme.data_banner(model.card)
     elif model_error:

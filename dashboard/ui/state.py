@@ -8,6 +8,7 @@ writes the widget's return value back with the matching setter.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -76,6 +77,48 @@ def get_icu_assumptions() -> IcuAssumptions:
 
 def set_icu_assumptions(value: IcuAssumptions) -> None:
     st.session_state[ICU_KEY] = value
+    # The planner's scenario goes in the link too (only what differs from the defaults, so links stay short).
+    defaults = IcuAssumptions()
+    for field in dataclasses.fields(IcuAssumptions):
+        param, mine = ICU_PARAM_PREFIX + field.name, getattr(value, field.name)
+        if mine != getattr(defaults, field.name):
+            st.query_params[param] = str(mine).lower() if isinstance(mine, bool) else str(mine)
+        elif param in st.query_params:
+            del st.query_params[param]
+
+
+ICU_PARAM_PREFIX = "icu."  # ?icu.icu_beds=60&icu.growth=doubling: a link opens the same ICU scenario
+
+
+def icu_from_url() -> str | None:
+    """Adopt the URL's ICU scenario for a session that has none yet; a message when the URL's values are unusable."""
+    given = {k.removeprefix(ICU_PARAM_PREFIX): v for k, v in st.query_params.items() if k.startswith(ICU_PARAM_PREFIX)}
+    if not given or ICU_KEY in st.session_state:
+        return None
+    types = {field.name: type(getattr(IcuAssumptions(), field.name)) for field in dataclasses.fields(IcuAssumptions)}
+    values: dict[str, Any] = {}
+    problems = [f"{ICU_PARAM_PREFIX}{name} is not an ICU input" for name in given if name not in types]
+    for name, raw in given.items():
+        kind = types.get(name)
+        try:
+            if kind is bool:
+                if raw.lower() not in ("true", "false"):
+                    raise ValueError(raw)
+                values[name] = raw.lower() == "true"
+            elif kind is not None:
+                values[name] = kind(raw)
+        except ValueError:
+            problems.append(f"{ICU_PARAM_PREFIX}{name}={raw[:20]!r} is not a {kind.__name__}")
+    if not problems:
+        try:
+            set_icu_assumptions(IcuAssumptions(**values))
+            return None
+        except ValueError as exc:  # CapacityInputError says which input is out of range
+            problems.append(str(exc))
+    return (
+        f"The link's ICU scenario cannot be used ({'; '.join(problems)}); using the defaults. "
+        "Set the inputs on the ICU saturation page, then copy the address again."
+    )
 
 
 def seed_widget(widget_key: str, value: Any) -> None:
