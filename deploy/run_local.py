@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local_endpoint import (
@@ -48,17 +49,29 @@ def pick_port(wanted: int, what: str) -> int:
     return other
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m deploy.run_local", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=artifact.model_dir_from_env())
     parser.add_argument("--endpoint-port", type=int, default=5001)
     parser.add_argument("--dashboard-port", type=int, default=8501)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+@dataclass
+class _Serving:
+    """The endpoint running now: a restart replaces it, so main's `finally` stops the one alive at the end."""
+
+    endpoint: LocalEndpoint | None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
     stop_requested = stop_requested_by_signals()  # SIGTERM/SIGHUP: stop both children like Ctrl-C
 
     model_dir = ensure_model(args.model_dir.resolve())
     endpoint = start(model_dir, port=pick_port(args.endpoint_port, "scoring endpoint"))
     print(f"Scoring endpoint (azmlinfsrv) ready: POST {endpoint.scoring_url}", flush=True)
+    serving = _Serving(endpoint)  # restarts replace serving.endpoint (same port, so the same URL)
     dashboard: subprocess.Popen[bytes] | None = None
     try:
         dashboard_port = pick_port(args.dashboard_port, "dashboard")
@@ -83,37 +96,53 @@ def main(argv: list[str] | None = None) -> int:
             env=env,
         )
         print(f"Dashboard: http://127.0.0.1:{dashboard_port}   (Ctrl-C stops both)", flush=True)
-        restarts = 0
-        while dashboard.poll() is None:
-            if stop_requested.wait(0.5):
-                print("Stopping…", flush=True)
-                return 0
-            if endpoint.process.poll() is None:
-                continue
-            if restarts >= MAX_RESTARTS:
-                print(
-                    f"The scoring endpoint stopped {restarts + 1} times; giving up. Its log: {endpoint.log_path}",
-                    file=sys.stderr,
-                )
-                return 1
-            endpoint = restart(endpoint, model_dir, RESTART_PAUSE_S[restarts], stop_requested)
-            restarts += 1
-            if endpoint is None:
-                return 0  # stop requested while waiting
-        print("The dashboard stopped; stopping the endpoint.", file=sys.stderr)
-        return 1
+        return _supervise(dashboard, serving, model_dir, stop_requested)
     except KeyboardInterrupt:
         print("Stopping…", flush=True)
         return 0
     finally:
         if dashboard is not None:
-            dashboard.terminate()
-            try:
-                dashboard.wait(10)
-            except subprocess.TimeoutExpired:
-                dashboard.kill()
-        if endpoint is not None:
-            stop(endpoint)
+            _stop_dashboard(dashboard)
+        if serving.endpoint is not None:
+            stop(serving.endpoint)
+
+
+def _supervise(
+    dashboard: subprocess.Popen[bytes], serving: _Serving, model_dir: Path, stop_requested: threading.Event
+) -> int:
+    """Restart the endpoint whenever it dies while the dashboard runs; the exit code once either side gives up.
+
+    0 when a stop is requested, 1 when the dashboard stops or the endpoint died more than MAX_RESTARTS times.
+    """
+    restarts = 0
+    while dashboard.poll() is None:
+        if stop_requested.wait(0.5):
+            print("Stopping…", flush=True)
+            return 0
+        endpoint = serving.endpoint  # never None here: it is only set to None on a stop, which returns
+        if endpoint.process.poll() is None:
+            continue
+        if restarts >= MAX_RESTARTS:
+            print(
+                f"The scoring endpoint stopped {restarts + 1} times; giving up. Its log: {endpoint.log_path}",
+                file=sys.stderr,
+            )
+            return 1
+        serving.endpoint = restart(endpoint, model_dir, RESTART_PAUSE_S[restarts], stop_requested)
+        restarts += 1
+        if serving.endpoint is None:
+            return 0  # stop requested while waiting
+    print("The dashboard stopped; stopping the endpoint.", file=sys.stderr)
+    return 1
+
+
+def _stop_dashboard(dashboard: subprocess.Popen[bytes]) -> None:
+    """Ask Streamlit to exit, and kill it if it has not within 10 s."""
+    dashboard.terminate()
+    try:
+        dashboard.wait(10)
+    except subprocess.TimeoutExpired:
+        dashboard.kill()
 
 
 def restart(

@@ -587,29 +587,9 @@ def load_counts(
     radix = (*(len(c.values) for c in coders[:-1]), case_dates.MONTH_CODES, 2, len(coders[-1].values))
     status_probable = schema.FEATURES_BY_NAME["current_status"].values.index("Probable Case")
     counter = _SparseCounter()
-    report = LoadReport(
-        source=info.source,
-        sha256="",
-        format=info.format,
-        schema_variant=info.schema_variant,
-        renamed_columns=dict(info.renamed_columns),
-        ignored_columns=list(info.ignored_columns),
-    )
+    report = _empty_report(info)
     for batch in arrow_batches(info, (*COUNT_COLUMNS, *date_columns), chunk_rows):
-        codes: list[np.ndarray] = []
-        bad_any: np.ndarray | None = None
-        for i, coder in enumerate(coders):
-            column_codes, bad, _, _ = coder.encode(batch.column(i), report.rows_read)
-            codes.append(column_codes)
-            if bad is not None:
-                bad_any = bad if bad_any is None else bad_any | bad
-        months = dates.month_codes([batch.column(len(coders) + j) for j in range(len(date_columns))])
-        key = np.zeros(batch.num_rows, dtype=np.int64)
-        month = _case_month(months, batch.num_rows)
-        intake = _intake(codes, months, status_probable)
-        for digits, base in zip((*codes[:-1], month, intake, codes[-1]), radix, strict=True):
-            key = key * base + digits
-        counter.add(key if bad_any is None else key[~bad_any])  # a rejected file is scanned only to count rejects
+        counter.add(_batch_keys(batch, coders, dates, radix, status_probable, report.rows_read))
         report.rows_read += batch.num_rows
         report.chunks += 1
         if progress is not None:
@@ -623,14 +603,58 @@ def load_counts(
     report.dates = dates.report()
     report.normalised = {c.column: c.normalised for c in coders if c.normalised}
     keys, counts = counter.result()
-    per_target = np.bincount(keys % radix[-1], weights=counts, minlength=radix[-1])
-    for value in schema.TARGET_UNKNOWN_VALUES:
-        n = int(per_target[coders[-1].values.index(value)])
-        if n:
-            report.rows_dropped[f"{schema.TARGET}={value}"] = n
+    _count_unknown_outcomes(keys, counts, coders[-1], radix[-1], report)
     table = _counts_table(keys, counts, coders, radix)
     _summarise_outcomes(table, report)
     return table, report
+
+
+def _empty_report(info: SourceInfo) -> LoadReport:
+    """The load report before any row is read: the source, its format and how its columns were mapped."""
+    return LoadReport(
+        source=info.source,
+        sha256="",
+        format=info.format,
+        schema_variant=info.schema_variant,
+        renamed_columns=dict(info.renamed_columns),
+        ignored_columns=list(info.ignored_columns),
+    )
+
+
+def _batch_keys(
+    batch: pa.RecordBatch,
+    coders: list[ColumnCoder],
+    dates: case_dates.FileDates,
+    radix: tuple[int, ...],
+    status_probable: int,
+    row_start: int,
+) -> np.ndarray:
+    """One int64 key per accepted row: its column codes, case month, intake flag and death_yn as digits in `radix`."""
+    codes: list[np.ndarray] = []
+    bad_any: np.ndarray | None = None
+    for i, coder in enumerate(coders):
+        column_codes, bad, _, _ = coder.encode(batch.column(i), row_start)
+        codes.append(column_codes)
+        if bad is not None:
+            bad_any = bad if bad_any is None else bad_any | bad
+    months = dates.month_codes([batch.column(len(coders) + j) for j in range(len(dates.columns))])
+    key = np.zeros(batch.num_rows, dtype=np.int64)
+    month = _case_month(months, batch.num_rows)
+    intake = _intake(codes, months, status_probable)
+    for digits, base in zip((*codes[:-1], month, intake, codes[-1]), radix, strict=True):
+        key = key * base + digits
+    return key if bad_any is None else key[~bad_any]  # a rejected file is scanned only to count rejects
+
+
+def _count_unknown_outcomes(
+    keys: np.ndarray, counts: np.ndarray, target: ColumnCoder, n_target: int, report: LoadReport
+) -> None:
+    """Rows whose death_yn is Missing/Unknown go to rows_dropped, so rows_read = rows_used + dropped."""
+    per_target = np.bincount(keys % n_target, weights=counts, minlength=n_target)
+    for value in schema.TARGET_UNKNOWN_VALUES:
+        n = int(per_target[target.values.index(value)])
+        if n:
+            report.rows_dropped[f"{schema.TARGET}={value}"] = n
 
 
 def _case_month(months: dict[str, np.ndarray], rows: int) -> np.ndarray:

@@ -478,20 +478,14 @@ def _performance_verdict(perf: dict[str, Any]) -> str:
 # --- report -----------------------------------------------------------------------------------
 
 
-def build_report(
-    reference_dir: str | Path, current: Aggregate, risk: lookup.RiskLookup, outcomes: Aggregate | None = None
-) -> dict[str, Any]:
-    """The monitoring report (JSON-ready): drift per input, predicted-risk shift, performance, verdict."""
-    card = artifact.load_card(reference_dir)
-    training = artifact.load_training_distribution(reference_dir)
-    reasons: list[str] = []
+def _data_warnings(
+    current: Aggregate, risk: lookup.RiskLookup, rows: float, population: str, not_comparable: set[str], enough: bool
+) -> list[str]:
+    """What limits the report before any test is read: too few rows, inputs not judged, other versions, skipped rows."""
     warnings: list[str] = []
-    counts, population = current.drift_counts()
-    reference, reference_population, not_comparable = _reference_population(training, current.deaths is not None)
-    enough = counts.sum() >= MIN_DRIFT_ROWS
     if not enough:
         warnings.append(
-            f"only {counts.sum():,.0f} {population.split(' (')[0]} (at least {MIN_DRIFT_ROWS:,} are needed): no drift "
+            f"only {rows:,.0f} {population.split(' (')[0]} (at least {MIN_DRIFT_ROWS:,} are needed): no drift "
             "verdict is given"
         )
     if not_comparable:
@@ -507,29 +501,44 @@ def build_report(
         )
     if current.skipped:
         warnings.append(f"{sum(current.skipped.values()):,} rows skipped (values outside the schema); see rows_skipped")
+    return warnings
+
+
+def _choose_verdict(
+    perf: dict[str, Any] | None, enough: bool, drift_findings: dict[str, dict[str, Any]]
+) -> tuple[str, list[str], list[str]]:
+    """Verdict, reasons and extra warnings: assessed performance outranks case mix, which then is only context."""
+    major = [_describe_change(n, r) for n, r in drift_findings.items() if r["status"] == "major"]
+    moderate = [_describe_change(n, r) for n, r in drift_findings.items() if r["status"] == "moderate"]
+    if perf is not None and perf["assessed"]:
+        return perf["verdict"], list(perf["reasons"]), [f"case mix: {m}" for m in major + moderate]
+    if enough:
+        return (VERDICT_DRIFT if major else VERDICT_OK), major, moderate
+    return VERDICT_INSUFFICIENT, [], []
+
+
+def build_report(
+    reference_dir: str | Path, current: Aggregate, risk: lookup.RiskLookup, outcomes: Aggregate | None = None
+) -> dict[str, Any]:
+    """The monitoring report (JSON-ready): drift per input, predicted-risk shift, performance, verdict."""
+    card = artifact.load_card(reference_dir)
+    training = artifact.load_training_distribution(reference_dir)
+    counts, population = current.drift_counts()
+    reference, reference_population, not_comparable = _reference_population(training, current.deaths is not None)
+    enough = counts.sum() >= MIN_DRIFT_ROWS
+    warnings = _data_warnings(current, risk, counts.sum(), population, not_comparable, enough)
 
     features, predicted = drift_report(counts, risk, reference, not_comparable, enough)
     if predicted:
         predicted["mean_reference"] = _finite(card.get("metrics", {}).get("test", {}).get("mean_predicted"))
     drift_findings = {**features, **({"predicted risk": predicted} if predicted else {})}
-    major = [_describe_change(n, r) for n, r in drift_findings.items() if r["status"] == "major"]
-    moderate = [_describe_change(n, r) for n, r in drift_findings.items() if r["status"] == "moderate"]
 
     labelled = outcomes if outcomes is not None else (current if current.deaths is not None else None)
     perf = performance_report(labelled, risk, card) if labelled is not None and labelled.deaths is not None else None
     if perf is not None:
         warnings += perf["warnings"]
-
-    if perf is not None and perf["assessed"]:
-        verdict = perf["verdict"]
-        reasons += perf["reasons"]
-        warnings += [f"case mix: {m}" for m in major + moderate]
-    elif enough:
-        verdict = VERDICT_DRIFT if major else VERDICT_OK
-        reasons += major
-        warnings += moderate
-    else:
-        verdict = VERDICT_INSUFFICIENT
+    verdict, reasons, verdict_warnings = _choose_verdict(perf, enough, drift_findings)
+    warnings += verdict_warnings
     return {
         "verdict": verdict,
         "action": ACTIONS[verdict],

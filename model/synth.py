@@ -797,19 +797,7 @@ def write(
     began = time.perf_counter()
     written = 0
     try:
-        with contextlib.ExitStack() as stack:
-            writer: pq.ParquetWriter | pacsv.CSVWriter
-            if fmt == "parquet":
-                writer = stack.enter_context(pq.ParquetWriter(partial, _arrow_schema(variant), compression="zstd"))
-            else:
-                sink: IO[bytes] = stack.enter_context(open(partial, "wb"))
-                if fmt == "csv.gz":
-                    # Python's gzip, not Arrow's: Arrow fixes level 9 (~6 min for 13M rows, vs ~1 min
-                    # at level 3); mtime=0 and no file name keep the bytes identical for a seed.
-                    sink = stack.enter_context(
-                        gzip.GzipFile(filename="", mode="wb", compresslevel=GZIP_LEVEL, fileobj=sink, mtime=0)
-                    )
-                writer = stack.enter_context(pacsv.CSVWriter(sink, _arrow_schema(variant)))
+        with _batch_writer(partial, fmt, _arrow_schema(variant)) as writer:
             for batch in batches:
                 writer.write_batch(batch)
                 written += batch.num_rows
@@ -826,20 +814,45 @@ def write(
         "schema_variant": variant.name,
         "seconds": round(time.perf_counter() - began, 3),
     }
-    # Sidecar so training labels any model built on this file as synthetic.
+    _write_synthetic_provenance(target, written, seed, options, variant.name)
+    return summary
+
+
+@contextlib.contextmanager
+def _batch_writer(partial: Path, fmt: str, arrow_schema: pa.Schema) -> Iterator[pq.ParquetWriter | pacsv.CSVWriter]:
+    """A record-batch writer for `fmt` on `partial`; the file (and gzip stream) is closed on leaving."""
+    with contextlib.ExitStack() as stack:
+        writer: pq.ParquetWriter | pacsv.CSVWriter
+        if fmt == "parquet":
+            writer = stack.enter_context(pq.ParquetWriter(partial, arrow_schema, compression="zstd"))
+        else:
+            sink: IO[bytes] = stack.enter_context(open(partial, "wb"))
+            if fmt == "csv.gz":
+                # Python's gzip, not Arrow's: Arrow fixes level 9 (~6 min for 13M rows, vs ~1 min
+                # at level 3); mtime=0 and no file name keep the bytes identical for a seed.
+                sink = stack.enter_context(
+                    gzip.GzipFile(filename="", mode="wb", compresslevel=GZIP_LEVEL, fileobj=sink, mtime=0)
+                )
+            writer = stack.enter_context(pacsv.CSVWriter(sink, arrow_schema))
+        yield writer
+
+
+def _write_synthetic_provenance(
+    target: Path, rows: int, seed: int, options: Mapping[str, object], variant_name: str
+) -> None:
+    """Sidecar so training labels any model built on this file as synthetic."""
     extra = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items() if v is not None}
     write_provenance(
         target,
         {
             "synthetic": True,
             "generator": "model.synth",
-            "rows": written,
+            "rows": rows,
             "seed": seed,
             **extra,
-            "schema_variant": variant.name,
+            "schema_variant": variant_name,
         },
     )
-    return summary
 
 
 def calibration_markdown() -> str:
@@ -910,8 +923,7 @@ def _parse_months(text: str | None, parser: argparse.ArgumentParser) -> tuple[st
     return first.strip(), last.strip()
 
 
-@guarded
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m model.synth",
         description="Write synthetic CDC case-surveillance data. See docs/data_card.md.",
@@ -946,7 +958,13 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="drift: multiply every row's probability of death (default 1)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _checked_options(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[dict[str, float] | None, tuple[str, str] | None]:
+    """(age_shift, months) once every argument is valid; a usage error before any file is opened otherwise."""
     if args.rows <= 0:
         parser.error(f"--rows must be a positive integer, got {args.rows}")
     if args.seed < 0:
@@ -963,22 +981,30 @@ def main(argv: list[str] | None = None) -> int:
         _params(age_shift, args.death_rate_multiplier, months, args.schema)
     except ValueError as exc:
         parser.error(str(exc))
+    return age_shift, months
 
-    def report(done: int, total: int, elapsed: float) -> None:
-        left = elapsed / done * (total - done)
-        print(
-            f"synth: {done:,}/{total:,} rows ({done / total:.0%}) written, {elapsed:.1f} s elapsed, ~{left:.0f} s left",
-            file=sys.stderr,
-            flush=True,
-        )
 
+def _print_progress(done: int, total: int, elapsed: float) -> None:
+    left = elapsed / done * (total - done)
+    print(
+        f"synth: {done:,}/{total:,} rows ({done / total:.0%}) written, {elapsed:.1f} s elapsed, ~{left:.0f} s left",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+@guarded
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    age_shift, months = _checked_options(args, parser)
     try:
         summary = write(
             args.out,
             args.rows,
             args.seed,
             chunk_rows=args.chunk_rows,
-            progress=report,
+            progress=_print_progress,
             age_shift=age_shift,
             death_rate_multiplier=args.death_rate_multiplier,
             months=months,

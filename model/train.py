@@ -32,7 +32,7 @@ from model import artifact, evaluate, reporting, schema
 from model.candidates import CANDIDATES
 from model.exit_codes import BAD_INPUT, guarded
 from model.fitting import FittedModel, Weighted, fit_model
-from model.loader import DataError, load_counts
+from model.loader import DataError, LoadReport, load_counts
 from model.model_card import build_card, card_markdown, temporal_text
 from model.provenance import is_synthetic
 from model.splits import Split, known_intake_outcomes, split_counts
@@ -149,38 +149,11 @@ def train(
 ) -> dict[str, Any]:
     """Run the whole pipeline on `data` and write the artifact to `out`; return the model card."""
     progress = progress or Progress()
-    progress(f"reading {data}")
-    counts, report = load_counts(data, progress=progress.rows)
-    known = known_intake_outcomes(counts)
-    progress(
-        f"read {report.rows_read:,} rows; {int(known['deaths'].sum() + known['survivors'].sum()):,} intake "
-        f"patients with a known outcome; {int(known['deaths'].sum()):,} deaths"
-    )
+    counts, report, known = _read(data, progress)
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
-    fitted: dict[str, FittedModel] = {}
-    evaluation: dict[str, tuple[dict[str, Any], dict[str, pd.DataFrame]]] = {}
-    skipped: dict[str, dict[str, Any]] = {}
-    for model in (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL):
-        shortfall = too_few_for(model, splits)
-        if shortfall:
-            skipped[model] = {"label": schema.MODEL_LABELS[model], "trained": False, "reason": shortfall}
-            progress(f"{model} model not trained: {shortfall}")
-            continue
-        fitted[model] = fit_model(
-            model, splits[0].weighted(model), splits[1].weighted(model), seed=seed, names=candidates, progress=progress
-        )
-        evaluation[model] = evaluate_model(fitted[model], splits[2], seed)
-        _describe(model, fitted[model], evaluation[model][0], progress)
-    tables = dict(evaluation[schema.INTAKE_MODEL][1])
-    if schema.IN_HOSPITAL_MODEL in evaluation:
-        tables.update({f"in_hospital_{k}": v for k, v in evaluation[schema.IN_HOSPITAL_MODEL][1].items()})
-    icu_card, icu_table = reporting.icu_need(counts, fitted[schema.INTAKE_MODEL], splits[2], tables["thresholds"])
-    if icu_table is not None:
-        tables["icu_by_threshold"] = icu_table
-    period = reporting.period_summary(counts, synthetic=synthetic)
-    tables["deaths_by_month"] = period.pop("table")
-    tables["outcome_known"] = reporting.outcome_known(counts)
+    fitted, evaluation, skipped = _fit_and_evaluate(splits, seed, candidates, progress)
+    tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic)
     # The chosen candidate refitted on earlier months: the question is how *this* model ages.
     temporal = reporting.temporal_validation(known, seed=seed, names=[fitted[schema.INTAKE_MODEL].candidate])
     progress(f"temporal validation: {temporal_text(temporal)}")
@@ -212,6 +185,63 @@ def train(
     )
     progress(f"wrote model {card['model_version']} to {out}")
     return card
+
+
+_Evaluation = tuple[dict[str, Any], dict[str, pd.DataFrame]]  # test metrics and tables (evaluate_model)
+
+
+def _read(data: Path, progress: Progress) -> tuple[pd.DataFrame, LoadReport, pd.DataFrame]:
+    """The file's counts table, its load report and the intake rows with a known outcome (what is trained on)."""
+    progress(f"reading {data}")
+    counts, report = load_counts(data, progress=progress.rows)
+    known = known_intake_outcomes(counts)
+    progress(
+        f"read {report.rows_read:,} rows; {int(known['deaths'].sum() + known['survivors'].sum()):,} intake "
+        f"patients with a known outcome; {int(known['deaths'].sum()):,} deaths"
+    )
+    return counts, report, known
+
+
+def _fit_and_evaluate(
+    splits: tuple[Split, ...], seed: int, candidates: list[str] | None, progress: Progress
+) -> tuple[dict[str, FittedModel], dict[str, _Evaluation], dict[str, dict[str, Any]]]:
+    """Fit and test each model the splits can support; the others are skipped with the reason for the card."""
+    fitted: dict[str, FittedModel] = {}
+    evaluation: dict[str, _Evaluation] = {}
+    skipped: dict[str, dict[str, Any]] = {}
+    for model in (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL):
+        shortfall = too_few_for(model, splits)
+        if shortfall:
+            skipped[model] = {"label": schema.MODEL_LABELS[model], "trained": False, "reason": shortfall}
+            progress(f"{model} model not trained: {shortfall}")
+            continue
+        fitted[model] = fit_model(
+            model, splits[0].weighted(model), splits[1].weighted(model), seed=seed, names=candidates, progress=progress
+        )
+        evaluation[model] = evaluate_model(fitted[model], splits[2], seed)
+        _describe(model, fitted[model], evaluation[model][0], progress)
+    return fitted, evaluation, skipped
+
+
+def _card_tables(
+    counts: pd.DataFrame,
+    fitted: dict[str, FittedModel],
+    evaluation: dict[str, _Evaluation],
+    splits: tuple[Split, ...],
+    *,
+    synthetic: bool,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, Any]]:
+    """The artifact's tables (intake, in-hospital with its prefix, ICU, period), the ICU card and the period."""
+    tables = dict(evaluation[schema.INTAKE_MODEL][1])
+    if schema.IN_HOSPITAL_MODEL in evaluation:
+        tables.update({f"in_hospital_{k}": v for k, v in evaluation[schema.IN_HOSPITAL_MODEL][1].items()})
+    icu_card, icu_table = reporting.icu_need(counts, fitted[schema.INTAKE_MODEL], splits[2], tables["thresholds"])
+    if icu_table is not None:
+        tables["icu_by_threshold"] = icu_table
+    period = reporting.period_summary(counts, synthetic=synthetic)
+    tables["deaths_by_month"] = period.pop("table")
+    tables["outcome_known"] = reporting.outcome_known(counts)
+    return tables, icu_card, period
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

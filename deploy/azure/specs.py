@@ -64,11 +64,19 @@ def _entity_doc(entity: Any, paths: ent.SpecPaths, batch: bool = False) -> dict[
 
 def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
     """Every spec, for both online targets; paths must be relative to where the files go."""
-    k8s = settings.replace(target="kubernetes")
-    managed = settings.replace(target="managed")
+    return [
+        *_model_and_environment_specs(settings, paths),
+        *_online_specs(settings, paths),
+        _train_job_spec(settings, paths),
+        *_batch_specs(settings, paths),
+        *_monitoring_specs(settings, paths),
+        _dashboard_spec(),
+    ]
+
+
+def _model_and_environment_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
+    """The model and both environments, field by field (their `_to_dict()` is not a valid input document)."""
     model = ent.build_model(settings, paths)
-    job = ent.build_training_job(settings, paths)
-    data_input = job.inputs["data"]
     return [
         Spec(
             "model.yml",
@@ -98,6 +106,14 @@ def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
             },
             "az ml environment create -f batch-environment.yml",
         ),
+    ]
+
+
+def _online_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
+    """Online endpoint and deployment for each target: Kubernetes, then managed."""
+    k8s = settings.replace(target="kubernetes")
+    managed = settings.replace(target="managed")
+    return [
         Spec(
             "kubernetes-endpoint.yml",
             SCHEMA_BASE + "kubernetesOnlineEndpoint.schema.json",
@@ -122,23 +138,34 @@ def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
             _entity_doc(ent.build_online_deployment(managed, paths), paths),
             "az ml online-deployment create -f managed-deployment.yml",
         ),
-        Spec(
-            "train-job.yml",
-            SCHEMA_BASE + "commandJob.schema.json",
-            {
-                "type": "command",
-                "display_name": job.display_name,
-                "experiment_name": job.experiment_name,
-                "description": job.description,
-                "code": paths.code_dir,
-                "command": ent.TRAIN_COMMAND,
-                "inputs": {"data": {"type": data_input.type, "path": data_input.path}},
-                "outputs": {"model": {"type": job.outputs["model"].type}},
-                "environment": {"image": BASE_IMAGE, "conda_file": paths.conda_ref},
-                "compute": f"azureml:{settings.cluster}",
-            },
-            "az ml job create -f train-job.yml --stream",
-        ),
+    ]
+
+
+def _train_job_spec(settings: DeploySettings, paths: ent.SpecPaths) -> Spec:
+    """The training command job, field by field (its `_to_dict()` is not a valid input document)."""
+    job = ent.build_training_job(settings, paths)
+    data_input = job.inputs["data"]
+    return Spec(
+        "train-job.yml",
+        SCHEMA_BASE + "commandJob.schema.json",
+        {
+            "type": "command",
+            "display_name": job.display_name,
+            "experiment_name": job.experiment_name,
+            "description": job.description,
+            "code": paths.code_dir,
+            "command": ent.TRAIN_COMMAND,
+            "inputs": {"data": {"type": data_input.type, "path": data_input.path}},
+            "outputs": {"model": {"type": job.outputs["model"].type}},
+            "environment": {"image": BASE_IMAGE, "conda_file": paths.conda_ref},
+            "compute": f"azureml:{settings.cluster}",
+        },
+        "az ml job create -f train-job.yml --stream",
+    )
+
+
+def _batch_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
+    return [
         Spec(
             "batch-endpoint.yml",
             SCHEMA_BASE + "batchEndpoint.schema.json",
@@ -151,6 +178,12 @@ def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
             _entity_doc(ent.build_batch_deployment(settings, paths), paths, batch=True),
             "az ml batch-deployment create -f batch-deployment.yml --set-default",
         ),
+    ]
+
+
+def _monitoring_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
+    """The monitor's reference data asset and its schedule."""
+    return [
         Spec(
             "data-reference.yml",
             SCHEMA_BASE + "data.schema.json",
@@ -169,15 +202,19 @@ def build_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
             _entity_doc(ent.build_monitor_schedule(settings), paths),
             "az ml schedule create -f monitor-schedule.yml",
         ),
-        Spec(
-            "dashboard-containerapp.yml",
-            "",
-            build_containerapp(DashboardSettings()),
-            "python -m deploy.azure dashboard --settings FILE (fills the <placeholders>), then "
-            + az_create_command(DashboardSettings(), "dashboard-containerapp.yml"),
-            source="containerapp.py",
-        ),
     ]
+
+
+def _dashboard_spec() -> Spec:
+    """The dashboard's Container App, with <placeholders> that `python -m deploy.azure dashboard` fills."""
+    return Spec(
+        "dashboard-containerapp.yml",
+        "",
+        build_containerapp(DashboardSettings()),
+        "python -m deploy.azure dashboard --settings FILE (fills the <placeholders>), then "
+        + az_create_command(DashboardSettings(), "dashboard-containerapp.yml"),
+        source="containerapp.py",
+    )
 
 
 def write_specs(out_dir: Path, settings: DeploySettings, paths: ent.SpecPaths | None = None) -> list[Path]:
