@@ -39,13 +39,12 @@ SCORING_PACKAGES = (
     "pyarrow",
     "scikit-learn",
     "scipy",
-    "joblib",
     "inference-schema",
     "azureml-inference-server-http",
     "azureml-ai-monitoring",
 )
 # What model/batch_driver.py imports (no server, no data collection), plus the batch-only pins.
-BATCH_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "joblib")
+BATCH_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 BATCH_ONLY_PACKAGES = ("azureml-core",)
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
