@@ -84,15 +84,17 @@ def listener_pid(port: int) -> int:
     raise AssertionError(f"nothing listens on port {port}")
 
 
-def stop_launcher(proc: subprocess.Popen[str], endpoint_port: int, timeout_s: float = 60) -> str:
-    """SIGTERM the launcher (it stops what it started) and return its output.
+def stop_launcher(
+    proc: subprocess.Popen[str], endpoint_port: int, timeout_s: float = 60, sig: int = signal.SIGTERM
+) -> str:
+    """Signal the launcher (SIGTERM, or SIGINT as Ctrl-C; it stops what it started) and return its output.
 
     If it does not exit in time, SIGKILL its process group and the endpoint's, so nothing outlives the test.
     A stopped (SIGSTOP) launcher is continued first, or it could not handle the SIGTERM.
     """
     with suppress(ProcessLookupError):
         os.kill(proc.pid, signal.SIGCONT)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     try:
         output, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -101,5 +103,17 @@ def stop_launcher(proc: subprocess.Popen[str], endpoint_port: int, timeout_s: fl
         with suppress(AssertionError, ProcessLookupError):
             os.killpg(os.getpgid(listener_pid(endpoint_port)), signal.SIGKILL)
         output, _ = proc.communicate(timeout=10)
-        output += f"\n[test] the launcher did not stop within {timeout_s:.0f}s of SIGTERM; killed"
+        output += f"\n[test] the launcher did not stop within {timeout_s:.0f}s of {signal.Signals(sig).name}; killed"
     return output
+
+
+def wait_refused(port: int, timeout_s: float = 10) -> None:
+    """Wait until nothing answers on `port` (a killed server's socket is gone)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+        except requests.ConnectionError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"port {port} still answers {timeout_s:.0f}s after its server was killed")

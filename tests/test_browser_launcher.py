@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from model import schema
-from tests.launcher import assert_nothing_listens, launch, listener_pid, stop_launcher, wait_for
+from tests.launcher import assert_nothing_listens, launch, listener_pid, stop_launcher, wait_for, wait_refused
 from tests.test_browser import SCREENSHOTS, chromium_path, open_page  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
@@ -37,17 +36,6 @@ def _assert_dashboard_connected(page, dashboard_port: int) -> None:
     for text in CONNECTION_LOST:
         expect(page.get_by_text(text)).to_have_count(0)
     assert requests.get(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=5).status_code == 200
-
-
-def _wait_refused(port: int, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-        except requests.ConnectionError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the endpoint on port {port} still answers {timeout_s:.0f}s after it was killed")
 
 
 def test_endpoint_death_under_the_launcher_shows_the_banner_then_recovers(
@@ -80,7 +68,7 @@ def test_endpoint_death_under_the_launcher_shows_the_banner_then_recovers(
             # 2. The endpoint dies (its whole process group, as a crash would), the launcher held meanwhile.
             os.kill(proc.pid, signal.SIGSTOP)
             os.killpg(os.getpgid(listener_pid(endpoint_port)), signal.SIGKILL)
-            _wait_refused(endpoint_port)
+            wait_refused(endpoint_port)
             score.click()
             expect(page.get_by_text(UNAVAILABLE)).to_be_visible(timeout=30_000)
             expect(risk).to_have_count(0)  # no earlier result left standing beside the banner
