@@ -92,6 +92,13 @@ ACTIONS = {
 
 LOG_PATTERN = "scored-*.jsonl*"
 UNMARKED = "unmarked"
+ALL_TRAFFIC = "all"
+# --traffic: which collected rows are judged. Rows from before kinds were recorded count as live patients.
+TRAFFIC_CHOICES: dict[str, tuple[str, ...]] = {
+    ALL_TRAFFIC: (schema.LIVE, schema.BATCH, UNMARKED),
+    schema.LIVE: (schema.LIVE, UNMARKED),
+    schema.BATCH: (schema.BATCH,),
+}
 
 
 # --- Model access: the one place that knows how the artifact scores (lookup internals) ----------
@@ -135,7 +142,8 @@ class Aggregate:
     rows_read: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     model_versions: Counter[str] = field(default_factory=Counter)
-    traffic: Counter[str] = field(default_factory=Counter)  # collected rows by kind: live, batch, unmarked
+    traffic: Counter[str] = field(default_factory=Counter)  # collected rows read, by kind: live, batch, unmarked
+    traffic_judged: str = ALL_TRAFFIC  # which kinds were counted (TRAFFIC_CHOICES)
     files: int = 0
 
     @property
@@ -166,6 +174,7 @@ class Aggregate:
             out["files"] = self.files
             out["model_versions"] = dict(self.model_versions)
             out["traffic"] = dict(self.traffic)
+            out["traffic_judged"] = self.traffic_judged
         if self.deaths is not None and self.survivors is not None:
             out["rows_with_outcome"] = int(self.deaths.sum() + self.survivors.sum())
         return out
@@ -236,8 +245,10 @@ def _canonical_inputs(inputs: pd.DataFrame, name: str, agg: Aggregate) -> pd.Dat
     return pd.DataFrame(columns)[ok]
 
 
-def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggregate:
-    """Count the records the endpoint collected (`scored-*.jsonl` and their rotations)."""
+def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup, traffic: str = ALL_TRAFFIC) -> Aggregate:
+    """Count the records the endpoint collected (`scored-*.jsonl` and their rotations) of the chosen traffic."""
+    if traffic not in TRAFFIC_CHOICES:
+        raise ValueError(f"traffic must be one of {', '.join(TRAFFIC_CHOICES)}, not {traffic!r}")
     directory = Path(directory)
     files = sorted(p for p in directory.glob(LOG_PATTERN) if p.is_file())
     if not files:
@@ -247,7 +258,9 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggre
         )
     size = len(combination_probabilities(risk))
     inputs_needed = list(model_inputs(risk))
-    agg = Aggregate(source=str(directory), kind="collected", counts=np.zeros(size), files=len(files))
+    agg = Aggregate(
+        source=str(directory), kind="collected", counts=np.zeros(size), files=len(files), traffic_judged=traffic
+    )
     for path in files:
         frame = _read_jsonl(path, agg)
         agg.rows_read += len(frame)
@@ -262,7 +275,7 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggre
         # Rows collected before the endpoint marked traffic kinds count as "unmarked".
         kinds = frame["traffic"].fillna(UNMARKED) if "traffic" in frame.columns else pd.Series(UNMARKED, frame.index)
         agg.traffic.update(kinds.astype(str).tolist())
-        inputs = frame[inputs_needed]
+        inputs = frame.loc[kinds.isin(TRAFFIC_CHOICES[traffic]).to_numpy(), inputs_needed]
         try:
             index = combination_index(risk, inputs)
         except (lookup.PayloadError, TypeError):
@@ -275,12 +288,17 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup) -> Aggre
 def traffic_text(current: dict[str, Any]) -> str:
     """Collected rows by kind, e.g. "traffic: 120 live, 3,000 batch"; empty for a data file."""
     kinds = current.get("traffic") or {}
-    return "traffic: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())) if kinds else ""
+    if not kinds:
+        return ""
+    judged = current.get("traffic_judged", ALL_TRAFFIC)
+    which = "all judged" if judged == ALL_TRAFFIC else f"{', '.join(TRAFFIC_CHOICES[judged])} judged"
+    return "traffic: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())) + f" ({which})"
 
 
-def aggregate(source: str | Path, risk: lookup.RiskLookup) -> Aggregate:
+def aggregate(source: str | Path, risk: lookup.RiskLookup, traffic: str = ALL_TRAFFIC) -> Aggregate:
+    """A data file, or the collected-data folder (of which only the chosen traffic is counted)."""
     source = Path(source)
-    return aggregate_collected(source, risk) if source.is_dir() else aggregate_file(source, risk)
+    return aggregate_collected(source, risk, traffic) if source.is_dir() else aggregate_file(source, risk)
 
 
 # --- drift -------------------------------------------------------------------------------------
@@ -559,10 +577,12 @@ def build_report(
     }
 
 
-def monitor(reference_dir: str | Path, current: str | Path, outcomes: str | Path | None = None) -> dict[str, Any]:
-    """Aggregate the sources and build the report (the CLI and the dashboard page call this)."""
+def monitor(
+    reference_dir: str | Path, current: str | Path, outcomes: str | Path | None = None, traffic: str = ALL_TRAFFIC
+) -> dict[str, Any]:
+    """Aggregate the sources and build the report (the CLI calls this)."""
     risk = load_model(reference_dir)
-    cur = aggregate(current, risk)
+    cur = aggregate(current, risk, traffic)
     out = aggregate_file(outcomes, risk) if outcomes is not None else None
     if out is not None and out.deaths is None:
         raise DataError(
@@ -635,10 +655,16 @@ def main(argv: list[str] | None = None) -> int:
         "--current", required=True, type=Path, help="data file, or the endpoint's collected-data folder"
     )
     parser.add_argument("--outcomes", type=Path, help="data file with death_yn for live performance")
+    parser.add_argument(
+        "--traffic",
+        choices=list(TRAFFIC_CHOICES),
+        default=ALL_TRAFFIC,
+        help="which collected records to judge: live patients, batch-scored files, or all (default)",
+    )
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     args = parser.parse_args(argv)
     try:
-        report = monitor(args.reference, args.current, args.outcomes)
+        report = monitor(args.reference, args.current, args.outcomes, args.traffic)
         text = format_report(report)
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 
@@ -224,9 +225,18 @@ def test_batch_traffic_is_collected_and_marked(
     rows = [json.loads(line) for path in collected_dir.glob("*.jsonl*") for line in path.read_text().splitlines()]
     assert sum(row["traffic"] == "batch" for row in rows) >= 3
     assert {row["traffic"] for row in rows} <= {"live", "batch"}  # probes never land here
-    summary = monitor.aggregate_collected(collected_dir, monitor.load_model(model_dir)).summary()
+    risk = monitor.load_model(model_dir)
+    summary = monitor.aggregate_collected(collected_dir, risk).summary()
     assert summary["traffic"]["batch"] >= 3 and summary["traffic"]["live"] >= 1
-    assert "batch" in monitor.traffic_text(summary)
+    assert "batch" in monitor.traffic_text(summary) and "(all judged)" in monitor.traffic_text(summary)
+    kinds = pd.Series([row["traffic"] for row in rows])
+    # --traffic picks what the monitor judges; every collected row is still reported by kind.
+    batch_only = monitor.aggregate_collected(collected_dir, risk, "batch")
+    live_only = monitor.aggregate_collected(collected_dir, risk, "live")
+    assert batch_only.rows_used == (kinds == "batch").sum() and live_only.rows_used == (kinds == "live").sum()
+    assert batch_only.summary()["traffic"] == summary["traffic"]
+    with pytest.raises(ValueError, match="traffic must be one of all, live, batch"):
+        monitor.aggregate_collected(collected_dir, risk, "nightly")
 
 
 def test_unknown_traffic_kind_is_a_clear_400(local_endpoint: LocalEndpoint) -> None:
