@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -32,6 +33,20 @@ def risk_scale(
     interval: tuple[float, float] | None = None,
 ) -> go.Figure:
     """A horizontal band strip (log scale) with the patient's risk, its 95% interval and references on it."""
+    band_shapes, band_notes = _band_strip()
+    ref_shapes, ref_notes = _reference_marks(base_rate, age_group_rate, age_group_label, threshold)
+    return style.figure(
+        _patient_traces(probability, interval),
+        xaxis=_scale_axis(),
+        yaxis={"visible": False, "range": [0, 1]},
+        height=190,
+        shapes=[*band_shapes, *ref_shapes],
+        annotations=[*band_notes, *ref_notes],
+    )
+
+
+def _band_strip() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The risk bands as coloured rectangles under the plot, each named at the top of its stretch."""
     shapes, notes = [], []
     lower = SCALE_MIN
     for upper, name in schema.RISK_BANDS:
@@ -55,6 +70,14 @@ def risk_scale(
             style.label(math.log10(math.sqrt(lower * top)), 0.93, name, theme.MUTED, xanchor="center", size=12)
         )
         lower = top
+    return shapes, notes
+
+
+def _reference_marks(
+    base_rate: float | None, age_group_rate: float | None, age_group_label: str, threshold: float | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Lines and labels for the base rate, the age group's mean and the threshold; missing or NaN ones left out."""
+    shapes, notes = [], []
     # Labels at staggered heights: base rate and age-group mean are often close together.
     refs = [
         ("Base rate", base_rate, theme.MUTED, "dot", 0.06),
@@ -67,7 +90,11 @@ def risk_scale(
     if threshold is not None:
         shapes.append(style.vline(_clip(threshold), theme.INK, "longdash", 1))
         notes.append(style.label(math.log10(_clip(threshold)), 0.72, f"threshold {threshold:.1%}", theme.INK))
-    band = schema.risk_band(probability)
+    return shapes, notes
+
+
+def _patient_traces(probability: float, interval: tuple[float, float] | None) -> list[dict[str, Any]]:
+    """The patient's diamond (in its band's colour, risk written above) over its 95% interval, if given."""
     traces = []
     if interval is not None:
         traces.append(
@@ -93,27 +120,25 @@ def risk_scale(
         "textfont": {"size": 16, "color": theme.INK},
         "marker": {
             "size": 22,
-            "color": theme.band_colour(band),
+            "color": theme.band_colour(schema.risk_band(probability)),
             "line": {"color": theme.INK, "width": 2},
             "symbol": "diamond",
         },
         "hovertemplate": "This patient: %{x:.2%}<extra></extra>",
         "showlegend": False,
     }
-    return style.figure(
-        [*traces, patient],
-        xaxis={
-            "type": "log",
-            "range": [math.log10(SCALE_MIN) - 0.05, math.log10(SCALE_MAX) + 0.08],  # room for the end markers
-            "tickvals": list(_TICKS),
-            "ticktext": [theme.format_risk(t).replace(".0%", "%") for t in _TICKS],
-            "title": {"text": "probability of death (log scale)"},
-        },
-        yaxis={"visible": False, "range": [0, 1]},
-        height=190,
-        shapes=shapes,
-        annotations=notes,
-    )
+    return [*traces, patient]
+
+
+def _scale_axis() -> dict[str, Any]:
+    """The log risk axis from SCALE_MIN to SCALE_MAX, ticks written as percentages."""
+    return {
+        "type": "log",
+        "range": [math.log10(SCALE_MIN) - 0.05, math.log10(SCALE_MAX) + 0.08],  # room for the end markers
+        "tickvals": list(_TICKS),
+        "ticktext": [theme.format_risk(t).replace(".0%", "%") for t in _TICKS],
+        "title": {"text": "probability of death (log scale)"},
+    }
 
 
 def risk_waterfall(baseline: float, contributions: list[tuple[str, float]], probability: float) -> go.Figure:
