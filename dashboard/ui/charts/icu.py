@@ -20,10 +20,16 @@ def _scale_top(peak: float, capacity: float, factor: float = 3.0) -> tuple[float
 
 
 def _capacity_line(capacity: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dashed capacity line and its label at the left end ("no ICU beds" when there are none)."""
     text = f"capacity {capacity:,.0f} beds" if capacity > 0 else "no ICU beds"
     return style.hline(capacity, theme.CAPACITY, "dash"), style.label(
         0, capacity, text, theme.CAPACITY, xref="paper", yref="y", yanchor="bottom"
     )
+
+
+def _off_scale_note(x: float, text: str, xanchor: str) -> dict[str, Any]:
+    """The grey note at the top of a clipped axis saying how high the curve goes."""
+    return style.label(x, 0.98, text, theme.MUTED, xref="paper", xanchor=xanchor, yanchor="top")
 
 
 def icu_capacity(
@@ -39,17 +45,28 @@ def icu_capacity(
     shapes, notes = [line], [line_label]
     if saturation_recall is not None:
         shapes.append(style.vline(saturation_recall, theme.CAPACITY, "dot", 1))
-        notes.append(
-            style.label(
-                saturation_recall,
-                1,
-                f"saturates above recall {saturation_recall:.2f}",
-                theme.CAPACITY,
-                xanchor="right",
-                yanchor="top",
-            )
-        )
-    data = [
+        text = f"saturates above recall {saturation_recall:.2f}"
+        notes.append(style.label(saturation_recall, 1, text, theme.CAPACITY, xanchor="right", yanchor="top"))
+    peak = float(curve["beds_needed"].max()) if not curve.empty else 0.0
+    top, clipped = _scale_top(max(peak, current_beds), max(capacity, current_beds / 2.5))
+    if clipped:
+        at = curve.loc[curve["beds_needed"].idxmax()]
+        notes.append(_off_scale_note(0.01, f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}", "left"))
+    return style.figure(
+        _beds_traces(curve, current_recall, current_beds),
+        xaxis={"title": {"text": "recall (share of deaths flagged)"}, "range": [0, 1.01]},
+        yaxis={"title": {"text": "ICU beds occupied (steady state)"}, "range": [0, top]},
+        height=420,
+        title="ICU beds needed vs recall (steady state)",
+        shapes=shapes,
+        annotations=notes,
+        legend_below=True,
+    )
+
+
+def _beds_traces(curve: pd.DataFrame, current_recall: float, current_beds: float) -> list[dict[str, Any]]:
+    """Beds needed along the recall curve (a step line), and the current threshold's point on it."""
+    return [
         {
             "type": "scatter",
             "x": curve["recall"].to_numpy(),
@@ -69,31 +86,6 @@ def icu_capacity(
             "marker": {"size": 14, "color": theme.ACCENT, "line": {"color": "#FFFFFF", "width": 2}},
         },
     ]
-    peak = float(curve["beds_needed"].max()) if not curve.empty else 0.0
-    top, clipped = _scale_top(max(peak, current_beds), max(capacity, current_beds / 2.5))
-    if clipped:
-        at = curve.loc[curve["beds_needed"].idxmax()]
-        notes.append(
-            style.label(
-                0.01,
-                0.98,
-                f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}",
-                theme.MUTED,
-                xref="paper",
-                xanchor="left",
-                yanchor="top",
-            )
-        )
-    return style.figure(
-        data,
-        xaxis={"title": {"text": "recall (share of deaths flagged)"}, "range": [0, 1.01]},
-        yaxis={"title": {"text": "ICU beds occupied (steady state)"}, "range": [0, top]},
-        height=420,
-        title="ICU beds needed vs recall (steady state)",
-        shapes=shapes,
-        annotations=notes,
-        legend_below=True,
-    )
 
 
 def icu_census_timeline(
@@ -114,80 +106,12 @@ def icu_census_timeline(
     census = now["census"].to_numpy(dtype=float)
     line, line_label = _capacity_line(capacity)
     shapes, notes = [line], [line_label]
-    data: list[dict[str, Any]] = []
     band = now["census_p95"].notna().any()
-    if band:
-        data += [
-            {
-                "type": "scatter",
-                "x": day,
-                "y": now["census_p05"].to_numpy(),
-                "mode": "lines",
-                "line": {"width": 0},
-                "name": "90% band, 5th percentile",
-                "showlegend": False,
-                "hoverinfo": "skip",
-            },
-            {
-                "type": "scatter",
-                "x": day,
-                "y": now["census_p95"].to_numpy(),
-                "mode": "lines",
-                "line": {"width": 0},
-                "fill": "tonexty",
-                "fillcolor": style.rgba(theme.PRIMARY, 0.18),
-                "name": "90% band (simulated)",
-                "hoverinfo": "skip",
-            },
-        ]
-    if (census > capacity).any():
-        data += [
-            {
-                "type": "scatter",
-                "x": day,
-                "y": np.full(day.shape, capacity),
-                "mode": "lines",
-                "line": {"width": 0},
-                "name": "capacity (overflow base)",
-                "showlegend": False,
-                "hoverinfo": "skip",
-            },
-            {
-                "type": "scatter",
-                "x": day,
-                "y": np.maximum(census, capacity),
-                "mode": "lines",
-                "line": {"width": 0},
-                "fill": "tonexty",
-                "fillcolor": style.rgba(theme.CAPACITY, 0.22),
-                "name": "overflow: patients without a bed",
-                "hoverinfo": "skip",
-            },
-        ]
-    hover = "day %{x}<br>%{y:,.1f} patients expected<extra></extra>"
-    if fit is not None:
-        data.append(
-            {
-                "type": "scatter",
-                "x": fit["day"].to_numpy(),
-                "y": fit["census"].to_numpy(),
-                "mode": "lines",
-                "name": fit_label,
-                "line": {"color": theme.ACCENT, "width": 2.5, "dash": "dash"},
-                "hovertemplate": hover,
-            }
-        )
-    data.append(
-        {
-            "type": "scatter",
-            "x": day,
-            "y": census,
-            "mode": "lines",
-            "name": now_label,
-            "line": {"color": theme.PRIMARY, "width": 3},
-            "hovertemplate": hover,
-        }
-    )
+    data = [
+        *(_census_band(now) if band else []),
+        *_overflow(day, census, capacity),
+        *_census_lines(now, now_label, fit, fit_label),
+    ]
     if saturation_day is not None:
         shapes.append(style.vline(saturation_day, theme.CAPACITY, "dot", 1.5))
         notes.append(style.label(saturation_day, 1, f" full on day {saturation_day}", theme.CAPACITY, yanchor="top"))
@@ -195,7 +119,7 @@ def icu_census_timeline(
     top, clipped = _scale_top(highest, capacity)
     if clipped:
         text = f"↑ off scale: census peaks at {census.max():,.0f} on day {int(day[census.argmax()])}"
-        notes.append(style.label(1, 0.98, text, theme.MUTED, xref="paper", xanchor="right", yanchor="top"))
+        notes.append(_off_scale_note(1, text, "right"))
     return style.figure(
         data,
         xaxis={"title": {"text": "days from today"}, "range": [0, max(int(day[-1]), 1)]},
@@ -206,3 +130,88 @@ def icu_census_timeline(
         annotations=notes,
         legend_below=True,
     )
+
+
+def _shaded(
+    x: np.ndarray, low: np.ndarray, high: np.ndarray, *, fill: str, name: str, base: str
+) -> list[dict[str, Any]]:
+    """An area between `low` and `high`: an invisible base line, then a line filled down to it ("tonexty")."""
+    return [
+        {
+            "type": "scatter",
+            "x": x,
+            "y": low,
+            "mode": "lines",
+            "line": {"width": 0},
+            "name": base,
+            "showlegend": False,
+            "hoverinfo": "skip",
+        },
+        {
+            "type": "scatter",
+            "x": x,
+            "y": high,
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tonexty",
+            "fillcolor": fill,
+            "name": name,
+            "hoverinfo": "skip",
+        },
+    ]
+
+
+def _census_band(now: pd.DataFrame) -> list[dict[str, Any]]:
+    """The simulated census's 90% band (5th to 95th percentile), shaded in the census colour."""
+    return _shaded(
+        now["day"].to_numpy(),
+        now["census_p05"].to_numpy(),
+        now["census_p95"].to_numpy(),
+        fill=style.rgba(theme.PRIMARY, 0.18),
+        name="90% band (simulated)",
+        base="90% band, 5th percentile",
+    )
+
+
+def _overflow(day: np.ndarray, census: np.ndarray, capacity: float) -> list[dict[str, Any]]:
+    """Census above the beds shaded in the capacity colour; nothing when the census stays within them."""
+    if not (census > capacity).any():
+        return []
+    return _shaded(
+        day,
+        np.full(day.shape, capacity),
+        np.maximum(census, capacity),
+        fill=style.rgba(theme.CAPACITY, 0.22),
+        name="overflow: patients without a bed",
+        base="capacity (overflow base)",
+    )
+
+
+def _census_lines(now: pd.DataFrame, now_label: str, fit: pd.DataFrame | None, fit_label: str) -> list[dict[str, Any]]:
+    """The census at the threshold that fits (dashed, when given) under the census at the current threshold."""
+    hover = "day %{x}<br>%{y:,.1f} patients expected<extra></extra>"
+    lines = []
+    if fit is not None:
+        lines.append(
+            {
+                "type": "scatter",
+                "x": fit["day"].to_numpy(),
+                "y": fit["census"].to_numpy(),
+                "mode": "lines",
+                "name": fit_label,
+                "line": {"color": theme.ACCENT, "width": 2.5, "dash": "dash"},
+                "hovertemplate": hover,
+            }
+        )
+    lines.append(
+        {
+            "type": "scatter",
+            "x": now["day"].to_numpy(),
+            "y": now["census"].to_numpy(dtype=float),
+            "mode": "lines",
+            "name": now_label,
+            "line": {"color": theme.PRIMARY, "width": 3},
+            "hovertemplate": hover,
+        }
+    )
+    return lines
