@@ -29,6 +29,7 @@ def figure(
     annotations: list[dict[str, Any]] | None = None,
     yaxis2: dict[str, Any] | None = None,
     legend_below: bool = False,
+    barmode: str | None = None,
 ) -> go.Figure:
     """One validated figure in the house layout: transparent paper, white plot, title top left, legend above."""
     layout: dict[str, Any] = {
@@ -48,6 +49,8 @@ def figure(
     if legend_below:  # long or many series names: under the plot, where they cannot cover the title
         layout["legend"] = {"orientation": "h", "yanchor": "top", "y": -0.16, "x": 0.0}
         layout["margin"] = {**layout["margin"], "t": 48 if title else 20}
+    if barmode:  # bar charts with several series: "group" sets them side by side
+        layout["barmode"] = barmode
     if title:
         layout["title"] = {"text": title, "x": 0.0, "xref": "paper", "y": 0.985, "yanchor": "top", "font": {"size": 15}}
     return go.Figure(data=data, layout=layout)
