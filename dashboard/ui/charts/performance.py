@@ -17,6 +17,7 @@ from dashboard.ui.thresholds import OperatingPoint, treat_all_net_benefit
 
 
 def roc_curve(roc: pd.DataFrame, point: OperatingPoint) -> go.Figure:
+    """Recall against false positive rate over every threshold (test split), the operating threshold marked."""
     roc = style.thin(roc)
     data = [
         {
@@ -49,6 +50,7 @@ def roc_curve(roc: pd.DataFrame, point: OperatingPoint) -> go.Figure:
 
 
 def pr_curve(pr: pd.DataFrame, point: OperatingPoint, prevalence: float) -> go.Figure:
+    """Precision against recall, with the prevalence line a random ranking would give; the threshold marked."""
     pr = style.thin(pr)
     shapes, notes = [], []
     if math.isfinite(prevalence):
@@ -90,6 +92,7 @@ def pr_curve(pr: pd.DataFrame, point: OperatingPoint, prevalence: float) -> go.F
 
 
 def confusion_matrix(point: OperatingPoint) -> go.Figure:
+    """Patients at the operating threshold: died or survived, flagged or not (test split)."""
     counts = [[point.tp, point.fn], [point.fp, point.tn]]
     labels = [["true positives", "false negatives"], ["false positives", "true negatives"]]
     text = [[f"{v:,.0f}<br>{lbl}" for v, lbl in zip(r, lr, strict=True)] for r, lr in zip(counts, labels, strict=True)]
@@ -111,6 +114,7 @@ def confusion_matrix(point: OperatingPoint) -> go.Figure:
 
 
 def decision_curve(table: pd.DataFrame, point: OperatingPoint, prevalence: float, max_threshold: float) -> go.Figure:
+    """Net benefit per patient against threshold probability, next to flagging everybody and nobody."""
     shown = style.thin(table[(table["threshold"] <= max_threshold) & table["net_benefit"].notna()], 800)
     grid = np.linspace(0.0, max_threshold, 200)
     data = [
