@@ -1,16 +1,14 @@
 """Monitoring: has the case mix drifted from training, and does the model still perform?"""
 
-import itertools
 import os
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.ui import charts, page, settings, theme
+from dashboard.ui import charts, page, settings
 from dashboard.ui.uploads import upload_as_file, user_facing
-from model import artifact, drift, lookup, monitor
+from model import artifact, lookup, monitor
 from model.datacollect import DEFAULT_DIR, ENV_DIR
 from model.loader import DataError
 
@@ -140,23 +138,7 @@ features = report["features"]
 if features:
     names = list(features)
     psi = [features[n]["psi"] for n in names]
-    colours = {"major": theme.CAPACITY, "moderate": "#E07B39"}
-    fig = go.Figure(
-        go.Bar(
-            x=names,
-            y=psi,
-            marker_color=[colours.get(features[n]["status"], theme.PRIMARY) for n in names],
-            hovertemplate="%{x}: PSI %{y:.4f}<extra></extra>",
-        )
-    )
-    for level, label in ((drift.PSI_MODERATE, "moderate"), (drift.PSI_MAJOR, "major")):
-        fig.add_hline(y=level, line_dash="dot", line_color=theme.MUTED, annotation_text=label)
-    fig.update_layout(
-        height=340,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": "Drift per model input (population stability index)", "x": 0.0},
-    )
-    st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.psi_chart")
+    st.plotly_chart(charts.psi_bars(features), config={"displayModeBar": False}, key="monitor.psi_chart")
     st.dataframe(
         pd.DataFrame(
             {
@@ -170,50 +152,11 @@ if features:
         hide_index=True,
     )
     chosen = st.selectbox("Category shares of", names, key="monitor.feature")
-    shares = features[chosen]
-    fig = go.Figure(
-        [
-            go.Bar(
-                name="training",
-                x=list(shares["reference"]),
-                y=list(shares["reference"].values()),
-                marker_color=theme.MUTED,
-            ),
-            go.Bar(
-                name="current",
-                x=list(shares["current"]),
-                y=list(shares["current"].values()),
-                marker_color=theme.PRIMARY,
-            ),
-        ]
-    )
-    fig.update_layout(barmode="group", height=320, yaxis_tickformat=".0%", margin={"l": 10, "r": 10, "t": 10, "b": 10})
-    st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.share_chart")
+    st.plotly_chart(charts.share_bars(features[chosen]), config={"displayModeBar": False}, key="monitor.share_chart")
 
 predicted = report["predicted_risk"]
 if predicted:
-    bins = predicted["bins"]
-    labels = [f"{lo:.1%}–{hi:.1%}" for lo, hi in itertools.pairwise(bins)]
-    fig = go.Figure(
-        [
-            go.Bar(name="at training", x=labels, y=predicted["reference_shares"], marker_color=theme.MUTED),
-            go.Bar(name="now", x=labels, y=predicted["current_shares"], marker_color=theme.PRIMARY),
-        ]
-    )
-    mean_ref = predicted["mean_reference"]
-    fig.update_layout(
-        barmode="group",
-        height=340,
-        yaxis_tickformat=".0%",
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={
-            "text": f"Predicted risk now vs at training (PSI {predicted['psi']:.3f}; mean "
-            f"{predicted['mean_current']:.2%} now"
-            + (f", {mean_ref:.2%} at training)" if mean_ref is not None else ")"),
-            "x": 0.0,
-        },
-    )
-    st.plotly_chart(fig, config={"displayModeBar": False}, key="monitor.risk_chart")
+    st.plotly_chart(charts.predicted_risk_bars(predicted), config={"displayModeBar": False}, key="monitor.risk_chart")
 
 perf = report["performance"]
 if perf is None:

@@ -1,0 +1,41 @@
+"""Plotly figures in the house style. Pure functions: data in, figure out.
+
+Figures are built in one `go.Figure(data=[dicts], layout=dict)` call: plotly's
+incremental `update_*` / `add_vline` calls re-validate the whole figure each time
+and made a slider move cost ~100 ms; one constructor call validates once.
+
+Modules:
+    style        the shared layout (`figure`) and the marks drawn on it (lines, labels, threshold marker)
+    patient      one patient's risk on the risk scale, and why (Shapley waterfall)
+    performance  ROC, precision-recall, confusion matrix, decision curve, calibration
+    counts       patients per risk band and per case month
+    icu          ICU beds needed against recall, and the ICU census day by day
+    monitoring   drift: PSI per model input, category shares, predicted risk now and at training
+
+Pages call the figures through this package (`charts.risk_scale(...)`).
+"""
+
+from dashboard.ui.charts.counts import band_counts, deaths_by_month
+from dashboard.ui.charts.icu import icu_capacity, icu_census_timeline
+from dashboard.ui.charts.monitoring import predicted_risk_bars, psi_bars, share_bars
+from dashboard.ui.charts.patient import SCALE_MAX, SCALE_MIN, risk_scale, risk_waterfall
+from dashboard.ui.charts.performance import calibration, confusion_matrix, decision_curve, pr_curve, roc_curve
+
+__all__ = [
+    "SCALE_MAX",
+    "SCALE_MIN",
+    "band_counts",
+    "calibration",
+    "confusion_matrix",
+    "deaths_by_month",
+    "decision_curve",
+    "icu_capacity",
+    "icu_census_timeline",
+    "pr_curve",
+    "predicted_risk_bars",
+    "psi_bars",
+    "risk_scale",
+    "risk_waterfall",
+    "roc_curve",
+    "share_bars",
+]
