@@ -286,13 +286,13 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup, traffic:
 
 
 def traffic_text(current: dict[str, Any]) -> str:
-    """Collected rows by kind, e.g. "traffic: 120 live, 3,000 batch"; empty for a data file."""
+    """Collected rows by kind and which were judged, e.g. "traffic: 3,000 batch, 120 live; all judged"; "" for a file."""
     kinds = current.get("traffic") or {}
     if not kinds:
         return ""
     judged = current.get("traffic_judged", ALL_TRAFFIC)
-    which = "all judged" if judged == ALL_TRAFFIC else f"{', '.join(TRAFFIC_CHOICES[judged])} judged"
-    return "traffic: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())) + f" ({which})"
+    which = "all judged" if judged == ALL_TRAFFIC else f"{' and '.join(TRAFFIC_CHOICES[judged])} judged"
+    return "traffic: " + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())) + f"; {which}"
 
 
 def aggregate(source: str | Path, risk: lookup.RiskLookup, traffic: str = ALL_TRAFFIC) -> Aggregate:

@@ -134,3 +134,44 @@ def test_a_file_with_outcomes_is_checked_against_them(dashboard_env: str, model_
     caption = next(c.value for c in at.caption if "left out of this check" in c.value)
     assert f"{len(known):,} rows with a known outcome" in caption
     assert f"{len(ref) - len(known):,} rows with a missing or unknown outcome" in caption
+
+
+def test_batch_page_traffic_is_marked_and_can_be_judged_apart(
+    monkeypatch: pytest.MonkeyPatch, dashboard_env: str, model_dir: Path, tmp_path: Path
+) -> None:
+    """A file scored on the Batch page lands in the endpoint's collected data as batch traffic, a patient
+    scored on the Patient risk page as live; the Monitoring page judges either apart and reports both."""
+    import re
+    import time
+
+    from deploy.local_endpoint import serve
+
+    collected = tmp_path / "collected"
+    data = tmp_path / "upload.csv"
+    synth.write(data, rows=500, seed=7)
+    with serve(model_dir, env={"RISK_DATA_COLLECTION_DIR": str(collected)}) as ep:
+        monkeypatch.setenv("RISK_ENDPOINT_URL", ep.scoring_url)
+        monkeypatch.setenv("RISK_DATA_COLLECTION_DIR", str(collected))  # the Monitoring page may read it
+        at = _upload_and_score(BATCH, "upload.csv", data.read_bytes())
+        assert not _errors(at), _errors(at)
+        patient = open_page("patient_risk.py", timeout=TIMEOUT)
+        patient.button(key="intake.score").click().run()
+        assert patient.session_state["patient.last_result"] is not None
+        deadline = time.monotonic() + 20  # the endpoint's writer flushes every 0.5 s
+        while sum(len(p.read_text().splitlines()) for p in collected.glob("*.jsonl*")) < 501:
+            assert time.monotonic() < deadline, "the scored records were not collected"
+            time.sleep(0.2)
+
+    def judged(which: str) -> str:
+        page = open_page(MONITOR, timeout=TIMEOUT)
+        page.text_input(key="monitor.folder").set_value(str(collected))
+        page.segmented_control(key="monitor.traffic").set_value(which)
+        page.button(key="monitor.run_log").click().run()
+        assert not page.exception, [e.value for e in page.exception]
+        return next(c.value for c in page.caption if "traffic:" in c.value)
+
+    batch = judged("batch")
+    assert "(traffic: 500 batch, 1 live; batch judged)" in batch, batch
+    assert re.search(r": 500 of 501 rows used", batch), batch
+    live = judged("live")
+    assert re.search(r": 1 of 501 rows used", live) and "; live and unmarked judged)" in live, live

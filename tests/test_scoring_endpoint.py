@@ -228,7 +228,7 @@ def test_batch_traffic_is_collected_and_marked(
     risk = monitor.load_model(model_dir)
     summary = monitor.aggregate_collected(collected_dir, risk).summary()
     assert summary["traffic"]["batch"] >= 3 and summary["traffic"]["live"] >= 1
-    assert "batch" in monitor.traffic_text(summary) and "(all judged)" in monitor.traffic_text(summary)
+    assert "batch" in monitor.traffic_text(summary) and "; all judged" in monitor.traffic_text(summary)
     kinds = pd.Series([row["traffic"] for row in rows])
     # --traffic picks what the monitor judges; every collected row is still reported by kind.
     batch_only = monitor.aggregate_collected(collected_dir, risk, "batch")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.ui import charts, page, settings
 from dashboard.ui.uploads import upload_as_file, user_facing
-from model import artifact, lookup, monitor
+from model import artifact, lookup, monitor, schema
 from model.datacollect import DEFAULT_DIR, ENV_DIR
 from model.loader import DataError
 
@@ -17,6 +17,7 @@ ROOTS_ENV = "RISK_MONITOR_ROOTS"  # more folders (os.pathsep-separated) whose co
 REPORT_KEY = "monitor.report"
 SOURCE_LOG = "Records collected by the endpoint"
 SOURCE_FILE = "Upload a data file"
+TRAFFIC_LABELS = {monitor.ALL_TRAFFIC: "All", schema.LIVE: "Patients typed in", schema.BATCH: "Batch-scored files"}
 
 ctx = page.context()
 assert ctx.model is not None  # run_app stopped the page otherwise
@@ -63,10 +64,10 @@ def _readable_folder(text: str) -> Path:
     return folder
 
 
-def _run(current: Path, label: str) -> dict:
+def _run(current: Path, label: str, traffic: str = monitor.ALL_TRAFFIC) -> dict:
     model_dir = ctx.model.directory
     risk = _risk(str(model_dir), (model_dir / artifact.CARD_JSON).stat().st_mtime_ns)
-    agg = monitor.aggregate(current, risk)
+    agg = monitor.aggregate(current, risk, traffic)
     agg.source = label
     return monitor.build_report(model_dir, agg, risk)
 
@@ -77,10 +78,18 @@ if source == SOURCE_LOG:
     folder = st.text_input(
         "Collected-data folder (the endpoint's RISK_DATA_COLLECTION_DIR)", value=default_dir, key="monitor.folder"
     )
+    traffic = st.segmented_control(
+        "Which records",
+        list(monitor.TRAFFIC_CHOICES),
+        format_func=TRAFFIC_LABELS.get,
+        default=monitor.ALL_TRAFFIC,
+        key="monitor.traffic",
+        help="Patients typed in (live) and files scored through the endpoint (batch) are collected and marked.",
+    )
     if st.button("Check drift", type="primary", key="monitor.run_log"):
         st.session_state.pop(REPORT_KEY, None)
         try:
-            st.session_state[REPORT_KEY] = _run(_readable_folder(folder), folder)
+            st.session_state[REPORT_KEY] = _run(_readable_folder(folder), folder, traffic or monitor.ALL_TRAFFIC)
         except FolderRefused as exc:
             st.error(f"**This folder cannot be read here:** {exc}")
         except (DataError, OSError, ValueError) as exc:
