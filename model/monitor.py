@@ -286,7 +286,7 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup, traffic:
 
 
 def traffic_text(current: dict[str, Any]) -> str:
-    """Collected rows by kind and which were judged, e.g. "traffic: 3,000 batch, 120 live; all judged"; "" for a file."""
+    """Collected rows by kind and which were judged ("traffic: 3,000 batch, 120 live; all judged"); "" for a file."""
     kinds = current.get("traffic") or {}
     if not kinds:
         return ""
