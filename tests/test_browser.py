@@ -240,3 +240,9 @@ def test_clerk_scores_a_patient_and_analyst_moves_the_threshold(
     page.get_by_text("Observed / expected per subgroup").wait_for()
     _idle(page)
     _shoot(page, "4_model_card.png")
+    for label, shown in (("Batch scoring", "Upload a file and press"), ("Monitoring", "Check drift")):
+        _open(page, label)
+        page.get_by_text(shown).first.wait_for()
+        _idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0, f"{label} raised in the browser"
+        _shoot(page, f"5_{label.lower().replace(' ', '_')}.png")
