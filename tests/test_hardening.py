@@ -35,6 +35,7 @@ from model import datacollect, exit_codes, loader, monitor, schema, score
 from model.lookup import RiskLookup, example_record
 from tests.app_pages import open_page
 from tests.conftest import REPO_ROOT
+from tests.launcher import launch
 
 BODY_TIMEOUT_S = 2.0  # the hardened endpoint's body-read timeout in these tests (production: 10 s)
 VALID = json.dumps({"data": [example_record()]}).encode()
@@ -447,20 +448,7 @@ def test_the_monitoring_page_reads_folders_inside_the_root(collected_root: Path)
 
 
 def test_sigterm_on_run_local_stops_endpoint_and_dashboard(model_dir: Path) -> None:
-    endpoint_port, dashboard_port = free_port(), free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "deploy.run_local",
-        "--model-dir",
-        str(model_dir),
-        "--endpoint-port",
-        str(endpoint_port),
-        "--dashboard-port",
-        str(dashboard_port),
-    ]
-    options = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "start_new_session": True}
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, **options)
+    proc, _, _ = launch(model_dir)
     children: list[psutil.Process] = []
     try:
         assert proc.stdout is not None

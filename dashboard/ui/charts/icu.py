@@ -67,16 +67,14 @@ def icu_capacity(
 def _beds_traces(curve: pd.DataFrame, current_recall: float, current_beds: float) -> list[dict[str, Any]]:
     """Beds needed along the recall curve (a step line), and the current threshold's point on it."""
     return [
-        {
-            "type": "scatter",
-            "x": curve["recall"].to_numpy(),
-            "y": curve["beds_needed"].to_numpy(),
-            "mode": "lines",
-            "name": "ICU beds needed",
-            "line": {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
-            "customdata": curve["threshold"].to_numpy(),
-            "hovertemplate": "recall %{x:.3f}<br>%{y:,.1f} beds<br>threshold %{customdata:.4f}<extra></extra>",
-        },
+        style.line(
+            curve["recall"].to_numpy(),
+            curve["beds_needed"].to_numpy(),
+            "ICU beds needed",
+            {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
+            customdata=curve["threshold"].to_numpy(),
+            hovertemplate="recall %{x:.3f}<br>%{y:,.1f} beds<br>threshold %{customdata:.4f}<extra></extra>",
+        ),
         {
             "type": "scatter",
             "x": [current_recall],
@@ -137,27 +135,8 @@ def _shaded(
 ) -> list[dict[str, Any]]:
     """An area between `low` and `high`: an invisible base line, then a line filled down to it ("tonexty")."""
     return [
-        {
-            "type": "scatter",
-            "x": x,
-            "y": low,
-            "mode": "lines",
-            "line": {"width": 0},
-            "name": base,
-            "showlegend": False,
-            "hoverinfo": "skip",
-        },
-        {
-            "type": "scatter",
-            "x": x,
-            "y": high,
-            "mode": "lines",
-            "line": {"width": 0},
-            "fill": "tonexty",
-            "fillcolor": fill,
-            "name": name,
-            "hoverinfo": "skip",
-        },
+        style.line(x, low, base, {"width": 0}, showlegend=False, hoverinfo="skip"),
+        style.line(x, high, name, {"width": 0}, fill="tonexty", fillcolor=fill, hoverinfo="skip"),
     ]
 
 
@@ -193,25 +172,21 @@ def _census_lines(now: pd.DataFrame, now_label: str, fit: pd.DataFrame | None, f
     lines = []
     if fit is not None:
         lines.append(
-            {
-                "type": "scatter",
-                "x": fit["day"].to_numpy(),
-                "y": fit["census"].to_numpy(),
-                "mode": "lines",
-                "name": fit_label,
-                "line": {"color": theme.ACCENT, "width": 2.5, "dash": "dash"},
-                "hovertemplate": hover,
-            }
+            style.line(
+                fit["day"].to_numpy(),
+                fit["census"].to_numpy(),
+                fit_label,
+                {"color": theme.ACCENT, "width": 2.5, "dash": "dash"},
+                hovertemplate=hover,
+            )
         )
     lines.append(
-        {
-            "type": "scatter",
-            "x": now["day"].to_numpy(),
-            "y": now["census"].to_numpy(dtype=float),
-            "mode": "lines",
-            "name": now_label,
-            "line": {"color": theme.PRIMARY, "width": 3},
-            "hovertemplate": hover,
-        }
+        style.line(
+            now["day"].to_numpy(),
+            now["census"].to_numpy(dtype=float),
+            now_label,
+            {"color": theme.PRIMARY, "width": 3},
+            hovertemplate=hover,
+        )
     )
     return lines

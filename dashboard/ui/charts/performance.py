@@ -20,25 +20,15 @@ def roc_curve(roc: pd.DataFrame, point: OperatingPoint) -> go.Figure:
     """Recall against false positive rate over every threshold (test split), the operating threshold marked."""
     roc = style.thin(roc)
     data = [
-        {
-            "type": "scatter",
-            "x": [0, 1],
-            "y": [0, 1],
-            "mode": "lines",
-            "name": "chance",
-            "line": {"color": theme.GRID, "dash": "dot"},
-            "hoverinfo": "skip",
-        },
-        {
-            "type": "scatter",
-            "x": roc["fpr"].to_numpy(),
-            "y": roc["tpr"].to_numpy(),
-            "mode": "lines",
-            "name": "model",
-            "line": {"color": theme.PRIMARY, "width": 3},
-            "customdata": roc["threshold"].to_numpy(),
-            "hovertemplate": "FPR %{x:.3f}<br>recall %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>",
-        },
+        style.line([0, 1], [0, 1], "chance", {"color": theme.GRID, "dash": "dot"}, hoverinfo="skip"),
+        style.line(
+            roc["fpr"].to_numpy(),
+            roc["tpr"].to_numpy(),
+            "model",
+            {"color": theme.PRIMARY, "width": 3},
+            customdata=roc["threshold"].to_numpy(),
+            hovertemplate="FPR %{x:.3f}<br>recall %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>",
+        ),
         style.threshold_marker(1.0 - point.specificity, point.recall, point.threshold),
     ]
     return style.figure(
@@ -69,16 +59,14 @@ def pr_curve(pr: pd.DataFrame, point: OperatingPoint, prevalence: float) -> go.F
         )
     precision = point.precision if math.isfinite(point.precision) else 1.0
     data = [
-        {
-            "type": "scatter",
-            "x": pr["recall"].to_numpy(),
-            "y": pr["precision"].to_numpy(),
-            "mode": "lines",
-            "name": "model",
-            "line": {"color": theme.ACCENT, "width": 3},
-            "customdata": pr["threshold"].to_numpy(),
-            "hovertemplate": "recall %{x:.3f}<br>precision %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>",
-        },
+        style.line(
+            pr["recall"].to_numpy(),
+            pr["precision"].to_numpy(),
+            "model",
+            {"color": theme.ACCENT, "width": 3},
+            customdata=pr["threshold"].to_numpy(),
+            hovertemplate="recall %{x:.3f}<br>precision %{y:.3f}<br>threshold %{customdata:.4f}<extra></extra>",
+        ),
         style.threshold_marker(point.recall, precision, point.threshold),
     ]
     return style.figure(
@@ -118,30 +106,16 @@ def decision_curve(table: pd.DataFrame, point: OperatingPoint, prevalence: float
     shown = style.thin(table[(table["threshold"] <= max_threshold) & table["net_benefit"].notna()], 800)
     grid = np.linspace(0.0, max_threshold, 200)
     data = [
-        {
-            "type": "scatter",
-            "x": shown["threshold"].to_numpy(),
-            "y": shown["net_benefit"].to_numpy(),
-            "mode": "lines",
-            "name": "model",
-            "line": {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
-        },
-        {
-            "type": "scatter",
-            "x": grid,
-            "y": treat_all_net_benefit(prevalence, grid),
-            "mode": "lines",
-            "name": "flag everybody",
-            "line": {"color": theme.MUTED, "dash": "dash"},
-        },
-        {
-            "type": "scatter",
-            "x": [0, max_threshold],
-            "y": [0, 0],
-            "mode": "lines",
-            "name": "flag nobody",
-            "line": {"color": theme.INK, "dash": "dot", "width": 1},
-        },
+        style.line(
+            shown["threshold"].to_numpy(),
+            shown["net_benefit"].to_numpy(),
+            "model",
+            {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
+        ),
+        style.line(
+            grid, treat_all_net_benefit(prevalence, grid), "flag everybody", {"color": theme.MUTED, "dash": "dash"}
+        ),
+        style.line([0, max_threshold], [0, 0], "flag nobody", {"color": theme.INK, "dash": "dot", "width": 1}),
     ]
     if math.isfinite(point.net_benefit):
         data.append(style.threshold_marker(point.threshold, point.net_benefit, point.threshold))
@@ -167,14 +141,7 @@ def calibration(
     top = float(max(used["mean_predicted"].max(), used["observed_rate"].max(), 0.05)) if not used.empty else 1.0
     sizes = np.clip(np.sqrt(used["count"] / used["count"].max()) * 24, 6, 24) if not used.empty else []
     data = [
-        {
-            "type": "scatter",
-            "x": [0, top],
-            "y": [0, top],
-            "mode": "lines",
-            "name": "perfect calibration",
-            "line": {"color": theme.MUTED, "dash": "dot"},
-        },
+        style.line([0, top], [0, top], "perfect calibration", {"color": theme.MUTED, "dash": "dot"}),
         {
             "type": "scatter",
             "x": used["mean_predicted"].to_numpy(),
@@ -189,15 +156,13 @@ def calibration(
     ]
     if smooth is not None and not smooth.empty:
         data.append(
-            {
-                "type": "scatter",
-                "x": smooth["predicted"].to_numpy(),
-                "y": smooth["observed"].to_numpy(),
-                "mode": "lines",
-                "name": "smoothed (spline on logit)",
-                "line": {"color": theme.ACCENT, "width": 2},
-                "hovertemplate": "predicted %{x:.2%}<br>observed %{y:.2%}<extra>smoothed</extra>",
-            }
+            style.line(
+                smooth["predicted"].to_numpy(),
+                smooth["observed"].to_numpy(),
+                "smoothed (spline on logit)",
+                {"color": theme.ACCENT, "width": 2},
+                hovertemplate="predicted %{x:.2%}<br>observed %{y:.2%}<extra>smoothed</extra>",
+            )
         )
     return style.figure(
         data,

@@ -123,6 +123,11 @@ def threshold_marker(x: float, y: float, threshold: float) -> dict[str, Any]:
     }
 
 
+def line(x: Any, y: Any, name: str, line_style: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A line trace (a plotly scatter drawn as lines); `extra` adds hover text, customdata, fills."""
+    return {"type": "scatter", "x": x, "y": y, "mode": "lines", "name": name, "line": line_style, **extra}
+
+
 def thin(frame: pd.DataFrame, max_points: int = 600) -> pd.DataFrame:
     """At most `max_points` rows, first and last kept: a curve looks the same and ships much less JSON."""
     if len(frame) <= max_points:
