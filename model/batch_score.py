@@ -117,7 +117,7 @@ def lookup_scorer(risk: lookup.RiskLookup) -> Scorer:
 
 @dataclass
 class ScoredChunk:
-    """One chunk: scored rows (original columns + outputs) and rejected rows (+ row number, reason)."""
+    """One chunk: scored rows (row number, original columns, outputs), rejected rows (row number, columns, reason)."""
 
     scored: pa.RecordBatch
     rejected: pa.RecordBatch | None
@@ -163,11 +163,12 @@ def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[
         )
         probability, band = scorer(frame) if len(frame) else (np.empty(0), np.empty(0, dtype=object))
         probability = np.asarray(probability, dtype=np.float64)
-        kept = _without_outputs(kept, OUTPUT_COLUMNS)
+        kept = _without_outputs(kept, (ROW_COLUMN, *OUTPUT_COLUMNS))
         outputs = [pa.array(probability), pa.array(band, type=pa.string()), pa.array(probability >= threshold)]
-        scored = pa.RecordBatch.from_arrays(
-            [*kept.columns, *outputs],
-            names=[*kept.schema.names, *OUTPUT_COLUMNS],
+        numbers = np.arange(start + 1, start + n + 1) if good is None else np.flatnonzero(good) + start + 1
+        scored = pa.RecordBatch.from_arrays(  # the row number first, so a scored file joins back to its input
+            [pa.array(numbers), *kept.columns, *outputs],
+            names=[ROW_COLUMN, *kept.schema.names, *OUTPUT_COLUMNS],
         )
         rejected = None
         counts: Counter[str] = Counter()
@@ -180,7 +181,6 @@ def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[
                 [pa.array(np.flatnonzero(bad) + start + 1), *rows.columns, pa.array(bad_reasons, type=pa.string())],
                 names=[ROW_COLUMN, *rows.schema.names, REASON_COLUMN],
             )
-        numbers = np.arange(start + 1, start + n + 1) if good is None else np.flatnonzero(good) + start + 1
         yield ScoredChunk(scored=scored, rejected=rejected, rows_read=n, reasons=counts, scored_rows=numbers)
         start += n
 
@@ -399,8 +399,7 @@ def score_file(
             else:
                 reject_schema = reject_schema or pa.schema(
                     [
-                        pa.field(ROW_COLUMN, pa.int64()),
-                        *list(chunk.scored.schema)[: -len(OUTPUT_COLUMNS)],
+                        *list(chunk.scored.schema)[: -len(OUTPUT_COLUMNS)],  # row number and the original columns
                         pa.field(REASON_COLUMN, pa.string()),
                     ]
                 )

@@ -61,8 +61,10 @@ def test_legacy_file_scores_like_the_endpoint(
     scored = pq.read_table(out).to_pandas()
     source = pd.read_csv(legacy_cdc_file, dtype=str, keep_default_na=False)
     assert len(scored) == summary["scored"]
-    # Original columns (old header spelling included) come back as read, in order.
-    assert list(scored.columns) == [*source.columns, *batch_score.OUTPUT_COLUMNS]
+    # The row number, then the original columns (old header spelling included) as read, in order.
+    assert list(scored.columns) == [batch_score.ROW_COLUMN, *source.columns, *batch_score.OUTPUT_COLUMNS]
+    joined = source.iloc[scored[batch_score.ROW_COLUMN].to_numpy() - 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(scored[list(source.columns)], joined)  # each scored row joins back to its input
     if summary["rejected"] == 0:
         pd.testing.assert_frame_equal(scored[list(source.columns)], source)
     sample = scored.sample(n=SAMPLE, random_state=1)

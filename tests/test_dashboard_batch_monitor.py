@@ -69,6 +69,10 @@ def test_upload_is_scored_through_the_endpoint(dashboard_env: str, model_dir: Pa
     share = at.session_state["shared.icu_assumptions"].icu_share
     assert metrics["ICU admissions (expected)"] == f"{expected.flagged * share:,.1f}"  # not a steady-state bed count
     assert any("**1 row could not be scored**" in w.value for w in at.warning)
+    scored = at.session_state["batch.result"]["scored"]  # what the download holds
+    assert scored.column_names[0] == "row_number"
+    assert scored.column_names[-3:] == ["probability", "risk_band", "flagged"]
+    assert scored.column("row_number").to_pylist() == list(range(1, 3_001))  # the bad row (3,001) is a reject
     bars = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if '"bar"' in c.proto.spec)
     assert bars["data"][0]["x"] == ["low", "moderate", "high", "very high"]  # by severity, not alphabetically
     labels = [b.proto.label for b in at.get("download_button")]
