@@ -179,3 +179,28 @@ def test_batch_page_traffic_is_marked_and_can_be_judged_apart(
     assert re.search(r": 500 of 501 rows used", batch), batch
     live = judged("live")
     assert re.search(r": 1 of 501 rows used", live) and "; live and unmarked judged)" in live, live
+
+
+def test_endpoint_down_during_batch_scoring_says_so_in_banner_and_sidebar(
+    monkeypatch: pytest.MonkeyPatch, dashboard_env: str, model_dir: Path, tmp_path: Path
+) -> None:
+    """The endpoint was healthy when the page opened and dies before the file is scored: the banner and
+    the sidebar agree, because the failed scoring is the freshest news about the endpoint."""
+    from deploy.local_endpoint import serve
+
+    def box(at: AppTest) -> str:
+        return " ".join(h.value for h in at.sidebar.get("html") if "endpoint-box" in h.value)
+
+    data = tmp_path / "upload.csv"
+    synth.write(data, rows=50, seed=5)
+    monkeypatch.setenv("RISK_ENDPOINT_TIMEOUT", "2")
+    with serve(model_dir) as ep:
+        monkeypatch.setenv("RISK_ENDPOINT_URL", ep.scoring_url)
+        at = open_page(BATCH, timeout=TIMEOUT)
+        assert "healthy" in box(at), box(at)  # the health check, cached for the session
+    at.file_uploader[0].upload("upload.csv", data.read_bytes()).run()
+    at.button(key="batch.score").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("not reachable" in e for e in _errors(at)), _errors(at)
+    assert "unavailable" in box(at) and "healthy" not in box(at), box(at)
+    assert not at.metric  # no summary of a file that was not scored

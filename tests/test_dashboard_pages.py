@@ -166,6 +166,7 @@ def test_threshold_slider_moves_metrics_with_the_table(dashboard_env: str, model
         row = _row_at(model_dir, t)
         n = row["tp"] + row["fp"] + row["tn"] + row["fn"]
         assert _metric(at, "Recall") == f"{row['recall']:.3f}"
+        assert any(f"**{t:.4g}**" in m.value for m in at.sidebar.markdown), "the sidebar lags the slider"
         assert _metric(at, "Specificity") == f"{row['specificity']:.3f}"
         assert _metric(at, "Flagged /1k") == f"{1000 * (row['tp'] + row['fp']) / n:,.1f}"
         assert _metric(at, "Deaths missed /1k") == f"{1000 * row['fn'] / n:,.2f}"

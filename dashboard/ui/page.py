@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard.client import EndpointConfig, EndpointError
 from dashboard.ui import auth, navigation, settings, state, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
-from dashboard.ui.sidebar import Sidebar
+from dashboard.ui.sidebar import draw_sidebar
 
 _CONTEXT_KEY = "page.context"  # this run's PageContext (per session; replaced on every run)
 
@@ -28,11 +28,6 @@ class PageContext:
     model_error: str | None
     endpoint: EndpointConfig | None
     endpoint_error: str | None
-    sidebar: Sidebar
-
-    def refresh_sidebar(self) -> None:
-        """Redraw the sidebar after the page changed a shared value (threshold, latency)."""
-        self.sidebar.refresh()
 
     def threshold_table(self) -> pd.DataFrame:
         """The model's stored threshold table, sorted for lookups; stops the page with a message if unusable."""
@@ -79,7 +74,7 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
         config = settings.endpoint_config()
     except EndpointError as exc:  # EndpointConfigError explains bad settings; it never includes the key
         config_error = str(exc)
-    bar = Sidebar(config, model, config_error)
+    draw_sidebar(config, model, config_error)
     theme.header(theme.APP_NAME if spec is navigation.HOME else spec.title, spec.subtitle)
     for problem in url_problems:
         st.warning(problem, icon=":material/link_off:")
@@ -89,4 +84,4 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
         st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")
         if spec.needs_model:
             st.stop()
-    return PageContext(model=model, model_error=model_error, endpoint=config, endpoint_error=config_error, sidebar=bar)
+    return PageContext(model=model, model_error=model_error, endpoint=config, endpoint_error=config_error)

@@ -1,7 +1,7 @@
 """The shared sidebar: which endpoint, is it healthy, which model, how fast, which threshold.
 
-Drawn into placeholders so a page can `refresh()` it after changing a shared fact
-(a new threshold, a fresh scoring latency) later in the same run.
+Drawn once per run, before the page. Pages change shared facts (the threshold, a fresh scoring
+result) in widget callbacks, which run before the script, so the sidebar is never behind the page.
 """
 
 from __future__ import annotations
@@ -17,46 +17,41 @@ if TYPE_CHECKING:
     from dashboard.ui.artifacts import ModelArtifact
 
 
-class Sidebar:
-    def __init__(self, config: EndpointConfig | None, model: ModelArtifact | None, config_error: str | None) -> None:
-        self.config, self.model, self.config_error = config, model, config_error
-        with st.sidebar:
-            st.subheader("Scoring endpoint")
-            self._endpoint_slot = st.empty()
-            if config is not None and st.button(
+def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, config_error: str | None) -> None:
+    """Endpoint box, operating threshold and model, from the shared state as it is at the start of the run."""
+    with st.sidebar:
+        st.subheader("Scoring endpoint")
+        if config is None:
+            st.error(f"Endpoint settings are invalid: {config_error}")
+        else:
+            _endpoint_box(config)
+            st.button(
                 "Check again",
                 key="sidebar_recheck",
                 help="Re-run the endpoint health check now",
                 icon=":material/refresh:",
-            ):
-                endpoint.forget_health()
-                state.record_endpoint_status(ok=None)
-            self._rest_slot = st.empty()
-        self.refresh()
-
-    def refresh(self) -> None:
-        """(Re)draw the sidebar from the current shared state."""
-        with self._endpoint_slot.container():
-            if self.config is None:
-                st.error(f"Endpoint settings are invalid: {self.config_error}")
-            else:
-                _endpoint_box(self.config)
-        with self._rest_slot.container():
-            st.subheader("Operating threshold")
+                on_click=_recheck,
+            )
+        st.subheader("Operating threshold")
+        st.markdown(
+            f"Flag when risk ≥ **{state.get_threshold():.4g}** ({state.get_threshold():.2%})  \n"
+            "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
+            unsafe_allow_html=True,
+        )
+        st.subheader("Model")
+        if model is None:
+            st.caption("No model directory found.")
+        else:
+            kind = "synthetic data" if model.synthetic else "real data"
             st.markdown(
-                f"Flag when risk ≥ **{state.get_threshold():.4g}** ({state.get_threshold():.2%})  \n"
-                "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
+                f"`{model.version}`  \n<span class='risk-caption'>trained on {kind}</span>",
                 unsafe_allow_html=True,
             )
-            st.subheader("Model")
-            if self.model is None:
-                st.caption("No model directory found.")
-            else:
-                kind = "synthetic data" if self.model.synthetic else "real data"
-                st.markdown(
-                    f"`{self.model.version}`  \n<span class='risk-caption'>trained on {kind}</span>",
-                    unsafe_allow_html=True,
-                )
+
+
+def _recheck() -> None:
+    endpoint.forget_health()
+    state.record_endpoint_status(ok=None)
 
 
 def _endpoint_box(config: EndpointConfig) -> None:

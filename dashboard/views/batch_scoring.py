@@ -19,6 +19,7 @@ MAX_UPLOAD_MB = 200  # also server.maxUploadSize in .streamlit/config.toml
 MAX_ROWS = 1_000_000
 REQUEST_RECORDS = 10_000  # records per endpoint request (the endpoint accepts up to 50k)
 RESULT_KEY = "batch.result"
+SCORE_ERROR_KEY = "batch.score_error"  # an endpoint failure, shown on the rerun that follows it
 
 ctx = page.context()
 
@@ -131,8 +132,14 @@ if upload is not None:
                 st.error(f"**This file cannot be scored:** {exc}")
                 st.stop()
             except EndpointError as exc:
-                endpoint.show_error(exc, ctx.endpoint)
-                st.stop()
+                st.session_state.pop(RESULT_KEY, None)
+                st.session_state[SCORE_ERROR_KEY] = exc
+        st.rerun()  # so the sidebar, drawn before this page, shows what scoring learnt about the endpoint
+
+problem = st.session_state.pop(SCORE_ERROR_KEY, None)
+if isinstance(problem, EndpointError) and ctx.endpoint is not None:
+    endpoint.show_error(problem, ctx.endpoint)
+    st.stop()
 
 result = st.session_state.get(RESULT_KEY)
 if result is None:

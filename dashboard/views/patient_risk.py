@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard.client import EndpointError
+from dashboard.client import EndpointConfig, EndpointError
 from dashboard.ui import charts, endpoint, page, state, theme
 from model import schema
 
@@ -14,6 +14,7 @@ FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page i
 SAVED_INPUT_KEY = "patient.saved_input"  # non-widget copy, so the form survives page switches
 RESULT_KEY = "patient.last_result"
 IN_HOSPITAL_KEY = "intake.in_hospital"
+SCORE_ERROR_KEY = "patient.score_error"  # set by the button's callback, shown once by the page
 
 ctx = page.context()
 
@@ -29,6 +30,62 @@ def what_if_records(record: dict[str, str], in_hospital: bool) -> list[tuple[str
         )
         variants += [(name, value, {**record, name: value}) for value in options if value != record[name]]
     return variants
+
+
+def _score(
+    config: EndpointConfig | None, config_error: str | None, questions: tuple[str, ...], in_hospital: bool
+) -> None:
+    """The button's callback: scores before the page reruns, so the sidebar drawn first already shows this call."""
+    record = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
+    saved = st.session_state.setdefault(SAVED_INPUT_KEY, {})
+    saved.update(record)
+    saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
+    st.session_state[RESULT_KEY] = None
+    if config is None:
+        st.session_state[SCORE_ERROR_KEY] = config_error or "no endpoint is configured"
+        return
+    try:
+        scored = endpoint.score(config, [record], explain=True)
+        variants = what_if_records(record, in_hospital)
+        what_if = endpoint.score(config, [v for _, _, v in variants], traffic=schema.PROBE)
+    except EndpointError as exc:
+        st.session_state[SCORE_ERROR_KEY] = exc
+        return
+    result = scored.results[0]
+    shown = {
+        "record": record,
+        "probability": endpoint.probability_of(result),
+        "risk_band": endpoint.risk_band_of(result),
+        "interval": result.get("interval"),
+        "model": result.get("model", schema.INTAKE_MODEL),
+        "extrapolated": bool(result.get("extrapolated", False)),
+        "data_period": scored.data_period,
+        "model_version": scored.model_version,
+        "latency_ms": scored.latency_ms,
+        "baseline": result.get("baseline"),
+        "contributions": result.get("contributions"),
+        "what_if": [(n, v, endpoint.probability_of(r)) for (n, v, _), r in zip(variants, what_if.results, strict=True)],
+    }
+    st.session_state[RESULT_KEY] = shown
+    state.add_scored_patient(_session_row(shown))
+
+
+def _session_row(shown: dict) -> dict:
+    """One row of the session's table of scored patients (downloadable), flagged at today's threshold."""
+    threshold = state.get_threshold()
+    low, high = shown["interval"] or (None, None)
+    return {
+        "scored_at_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        **shown["record"],
+        "probability": shown["probability"],
+        "ci_low": low,
+        "ci_high": high,
+        "risk_band": shown["risk_band"],
+        "model": shown["model"],
+        "threshold": threshold,
+        "flagged": shown["probability"] >= threshold,
+        "model_version": shown["model_version"],
+    }
 
 
 saved: dict[str, str] = st.session_state.setdefault(SAVED_INPUT_KEY, {})
@@ -60,62 +117,21 @@ with st.container(border=True):
             st.session_state[key] = options[0]
         with columns[i % 3]:
             st.selectbox(feature.label, options, key=key, help=feature.help, format_func=feature.label_of)
-    submitted = st.button("Score patient", type="primary", icon=":material/monitor_heart:", key="intake.score")
+    st.button(
+        "Score patient",
+        type="primary",
+        icon=":material/monitor_heart:",
+        key="intake.score",
+        on_click=_score,
+        args=(ctx.endpoint, ctx.endpoint_error, tuple(questions), in_hospital),
+    )
 
-if submitted:
-    record = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
-    saved.update(record)
-    saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
-    if ctx.endpoint is None:
-        st.error(
-            f"**Cannot score: the endpoint settings are invalid.** {ctx.endpoint_error}",
-            icon=":material/settings_alert:",
-        )
-        st.session_state[RESULT_KEY] = None
-    else:
-        try:
-            scored = endpoint.score(ctx.endpoint, [record], explain=True)
-            variants = what_if_records(record, in_hospital)
-            what_if = endpoint.score(ctx.endpoint, [v for _, _, v in variants], traffic=schema.PROBE)
-        except EndpointError as exc:
-            endpoint.show_error(exc, ctx.endpoint)
-            st.session_state[RESULT_KEY] = None
-        else:
-            result = scored.results[0]
-            probability = endpoint.probability_of(result)
-            threshold = state.get_threshold()
-            st.session_state[RESULT_KEY] = {
-                "record": record,
-                "probability": probability,
-                "risk_band": endpoint.risk_band_of(result),
-                "interval": result.get("interval"),
-                "model": result.get("model", schema.INTAKE_MODEL),
-                "extrapolated": bool(result.get("extrapolated", False)),
-                "data_period": scored.data_period,
-                "model_version": scored.model_version,
-                "latency_ms": scored.latency_ms,
-                "baseline": result.get("baseline"),
-                "contributions": result.get("contributions"),
-                "what_if": [
-                    (name, value, endpoint.probability_of(r))
-                    for (name, value, _), r in zip(variants, what_if.results, strict=True)
-                ],
-            }
-            state.add_scored_patient(
-                {
-                    "scored_at_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-                    **record,
-                    "probability": probability,
-                    "ci_low": (result.get("interval") or [None, None])[0],
-                    "ci_high": (result.get("interval") or [None, None])[1],
-                    "risk_band": endpoint.risk_band_of(result),
-                    "model": result.get("model", schema.INTAKE_MODEL),
-                    "threshold": threshold,
-                    "flagged": probability >= threshold,
-                    "model_version": scored.model_version,
-                }
-            )
-    ctx.refresh_sidebar()  # new latency / endpoint state
+problem = st.session_state.pop(SCORE_ERROR_KEY, None)  # shown once, on the run the click caused
+if isinstance(problem, EndpointError):
+    assert ctx.endpoint is not None  # an endpoint error needs an endpoint
+    endpoint.show_error(problem, ctx.endpoint)
+elif problem:
+    st.error(f"**Cannot score: the endpoint settings are invalid.** {problem}", icon=":material/settings_alert:")
 
 
 def age_group_reference(age_group: str) -> tuple[float, float] | None:

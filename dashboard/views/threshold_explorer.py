@@ -21,6 +21,11 @@ def _use(value: float) -> None:
     st.session_state[SLIDER_KEY] = state.get_threshold()
 
 
+def _slid() -> None:
+    """The slider's callback: the shared threshold changes before the rerun, so the sidebar shows it at once."""
+    state.set_threshold(st.session_state[SLIDER_KEY])
+
+
 state.seed_widget(SLIDER_KEY, state.get_threshold())
 st.markdown("**Presets**")
 preset_columns = st.columns(len(thresholds.presets(table)))
@@ -35,9 +40,8 @@ chosen = st.slider(
     step=STEP,
     format="%.4f",
     key=SLIDER_KEY,
+    on_change=_slid,
 )
-state.set_threshold(chosen)
-ctx.refresh_sidebar()
 point = thresholds.operating_point(table, chosen)
 
 c = st.columns(6)
