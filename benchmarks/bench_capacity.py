@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.measure import elapsed_ms, point_dashboard_at, timing_summary, write_json
 from model import artifact, capacity
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = REPO_ROOT / "benchmarks" / "output" / "bench_capacity.json"
+OUTPUT_NAME = "bench_capacity.json"  # under benchmarks/output/
 TARGET_MS = 300.0
 DAYS = 365
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -62,20 +61,6 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median_ms": round(statistics.median(ordered), 1),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
-        "min_ms": round(ordered[0], 1),
-        "n": len(ordered),
-    }
-
-
 def projections(model_dir: Path, repeats: int) -> dict[str, Any]:
     need, source, _ = capacity.load_need(model_dir)
     now = capacity.need_at(need, capacity.default_threshold())
@@ -87,9 +72,9 @@ def projections(model_dir: Path, repeats: int) -> dict[str, Any]:
             start = time.perf_counter()
             projection = capacity.project(scenario, now, seed=i)
             capacity.threshold_that_fits(scenario, need)
-            times.append(_ms(start))
+            times.append(elapsed_ms(start))
         assert projection is not None and projection.band is not None
-        out[name] = {**summary(times), "band_method": projection.band.method, "runs": projection.band.runs}
+        out[name] = {**timing_summary(times), "band_method": projection.band.method, "runs": projection.band.runs}
     return out
 
 
@@ -98,7 +83,7 @@ def page_reruns(repeats: int) -> dict[str, Any]:
 
     start = time.perf_counter()
     at = open_page("icu_saturation.py", timeout=120)
-    first = _ms(start)
+    first = elapsed_ms(start)
     at.number_input(key="icu.horizon_days").set_value(DAYS).run()
     if at.exception:
         raise SystemExit(f"the ICU page raised: {at.exception[0].value}")
@@ -107,10 +92,10 @@ def page_reruns(repeats: int) -> dict[str, Any]:
         at.number_input(key="icu.cases_per_day").set_value(150.0 + 10 * (i % 20))
         start = time.perf_counter()
         at.run()
-        times.append(_ms(start))
+        times.append(elapsed_ms(start))
         if at.exception or at.error:
             raise SystemExit(f"the ICU page failed: {[e.value for e in [*at.exception, *at.error]]}")
-    return {"first_render_ms": round(first, 1), "rerun_365_days": summary(times)}
+    return {"first_render_ms": round(first, 1), "rerun_365_days": timing_summary(times)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pure = projections(model_dir, args.repeats)
     with serve(model_dir) as endpoint:
-        os.environ["RISK_MODEL_DIR"] = str(model_dir)
-        os.environ["RISK_ENDPOINT_URL"] = endpoint.scoring_url
-        for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT"):
-            os.environ.pop(name, None)
+        point_dashboard_at(endpoint.scoring_url, model_dir)
         page = page_reruns(args.repeats)
     report = {
         "what": f"{DAYS}-day ICU projection with a {capacity.DEFAULT_RUNS}-run 90% band; page = Streamlit AppTest "
@@ -141,10 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     report["meets_target"] = page["rerun_365_days"]["median_ms"] <= TARGET_MS and all(
         v["median_ms"] <= TARGET_MS for v in pure.values() if isinstance(v, dict)
     )
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps(report, indent=2))
-    print(f"written to {OUTPUT}")
+    print(f"written to {write_json(OUTPUT_NAME, report)}")
     return 0
 
 

@@ -15,25 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from benchmarks.measure import elapsed_ms, point_dashboard_at, timing_summary, write_json
 from dashboard.ui import navigation
 from deploy.local_endpoint import serve
 from model import artifact
-from tests.app_pages import APP, open_page
+from tests.app_pages import APP, open_page, switch_to
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-OUTPUT = REPO_ROOT / "benchmarks" / "output" / "bench_dashboard.json"
+OUTPUT_NAME = "bench_dashboard.json"  # under benchmarks/output/
 TARGET_MS = 100.0
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000
 
 
 def page_opens() -> dict[str, float]:
@@ -44,8 +39,8 @@ def page_opens() -> dict[str, float]:
         at = AppTest.from_file(str(APP), default_timeout=120).run()  # a new session lands on Home
         if spec is not navigation.HOME:  # then opens the page from the menu
             start = time.perf_counter()
-            at.switch_page(f"views/{spec.script}").run()
-        out[spec.title] = round(_ms(start), 1)
+            switch_to(at, spec.script)
+        out[spec.title] = round(elapsed_ms(start), 1)
         if at.exception:
             raise SystemExit(f"{spec.title} raised: {at.exception[0].value}")
     return out
@@ -59,7 +54,7 @@ def slider_moves(repeats: int) -> list[float]:
         value = round(0.005 + (i % 40) * 0.01, 3)
         start = time.perf_counter()
         slider.set_value(value).run()
-        times.append(_ms(start))
+        times.append(elapsed_ms(start))
     return times
 
 
@@ -71,22 +66,12 @@ def form_submits(repeats: int) -> tuple[list[float], list[float]]:
         at.selectbox(key="intake.age_group").select_index(i % len(ages))
         start = time.perf_counter()
         at.button(key="intake.score").click().run()
-        totals.append(_ms(start))
+        totals.append(elapsed_ms(start))
         result = at.session_state["patient.last_result"]
         if not result:
             raise SystemExit(f"submit failed: {[e.value for e in at.error]}")
         endpoint.append(float(result["latency_ms"]))
     return totals, endpoint
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median_ms": round(statistics.median(ordered), 1),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
-        "min_ms": round(ordered[0], 1),
-        "n": len(ordered),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,10 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No model in {model_dir}: train one with `python -m model.train --out {model_dir}`", file=sys.stderr)
         return 2
     with serve(model_dir) as endpoint:
-        os.environ["RISK_MODEL_DIR"] = str(model_dir)
-        os.environ["RISK_ENDPOINT_URL"] = endpoint.scoring_url
-        for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT"):
-            os.environ.pop(name, None)
+        point_dashboard_at(endpoint.scoring_url, model_dir)
         cold = page_opens()  # the first open in this server process pays the page's one-time imports
         warm = page_opens()  # what every later user waits for
         slider = slider_moves(args.repeats)
@@ -113,19 +95,17 @@ def main(argv: list[str] | None = None) -> int:
         "target_ms": TARGET_MS,
         "first_open_in_process_ms": cold,
         "open_in_a_later_session_ms": warm,
-        "threshold_slider_rerun": summary(slider),
-        "form_submit_total": summary(totals),
-        "form_submit_endpoint_call": summary(endpoint_ms),
-        "form_submit_without_endpoint": summary(own),
+        "threshold_slider_rerun": timing_summary(slider),
+        "form_submit_total": timing_summary(totals),
+        "form_submit_endpoint_call": timing_summary(endpoint_ms),
+        "form_submit_without_endpoint": timing_summary(own),
     }
     report["meets_target"] = (
         report["threshold_slider_rerun"]["median_ms"] <= TARGET_MS
         and report["form_submit_without_endpoint"]["median_ms"] <= TARGET_MS
     )
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps(report, indent=2))
-    print(f"written to {OUTPUT}")
+    print(f"written to {write_json(OUTPUT_NAME, report)}")
     return 0
 
 

@@ -7,7 +7,9 @@ RUSAGE_CHILDREN's peak RSS is that command's alone.
 from __future__ import annotations
 
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +37,30 @@ def measure(label: str, command: list[str]) -> Measurement:
         raise RuntimeError(f"{label} failed:\n{probe.stdout}\n{probe.stderr[-4000:]}")
     figures = json.loads(probe.stdout.strip().splitlines()[-1])
     return Measurement(label=label, **figures)
+
+
+def elapsed_ms(start: float) -> float:
+    """Milliseconds since `start` (a `time.perf_counter()` reading)."""
+    return (time.perf_counter() - start) * 1000
+
+
+def timing_summary(values: list[float]) -> dict[str, float]:
+    """Median, 90th percentile and minimum of timings in milliseconds, and how many there were."""
+    ordered = sorted(values)
+    return {
+        "median_ms": round(statistics.median(ordered), 1),
+        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
+        "min_ms": round(ordered[0], 1),
+        "n": len(ordered),
+    }
+
+
+def point_dashboard_at(scoring_url: str, model_dir: Path) -> None:
+    """Settings for an in-process Streamlit AppTest: this model, this endpoint, no key or auth from the shell."""
+    os.environ["RISK_MODEL_DIR"] = str(model_dir)
+    os.environ["RISK_ENDPOINT_URL"] = scoring_url
+    for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT"):
+        os.environ.pop(name, None)
 
 
 def write_json(name: str, payload: dict) -> Path:
