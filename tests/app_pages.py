@@ -21,11 +21,16 @@ def open_page(script: str, at: AppTest | None = None, *, timeout: float = TIMEOU
     `script` is a file name in dashboard/views/ ("patient_risk.py"); `check` fails on an uncaught exception.
     """
     at = at if at is not None else app_test(timeout)
-    if not any(spec.script == script for spec in navigation.PAGES):
-        raise ValueError(f"{script!r} is not in navigation.PAGES")
     at.run()  # st.navigation registers the pages (with their url paths) on the first run
     if script != navigation.HOME.script:
-        at.switch_page(f"{navigation.VIEWS.name}/{script}").run()
+        switch_to(at, script)
     if check:
         assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def switch_to(at: AppTest, script: str) -> AppTest:
+    """Open another page of a running app, as a click in the menu does (`script`: a file in dashboard/views/)."""
+    if not any(spec.script == script for spec in navigation.PAGES):
+        raise ValueError(f"{script!r} is not in navigation.PAGES")
+    return at.switch_page(f"{navigation.VIEWS.name}/{script}").run()

@@ -23,7 +23,7 @@ from dashboard.client import EndpointClient, EndpointConfig
 from dashboard.ui import navigation
 from deploy.local_endpoint import free_port, serve
 from model import schema
-from tests.app_pages import app_test, open_page
+from tests.app_pages import app_test, open_page, switch_to
 
 HOME, PATIENT, THRESHOLD = "home.py", "patient_risk.py", "threshold_explorer.py"
 ICU, CARD = "icu_saturation.py", "model_card.py"
@@ -186,10 +186,10 @@ def test_recall_preset_delivers_its_recall(dashboard_env: str, model_dir: Path) 
 def test_threshold_carries_over_to_other_pages(dashboard_env: str) -> None:
     at = open_page(THRESHOLD)
     at.slider(key="threshold_explorer.slider").set_value(0.123).run()
-    at.switch_page("views/icu_saturation.py").run()
+    switch_to(at, "icu_saturation.py")
     assert not at.exception
     assert any("operating threshold 0.123" in c.value for c in at.caption)
-    at.switch_page("views/threshold_explorer.py").run()  # the widget key was dropped; the value was not
+    switch_to(at, "threshold_explorer.py")  # the widget key was dropped; the value was not
     assert at.slider(key="threshold_explorer.slider").value == pytest.approx(0.123)
 
 
@@ -385,7 +385,7 @@ def test_one_threshold_one_value_on_every_page(dashboard_env: str) -> None:
     button[0].click().run()
     chosen = at.session_state["shared.threshold"]
     assert chosen > 0 and round(chosen, 4) == chosen, "stored on the slider's grid"
-    at.switch_page("views/threshold_explorer.py").run()
+    switch_to(at, "threshold_explorer.py")
     assert at.slider(key="threshold_explorer.slider").value == chosen
     assert at.session_state["shared.threshold"] == chosen
     assert any(f"{chosen:.4g}" in m.value for m in at.sidebar.markdown)
