@@ -74,6 +74,24 @@ def streamlit_command(port: int) -> list[str]:
     ]
 
 
+def wait_until_answering(
+    url: str, proc: subprocess.Popen[bytes], log_path: Path, what: str, timeout_s: float = 60
+) -> None:
+    """Wait until `url` answers 200; fail with the log's tail if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not answer {url}:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def app_url(model_dir: Path, local_endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app in a `streamlit run` subprocess on a free loopback port."""
@@ -91,18 +109,7 @@ def app_url(model_dir: Path, local_endpoint, tmp_path_factory: pytest.TempPathFa
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not become healthy:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_answering(f"{base}/_stcore/health", proc, log_path, "streamlit")
         yield base
     finally:
         if proc.poll() is None:

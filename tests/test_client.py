@@ -73,7 +73,15 @@ def recording_server(recorder: Recorder) -> Iterator[str]:
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving(Handler) as url:
+        yield url
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], daemon_threads: bool = False) -> Iterator[str]:
+    """`handler` on a free loopback port, in a thread; yields the scoring URL and stops the server on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = daemon_threads
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -293,15 +301,8 @@ def scripted_server(answer) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/score"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler, daemon_threads=True) as url:
+        yield url
 
 
 def send_json(handler: BaseHTTPRequestHandler, status: int, payload: object, headers: dict | None = None) -> None:

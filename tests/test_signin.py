@@ -18,15 +18,19 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from deploy.local_endpoint import free_port
-from tests.test_browser import SCREENSHOTS, chromium_path, open_page, streamlit_command  # noqa: F401 (fixture)
+from tests.test_browser import (  # noqa: F401 (chromium_path is a fixture)
+    SCREENSHOTS,
+    chromium_path,
+    open_page,
+    streamlit_command,
+    wait_until_answering,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER = {"sub": "ada.clinician", "name": "Dr Ada Okafor", "email": "ada.okafor@hospital.example"}
@@ -54,21 +58,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def _wait_for(url: str, proc: subprocess.Popen[bytes], log_path: Path, what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not answer {url}:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real OpenID Connect provider on loopback with one predefined user; yields its issuer URL."""
@@ -88,7 +77,7 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = _start(cmd, dict(os.environ), log_path)
     issuer = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{issuer}/.well-known/openid-configuration", proc, log_path, "the OpenID provider")
+        wait_until_answering(f"{issuer}/.well-known/openid-configuration", proc, log_path, "the OpenID provider")
         yield issuer
     finally:
         _stop(proc)
@@ -122,7 +111,7 @@ def signed_app(
     log_path = tmp / "streamlit.log"
     proc = _start(cmd, env, log_path)
     try:
-        _wait_for(f"{base}/_stcore/health", proc, log_path, "streamlit")
+        wait_until_answering(f"{base}/_stcore/health", proc, log_path, "streamlit")
         yield base
     finally:
         _stop(proc)
