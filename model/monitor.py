@@ -608,7 +608,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"model {report['model_version']}; current data {cur['source']} ({cur['kind']}): "
         f"{cur['rows_used']:,} rows used of {cur['rows_read']:,}; compared: {cur['drift_rows']:,.0f} "
         f"{cur['drift_population']} against {report['reference']['population']}",
-        *([traffic_text(cur)] if traffic_text(cur) else []),
+        *filter(None, [traffic_text(cur)]),
         f"tests: G-test per input, Holm-corrected, family-wise alpha {ALPHA}; limits PSI {drift.PSI_MODERATE}/"
         f"{drift.PSI_MAJOR}, share ratio x{drift.RATIO_MODERATE}/x{drift.RATIO_MAJOR} (docs/monitoring.md)",
         "",

@@ -225,7 +225,7 @@ DEFAULT_THRESHOLD: float = RISK_BANDS[1][0]
 
 def default_record() -> dict[str, str]:
     """An intake patient made of the form's defaults (examples, health checks, smoke tests)."""
-    return {name: FEATURES_BY_NAME[name].default for name in MODEL_INPUTS if name not in ("hosp_yn", "icu_yn")}
+    return {name: FEATURES_BY_NAME[name].default for name in MODEL_FEATURES[INTAKE_MODEL]}
 
 
 def risk_band(probability: float) -> str:

@@ -94,7 +94,7 @@ def test_contributions_equal_a_brute_force_shapley_computation(
 
 
 def test_explain_must_be_a_boolean(local_endpoint: LocalEndpoint) -> None:
-    record = {c: schema.FEATURES_BY_NAME[c].default for c in schema.MODEL_FEATURES["intake"]}
+    record = schema.default_record()
     response = post(local_endpoint, {"data": [record], "explain": "yes"})
     assert response.status_code == 400 and '"explain" must be true or false' in response.json()["error"]
     assert np.isfinite(post(local_endpoint, {"data": [record], "explain": False}).json()["results"][0]["probability"])

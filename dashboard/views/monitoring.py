@@ -136,9 +136,10 @@ else:
 for warning in report["warnings"]:
     st.warning(warning)
 cur = report["current"]
+traffic_read = monitor.traffic_text(cur)
 st.caption(
     f"{cur['source']}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used"
-    f"{' (' + monitor.traffic_text(cur) + ')' if monitor.traffic_text(cur) else ''}; drift measured on "
+    f"{f' ({traffic_read})' if traffic_read else ''}; drift measured on "
     f"{cur['drift_population']}, against {report['reference']['population']}. Model {report['model_version']}; "
     f"G-test per input, Holm-corrected, family-wise alpha {monitor.ALPHA}; limits in docs/monitoring.md."
 )
