@@ -24,6 +24,7 @@ GROWTH_LABELS: dict[str, str] = {
     "sir": "doubling, slowing as susceptibles run out (SIR)",
 }
 ICU_ENDS: tuple[capacity.IcuEnd, ...] = ("lower", "upper")
+THRESHOLD_GRID = 0.0001  # the operating threshold's grid (dashboard.ui.state.THRESHOLD_STEP, which imports this module)
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def fit_message(
     if fit.status == "fits_all":
         text = f"**Even the lowest stored threshold ({t:.4f}, recall {recall:.3f}) keeps {within}.**"
         return "success", text, False
-    if is_same_row(fit.need, now):
+    if is_same_row(fit.need, now) or 0 <= now.threshold - t < THRESHOLD_GRID:  # the fit, rounded up to the grid
         return "info", f"**The operating threshold is the one that fits:** flagging more would break {within}.", False
     if recall >= now.recall:
         text = (
