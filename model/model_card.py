@@ -247,19 +247,30 @@ def _time_section(card: dict[str, Any]) -> list[str]:
     return [*lines, "", "Updating plan: " + card["updating_plan"], ""]
 
 
+def _icu_section(icu: dict[str, Any]) -> list[str]:
+    """ICU admissions per reported case at both ends (or why there are none), for people."""
+    lines = ["## ICU need", ""]
+    ends = icu.get("ends") or {}
+    if not ends:
+        return [*lines, f"No ICU-need table: {icu.get('reason', 'not computed')}.", ""]
+    lines.append(
+        f"{icu.get('model')}; fitted on the training split's {icu.get('train_cases', 0):,} reported cases "
+        f"(known outcome or not), of which {icu.get('known_icu_patients', 0):,} had a recorded ICU answer "
+        f"({fmt(icu.get('icu_rate'), 4)} of those said Yes: not a rate per reported case). ICU admissions per "
+        "reported case on the test split:"
+    )
+    lines.append("")
+    for end, values in ends.items():
+        lines.append(f"- {end} end: {fmt(values.get('icu_per_case_test'), 4)} ({values.get('assumption')})")
+    return [*lines, "", "CDC's report on 1,320,488 cases (MMWR 2020;69(24)): 2% admitted to ICU.", ""]
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     lines = _header(card) + _data_section(card)
     for name, model in card["models"].items():
         lines += _model_section(name, model)
     lines += _subgroup_section(card) + _time_section(card)
-    icu = card.get("icu") or {}
-    lines += [
-        "## ICU need",
-        "",
-        f"{icu.get('model')}: {icu.get('known_icu_patients', 0):,} patients with a known "
-        f"ICU answer, ICU rate {fmt(icu.get('icu_rate'), 4)}.",
-        "",
-    ]
+    lines += _icu_section(card.get("icu") or {})
     lines += ["## Limitations", "", *[f"- {item}" for item in card["limitations"]], ""]
     lines += ["## Library versions", "", *[f"- {n} {v}" for n, v in card["library_versions"].items()]]
     return "\n".join(lines) + "\n"

@@ -153,7 +153,7 @@ def train(
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
     fitted, evaluation, skipped = _fit_and_evaluate(splits, seed, candidates, progress)
-    tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic)
+    tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic, seed=seed)
     # The chosen candidate refitted on earlier months: the question is how *this* model ages.
     temporal = reporting.temporal_validation(known, seed=seed, names=[fitted[schema.INTAKE_MODEL].candidate])
     progress(f"temporal validation: {temporal_text(temporal)}")
@@ -230,12 +230,13 @@ def _card_tables(
     splits: tuple[Split, ...],
     *,
     synthetic: bool,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, Any]]:
     """The artifact's tables (intake, in-hospital with its prefix, ICU, period), the ICU card and the period."""
     tables = dict(evaluation[schema.INTAKE_MODEL][1])
     if schema.IN_HOSPITAL_MODEL in evaluation:
         tables.update({f"in_hospital_{k}": v for k, v in evaluation[schema.IN_HOSPITAL_MODEL][1].items()})
-    icu_card, icu_table = reporting.icu_need(counts, fitted[schema.INTAKE_MODEL], splits[2], tables["thresholds"])
+    icu_card, icu_table = reporting.icu_need(counts, fitted[schema.INTAKE_MODEL], splits, tables["thresholds"], seed)
     if icu_table is not None:
         tables["icu_by_threshold"] = icu_table
     period = reporting.period_summary(counts, synthetic=synthetic)

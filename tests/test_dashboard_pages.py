@@ -193,36 +193,31 @@ def test_threshold_carries_over_to_other_pages(dashboard_env: str) -> None:
     assert at.slider(key="threshold_explorer.slider").value == pytest.approx(0.123)
 
 
-def _set_icu(at: AppTest, cases: float, beds: float, los: float, share: float) -> None:
-    for toggle in at.toggle:  # shown when the model has an ICU table: these numbers use the constant share
-        if toggle.key == "icu.use_constant_share":
-            toggle.set_value(True)
+def _set_icu(at: AppTest, cases: float, team: float, follow: int) -> None:
     at.number_input(key="icu.cases_per_day").set_value(cases)
-    at.number_input(key="icu.icu_beds").set_value(beds)
-    at.number_input(key="icu.los_days").set_value(los)
-    at.slider(key="icu.icu_share").set_value(share)
+    at.number_input(key="icu.surveillance_capacity").set_value(team)
+    at.number_input(key="icu.follow_days").set_value(follow)
     at.run()
     assert not at.exception
 
 
-def test_icu_beds_and_saturation_recall(dashboard_env: str, model_dir: Path) -> None:
+def test_icu_surveillance_load_and_the_recall_that_fits(dashboard_env: str, model_dir: Path) -> None:
+    """The threshold's trade-off on the ICU page: patients followed (flagged cases × days followed) vs recall."""
     at = _run(ICU)
-    _set_icu(at, cases=500, beds=30, los=8, share=0.2)
-    t = at.session_state["shared.threshold"]
-    row = _row_at(model_dir, t)
-    assert _metric(at, "Beds needed") == f"{500 * row['flagged_share'] * 0.2 * 8:,.1f}"
+    _set_icu(at, cases=500, team=2000, follow=8)
+    icu = pd.read_csv(model_dir / "evaluation" / "icu_by_threshold.csv")
+    row = icu[icu["threshold"] >= at.session_state["shared.threshold"]].sort_values("threshold").iloc[0]
+    assert _metric(at, "Flagged patients followed, peak") == f"{500 * row['case_flagged_share'] * 8:,.0f}"
 
-    table = pd.read_csv(model_dir / "evaluation" / "thresholds.csv")
-    table["beds"] = 500 * table["flagged_share"] * 0.2 * 8
-    fits = table[table["beds"] <= 30]
+    icu["followed"] = 500 * icu["case_flagged_share"] * 8
+    fits = icu[(icu["followed"] <= 2000) & (icu["case_flagged_share"] > 0)]
     recall = fits["recall"].max()
     assert 0 < recall < 1, "pick assumptions that saturate somewhere inside the curve"
-    deaths = 500 * _test_prevalence(model_dir) * (1 - recall)
-    banner = [w.value for w in at.warning if "saturates above recall" in w.value]
-    assert banner and f"recall {recall:.3f}" in banner[0] and f"{deaths:,.2f} deaths per day" in banner[0]
+    shown = [m.value for m in [*at.info, *at.warning] if "fits" in m.value]
+    assert shown and f"{recall:.3f}" in shown[0]
 
-    _set_icu(at, cases=500, beds=1_000_000, los=8, share=0.2)
-    assert any("never saturates" in s.value for s in at.success)
+    _set_icu(at, cases=500, team=10**8, follow=8)
+    assert any("Even the lowest stored threshold" in s.value for s in at.success)
 
 
 def test_endpoint_down_shows_banner_and_keeps_input(

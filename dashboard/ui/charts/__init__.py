@@ -16,7 +16,7 @@ Pages call the figures through this package (`charts.risk_scale(...)`).
 """
 
 from dashboard.ui.charts.counts import band_counts, deaths_by_month
-from dashboard.ui.charts.icu import icu_capacity, icu_census_timeline
+from dashboard.ui.charts.icu import icu_census_timeline, surveillance_curve
 from dashboard.ui.charts.monitoring import predicted_risk_bars, psi_bars, share_bars
 from dashboard.ui.charts.patient import SCALE_MAX, SCALE_MIN, risk_scale, risk_waterfall
 from dashboard.ui.charts.performance import calibration, confusion_matrix, decision_curve, pr_curve, roc_curve
@@ -29,7 +29,6 @@ __all__ = [
     "confusion_matrix",
     "deaths_by_month",
     "decision_curve",
-    "icu_capacity",
     "icu_census_timeline",
     "pr_curve",
     "predicted_risk_bars",
@@ -38,4 +37,5 @@ __all__ = [
     "risk_waterfall",
     "roc_curve",
     "share_bars",
+    "surveillance_curve",
 ]
