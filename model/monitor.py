@@ -50,7 +50,9 @@ MIN_DRIFT_ROWS = 500  # fewer compared rows: no drift verdict (the statistics ar
 MIN_EVENTS = 100  # deaths and survivors needed for a performance verdict (Collins et al., Stat Med 2016;35:214)
 OE_MATERIAL = 1.2  # observed/expected outside [1/1.2, 1.2] (and significant): recalibrate
 SLOPE_NEAR = (0.8, 1.25)  # calibration slope outside this (and significantly != 1), ranking intact: recalibrate
-SUPPORT_MAX_SHARE = 0.05  # more of the judged patients in extrapolated combinations (< 20 training patients): retrain
+# Share of the judged patients in extrapolated combinations (< 20 training patients) above the training share
+# by more than this: the case mix left the training support, retrain.
+SUPPORT_MAX_SHARE = 0.05
 ROC_AUC_MAX_DROP = 0.05  # ROC-AUC lower than the card's test figure by more than this (and significant): retrain
 # Inputs whose reported value depends on the outcome's follow-up (Unknown/Missing far commoner where the
 # outcome is unknown): rows without outcomes cannot be compared with a known-outcome reference on them.
@@ -493,6 +495,7 @@ class ModelView:
     probability: np.ndarray  # its risk for each of those combinations
     extrapolated: np.ndarray  # True where the combination had fewer than 20 training patients
     reference: dict[str, float | None]  # its card's test metrics (REFERENCE_METRICS)
+    reference_outside_support: float  # share of its training patients in those combinations
 
 
 def judged_rows(model: str, combos: pd.DataFrame) -> np.ndarray:
@@ -516,13 +519,16 @@ def model_views(reference_dir: str | Path, risk: lookup.RiskLookup, card: dict[s
         mask = judged_rows(model, combos)
         at = table_rows(table, combos.loc[mask], inputs)
         test = ((card.get("models") or {}).get(model) or {}).get("metrics", {}).get("test", {})
+        extrapolated = table["extrapolated"].astype(str).str.lower().eq("true").to_numpy()
+        support = table["train_patients"].to_numpy(dtype=float)
         views.append(
             ModelView(
                 name=model,
                 rows=np.flatnonzero(mask),
                 probability=table["probability"].to_numpy(dtype=float)[at],
-                extrapolated=table["extrapolated"].astype(str).str.lower().eq("true").to_numpy()[at],
+                extrapolated=extrapolated[at],
                 reference={k: _finite(test.get(k)) for k in REFERENCE_METRICS},
+                reference_outside_support=float(support[extrapolated].sum() / max(support.sum(), 1.0)),
             )
         )
     return views
@@ -561,6 +567,7 @@ def model_performance(view: ModelView, deaths: np.ndarray, survivors: np.ndarray
         calibration_slope=performance.calibration_slope(y, score, weight),
         roc_auc=performance.roc_auc(y, score, weight, view.reference["roc_auc"]),
         outside_support=float(weight[extrapolated].sum() / weight.sum()),
+        reference_outside_support=view.reference_outside_support,
         calibration=evaluate.calibration_table(y, score, weight).replace({np.nan: None}).to_dict(orient="records"),
     )
     return out
@@ -624,11 +631,11 @@ def _performance_verdict(perf: dict[str, Any], reasons: list[str], name: str) ->
             f"{auc['ci_high']:.3f}) against {auc['reference']:.3f} on the model card's test split (more than "
             f"{ROC_AUC_MAX_DROP} lower)"
         )
-    if perf["outside_support"] > SUPPORT_MAX_SHARE:
+    if perf["outside_support"] > perf["reference_outside_support"] + SUPPORT_MAX_SHARE:
         reasons.append(
-            f"{name} model: {perf['outside_support']:.1%} of these patients fall in combinations the model was "
-            f"trained on fewer than 20 patients of (more than {SUPPORT_MAX_SHARE:.0%}): the case mix left the "
-            "training support"
+            f"{name} model: {perf['outside_support']:.1%} of these patients fall in combinations the model saw "
+            f"fewer than 20 training patients of, against {perf['reference_outside_support']:.1%} in training "
+            f"(more than {SUPPORT_MAX_SHARE:.0%} points more): the case mix left the training support"
         )
     if len(reasons) > before:
         return VERDICT_RETRAIN
@@ -804,7 +811,8 @@ def _model_lines(name: str, m: dict[str, Any]) -> list[str]:
         f"  observed/expected deaths {_ci(oe, 'ratio', 2)}: {oe['observed']:,.0f} vs {oe['expected']:,.1f}",
         f"  calibration slope        {_ci(slope, 'slope', 2)}",
         f"  ROC-AUC                  {_ci(auc, 'roc_auc')} (DeLong); model card (test) {reference_auc}",
-        f"  outside training support {m['outside_support']:.1%} of patients",
+        f"  outside training support {m['outside_support']:.1%} of patients (training "
+        f"{m['reference_outside_support']:.1%})",
     ]
 
 
