@@ -191,7 +191,7 @@ def test_lost_ranking_says_retrain(synthetic_model_dir: Path, tmp_path: Path) ->
         "--reference", str(synthetic_model_dir), "--current", str(shuffled), "--out", str(tmp_path / "r.json")
     )
     assert report["verdict"] == "retrain" and code == 6
-    assert any(r.startswith("discrimination fell") for r in report["reasons"]), report["reasons"]
+    assert any(r.startswith("intake model: discrimination fell") for r in report["reasons"]), report["reasons"]
     assert report["performance"]["roc_auc"]["ci_high"] < 0.6
 
 
