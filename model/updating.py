@@ -37,7 +37,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.special import expit
 from scipy.stats import chi2
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning, SingularMatrixWarning
 
 from model import schema
 
@@ -62,17 +62,17 @@ class Fit:
     params: np.ndarray  # [a, b, g...] as far as the method has them
     cov: np.ndarray
     loglik: float
-    df: int  # parameters estimated
+    df: int  # parameters estimated (the design's rank)
     ridge: float | None = None
     notes: dict[str, float] = field(default_factory=dict)
 
     @property
     def intercept(self) -> float:
-        return float(self.params[0]) if self.df >= 1 else 0.0
+        return float(self.params[0]) if self.params.size >= 1 else 0.0
 
     @property
     def slope(self) -> float:
-        return float(self.params[1]) if self.df >= 2 else 1.0
+        return float(self.params[1]) if self.params.size >= 2 else 1.0
 
 
 def design(x: pd.DataFrame, model: str, columns: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -108,9 +108,13 @@ def _glm(z: np.ndarray | None, lp: np.ndarray, y: np.ndarray, w: np.ndarray, met
         loglik = float(np.sum(w * (y * np.log(p) + (1 - y) * np.log1p(-p))))
         return Fit(method, np.zeros(0), np.zeros((0, 0)), loglik, 0)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning, RuntimeWarning))
+        warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning, SingularMatrixWarning))
+        warnings.simplefilter("ignore", RuntimeWarning)
         result = sm.GLM(y, z, family=sm.families.Binomial(), offset=lp, freq_weights=w).fit(maxiter=200)
-    return Fit(method, np.asarray(result.params), np.asarray(result.cov_params()), float(result.llf), z.shape[1])
+    # Degrees of freedom are the design's rank: an old logit that is itself additive in the inputs makes
+    # the revision's slope and main effects collinear, and counting columns would overstate the test's df.
+    rank = int(np.linalg.matrix_rank(z * np.sqrt(w)[:, None]))
+    return Fit(method, np.asarray(result.params), np.asarray(result.cov_params()), float(result.llf), rank)
 
 
 def candidate_fits(lp: np.ndarray, matrix: np.ndarray, y: np.ndarray, w: np.ndarray) -> dict[str, Fit]:
@@ -212,9 +216,9 @@ def update_logit(fit: Fit, lp: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarr
     The SD is the delta method over the update's own coefficients (their covariance), the old
     logit taken as given: `model.recalibrate` adds the old interval's spread (times the slope).
     """
-    if fit.df == 0:
+    if fit.params.size == 0:
         return lp.copy(), np.zeros_like(lp)
-    z = np.hstack([np.ones((len(lp), 1)), lp[:, None], matrix])[:, : fit.df]
+    z = np.hstack([np.ones((len(lp), 1)), lp[:, None], matrix])[:, : fit.params.size]
     shift = z @ fit.params  # a; a + b lp; a + b lp + X g
     eta = lp + shift if fit.method == IN_THE_LARGE else shift
     return eta, np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, fit.cov, z), 0.0))
