@@ -50,6 +50,8 @@ MIN_DRIFT_ROWS = 500  # fewer compared rows: no drift verdict (the statistics ar
 MIN_EVENTS = 100  # deaths and survivors needed for a performance verdict (Collins et al., Stat Med 2016;35:214)
 OE_MATERIAL = 1.2  # observed/expected outside [1/1.2, 1.2] (and significant): recalibrate
 SLOPE_NEAR = (0.8, 1.25)  # calibration slope outside this (and significantly != 1), ranking intact: recalibrate
+# A calibration slope whose whole interval is below this: the ranking carries too little risk to recalibrate.
+SLOPE_RANKING_LOST = 0.5
 # Share of the judged patients in extrapolated combinations (< 20 training patients) above the training share
 # by more than this: the case mix left the training support, retrain.
 SUPPORT_MAX_SHARE = 0.05
@@ -75,6 +77,8 @@ THRESHOLDS = {
     "calibration_slope_near": list(SLOPE_NEAR),
     "roc_auc_max_drop": ROC_AUC_MAX_DROP,
     "outside_support_max_share": SUPPORT_MAX_SHARE,
+    "calibration_slope_ranking_lost_below": SLOPE_RANKING_LOST,
+    "roc_auc_expected": "model-based concordance under the recalibrated risks (van Klaveren et al. 2016)",
     "roc_auc_se": "DeLong (exact on tied, aggregated scores)",
     "observed_expected_variance": "binomial (sum of p(1-p))",
     "confidence_intervals": performance.CONFIDENCE,
@@ -566,10 +570,13 @@ def model_performance(view: ModelView, deaths: np.ndarray, survivors: np.ndarray
         observed_expected=performance.observed_expected(y, score, weight),
         calibration_slope=performance.calibration_slope(y, score, weight),
         roc_auc=performance.roc_auc(y, score, weight, view.reference["roc_auc"]),
+        roc_auc_expected=None,
         outside_support=float(weight[extrapolated].sum() / weight.sum()),
         reference_outside_support=view.reference_outside_support,
         calibration=evaluate.calibration_table(y, score, weight).replace({np.nan: None}).to_dict(orient="records"),
     )
+    line = out["calibration_slope"]
+    out["roc_auc_expected"] = performance.expected_auc(score, weight, line["intercept"], line["slope"])
     return out
 
 
@@ -625,11 +632,17 @@ def _performance_verdict(perf: dict[str, Any], reasons: list[str], name: str) ->
     spread of risk is off while ranking holds (both are what `model.recalibrate` fits); else ok."""
     oe, slope, auc = perf["observed_expected"], perf["calibration_slope"], perf["roc_auc"]
     before = len(reasons)
-    if _significant(auc) and auc["drop"] > ROC_AUC_MAX_DROP:
+    expected = perf["roc_auc_expected"]
+    if _significant(auc) and auc["drop"] > ROC_AUC_MAX_DROP and auc["roc_auc"] < expected - ROC_AUC_MAX_DROP:
         reasons.append(
             f"{name} model: discrimination fell: ROC-AUC {auc['roc_auc']:.3f} (95% CI {auc['ci_low']:.3f}-"
-            f"{auc['ci_high']:.3f}) against {auc['reference']:.3f} on the model card's test split (more than "
-            f"{ROC_AUC_MAX_DROP} lower)"
+            f"{auc['ci_high']:.3f}) against {auc['reference']:.3f} on the model card's test split and "
+            f"{expected:.3f} expected from this case mix and slope (more than {ROC_AUC_MAX_DROP} lower than both)"
+        )
+    if slope["ci_high"] < SLOPE_RANKING_LOST:
+        reasons.append(
+            f"{name} model: calibration slope {slope['slope']:.2f} (95% CI {slope['ci_low']:.2f}-"
+            f"{slope['ci_high']:.2f}) below {SLOPE_RANKING_LOST}: the model's ranking carries little of the risk"
         )
     if perf["outside_support"] > perf["reference_outside_support"] + SUPPORT_MAX_SHARE:
         reasons.append(
@@ -810,7 +823,8 @@ def _model_lines(name: str, m: dict[str, Any]) -> list[str]:
         f"{name}: {m['patients']:,.0f} patients with known outcome ({m['deaths']:,.0f} deaths)",
         f"  observed/expected deaths {_ci(oe, 'ratio', 2)}: {oe['observed']:,.0f} vs {oe['expected']:,.1f}",
         f"  calibration slope        {_ci(slope, 'slope', 2)}",
-        f"  ROC-AUC                  {_ci(auc, 'roc_auc')} (DeLong); model card (test) {reference_auc}",
+        f"  ROC-AUC                  {_ci(auc, 'roc_auc')} (DeLong); model card (test) {reference_auc}; "
+        f"expected from this case mix {m['roc_auc_expected']:.3f}",
         f"  outside training support {m['outside_support']:.1%} of patients (training "
         f"{m['reference_outside_support']:.1%})",
     ]

@@ -151,6 +151,19 @@ def roc_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray, reference: float | None
     return out
 
 
+def expected_auc(p: np.ndarray, w: np.ndarray, intercept: float = 0.0, slope: float = 1.0) -> float:
+    """Model-based concordance: the ROC-AUC these patients would give if expit(a + b logit(p)) were their true risk.
+
+    Van Klaveren et al. (Stat Med 2016;35:4136): it moves with the case mix and the calibration slope
+    only, so an observed ROC-AUC far below it means the ranking itself is wrong, while one that fell
+    with it (a narrower case mix, a flatter slope) does not.
+    """
+    q = expit(intercept + slope * np.log(np.clip(p, 1e-9, 1 - 1e-9) / np.clip(1 - p, 1e-9, 1)))
+    both = np.concatenate([np.asarray(p, dtype=float)] * 2)
+    y = np.r_[np.ones(len(q)), np.zeros(len(q))]
+    return delong(y, both, np.r_[w * q, w * (1 - q)])[0]
+
+
 def against_outcomes(
     death_yn: pd.Series, p: np.ndarray, threshold: float, reference_auc: float | None = None
 ) -> dict[str, Any] | None:
