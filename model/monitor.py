@@ -48,7 +48,7 @@ from model.loader import DataError, arrow_batches, describe_source, iter_canonic
 ALPHA = 0.01  # family-wise false-alarm rate of one report's tests (Holm within the drift or the performance family)
 MIN_DRIFT_ROWS = 500  # fewer compared rows: no drift verdict (the statistics are still shown)
 MIN_EVENTS = 100  # deaths and survivors needed for a performance verdict (Collins et al., Stat Med 2016;35:214)
-OE_MATERIAL = 1.2  # observed/expected outside [1/1.2, 1.2] (and significant): recalibrate
+OE_MATERIAL = 1.1  # observed/expected outside [1/1.1, 1.1] (and significant): recalibrate
 SLOPE_NEAR = (0.8, 1.25)  # calibration slope outside this (and significantly != 1), ranking intact: recalibrate
 # A calibration slope whose whole interval is below this: the ranking carries too little risk to recalibrate.
 SLOPE_RANKING_LOST = 0.5
@@ -60,6 +60,7 @@ ROC_AUC_MAX_DROP = 0.05  # ROC-AUC lower than the card's test figure by more tha
 # outcome is unknown): rows without outcomes cannot be compared with a known-outcome reference on them.
 OUTCOME_DEPENDENT_INPUTS = ("hosp_yn", "icu_yn", "medcond_yn")
 INTAKE_DATE_COLUMNS = ("onset_dt", "pos_spec_dt")
+DEFAULT_CASE_MIX = Path(__file__).resolve().parent.parent / "data" / "cdc_first_wave_500k.csv.gz"  # power table
 
 THRESHOLDS = {
     "alpha_family_wise": ALPHA,
