@@ -170,8 +170,10 @@ def against_outcomes(
     """A scored file's predictions against the outcomes it records, or None when no row has one.
 
     Only rows whose `death_yn` is Yes or No count (any CDC spelling); Missing/Unknown outcomes are
-    reported as `unknown`. {"known", "unknown", "deaths", "observed_expected", "roc_auc" (None
-    with one class), "flagged", "recall", "precision"} at `threshold` (flag = p >= threshold).
+    reported as `unknown`. {"known", "unknown", "deaths", "observed_expected", "roc_auc",
+    "calibration_slope", "roc_auc_expected" (None with one class), "flagged", "recall", "precision"}
+    at `threshold` (flag = p >= threshold). The monitor's methods (binomial O/E, DeLong); `p` is
+    each row's routed risk, so `reference_auc` should be the routed figure, not one model's.
     """
     outcome = death_yn.map(lambda v: schema.canonical_value(schema.TARGET, v) if isinstance(v, str) else None)
     known = outcome.isin([schema.TARGET_POSITIVE, schema.TARGET_NEGATIVE]).to_numpy()
@@ -181,12 +183,16 @@ def against_outcomes(
     pk, w = np.asarray(p, dtype=float)[known], np.ones(int(known.sum()))
     flagged = pk >= threshold
     deaths = int(y.sum())
+    both = 0 < deaths < len(y)
+    slope = calibration_slope(y, pk, w) if both else None
     return {
         "known": int(known.sum()),
         "unknown": int((~known).sum()),
         "deaths": deaths,
         "observed_expected": observed_expected(y, pk, w),
-        "roc_auc": roc_auc(y, pk, w, reference_auc) if 0 < deaths < len(y) else None,
+        "roc_auc": roc_auc(y, pk, w, reference_auc) if both else None,
+        "calibration_slope": slope,
+        "roc_auc_expected": expected_auc(pk, w, slope["intercept"], slope["slope"]) if slope else None,
         "flagged": int(flagged.sum()),
         "recall": float(flagged[y == 1].mean()) if deaths else None,
         "precision": float(y[flagged].mean()) if flagged.any() else None,
