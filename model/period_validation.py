@@ -46,6 +46,15 @@ def eligible_months(known: pd.DataFrame, model: str) -> list[str]:
     return sorted(by_month.index[enough])
 
 
+def _rest_deaths(known: pd.DataFrame, model: str, month: str) -> float:
+    """Deaths of the model's patients outside `month`: a month is left out only when the rest can train."""
+    rest = known[known[CASE_MONTH] != month]
+    if model == schema.IN_HOSPITAL_MODEL:
+        for column in schema.HOSPITAL_FIELDS:
+            rest = rest[rest[column].isin(schema.HOSPITAL_KNOWN_VALUES)]
+    return float(rest["deaths"].sum())
+
+
 def leave_one_out(known: pd.DataFrame, model: str, candidate: str, month: str, seed: int) -> dict[str, Any]:
     """Train on every month but `month` (fit 75% / recalibrate 25%), judge on `month`."""
     rest, held = known[known[CASE_MONTH] != month], known[known[CASE_MONTH] == month]
@@ -122,13 +131,13 @@ def _pooled(per_month: pd.DataFrame) -> dict[str, Any]:
 
 def validate_model(known: pd.DataFrame, model: str, candidate: str, seed: int) -> dict[str, Any]:
     """Leave-one-month-out figures of one model and, with MIN_PERIODS months or more, their pooled values."""
-    months = eligible_months(known, model)
+    months = [m for m in eligible_months(known, model) if _rest_deaths(known, model, m) >= MIN_PERIOD_EVENTS]
     rows = [leave_one_out(known, model, candidate, m, seed) for m in months]
     out: dict[str, Any] = {"months": rows, "candidate": candidate, "performed": len(rows) >= MIN_PERIODS}
     if not out["performed"]:
         out["reason"] = (
-            f"{len(rows)} month(s) with at least {MIN_PERIOD_EVENTS} deaths and survivors; {MIN_PERIODS} are "
-            "needed for a prediction interval"
+            f"{len(rows)} month(s) with at least {MIN_PERIOD_EVENTS} deaths and survivors (and as many deaths in "
+            f"the other months to train on); {MIN_PERIODS} are needed for a prediction interval"
         )
         return out
     out["pooled"] = _pooled(pd.DataFrame(rows))
