@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from model import artifact, evaluate, reporting, schema
+from model import artifact, evaluate, period_validation, reporting, schema
 from model.candidates import CANDIDATES
 from model.exit_codes import BAD_INPUT, guarded
 from model.fitting import FittedModel, Weighted, fit_model
@@ -153,6 +153,7 @@ def train(
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
     fitted, evaluation, skipped = _fit_and_evaluate(splits, seed, candidates, progress)
+    periods = period_validation.validate(known, fitted, seed)  # leave-one-month-out; widens intervals by tau
     tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic, seed=seed)
     # The chosen candidate refitted on earlier months: the question is how *this* model ages.
     temporal = reporting.temporal_validation(known, seed=seed, names=[fitted[schema.INTAKE_MODEL].candidate])
@@ -174,12 +175,12 @@ def train(
         temporal=temporal,
         tables=tables,
         seed=seed,
-    )
+    ) | {"period_validation": periods}
     artifact.write_artifact(
         out,
         risk_tables={name: model.table for name, model in fitted.items()},
         card=card,
-        card_markdown=card_markdown(card),
+        card_markdown=card_markdown(card) + period_validation.markdown(periods),
         tables=tables,
         training_distribution=reporting.training_distribution(splits[0], fitted),
     )

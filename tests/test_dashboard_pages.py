@@ -7,6 +7,7 @@ not with the dashboard's own helpers, so a wrong lookup in the app fails the tes
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import math
@@ -15,6 +16,7 @@ import socket
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -292,7 +294,17 @@ def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
     assert _metric(at, "Observed / expected deaths") == f"{oe['oe']:.3f}"
     assert _metric(at, "Rows read") == f"{card['data']['rows_read']:,}"
     assert any("Temporal validation" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 2  # cases by month, calibration with its smoothed curve
+    # Cases by month, calibration with its smoothed curve, and per model the leave-one-month-out forest plots
+    # of O/E and ROC-AUC, whose pooled diamond is the card's random-effects mean.
+    periods = card["period_validation"]["models"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2 + 2 * len(periods)
+    pooled = json.loads(charts[1].proto.spec)["data"][-1]  # the intake model's O/E forest
+    x = pooled["x"]
+    x = np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]) if isinstance(x, dict) else x
+    assert pooled["y"] == ["pooled"] and pooled["name"].startswith("pooled (random effects)")
+    assert x[0] == pytest.approx(periods["intake"]["pooled"]["observed_expected"]["mu"])
+    assert any("prediction interval for a new month" in c.value for c in at.caption)
     if card["data"].get("synthetic"):
         assert any("SYNTHETIC" in w.value for w in at.warning)
     sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")

@@ -91,6 +91,33 @@ for name, model in (card.get("models") or {}).items():
             f"{model['combinations']:,} combinations extrapolated."
         )
 
+
+def _period_section(periods: dict) -> None:
+    """Leave-one-month-out figures: a forest plot per model and measure, pooled values and which interval is shown."""
+    st.subheader("Performance between months (leave one month out)")
+    st.caption(
+        f"{periods.get('method', '')}; months with at least {periods.get('min_events_per_month', 100)} deaths and "
+        f"survivors; {periods.get('pooling', '')}. Intervals the form shows: {periods.get('interval_shown', '')}."
+    )
+    for name, result in (periods.get("models") or {}).items():
+        st.markdown(f"**{schema.MODEL_LABELS.get(name, name)}**")
+        if not result.get("performed"):
+            st.markdown(f"No pooled values: {result.get('reason', 'too few months')}.")
+        cols = st.columns(2)
+        for col, measure in zip(cols, ("oe", "roc_auc"), strict=True):
+            col.plotly_chart(charts.forest(result, measure), config={"displayModeBar": False}, key=f"{name}-{measure}")
+        if result.get("performed"):
+            oe, auc = result["pooled"]["observed_expected"], result["pooled"]["roc_auc"]
+            st.caption(
+                f"Pooled O/E {oe['mu']:.2f} (95% prediction interval for a new month {oe['pi_low']:.2f}-"
+                f"{oe['pi_high']:.2f}); ROC-AUC {auc['mu']:.3f} ({auc['pi_low']:.3f}-{auc['pi_high']:.3f}); "
+                f"each risk's interval widened by a between-month SD of {result['interval_tau_log']:.3f} on the logit."
+            )
+
+
+if card.get("period_validation"):
+    _period_section(card["period_validation"])
+
 left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(

@@ -11,6 +11,7 @@ Modules:
     counts       patients per risk band and per case month
     icu          ICU beds needed against recall, and the ICU census day by day
     monitoring   drift: PSI per model input, category shares, predicted risk now and at training
+    periods      leave-one-month-out forest plot (Model card)
 
 Pages call the figures through this package (`charts.risk_scale(...)`).
 """
@@ -20,6 +21,7 @@ from dashboard.ui.charts.icu import icu_census_timeline, surveillance_curve
 from dashboard.ui.charts.monitoring import predicted_risk_bars, psi_bars, share_bars
 from dashboard.ui.charts.patient import SCALE_MAX, SCALE_MIN, risk_scale, risk_waterfall
 from dashboard.ui.charts.performance import calibration, confusion_matrix, decision_curve, pr_curve, roc_curve
+from dashboard.ui.charts.periods import forest
 
 __all__ = [
     "SCALE_MAX",
@@ -29,6 +31,7 @@ __all__ = [
     "confusion_matrix",
     "deaths_by_month",
     "decision_curve",
+    "forest",
     "icu_census_timeline",
     "pr_curve",
     "predicted_risk_bars",
