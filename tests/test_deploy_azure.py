@@ -712,7 +712,7 @@ def test_kubernetes_memory_limit_is_below_the_instance_type_limit(mirror: Path) 
     limit = resources.instance_type_limits(d.instance_type)
     assert limit is not None
     assert resources.parse_quantity(d.resources.limits.memory) < resources.parse_quantity(limit["memory"])
-    assert resources.parse_quantity(d.resources.limits.cpu) <= resources.parse_quantity(limit["cpu"])
+    assert resources.parse_quantity(d.resources.limits.cpu) < resources.parse_quantity(limit["cpu"])
     with pytest.raises(ConfigError, match=r"memory_limit 2Gi must be below instance type 'defaultinstancetype'"):
         DeploySettings(memory_limit="2Gi")
     # The shipped custom InstanceType allows more, and is read from its CRD file.
