@@ -148,17 +148,23 @@ def _print_access(settings: DeploySettings, uri: str | None) -> None:
         print("dashboard: RISK_ENDPOINT_URL=<scoring URI> RISK_ENDPOINT_AUTH=key, key from Key Vault (docs/azure.md)")
 
 
-def _rollout(plane: Any, settings: DeploySettings, plan: Any, deployment: Any | None) -> None:
-    """Run a planned rollout with canary checks; afterwards retarget the monitor and retire old slots."""
+def _rollout(plane: Any, settings: DeploySettings, plan: Any, deployment: Any | None, model: tuple[str, str]) -> None:
+    """Run a planned rollout with canary checks; afterwards retarget the monitor and retire old slots.
+
+    The monitoring references of the model being rolled out are registered first (deploy time), so
+    the schedule moves to the new deployment *and* the new model's references together.
+    """
     from deploy.azure import entities as ent
+    from deploy.azure.monitoring import register_model_references
     from deploy.azure.rollout import AfterPromotion, CanaryPolicy, endpoint_prober, execute_rollout
 
+    references = register_model_references(plane, settings, *model)
     uri = plane.scoring_uri(settings.endpoint_name)
     prober = endpoint_prober(uri, plane.auth_secret(settings.endpoint_name))
     new_settings = settings.replace(deployment_name=plan.new_deployment)
     after = AfterPromotion(
         monitor_name=settings.monitor_name,
-        retarget=lambda existing: ent.retarget_schedule(existing, new_settings),
+        retarget=lambda existing: ent.retarget_schedule(existing, new_settings, references),
         keep_previous=settings.keep_previous_deployment,
     )
     execute_rollout(
@@ -173,9 +179,9 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     from deploy.azure.staging import stage_code
     from deploy.azure.traffic import next_deployment_name, plan_rollout
 
-    model_ref = ent.model_reference(settings, args.model_version)
     endpoint = ent.build_online_endpoint(settings)
     if args.dry_run:
+        model_ref = ent.model_reference(settings, args.model_version)
         current, existing = _parse_traffic(args.current), _parse_names(args.existing)
         name = args.deployment or next_deployment_name(current, existing)
         plan = plan_rollout(current, name, settings.traffic_steps, existing=existing)
@@ -184,6 +190,8 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
         return 0
     client = _workspace_client(args, settings)
     plane = AzureControlPlane(client, settings.auth_mode)
+    # A pinned version, never @latest: the monitor's references and the dashboard must name what is served.
+    version = args.model_version or plane.latest_model_version(settings.model_name)
     if not plane.endpoint_exists(settings.endpoint_name):
         print(f"creating endpoint {settings.endpoint_name} ({settings.target}) ...")
         client.online_endpoints.begin_create_or_update(endpoint).result()
@@ -191,11 +199,15 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     name = args.deployment or next_deployment_name(current, existing)
     plan = plan_rollout(current, name, settings.traffic_steps, existing=existing)
     stage_code()
-    _rollout(plane, settings, plan, ent.build_online_deployment(settings, _paths(args), model_ref, name))
+    model_ref = ent.model_reference(settings, version)
+    deployment = ent.build_online_deployment(settings, _paths(args), model_ref, name)
+    _rollout(plane, settings, plan, deployment, (settings.model_name, version))
+    print(f'dashboard: set model = "{settings.model_name}:{version}" in [dashboard] (docs/azure.md, after a rollout)')
     return 0
 
 
 def cmd_promote(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure.monitoring import parse_model_id
     from deploy.azure.rollout import AzureControlPlane
     from deploy.azure.traffic import plan_rollout
 
@@ -208,7 +220,9 @@ def cmd_promote(args: argparse.Namespace, settings: DeploySettings) -> int:
         return 0
     plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
     current, existing = plane.traffic(settings.endpoint_name), plane.deployments(settings.endpoint_name)
-    _rollout(plane, settings, plan_rollout(current, args.deployment, settings.traffic_steps, True, existing), None)
+    plan = plan_rollout(current, args.deployment, settings.traffic_steps, True, existing)
+    model = parse_model_id(plane.deployment_model(settings.endpoint_name, args.deployment))
+    _rollout(plane, settings, plan, None, model)
     return 0
 
 
@@ -294,42 +308,59 @@ def cmd_batch(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0
 
 
-def cmd_reference(args: argparse.Namespace, settings: DeploySettings) -> int:
-    """Write the reference MLTable from the model's training distribution and register it."""
+def _reference_data(args: argparse.Namespace, settings: DeploySettings) -> list[Any]:
+    """Write both reference MLTables of --model-dir and build their data assets (Azure numbers the versions)."""
     from deploy.azure import entities as ent
-    from deploy.azure.reference_data import build_reference_data, write_reference
-
-    folder = write_reference(args.model_dir, args.reference_dir)
-    print(f"wrote {folder} (reference.csv + MLTable) from {args.model_dir}")
-    data = build_reference_data(
-        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
+    from deploy.azure.reference_data import (
+        OUTPUTS_DESCRIPTION,
+        build_reference_data,
+        write_prediction_reference,
+        write_reference,
     )
+
+    inputs = write_reference(args.model_dir, args.reference_dir)
+    outputs = write_prediction_reference(args.model_dir, args.reference_dir.parent / ent.PREDICTION_REFERENCE_FOLDER)
+    version = ent.card_tags(args.model_dir).get("model_version")
+    print(f"wrote {inputs} and {outputs} (reference.csv + MLTable) from {args.model_dir}")
+    return [
+        build_reference_data(settings.monitor_reference_name, str(inputs), None, version),
+        build_reference_data(
+            settings.monitor_prediction_reference_name, str(outputs), None, version, OUTPUTS_DESCRIPTION
+        ),
+    ]
+
+
+def cmd_reference(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Write the two reference MLTables (inputs, predictions) from --model-dir and register them."""
+    from deploy.azure.rollout import AzureControlPlane
+
+    assets = _reference_data(args, settings)
     if args.dry_run:
-        _print_entities([data])
+        _print_entities(assets)
         return 0
-    registered = _workspace_client(args, settings).data.create_or_update(data)
-    print(f"registered data asset {registered.name}:{registered.version}")
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    for data in assets:
+        print(f"registered data asset {data.name}:{plane.register_data(data)}")
     return 0
 
 
 def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
-    """Register the reference data first (the schedule refers to it), then create the schedule."""
+    """Create the schedule for the deployment serving the endpoint, with its model's references registered first."""
     from deploy.azure import entities as ent
-    from deploy.azure.reference_data import build_reference_data, write_reference
+    from deploy.azure.monitoring import schedule_for_endpoint, serving_deployment
+    from deploy.azure.rollout import AzureControlPlane
 
-    folder = write_reference(args.model_dir, args.reference_dir)
-    data = build_reference_data(
-        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
-    )
     if args.dry_run:
-        _print_entities([data, ent.build_monitor_schedule(settings)])
+        deployment = settings.deployment_name
+        if args.current:
+            deployment = serving_deployment(settings.endpoint_name, _parse_traffic(args.current))
+        assets = _reference_data(args, settings)
+        _print_entities([*assets, ent.build_monitor_schedule(settings.replace(deployment_name=deployment))])
         return 0
-    client = _workspace_client(args, settings)
-    registered = client.data.create_or_update(data)
-    print(f"registered reference data {registered.name}:{registered.version} from {args.model_dir}")
-    schedule = ent.build_monitor_schedule(settings.replace(monitor_reference_version=str(registered.version)))
-    created = client.schedules.begin_create_or_update(schedule).result()
-    print(f"monitoring schedule {created.name} created for deployment {settings.deployment_name}")
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    schedule, _ = schedule_for_endpoint(plane, settings)
+    plane.create_schedule(schedule)
+    print(f"monitoring schedule {schedule.name}: {schedule.create_monitor.monitoring_target.endpoint_deployment_id}")
     return 0
 
 
@@ -364,9 +395,12 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     ),
     "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
-    "reference": (cmd_reference, "write and register the monitoring reference MLTable from --model-dir"),
+    "reference": (cmd_reference, "write and register the monitoring reference MLTables (inputs, predictions)"),
     "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp create --yaml)"),
-    "monitor": (cmd_monitor, "register the reference data, then create the drift monitoring schedule"),
+    "monitor": (
+        cmd_monitor,
+        "schedule drift monitoring of the deployment serving the endpoint (its model's references registered first)",
+    ),
 }
 
 
@@ -380,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dry-run", action="store_true", help="build and print entities; no network, no credential")
         p.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model", help="model artifact dir")
         p.add_argument("--model-version", help="registered model version (default: latest)")
-        p.add_argument("--current", default="", help="dry-run/plan: current traffic, e.g. blue=90,green=10")
+        p.add_argument("--current", default="", help="dry-run/plan/monitor: current traffic, e.g. blue=90,green=10")
         p.add_argument("--existing", default="", help="dry-run/plan: every deployment on the endpoint, e.g. blue,green")
         p.add_argument("--resume", action="store_true", help="plan: continue a rollout of --deployment")
         p.add_argument("--yes", action="store_true", help="teardown: confirm deletion")
