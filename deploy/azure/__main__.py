@@ -396,7 +396,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
     "reference": (cmd_reference, "write and register the monitoring reference MLTables (inputs, predictions)"),
-    "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp create --yaml)"),
+    "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp update --yaml)"),
     "monitor": (
         cmd_monitor,
         "schedule drift monitoring of the deployment serving the endpoint (its model's references registered first)",
