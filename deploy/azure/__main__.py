@@ -381,6 +381,67 @@ def cmd_dashboard(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0
 
 
+def _serving_card(args: argparse.Namespace, settings: DeploySettings) -> dict[str, Any] | None:
+    """The serving model's card: from --serving-dir, else downloaded from the endpoint's serving deployment."""
+    import tempfile
+
+    from deploy.azure.gate import load_card
+    from deploy.azure.monitoring import parse_model_id, serving_deployment
+    from deploy.azure.rollout import AzureControlPlane
+
+    if args.serving_dir is not None:
+        return load_card(args.serving_dir)
+    if args.dry_run:
+        return None
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    traffic = plane.traffic(settings.endpoint_name)
+    if not any(traffic.values()):
+        print(f"no model serves {settings.endpoint_name} yet: only the absolute criteria apply")
+        return None
+    deployment = serving_deployment(settings.endpoint_name, traffic)
+    name, version = parse_model_id(plane.deployment_model(settings.endpoint_name, deployment))
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_card(plane.download_model(name, version, Path(tmp) / "model"))
+
+
+def cmd_gate(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Exit 0 if the model in --model-dir may replace the serving one (docs/azure.md, CI/CD), 1 with reasons if not."""
+    from deploy.azure.gate import gate, load_card, summary
+
+    candidate = load_card(args.model_dir)
+    serving = _serving_card(args, settings)
+    print(summary(candidate, serving))
+    problems, warnings = gate(candidate, serving)
+    for warning in warnings:
+        print(f"gate warning: {warning}")
+    for problem in problems:
+        print(f"gate: {problem}", file=sys.stderr)
+    print("gate: passed" if not problems else f"gate: failed ({len(problems)} reason(s)); not released")
+    return 0 if not problems else 1
+
+
+def cmd_smoke(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Score the smoke records through the traffic split; every answer must carry --expect-model-version."""
+    from dashboard.client import EndpointClient, EndpointConfig, EndpointError
+    from deploy.azure.rollout import AzureControlPlane, smoke_records
+    from model import schema
+
+    if not args.expect_model_version:
+        raise CliError("smoke needs --expect-model-version (model_version in the new model's model_card.json)")
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    uri = plane.scoring_uri(settings.endpoint_name)
+    config = EndpointConfig(scoring_url=uri, name="azure", auth="key", key=plane.auth_secret(settings.endpoint_name))
+    client, seen, errors = EndpointClient(config), set(), 0
+    for _ in range(settings.canary_requests):
+        try:
+            seen.add(client.score(smoke_records(), traffic=schema.PROBE).model_version)  # never collected
+        except EndpointError as exc:
+            errors += 1
+            print(f"smoke: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"smoke: {settings.canary_requests} requests, {errors} errors, model versions {sorted(seen)}")
+    return 0 if errors == 0 and seen == {args.expect_model_version} else 1
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], str]] = {
     "dry-run": (cmd_dry_run, "build every entity and write the YAML specs (no network)"),
     "plan": (cmd_plan, "print the blue/green traffic plan for --current traffic (no network)"),
@@ -397,6 +458,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
     "reference": (cmd_reference, "write and register the monitoring reference MLTables (inputs, predictions)"),
     "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp update --yaml)"),
+    "gate": (cmd_gate, "release gate: may --model-dir replace the serving model? (card figures; exit 1 if not)"),
+    "smoke": (cmd_smoke, "after a rollout: score through the endpoint, expect --expect-model-version everywhere"),
     "monitor": (
         cmd_monitor,
         "schedule drift monitoring of the deployment serving the endpoint (its model's references registered first)",
@@ -425,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="reference/monitor: folder for the reference MLTable",
         )
         p.add_argument("--out", type=Path, default=DEFAULT_DRY_RUN_DIR, help="dry-run: folder for the YAML specs")
+        p.add_argument("--serving-dir", type=Path, help="gate: the serving model's folder (default: download it)")
+        p.add_argument("--expect-model-version", help="smoke: the model_version every answer must carry")
         p.add_argument("--write-specs", action="store_true", help="dry-run: regenerate deploy/azure/specs/")
         p.add_argument("--target", choices=TARGETS, help="kubernetes (attached AKS) or managed")
         p.add_argument("--auth-mode", dest="auth_mode", choices=AUTH_MODES)
