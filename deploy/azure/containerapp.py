@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.azure import collected
 from deploy.azure.config import ConfigError
 
 TARGET_PORT = 8501
@@ -69,6 +70,11 @@ class DashboardSettings:
     endpoint_key_secret: str = "covid19-endpoint-key"  # Key Vault secret name (key auth only)
     streamlit_secrets_secret: str = "covid19-dashboard-streamlit-secrets"  # Key Vault secret: secrets.toml
     auth_client_secret_secret: str = "covid19-dashboard-auth-client-secret"  # Key Vault secret: Easy Auth's
+    # Where the deployments' collected data is (Monitoring page, deploy.azure.collected): the workspace's
+    # storage account and its workspaceblobstore container (az ml datastore show -n workspaceblobstore).
+    collected_account_url: str = "https://<workspace storage account>.blob.core.windows.net"
+    collected_container: str = "<workspaceblobstore container, azureml-blobstore-...>"
+    endpoint_name: str = "covid19-death-risk"
     cpu: float = 1.0
     min_replicas: int = 1
     max_replicas: int = 2
@@ -129,6 +135,9 @@ def environment_variables(s: DashboardSettings) -> list[dict[str, str]]:
         {"name": "AZUREML_WORKSPACE_NAME", "value": s.workspace_name},
         {"name": "AZURE_CLIENT_ID", "value": s.identity_client_id},  # which managed identity to use
         {"name": "STREAMLIT_SECRETS_FILES", "value": f"{SECRETS_MOUNT}/secrets.toml"},
+        {"name": collected.ACCOUNT_URL_ENV, "value": s.collected_account_url},
+        {"name": collected.CONTAINER_ENV, "value": s.collected_container},
+        {"name": collected.ENDPOINT_ENV, "value": s.endpoint_name},
     ]
     if s.endpoint_auth == "key":
         env.insert(2, {"name": "RISK_ENDPOINT_KEY", "secretRef": ENDPOINT_KEY_SECRET})
