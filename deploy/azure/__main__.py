@@ -202,6 +202,8 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     model_ref = ent.model_reference(settings, version)
     deployment = ent.build_online_deployment(settings, _paths(args), model_ref, name)
     _rollout(plane, settings, plan, deployment, (settings.model_name, version))
+    # One parseable line for scripts (deploy/azure/ci/rollout.sh): the new slot, the previous ones.
+    print(f"deployed {name} (model {settings.model_name}:{version}); previous: {','.join(plan.retire) or '-'}")
     print(f'dashboard: set model = "{settings.model_name}:{version}" in [dashboard] (docs/azure.md, after a rollout)')
     return 0
 
@@ -442,6 +444,28 @@ def cmd_smoke(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0 if errors == 0 and seen == {args.expect_model_version} else 1
 
 
+def cmd_serving_model(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Download the model the endpoint serves into --out (the monitor's reference in CI); prints name:version."""
+    from deploy.azure.monitoring import parse_model_id, serving_deployment
+    from deploy.azure.rollout import AzureControlPlane
+
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    deployment = serving_deployment(settings.endpoint_name, plane.traffic(settings.endpoint_name))
+    name, version = parse_model_id(plane.deployment_model(settings.endpoint_name, deployment))
+    plane.download_model(name, version, args.out)
+    print(f"{name}:{version}")
+    return 0
+
+
+def cmd_collected(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Copy the deployments' collected inputs of the last --days days from Blob Storage into --out."""
+    from deploy.azure.collected import container_client, fetch_collected
+
+    fetched = fetch_collected(container_client(), settings.endpoint_name, args.out, args.days)
+    print(f"{fetched.records:,} records from {fetched.blobs} blobs {fetched.by_deployment} into {args.out}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], str]] = {
     "dry-run": (cmd_dry_run, "build every entity and write the YAML specs (no network)"),
     "plan": (cmd_plan, "print the blue/green traffic plan for --current traffic (no network)"),
@@ -460,6 +484,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp update --yaml)"),
     "gate": (cmd_gate, "release gate: may --model-dir replace the serving model? (card figures; exit 1 if not)"),
     "smoke": (cmd_smoke, "after a rollout: score through the endpoint, expect --expect-model-version everywhere"),
+    "serving-model": (cmd_serving_model, "download the model the endpoint serves into --out"),
+    "collected": (cmd_collected, "copy the deployments' collected inputs (Blob Storage) into --out for model.monitor"),
     "monitor": (
         cmd_monitor,
         "schedule drift monitoring of the deployment serving the endpoint (its model's references registered first)",
@@ -490,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", type=Path, default=DEFAULT_DRY_RUN_DIR, help="dry-run: folder for the YAML specs")
         p.add_argument("--serving-dir", type=Path, help="gate: the serving model's folder (default: download it)")
         p.add_argument("--expect-model-version", help="smoke: the model_version every answer must carry")
+        p.add_argument("--days", type=int, default=7, help="collected: how many days back")
         p.add_argument("--write-specs", action="store_true", help="dry-run: regenerate deploy/azure/specs/")
         p.add_argument("--target", choices=TARGETS, help="kubernetes (attached AKS) or managed")
         p.add_argument("--auth-mode", dest="auth_mode", choices=AUTH_MODES)

@@ -80,9 +80,10 @@ def container_client(environ: Mapping[str, str] | None = None) -> Any:
         )
     if env.get(CONNECTION_ENV):
         return ContainerClient.from_connection_string(env[CONNECTION_ENV], env[CONTAINER_ENV])
-    from azure.identity import ManagedIdentityCredential
+    from azure.identity import DefaultAzureCredential
 
-    credential = ManagedIdentityCredential(client_id=env.get("AZURE_CLIENT_ID") or None)
+    # The Container App's managed identity (AZURE_CLIENT_ID), or `az login` / GitHub's OIDC login in CI.
+    credential = DefaultAzureCredential(managed_identity_client_id=env.get("AZURE_CLIENT_ID") or None)
     return ContainerClient(env[ACCOUNT_URL_ENV], env[CONTAINER_ENV], credential=credential)
 
 
