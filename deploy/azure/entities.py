@@ -64,6 +64,7 @@ from deploy.azure.environment import (
     BATCH_ENVIRONMENT_NAME,
     CONDA_FILE,
     ENVIRONMENT_NAME,
+    TRAIN_CONDA_FILE,
 )
 from deploy.server_settings import SCORING_SERVER_ENV
 from model import schema
@@ -79,7 +80,11 @@ PREDICTION_REFERENCE_FOLDER = "prediction-reference"
 DEFAULT_PREDICTION_REFERENCE_DIR = DEFAULT_REFERENCE_DIR.parent / PREDICTION_REFERENCE_FOLDER
 SCORING_SCRIPT = "model/score.py"
 BATCH_DRIVER = "model/batch_driver.py"
-TRAIN_COMMAND = "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}}"
+# Train, then report the card's figures to the job's MLflow run (Azure ML's tracking; model/mlflow_log.py).
+TRAIN_COMMAND = (
+    "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}} && "
+    "python -m model.mlflow_log ${{outputs.model}}"
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class SpecPaths:
     conda_ref: str  # the same file as the YAML refers to it
     batch_conda_file: Path = BATCH_CONDA_FILE
     batch_conda_ref: str = str(BATCH_CONDA_FILE)
+    train_conda_file: Path = TRAIN_CONDA_FILE
+    train_conda_ref: str = str(TRAIN_CONDA_FILE)
     reference_dir: str = str(DEFAULT_REFERENCE_DIR)
     prediction_reference_dir: str = str(DEFAULT_PREDICTION_REFERENCE_DIR)
 
@@ -113,6 +120,8 @@ class SpecPaths:
             rel(CONDA_FILE),
             BATCH_CONDA_FILE,
             rel(BATCH_CONDA_FILE),
+            TRAIN_CONDA_FILE,
+            rel(TRAIN_CONDA_FILE),
             rel(DEFAULT_REFERENCE_DIR),
             rel(DEFAULT_PREDICTION_REFERENCE_DIR),
         )
@@ -182,6 +191,11 @@ def build_batch_environment(paths: SpecPaths, named: bool = False) -> Environmen
             description="Batch scoring: model pins from requirements.txt + azureml-core for Azure ML's batch driver.",
         )
     return Environment(**kwargs)
+
+
+def build_training_environment(paths: SpecPaths) -> Environment:
+    """The training job's environment: the model's pins + MLflow (only here: the product stays light)."""
+    return Environment(image=BASE_IMAGE, conda_file=str(paths.train_conda_file))
 
 
 # --- online endpoint --------------------------------------------------------------------
@@ -292,7 +306,7 @@ def build_training_job(settings: DeploySettings, paths: SpecPaths) -> Job:
         command=TRAIN_COMMAND,
         inputs={"data": Input(type=data_type, path=settings.training_data)},
         outputs={"model": Output(type=AssetTypes.URI_FOLDER)},
-        environment=build_environment(paths),
+        environment=build_training_environment(paths),
         compute=settings.cluster,
     )
 

@@ -157,7 +157,7 @@ def _train_job_spec(settings: DeploySettings, paths: ent.SpecPaths) -> Spec:
             "command": ent.TRAIN_COMMAND,
             "inputs": {"data": {"type": data_input.type, "path": data_input.path}},
             "outputs": {"model": {"type": job.outputs["model"].type}},
-            "environment": {"image": BASE_IMAGE, "conda_file": paths.conda_ref},
+            "environment": {"image": BASE_IMAGE, "conda_file": paths.train_conda_ref},
             "compute": f"azureml:{settings.cluster}",
         },
         "az ml job create -f train-job.yml --stream",
