@@ -249,7 +249,7 @@ def test_fetch_needs_an_explicit_version(reference: str) -> None:
 def test_fetch_failure_says_what_to_check(tmp_path: Path) -> None:
     client = fake_client(tmp_path, fail=PermissionError("AuthorizationFailed"))
     env = {"RISK_AZUREML_MODEL": "covid19-death-risk:7", "RISK_MODEL_DIR": str(tmp_path / "m")}
-    with pytest.raises(ModelFetchError, match="AzureML Data Scientist role"):
+    with pytest.raises(ModelFetchError, match="Storage Blob Data Reader on its storage account"):
         fetch_if_configured(env, client)
     empty = tmp_path / "empty"
     empty.mkdir()

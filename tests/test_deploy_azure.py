@@ -1048,7 +1048,8 @@ az k8s-extension create --name azureml --extension-type Microsoft.AzureML.Kubern
 
 def test_aks_steps_in_the_guide_and_the_script_would_install() -> None:
     docs = (REPO / "docs" / "azure.md").read_text()
-    assert docs.count("az k8s-extension create") >= 2
+    # The guide installs the extension with the template (tests/test_azure_infra.py) and points at the script.
+    assert "deploy/azure/k8s/create-cluster.sh" in docs
     assert aks_problems(docs) == []
     script = AKS_SCRIPT.read_text()
     default_nodes = int(re.search(r'NODES="\$\{NODES:-(\d+)\}"', script).group(1))
