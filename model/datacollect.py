@@ -64,6 +64,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "probability",
     "risk_band",
 )
+# What Azure ML's `model_outputs` collection holds (the monitor's prediction-drift reference has the same columns).
+AZURE_OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # default cap of one file (RISK_DATA_COLLECTION_FILE_MB)
 BACKUP_FILES = 20  # default rotated files kept per server process (RISK_DATA_COLLECTION_KEEP_FILES)
 QUEUE_BATCHES = 10_000
@@ -240,7 +242,9 @@ class AzureMonitoringSink(_Sink):
         frame = batch.frame()
         context = BasicCorrelationContext(id=batch.request_id)
         self._inputs.collect(frame[list(schema.MODEL_INPUTS)], context)
-        self._outputs.collect(frame[["probability", "risk_band", "model_version", "traffic"]], context)
+        # Only the outputs: model_version and traffic change at every rollout and would show up as
+        # prediction drift themselves (Azure's prediction-drift signal reads every output column).
+        self._outputs.collect(frame[list(AZURE_OUTPUT_COLUMNS)], context)
 
 
 class ScoringCollector:

@@ -257,9 +257,8 @@ def test_batch_driver_files_mode(
     batch_driver.init()
     summary = batch_driver.run([str(legacy_cdc_file)])
     assert summary.to_dict("records")[0]["rows_read"] == 11_549
-    scored = pq.read_table(output / "cdc_case_surveillance_extract_11549.scored.parquet").to_pandas()
-    assert (
-        len(scored) + pq.read_metadata(output / "cdc_case_surveillance_extract_11549.rejects.parquet").num_rows
-        == 11_549
-    )
+    stem = batch_driver.output_stem(legacy_cdc_file)
+    assert stem.startswith("cdc_case_surveillance_extract_11549-")
+    scored = pq.read_table(output / f"{stem}.scored.parquet").to_pandas()
+    assert len(scored) + pq.read_metadata(output / f"{stem}.rejects.parquet").num_rows == 11_549
     assert (scored["flagged"] == (scored["probability"] >= 0.2)).all()
