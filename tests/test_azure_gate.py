@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from deploy.azure.gate import GateError, gate, load_card
+from model.monitor import OE_MATERIAL
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,7 +47,7 @@ def test_the_trained_model_passes_against_itself(card: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"oe": 1.3}, "observed/expected deaths 1.30 is outside [0.83, 1.20]"),
+        ({"oe": 1.3}, f"observed/expected deaths 1.30 is outside [{1 / OE_MATERIAL:.2f}, {OE_MATERIAL:.2f}]"),
         ({"oe": 0.7}, "observed/expected deaths 0.70"),
         ({"slope": 0.7}, "calibration slope 0.70 is outside [0.8, 1.25]"),
         ({"slope": 1.4}, "calibration slope 1.40"),

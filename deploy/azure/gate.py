@@ -2,12 +2,12 @@
 
 Read from the two model cards (model_card.json), each on its own test split:
 
-* calibration: observed/expected deaths within [1/1.2, 1.2] and calibration slope within
+* calibration: observed/expected deaths within [1/1.1, 1.1] and calibration slope within
   [0.8, 1.25] (the limits `model.monitor` uses to call for recalibration or retraining);
 * ranking: ROC-AUC not more than 0.05 below the serving model's, and not significantly below it
   (the candidate's 95% interval must reach the serving model's figure);
 * subgroups: no subgroup of a model input materially miscalibrated (O/E interval excludes 1 and
-  the estimate is outside [1/1.2, 1.2]); a subgroup the model does not see (race and ethnicity)
+  the estimate is outside [1/1.1, 1.1]); a subgroup the model does not see (race and ethnicity)
   only when significantly worse than under the serving model (else a warning, see
   `subgroup_problems`). The first-wave model is off for several race/ethnicity groups (O/E 0.50 to
   2.06 on its test split), which is why that rule compares with the serving model.
@@ -72,7 +72,7 @@ def ranking_problems(test: dict[str, Any], serving: dict[str, Any] | None) -> li
 
 
 def _material(group: dict[str, Any]) -> bool:
-    """Miscalibrated beyond chance (95% CI excludes 1) and by a material amount (outside [1/1.2, 1.2])."""
+    """Miscalibrated beyond chance (95% CI excludes 1) and by a material amount (outside [1/1.1, 1.1])."""
     oe = group.get("oe")
     return bool(group.get("miscalibrated")) and oe is not None and not 1 / OE_MATERIAL <= float(oe) <= OE_MATERIAL
 
