@@ -133,6 +133,24 @@ def icu_need(
     return card, table
 
 
+def recording_summary(known: tuple[Split, ...], unknown: tuple[pd.DataFrame, ...]) -> dict[str, Any]:
+    """How many intake-population cases ever had their outcome recorded, and the two death rates that brackets.
+
+    Every split together (train, validation, test): the whole intake population of the file.
+    """
+    deaths = sum(split.deaths for split in known)
+    recorded = sum(split.patients for split in known)
+    cases = recorded + sum(float(frame["w"].sum()) for frame in unknown)
+    return {
+        "cases": cases,
+        "recorded": recorded,
+        "recorded_share": recorded / cases if cases else None,
+        "deaths": deaths,
+        "death_rate_recorded": deaths / recorded if recorded else None,
+        "death_rate_unrecorded_as_survived": deaths / cases if cases else None,
+    }
+
+
 def temporal_validation(known: pd.DataFrame, *, seed: int, names: list[str] | None = None) -> dict[str, Any]:
     """Train the intake model on earlier months and test it on the latest ones, when the data allow it."""
     dated = known[known[CASE_MONTH] != UNKNOWN_MONTH]
