@@ -49,9 +49,8 @@ from model.candidates import CANDIDATES
 PROBABILITY_FLOOR = 0.0002
 PROBABILITY_CEILING = 0.98
 BOOTSTRAP_REPLICATES = 30
-# A combination with fewer training (+ validation) patients than this is marked extrapolated:
-# its risk comes from the model's structure, not from patients like it.
-EXTRAPOLATED_BELOW_PATIENTS = 20
+# A combination with fewer training (+ validation) patients than this is marked extrapolated.
+EXTRAPOLATED_BELOW_PATIENTS = schema.EXTRAPOLATED_BELOW_PATIENTS
 # Logistic recalibration estimates the slope only with enough events; else the intercept alone.
 MIN_EVENTS_FOR_SLOPE = 100
 Z95 = 1.959963984540054

@@ -182,6 +182,10 @@ def model_for(record: dict[str, str]) -> str:
     return INTAKE_RACE_MODEL if record.get(RACE) is not None else INTAKE_MODEL
 
 
+# An answer with fewer training (+ validation) patients than this behind it is marked extrapolated:
+# its risk comes from the model's structure, not from patients like it.
+EXTRAPOLATED_BELOW_PATIENTS = 20
+
 # Age groups along which risk may only rise (children under 10 are excluded: infants can be
 # at higher risk than teenagers, and the data show it).
 MONOTONE_AGE_GROUPS: tuple[str, ...] = AGE_GROUPS[1:]

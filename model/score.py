@@ -59,9 +59,9 @@ def init() -> None:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: point it at a model directory (python -m model.train).")
     _LOOKUP = lookup.RiskLookup.from_model_dir(Path(root))
     _LOOKUP.score_records([lookup.example_record()])  # warm the code path before the first request
-    _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.table)
+    _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.request_probability)
     _register_openapi_schema()
-    logger.info("model %s ready (%d combinations)", _LOOKUP.model_version, len(_LOOKUP.table))
+    logger.info("model %s ready (%d request combinations)", _LOOKUP.model_version, len(_LOOKUP.request_probability))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> AMLResponse:
