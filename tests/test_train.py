@@ -292,7 +292,9 @@ def test_recorded_share_is_learned_on_every_training_case(model_dir: Path, model
     table = artifact.load_risk_table(model_dir, model)
     share, cases, known = table["recorded_share"], table["train_cases"], table["train_patients"]
     assert ((share > 0) & (share < 1)).all()
-    assert (cases >= known).all() and cases.sum() > 1.3 * known.sum()  # ~45% of cases were never recorded
+    assert (cases >= known).all() and cases.sum() > known.sum()
+    if model != schema.IN_HOSPITAL_MODEL:  # ~45% of intake cases were never recorded (~14% with hospital answers)
+        assert cases.sum() > 1.3 * known.sum()
     # A logistic model with an intercept reproduces the training cases' recorded share overall.
     assert np.sum(share * cases) == pytest.approx(known.sum(), rel=0.01)
 
