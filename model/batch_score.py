@@ -58,7 +58,8 @@ from model.loader import (
     mark_problems,
 )
 
-OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "probability_if_unrecorded_survived", "risk_band", "flagged")
+# The low end first, so the last three stay probability, risk_band, flagged as before.
+OUTPUT_COLUMNS: tuple[str, ...] = ("probability_if_unrecorded_survived", "probability", "risk_band", "flagged")
 ROW_COLUMN = "row_number"  # 1-based data-row number in the input (header excluded)
 REASON_COLUMN = "reject_reason"
 PROGRESS_EVERY_S = 2.0
@@ -133,7 +134,7 @@ def _outputs(scorer: Scorer, frame: pd.DataFrame, threshold: float) -> list[pa.A
     result = scorer(frame)
     probability = np.asarray(result[0], dtype=np.float64)
     low = pa.array(np.asarray(result[2], dtype=np.float64)) if len(result) > 2 else pa.nulls(len(frame), pa.float64())
-    return [pa.array(probability), low, pa.array(result[1], type=pa.string()), pa.array(probability >= threshold)]
+    return [low, pa.array(probability), pa.array(result[1], type=pa.string()), pa.array(probability >= threshold)]
 
 
 @dataclass
@@ -423,7 +424,7 @@ def score_file(
                     ]
                 )
             reasons.update(chunk.reasons)
-            probability = chunk.scored.column(chunk.scored.num_columns - len(OUTPUT_COLUMNS))
+            probability = chunk.scored.column(chunk.scored.schema.get_field_index("probability"))
             summary.rows_read += chunk.rows_read
             summary.scored += chunk.scored.num_rows
             summary.flagged += int(pc.sum(chunk.scored.column(chunk.scored.num_columns - 1)).as_py() or 0)
