@@ -161,7 +161,7 @@ def risk_html(last: dict) -> str:
     low, low_interval = last["low"], last.get("low_interval")
     return (
         "<div class='risk-caption'>Probability of death</div>"
-        f"<div class='risk-number' data-testid='risk-range'>{theme.format_risk(low)} to "
+        f"<div class='risk-number' data-testid='risk-range' style='font-size:2.2rem'>{theme.format_risk(low)} to "
         f"<span data-testid='risk-probability'>{theme.format_risk(p)}</span></div>"
         f"<div class='risk-caption' data-testid='risk-interval-low'>{theme.format_risk(low)} if every unrecorded "
         f"outcome was a survival{f' ({theme.format_interval(low_interval)})' if low_interval else ''}</div>"
