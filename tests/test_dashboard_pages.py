@@ -316,7 +316,12 @@ def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
     if card["data"].get("synthetic"):
         assert any("SYNTHETIC" in w.value for w in at.warning)
     sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")
-    assert len(at.dataframe[-1].value) == len(sub)
+    assert len(at.dataframe[-2].value) == len(sub)
+    # Issue 19: O/E per race/ethnicity group for both intake models, and what race/ethnicity stands for.
+    race = at.dataframe[-1].value
+    assert len(race) == len(card["race_ethnicity_calibration"])
+    assert {"race_blind_oe", "race_aware_oe"} <= set(race.columns)
+    assert any("not biology" in c.value for c in at.caption)
     assert any(card["limitations"][0][:40] in m.value for m in at.markdown)
 
 
