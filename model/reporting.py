@@ -15,7 +15,7 @@ from model import evaluate, schema
 from model.candidates import CANDIDATES
 from model.fitting import FittedModel, Weighted, fit_model, table_rows
 from model.loader import CASE_MONTH, INTAKE_POPULATION
-from model.splits import SPLIT_COLUMNS, SPLIT_SHARES, Split, split_counts
+from model.splits import Split, split_counts, split_unknown_outcomes
 
 UNKNOWN_MONTH = "unknown"
 # Temporal validation: the latest months holding at most this share of patients are the test period.
@@ -86,25 +86,6 @@ ICU_ENDS: dict[str, str] = {
     "upper": "an unrecorded ICU answer is like the recorded ones of patients with the same intake answers and the "
     "same hospitalisation answer",
 }
-# The unknown-outcome patients' split gets its own random stream, derived from the training seed.
-UNKNOWN_OUTCOME_STREAM = 1
-
-
-def unknown_outcome_split(counts: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, ...]:
-    """Intake-population patients whose outcome is unknown, dealt out 60/20/20 at patient level like the others.
-
-    `split_counts` splits only known outcomes (the death models need them); ICU need per reported case needs
-    every reported case, so the unknown-outcome ones are split here with the same shares and seed
-    (a stream of their own). Each part: SPLIT_COLUMNS and `w` (patients).
-    """
-    rows = counts[counts[INTAKE_POPULATION] & (counts["unknown_outcome"] > 0)].reset_index(drop=True)
-    rng = np.random.default_rng([seed, UNKNOWN_OUTCOME_STREAM])
-    parts = rng.multinomial(rows["unknown_outcome"].to_numpy(dtype=np.int64), SPLIT_SHARES)
-    columns = rows[list(SPLIT_COLUMNS)]
-    return tuple(
-        columns.assign(w=parts[:, k].astype(np.float64))[parts[:, k] > 0].reset_index(drop=True)
-        for k in range(len(SPLIT_SHARES))
-    )
 
 
 def reported_cases(known: Split, unknown: pd.DataFrame) -> pd.DataFrame:
@@ -180,11 +161,11 @@ def icu_need(
     cases (MMWR 2020;69(24)). The lower end counts an unrecorded answer as "not admitted" (Yes among
     all cases); the upper end assumes unrecorded answers are like recorded ones with the same intake
     answers and hospitalisation answer. Both ICU models are fitted on the training split only: every
-    reported intake-population case, known outcome or not (`unknown_outcome_split`). The table is
-    computed on the test split: flagged share, recall and death rates among its known outcomes (as
-    thresholds.csv), ICU rates among all its reported cases.
+    reported intake-population case, known outcome or not (`splits.split_unknown_outcomes`, the split the
+    recording share is learned on). The table is computed on the test split: flagged share, recall and
+    death rates among its known outcomes (as thresholds.csv), ICU rates among all its reported cases.
     """
-    unknown = unknown_outcome_split(counts, seed)
+    unknown = split_unknown_outcomes(counts, seed)
     train, test = reported_cases(splits[0], unknown[0]), reported_cases(splits[2], unknown[2])
     recorded = train[train["icu_yn"].isin(schema.HOSPITAL_KNOWN_VALUES)]
     yes = float(train.loc[train["icu_yn"] == "Yes", "w"].sum())
@@ -215,6 +196,24 @@ def icu_need(
         },
     }
     return card, table
+
+
+def recording_summary(known: tuple[Split, ...], unknown: tuple[pd.DataFrame, ...]) -> dict[str, Any]:
+    """How many intake-population cases ever had their outcome recorded, and the two death rates that brackets.
+
+    Every split together (train, validation, test): the whole intake population of the file.
+    """
+    deaths = sum(split.deaths for split in known)
+    recorded = sum(split.patients for split in known)
+    cases = recorded + sum(float(frame["w"].sum()) for frame in unknown)
+    return {
+        "cases": cases,
+        "recorded": recorded,
+        "recorded_share": recorded / cases if cases else None,
+        "deaths": deaths,
+        "death_rate_recorded": deaths / recorded if recorded else None,
+        "death_rate_unrecorded_as_survived": deaths / cases if cases else None,
+    }
 
 
 def temporal_validation(known: pd.DataFrame, *, seed: int, names: list[str] | None = None) -> dict[str, Any]:

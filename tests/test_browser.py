@@ -194,9 +194,14 @@ def test_clerk_scores_a_patient_and_analyst_moves_the_threshold(
     client = EndpointClient(EndpointConfig.from_sources(environ={"RISK_ENDPOINT_URL": local_endpoint.scoring_url}))
     answer = client.score([record]).results[0]
     p = float(answer["probability"])
-    assert shown.inner_text().strip() == f"{p:.1%}"
+    # Issue 19: the risk is shown as the range [unrecorded outcomes as survivals, among recorded outcomes].
+    low_end = float(answer["probability_if_unrecorded_survived"])
+    assert low_end < p and shown.inner_text().strip() == f"{low_end:.1%} to {p:.1%}"
     low, high = answer["interval"]
     assert page.locator(".risk-caption", has_text=f"95% CI {low:.1%} to {high:.1%}").first.is_visible()
+    low_low, low_high = answer["interval_if_unrecorded_survived"]
+    assert page.locator(".risk-caption", has_text=f"95% CI {low_low:.1%} to {low_high:.1%}").first.is_visible()
+    assert page.get_by_text("Why a range").first.is_visible()
     assert page.get_by_text(schema.risk_band(p), exact=True).first.is_visible()
     # Editing an answer without scoring marks the shown result out of date.
     _choose(page, schema.FEATURES_BY_NAME["age_group"].label, "20 - 29 Years")

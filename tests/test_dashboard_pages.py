@@ -22,7 +22,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.client import EndpointClient, EndpointConfig
-from dashboard.ui import navigation
+from dashboard.ui import navigation, patient_form
 from deploy.local_endpoint import free_port, serve
 from model import schema
 from tests.app_pages import app_test, open_page, switch_to
@@ -62,17 +62,23 @@ def _fill(at: AppTest, values: dict[str, str]) -> None:
 
 
 def test_form_fields_come_from_schema(dashboard_env: str) -> None:
+    """Issue 19: "Not known" instead of the CDC's Missing/Unknown; race optional, "Not given" by default."""
     at = _run(PATIENT)
     keys = [b.key.removeprefix("intake.") for b in at.selectbox]
-    assert sorted(keys) == sorted(INTAKE), "at intake only the intake questions are asked"
+    assert sorted(keys) == sorted([*INTAKE, schema.RACE]), "at intake only the intake questions are asked"
     for name in INTAKE:
         feature = schema.FEATURES_BY_NAME[name]
         box = at.selectbox(key=f"intake.{name}")
         assert box.label == feature.label
-        assert list(box.options) == [feature.label_of(v) for v in feature.values]
-        assert box.value == feature.default
+        real = [feature.label_of(v) for v in feature.values if v not in ("Unknown", "Missing", "NA")]
+        assert list(box.options) == (real if name == "age_group" else ["Not known", *real])
+    assert at.selectbox(key="intake.medcond_yn").value == "Not known"
+    race = at.selectbox(key=f"intake.{schema.RACE}")
+    assert list(race.options) == ["Not given", *schema.RACE_ETHNICITY_GROUPS] and race.value == "Not given"
+    home = " ".join(m.value for m in _run(HOME).markdown)
+    assert "*Not known*" in home and "Unknown" not in home and "Missing" not in home, "Home and form agree"
     at.toggle(key="intake.in_hospital").set_value(True).run()
-    assert sorted(b.key.removeprefix("intake.") for b in at.selectbox) == sorted(schema.MODEL_INPUTS)
+    assert sorted(b.key.removeprefix("intake.") for b in at.selectbox) == sorted(schema.REQUEST_FIELDS)
     for name in schema.HOSPITAL_FIELDS:
         assert list(at.selectbox(key=f"intake.{name}").options) == ["Yes", "No"]
 
@@ -83,6 +89,7 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     at.button(key="intake.score").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
 
+    # The form's defaults: conditions "Not known" and race "Not given" are left out of the request.
     record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in INTAKE}
     direct = EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": dashboard_env}))
     expected = direct.score([record])
@@ -95,6 +102,14 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     assert shown["model_version"] == expected.model_version and shown["model"] == "intake"
     assert any(f"{p:.1%}" in h.value for h in at.html), "probability not on the page"
     assert any(f"95% CI {low:.1%} to {high:.1%}" in h.value for h in at.html), "interval not on the page"
+    # The risk as a range: the low end counts unrecorded outcomes as survivals, with its own interval.
+    low_end = float(expected.results[0]["probability_if_unrecorded_survived"])
+    low_low, low_high = expected.results[0]["interval_if_unrecorded_survived"]
+    assert low_end < p and shown["low"] == pytest.approx(low_end, abs=1e-12)
+    assert any(f"{low_end:.1%} to " in h.value and "risk-range" in h.value for h in at.html), "no range shown"
+    assert any(f"95% CI {low_low:.1%} to {low_high:.1%}" in h.value for h in at.html), "low end's interval"
+    assert any("Why a range" in c.value for c in at.caption)
+    assert shown["inputs_used"] == list(record)
     assert any(schema.risk_band(p) in h.value for h in at.html), "risk band not on the page"
     assert any("intake model" in c.value for c in at.caption)
     assert any("real CDC cases, case dates Mar 2020 to Apr 2020" in i.value for i in at.info)
@@ -112,7 +127,7 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     assert shown["contributions"] == pytest.approx(explained["contributions"], abs=1e-12)
     assert any(m.value.startswith("**Why this risk.** Age group: 80+ Years: +") for m in at.markdown)
     what_if = at.dataframe[0].value
-    assert len(what_if) == sum(len(schema.FEATURES_BY_NAME[n].values) - 1 for n in INTAKE)
+    assert len(what_if) == sum(len(patient_form.options(n, False)) - 1 for n in (*INTAKE, schema.RACE))
     younger = {**record, "age_group": "20 - 29 Years"}
     row = what_if[(what_if["field"] == "Age group") & (what_if["if it were"] == "20 - 29 Years")].iloc[0]
     assert row["risk"] == pytest.approx(direct.score([younger]).results[0]["probability"], abs=1e-12)
@@ -308,7 +323,12 @@ def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
     if card["data"].get("synthetic"):
         assert any("SYNTHETIC" in w.value for w in at.warning)
     sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")
-    assert len(at.dataframe[-1].value) == len(sub)
+    assert len(at.dataframe[-2].value) == len(sub)
+    # Issue 19: O/E per race/ethnicity group for both intake models, and what race/ethnicity stands for.
+    race = at.dataframe[-1].value
+    assert len(race) == len(card["race_ethnicity_calibration"])
+    assert {"race_blind_oe", "race_aware_oe"} <= set(race.columns)
+    assert any("not biology" in c.value for c in at.caption)
     assert any(card["limitations"][0][:40] in m.value for m in at.markdown)
 
 

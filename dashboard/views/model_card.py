@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard.ui import charts, page
 from model import schema
-from model.model_card import temporal_text
+from model.model_card import RACE_STATEMENT, temporal_text
 
 ctx = page.context()
 assert ctx.model is not None  # run_app stopped the page otherwise
@@ -172,4 +172,26 @@ st.dataframe(
         "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
     },
 )
-st.caption("Race and ethnicity is reported here but is not a model input (see limitations).")
+st.caption("The table above is the race-blind intake model's (race/ethnicity not given).")
+race_rows = card.get("race_ethnicity_calibration") or []
+OE_ENDS = ("", "_low", "_high")
+if race_rows and "race_aware_oe" in race_rows[0]:
+    st.subheader("Observed / expected per race/ethnicity, race-blind and race-aware")
+    st.dataframe(
+        race_rows,
+        hide_index=True,
+        column_order=["value", "count", "deaths", *(f"race_{k}_oe{e}" for k in ("blind", "aware") for e in OE_ENDS)],
+        column_config={
+            "value": "race/ethnicity",
+            "count": st.column_config.NumberColumn("patients", format="localized"),
+            "deaths": st.column_config.NumberColumn("deaths", format="localized"),
+            **{
+                f"race_{kind}_oe{end}": st.column_config.NumberColumn(
+                    f"O/E {kind}{end.replace('_', ' ')}", format="%.2f"
+                )
+                for kind in ("blind", "aware")
+                for end in OE_ENDS
+            },
+        },
+    )
+st.caption(RACE_STATEMENT)

@@ -27,6 +27,10 @@ def _slid() -> None:
 
 
 state.seed_widget(SLIDER_KEY, state.get_threshold())
+st.caption(
+    "Thresholds apply to the high end of each patient's risk range: the risk among cases whose outcome was "
+    "recorded (the test split's patients with a recorded outcome, as in every figure on this page)."
+)
 st.markdown("**Presets**")
 preset_columns = st.columns(len(thresholds.presets(table)))
 for column, (label, value) in zip(preset_columns, thresholds.presets(table).items(), strict=True):
