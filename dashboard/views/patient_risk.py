@@ -1,14 +1,23 @@
-"""Patient risk: the lab intake form, scored live by the endpoint."""
+"""Patient risk: the lab intake form, scored live by the endpoint.
+
+The form decides nothing for the clerk (issue 21): it opens with no age group and Score stays disabled
+until one is chosen; other answers start as "Not known"; switched to "in hospital", the two hospital
+questions appear unanswered and must both be answered. Questions are drawn row by row so Tab visits
+them in reading order, and their help is one expander after the Score button instead of a Help button
+(a Tab stop) before every field. Everything derived from scored answers sits in one container that is
+dimmed and labelled as soon as an answer changes, until the patient is scored again.
+"""
 
 import math
 from datetime import UTC, datetime
 from functools import partial
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import charts, endpoint, page, patient_form, state, theme
+from dashboard.ui import charts, endpoint, page, patient_form, patient_result, state
 from model import schema
 
 FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page is shown)
@@ -16,6 +25,8 @@ SAVED_INPUT_KEY = "patient.saved_input"  # non-widget copy, so the form survives
 RESULT_KEY = "patient.last_result"
 IN_HOSPITAL_KEY = "intake.in_hospital"
 SCORE_ERROR_KEY = "patient.score_error"  # set by the button's callback, shown once by the page
+RESULT_CONTAINER = "patient-result"  # the current result's container (the stale one: patient_result.STALE_KEY)
+CHART_CONFIG = {"displayModeBar": False}
 
 ctx = page.context()
 
@@ -28,15 +39,17 @@ def what_if_records(answers: dict[str, str], in_hospital: bool) -> list[tuple[st
     ]
 
 
-def _score(
-    config: EndpointConfig | None, config_error: str | None, questions: tuple[str, ...], in_hospital: bool
-) -> None:
+def current_answers(in_hospital: bool) -> dict[str, str | None]:
+    """The form's answers as the widgets hold them (None: a required question not answered yet)."""
+    return {name: st.session_state.get(FIELD_KEY.format(name)) for name in patient_form.questions(in_hospital)}
+
+
+def _score(config: EndpointConfig | None, config_error: str | None, in_hospital: bool) -> None:
     """The button's callback: scores before the page reruns, so the sidebar drawn first already shows this call."""
-    answers = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
+    answers = current_answers(in_hospital)
+    if patient_form.unanswered(answers, in_hospital):  # the button is disabled then; a stray click scores nothing
+        return
     record = patient_form.request_record(answers)  # "Not known" / "Not given" are left out
-    saved = st.session_state.setdefault(SAVED_INPUT_KEY, {})
-    saved.update(answers)
-    saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
     st.session_state[RESULT_KEY] = None
     if config is None:
         st.session_state[SCORE_ERROR_KEY] = config_error or "no endpoint is configured"
@@ -92,96 +105,79 @@ def _session_row(shown: dict) -> dict:
     }
 
 
-saved: dict[str, str] = st.session_state.setdefault(SAVED_INPUT_KEY, {})
-state.seed_widget(IN_HOSPITAL_KEY, saved.get(IN_HOSPITAL_KEY) == "yes")
-# Outside the form, so that switching it shows the hospital questions at once.
-in_hospital = st.toggle(
-    "The patient is already in hospital (hospital and ICU admission are known)",
-    key=IN_HOSPITAL_KEY,
-    help="At intake leave this off: the intake model then scores age, sex, case status, conditions and, if "
-    "given, race/ethnicity. Hospitalisation that is not yet known is simply not asked: in CDC data 'Unknown' "
-    "hospitalisation marks sicker patients and would about double the risk.",
-)
-questions = patient_form.questions(in_hospital)
-# Not an st.form: each answer reruns the page, so a result shown under edited answers is marked out of date.
-with st.container(border=True):
-    st.markdown(
-        "**Patient in hospital**"
-        if in_hospital
-        else "**Patient at intake** — choose *Not known* for any answer you do not know (only age is needed): "
-        "the risk is then that of all patients like this one, whatever their answer."
-    )
-    columns = st.columns(3)
-    for i, name in enumerate(questions):
-        feature = schema.FEATURES_BY_NAME[name]
-        options = patient_form.options(name, in_hospital)
-        key = FIELD_KEY.format(name)
-        default = saved.get(name, patient_form.default(name, in_hospital))
-        state.seed_widget(key, default if default in options else patient_form.default(name, in_hospital))
-        if st.session_state[key] not in options:  # e.g. "Not known" kept from the intake form
-            st.session_state[key] = patient_form.default(name, in_hospital)
-        with columns[i % 3]:
-            st.selectbox(
-                feature.label, options, key=key, help=feature.help, format_func=partial(patient_form.label_of, name)
-            )
-    st.button(
-        "Score patient",
-        type="primary",
-        icon=":material/monitor_heart:",
-        key="intake.score",
-        on_click=_score,
-        args=(ctx.endpoint, ctx.endpoint_error, tuple(questions), in_hospital),
-    )
-
-problem = st.session_state.pop(SCORE_ERROR_KEY, None)  # shown once, on the run the click caused
-if isinstance(problem, EndpointError):
-    assert ctx.endpoint is not None  # an endpoint error needs an endpoint
-    endpoint.show_error(problem, ctx.endpoint)
-elif problem:
-    st.error(f"**Cannot score: the endpoint settings are invalid.** {problem}", icon=":material/settings_alert:")
+def _hospital_switched() -> None:
+    """The switch's callback: the hospital questions (re)appear unanswered, whatever was chosen before."""
+    saved = st.session_state.setdefault(SAVED_INPUT_KEY, {})
+    for name in schema.HOSPITAL_FIELDS:
+        st.session_state[FIELD_KEY.format(name)] = None
+        saved.pop(name, None)
 
 
-RANGE_WHY = (
-    "Why a range: many reported cases never had their outcome recorded; the higher number is the risk among "
-    "recorded outcomes, the lower one counts every unrecorded case as a survival, and the true risk per "
-    "reported case lies between them."
-)
-
-
-def risk_html(last: dict) -> str:
-    """The risk as the range [if unrecorded survived, among recorded outcomes], each end with its 95% interval.
-
-    Every value is a number the page formats itself (nothing the endpoint sends is rendered as text)."""
-    p, interval = last["probability"], last.get("interval")
-    band = f"<div>{theme.band_badge(last['risk_band'])} <span class='risk-caption'>risk band</span></div>"
-    if last.get("low") is None:  # an endpoint without the recording range: one number, as before
-        ci = f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_interval(interval)}</div>"
-        number = f"<div class='risk-number' data-testid='risk-probability'>{theme.format_risk(p)}</div>"
-        return "<div class='risk-caption'>Probability of death</div>" + number + (ci if interval else "") + band
-    low, low_interval = last["low"], last.get("low_interval")
-    return (
-        "<div class='risk-caption'>Probability of death</div>"
-        f"<div class='risk-number' data-testid='risk-range' style='font-size:2.2rem'>{theme.format_risk(low)} to "
-        f"<span data-testid='risk-probability'>{theme.format_risk(p)}</span></div>"
-        f"<div class='risk-caption' data-testid='risk-interval-low'>{theme.format_risk(low)} if every unrecorded "
-        f"outcome was a survival{f' ({theme.format_interval(low_interval)})' if low_interval else ''}</div>"
-        f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_risk(p)} among recorded outcomes"
-        f"{f' ({theme.format_interval(interval)})' if interval else ''}</div>" + band
+def _question(name: str, in_hospital: bool, saved: dict) -> None:
+    """One question, seeded from the saved copy (page switches drop widget keys), unanswered if required."""
+    options = patient_form.options(name, in_hospital)
+    key = FIELD_KEY.format(name)
+    start = saved.get(name, patient_form.default(name, in_hospital))
+    state.seed_widget(key, start if start in options else patient_form.default(name, in_hospital))
+    value = st.session_state[key]
+    if value not in options and not (value is None and patient_form.required(name, in_hospital)):
+        st.session_state[key] = patient_form.default(name, in_hospital)  # e.g. "Not known" kept from intake
+    st.selectbox(
+        schema.FEATURES_BY_NAME[name].label,
+        options,
+        key=key,
+        placeholder=patient_form.placeholder(name),
+        format_func=partial(patient_form.label_of, name),
     )
 
 
-def inputs_text(last: dict) -> str:
-    """Which answers the risk used, in words (answers left out as "Not known" are not among them)."""
-    used = [
-        schema.FEATURES_BY_NAME[n].label.lower() for n in last.get("inputs_used") or [] if n in schema.FEATURES_BY_NAME
-    ]
-    left_out = [
-        schema.FEATURES_BY_NAME[n].label.lower()
-        for n in last.get("answers", {})
-        if n not in (last.get("inputs_used") or [])
-    ]
-    text = ", ".join(used) or "the answers given"
-    return text + (f" (not used: {', '.join(left_out)})" if left_out else "")
+def _question_rows(names: tuple[str, ...], in_hospital: bool, saved: dict) -> None:
+    """Questions in rows of three, drawn row by row so the keyboard visits them in reading order."""
+    for row in patient_form.rows(names):
+        for column, name in zip(st.columns(patient_form.PER_ROW), row, strict=False):
+            with column:
+                _question(name, in_hospital, saved)
+
+
+def _form(saved: dict) -> bool:
+    """The questions, the hospital switch, Score and the questions' help; returns whether in hospital."""
+    st.header("Patient", anchor=False)
+    with st.container(border=True):
+        st.markdown(
+            "Choose the **age group** (required). Leave any other answer as *Not known* when nobody knows it: the "
+            "risk is then that of all patients like this one, whatever their answer."
+        )
+        in_hospital = bool(st.session_state.get(IN_HOSPITAL_KEY))
+        _question_rows(patient_form.intake_questions(), in_hospital, saved)
+        in_hospital = st.toggle(patient_form.IN_HOSPITAL_LABEL, key=IN_HOSPITAL_KEY, on_change=_hospital_switched)
+        if in_hospital:
+            st.markdown("**In hospital:** answer both questions (the in-hospital model needs Yes or No for each).")
+            _question_rows(schema.HOSPITAL_FIELDS, in_hospital, saved)
+        missing = patient_form.unanswered(current_answers(in_hospital), in_hospital)
+        st.button(
+            "Score patient",
+            type="primary",
+            icon=":material/monitor_heart:",
+            key="intake.score",
+            on_click=_score,
+            args=(ctx.endpoint, ctx.endpoint_error, in_hospital),
+            disabled=bool(missing),
+        )
+        if missing:
+            st.caption(patient_form.missing_text(missing))
+        with st.expander("What the questions mean"):
+            st.markdown("\n".join(f"- **{label}**: {text}" for label, text in patient_form.help_lines(in_hospital)))
+    return in_hospital
+
+
+def _show_score_error() -> None:
+    """The error the button's callback stored, shown once, on the run the click caused."""
+    problem = st.session_state.pop(SCORE_ERROR_KEY, None)
+    if isinstance(problem, EndpointError):
+        assert ctx.endpoint is not None  # an endpoint error needs an endpoint
+        endpoint.show_error(problem, ctx.endpoint)
+    elif problem:
+        st.error(f"**Cannot score: the endpoint settings are invalid.** {problem}", icon=":material/settings_alert:")
 
 
 def age_group_reference(age_group: str) -> tuple[float, float] | None:
@@ -195,81 +191,121 @@ def age_group_reference(age_group: str) -> tuple[float, float] | None:
     return float(row["mean_predicted"].iloc[0]), float(row["prevalence"].iloc[0])
 
 
-last = st.session_state.get(RESULT_KEY)
-current = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
-stale = bool(last) and current != last.get("answers", last["record"])
-if stale:
-    st.warning(
-        "**Out of date.** The answers above changed after this result was scored: the risk below is for the "
-        "previous answers. Press **Score patient** to score these.",
-        icon=":material/history:",
-    )
-if last:
-    probability = last["probability"]
-    band = last["risk_band"]
-    threshold = state.get_threshold()
+def _references(last: dict) -> patient_result.References:
+    """Base rate, the age group's mean risk and the operating threshold the result is compared with."""
     base_rate = ctx.model.prevalence if ctx.model is not None else math.nan
-    age_label = schema.FEATURES_BY_NAME["age_group"].label_of(last["record"]["age_group"])
-    age_ref = age_group_reference(last["record"]["age_group"])
+    age = last["record"]["age_group"]
+    age_ref = age_group_reference(age)
+    return patient_result.References(
+        base_rate=base_rate if math.isfinite(base_rate) and base_rate > 0 else None,
+        age_group_rate=age_ref[0] if age_ref else None,
+        age_group_label=schema.FEATURES_BY_NAME["age_group"].label_of(age),
+        threshold=state.get_threshold(),
+    )
 
-    st.subheader("Result (previous answers)" if stale else "Result")
-    if stale:  # dimmed, so nobody reads it as the current patient's
-        st.html("<style>.risk-number{opacity:.35;text-decoration:line-through}</style>")
+
+def _chart(fig: go.Figure, what: str, table: pd.DataFrame, summary: str | None = None) -> None:
+    """A chart with its text alternative: the summary in words (unless the page says it beside the chart)
+    and its numbers in an expandable table (`st.table`: an HTML table screen readers read cell by cell)."""
+    st.plotly_chart(fig, config=CHART_CONFIG)
+    if summary:
+        st.caption(summary)
+    with st.expander(f"Numbers behind {what}"):
+        st.table(table, hide_index=True)
+
+
+def _title(text: str, stale: bool) -> str:
+    """A chart's title; out of date it says so (short: the why-chart's column is narrow)."""
+    return f"{text} — previous answers" if stale else text
+
+
+def _risk_section(last: dict, stale: bool, refs: patient_result.References) -> None:
+    """The risk range with its intervals and band, and the risk scale with its text alternative."""
     left, right = st.columns([1, 2], vertical_alignment="center")
     with left:
-        interval = last.get("interval")
-        st.html(risk_html(last))
+        st.html(patient_result.risk_html(last, stale))
         if last.get("low") is not None:
-            st.caption(RANGE_WHY)
+            st.caption(patient_result.RANGE_WHY)
         st.caption(
             f"Scored by the **{schema.MODEL_LABELS.get(last['model'], last['model'])}** using "
-            f"{inputs_text(last)} · model `{last['model_version']}` · {last['latency_ms']:.0f} ms"
+            f"{patient_result.inputs_text(last)} · model `{last['model_version']}` · {last['latency_ms']:.0f} ms"
         )
     with right:
-        st.plotly_chart(
-            charts.risk_scale(
-                probability,
-                base_rate=base_rate,
-                age_group_rate=age_ref[0] if age_ref else None,
-                age_group_label=age_label,
-                threshold=threshold,
-                interval=tuple(last["interval"]) if last.get("interval") else None,
-            ),
-            config={"displayModeBar": False},
+        figure = charts.risk_scale(
+            last["probability"],
+            base_rate=refs.base_rate,
+            age_group_rate=refs.age_group_rate,
+            age_group_label=refs.age_group_label,
+            threshold=refs.threshold,
+            interval=tuple(last["interval"]) if last.get("interval") else None,
+            low=last.get("low"),
+            low_interval=tuple(last["low_interval"]) if last.get("low_interval") else None,
+            title=_title("Risk scale", stale) if stale else None,
+        )
+        _chart(
+            figure, "the risk scale", patient_result.scale_table(last, refs), patient_result.scale_summary(last, refs)
         )
 
-    if last.get("contributions"):
-        shares = sorted(last["contributions"].items(), key=lambda kv: -abs(kv[1]))
-        labelled = [
-            (f"{schema.FEATURES_BY_NAME[n].label}: {patient_form.label_of(n, last['record'].get(n, ''))}", v)
-            for n, v in shares
-        ]
-        left, right = st.columns([3, 2])
-        with left:
-            st.plotly_chart(
-                charts.risk_waterfall(last["baseline"], labelled, probability), config={"displayModeBar": False}
+
+def _why_section(last: dict, stale: bool) -> None:
+    """Why this risk (waterfall with its words and numbers) and the what-if table."""
+    if not last.get("contributions"):
+        return
+    left, right = st.columns([3, 2])
+    with left:
+        title = _title("Why this risk", stale) if stale else "Why this risk (exact Shapley values)"
+        figure = charts.risk_waterfall(
+            last["baseline"], patient_result.contributions(last), last["probability"], title=title
+        )
+        _chart(figure, "why this risk", patient_result.why_table(last))
+    with right:
+        st.markdown("**Why this risk.** " + patient_result.why_summary(last))
+        what_if = patient_result.what_if_frame(last)
+        if not what_if.empty:
+            st.markdown("**What if** one answer were different" + (f" ({patient_result.STALE_LABEL})" if stale else ""))
+            st.dataframe(
+                what_if,
+                hide_index=True,
+                column_config={
+                    "risk": st.column_config.NumberColumn("risk", format="percent"),
+                    "change (points)": st.column_config.NumberColumn(format="%+.1f"),
+                },
             )
-        with right:
-            st.markdown(
-                "**Why this risk.** "
-                + "; ".join(f"{label}: {value * 100:+.1f} points" for label, value in labelled)
-                + f". They add up from the mean risk of the training patients ({last['baseline']:.1%}) to this "
-                "patient's risk among recorded outcomes (exact Shapley values of the inputs used; answers left "
-                "out as not known have no share)."
-            )
-            what_if = pd.DataFrame(last.get("what_if") or [], columns=["field", "if it were", "risk"])
-            if not what_if.empty:
-                what_if["field"] = what_if["field"].map(lambda n: schema.FEATURES_BY_NAME[n].label)
-                what_if["change (points)"] = (what_if["risk"] - probability) * 100
-                st.markdown("**What if** one answer were different:")
-                st.dataframe(
-                    what_if,
-                    hide_index=True,
-                    column_config={
-                        "risk": st.column_config.NumberColumn("risk", format="percent"),
-                        "change (points)": st.column_config.NumberColumn(format="%+.1f"),
-                    },
-                )
+
+
+def _comparisons(last: dict, stale: bool, refs: patient_result.References) -> None:
+    """The risk against the base rate, the age group's mean, and the operating threshold (the flag card)."""
+    probability, suffix = last["probability"], f" ({patient_result.STALE_LABEL})" if stale else ""
+    m1, m2, m3 = st.columns(3)
+    if refs.base_rate is not None:
+        m1.metric(
+            "× the base rate (all cases)" + suffix,
+            f"{probability / refs.base_rate:.2g}×",
+            help=f"Death rate among test cases with a known outcome: {refs.base_rate:.2%}.",
+        )
+        m1.caption(f"Base rate {refs.base_rate:.2%}")
+    else:
+        m1.metric("× the base rate (all cases)", "—", help="No model card: base rate unknown.")
+    age_ref = age_group_reference(last["record"]["age_group"])
+    if age_ref and age_ref[0] > 0:
+        m2.metric(
+            f"× the mean risk at age {refs.age_group_label}" + suffix,
+            f"{probability / age_ref[0]:.2g}×",
+            help="Mean predicted risk of test cases in the same age group (observed rate below).",
+        )
+        m2.caption(f"Age group: mean predicted {age_ref[0]:.2%}, observed {age_ref[1]:.2%}")
+    else:
+        m2.metric(f"× the mean risk at age {refs.age_group_label}", "—", help="No test cases in this age group.")
+    m3.metric(
+        f"At the operating threshold ({refs.threshold:.1%})" + suffix,
+        "FLAGGED" if probability >= refs.threshold else "not flagged",
+        help="Threshold set on the Threshold explorer page (flag = risk ≥ threshold).",
+    )
+    m3.caption("Flag = risk ≥ threshold, set on the Threshold explorer.")
+
+
+def _notes(last: dict) -> None:
+    """Extrapolation, a model-version mismatch, and how to read the risk for the period it describes."""
     if last.get("extrapolated"):
         st.warning(
             "**Extrapolated.** Fewer than 20 patients with exactly these answers were in the training data, so "
@@ -277,32 +313,6 @@ if last:
             "is wide accordingly.",
             icon=":material/explore:",
         )
-    m1, m2, m3 = st.columns(3)
-    if math.isfinite(base_rate) and base_rate > 0:
-        m1.metric(
-            "× the base rate (all cases)",
-            f"{probability / base_rate:.2g}×",
-            help=f"Death rate among test cases with a known outcome: {base_rate:.2%}.",
-        )
-        m1.caption(f"Base rate {base_rate:.2%}")
-    else:
-        m1.metric("× the base rate (all cases)", "—", help="No model card: base rate unknown.")
-    if age_ref and age_ref[0] > 0:
-        m2.metric(
-            f"× the mean risk at age {age_label}",
-            f"{probability / age_ref[0]:.2g}×",
-            help="Mean predicted risk of test cases in the same age group (observed rate below).",
-        )
-        m2.caption(f"Age group: mean predicted {age_ref[0]:.2%}, observed {age_ref[1]:.2%}")
-    else:
-        m2.metric(f"× the mean risk at age {age_label}", "—", help="No test cases in this age group to compare with.")
-    flagged = probability >= threshold
-    m3.metric(
-        f"At the operating threshold ({threshold:.1%})",
-        "FLAGGED" if flagged else "not flagged",
-        help="Threshold set on the Threshold explorer page (flag = risk ≥ threshold).",
-    )
-    m3.caption("Flag = risk ≥ threshold, set on the Threshold explorer.")
     if ctx.model is not None and last["model_version"] != ctx.model.version:
         st.warning(
             f"The endpoint serves model `{last['model_version']}` but this dashboard's tables describe "
@@ -311,25 +321,34 @@ if last:
             icon=":material/warning:",
         )
     period = last.get("data_period") or (ctx.model.card.get("data_period") if ctx.model is not None else "")
-    per_1000 = probability * 1000
-    st.info(
-        f"**How to read this risk.** Of 1,000 reported cases like this one whose outcome was recorded, about "
-        f"{per_1000:,.0f} ({theme.format_interval(interval) if interval else 'interval not given'}) ended in death "
-        f"among {period or 'the training data'}"
-        + (
-            f"; counting every case whose outcome was never recorded as a survival, about {last['low'] * 1000:,.0f}"
-            if last.get("low") is not None
-            else ""
-        )
-        + ". Case fatality fell several-fold after the first wave: for a "
-        "later period, check the model card's date and the Monitoring page. It ranks patients for triage and "
-        "sizes groups for planning; it is not a diagnosis and does not replace clinical judgement.",
-        icon=":material/info:",
-    )
+    st.info(patient_result.how_to_read(last, period), icon=":material/info:")
 
-patients = state.scored_patients()
-st.subheader("Patients scored this session")
-if patients:
+
+def _result(last: dict, stale: bool) -> None:
+    """Everything derived from the scored answers, in one container: dimmed and labelled when out of date."""
+    st.header("Result for the previous answers (out of date)" if stale else "Result", anchor=False)
+    if stale:
+        st.warning(
+            "**Out of date.** The answers above changed after this result was scored: everything below is for the "
+            "previous answers. Press **Score patient** to score these.",
+            icon=":material/history:",
+        )
+        st.html(patient_result.STALE_CSS)
+    with st.container(key=patient_result.STALE_KEY if stale else RESULT_CONTAINER):
+        refs = _references(last)
+        _risk_section(last, stale, refs)
+        _why_section(last, stale)
+        _comparisons(last, stale, refs)
+        _notes(last)
+
+
+def _session_table() -> None:
+    """Patients scored in this browser session, downloadable as CSV."""
+    patients = state.scored_patients()
+    st.header("Patients scored this session", anchor=False)
+    if not patients:
+        st.caption("No patient scored yet in this browser session.")
+        return
     frame = pd.DataFrame(patients)
     st.dataframe(
         frame,
@@ -347,5 +366,16 @@ if patients:
         icon=":material/download:",
         on_click="ignore",
     )
-else:
-    st.caption("No patient scored yet in this browser session.")
+
+
+saved: dict = st.session_state.setdefault(SAVED_INPUT_KEY, {})
+state.seed_widget(IN_HOSPITAL_KEY, saved.get(IN_HOSPITAL_KEY) == "yes")
+in_hospital = _form(saved)
+current = current_answers(in_hospital)
+saved.update({k: v for k, v in current.items() if v is not None})  # the form survives a page switch, scored or not
+saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
+_show_score_error()
+last = st.session_state.get(RESULT_KEY)
+if last:
+    _result(last, stale=current != last.get("answers"))
+_session_table()

@@ -37,18 +37,73 @@ def risk_scale(
     age_group_label: str = "age group",
     threshold: float | None = None,
     interval: tuple[float, float] | None = None,
+    low: float | None = None,
+    low_interval: tuple[float, float] | None = None,
+    title: str | None = None,
 ) -> go.Figure:
-    """A horizontal band strip (log scale) with the patient's risk, its 95% interval and references on it."""
+    """A horizontal band strip (log scale) with the patient's risk, its 95% interval and references on it.
+
+    With `low` (the endpoint's `probability_if_unrecorded_survived`) the patient is the range [low,
+    probability]: a bar between the two ends, a circle at the low end, the diamond at the high end, and the
+    thin line spans both ends' 95% intervals (`low_interval`, `interval`). The true risk per reported case
+    lies in the range, so drawing only the high end overstated it for patients whose outcomes often went
+    unrecorded."""
     band_shapes, band_notes = _band_strip()
     ref_shapes, ref_notes = _reference_marks(base_rate, age_group_rate, age_group_label, threshold)
+    traces, range_notes = _patient_traces(probability, interval), []
+    if low is not None:
+        traces = _range_traces(low, probability, _span(low_interval, interval))
+        range_notes = [_range_note(low, probability)]
     return style.figure(
-        _patient_traces(probability, interval),
+        traces,
         xaxis=_scale_axis(),
         yaxis={"visible": False, "range": [0, 1]},
-        height=190,
+        height=(190 if low is None else 220) + (40 if title else 0),
+        title=title,
         shapes=[*band_shapes, *ref_shapes],
-        annotations=[*band_notes, *ref_notes],
+        annotations=[*band_notes, *ref_notes, *range_notes],
     )
+
+
+def _span(low_interval: tuple[float, float] | None, interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    """From the low end's interval's lower bound to the high end's upper bound (what either interval allows)."""
+    bounds = [b for b in (low_interval[0] if low_interval else None, interval[1] if interval else None) if b]
+    return (min(bounds), max(bounds)) if len(bounds) == 2 else None
+
+
+def _range_traces(low: float, probability: float, span: tuple[float, float] | None) -> list[dict[str, Any]]:
+    """The range [low, probability]: both intervals' span (thin), the range (thick), a circle and the diamond."""
+    traces = _patient_traces(probability, span)
+    traces[-1] = {**traces[-1], "mode": "markers", "hovertemplate": "Among recorded outcomes: %{x:.2%}<extra></extra>"}
+    bar = {
+        "type": "scatter",
+        "x": [_clip(low), _clip(probability)],
+        "y": [0.5, 0.5],
+        "mode": "lines",
+        "line": {"color": theme.INK, "width": 12},
+        "opacity": 0.75,
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
+    low_mark = {
+        "type": "scatter",
+        "x": [_clip(low)],
+        "y": [0.5],
+        "mode": "markers",
+        "marker": {"size": 15, "color": "#FFFFFF", "line": {"color": theme.INK, "width": 2}, "symbol": "circle"},
+        "hovertemplate": "If every unrecorded outcome was a survival: %{x:.2%}<extra></extra>",
+        "showlegend": False,
+    }
+    return [*traces[:-1], bar, low_mark, traces[-1]]
+
+
+def _range_note(low: float, probability: float) -> dict[str, Any]:
+    """The range in words just above the bar, written from its high end towards the middle of the scale
+    (right of it low on the scale, left of it high up), so it never runs off the plot."""
+    text = f"{theme.format_risk(low)} to {theme.format_risk(probability)}"
+    side = _side(probability)
+    x = math.log10(_clip(low) if side == "left" else _clip(probability))
+    return style.label(x, 0.6, text, theme.INK, xanchor=side, yanchor="bottom", size=14)
 
 
 def _band_strip() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -150,7 +205,12 @@ def _scale_axis() -> dict[str, Any]:
     }
 
 
-def risk_waterfall(baseline: float, contributions: list[tuple[str, float]], probability: float) -> go.Figure:
+def risk_waterfall(
+    baseline: float,
+    contributions: list[tuple[str, float]],
+    probability: float,
+    title: str = "Why this risk (exact Shapley values)",
+) -> go.Figure:
     """From the training population's mean risk to this patient's, one bar per input (probability points)."""
     labels = ["mean risk (training patients)", *(label for label, _ in contributions), "this patient"]
     values = [baseline * 100, *(value * 100 for _, value in contributions), probability * 100]
@@ -182,5 +242,5 @@ def risk_waterfall(baseline: float, contributions: list[tuple[str, float]], prob
         },
         yaxis={"autorange": "reversed"},
         height=120 + 42 * len(labels),
-        title="Why this risk (exact Shapley values)",
+        title=title,
     )
