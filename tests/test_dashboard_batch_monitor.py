@@ -163,6 +163,7 @@ def test_batch_page_traffic_is_marked_and_can_be_judged_apart(
         at = _upload_and_score(BATCH, "upload.csv", data.read_bytes())
         assert not _errors(at), _errors(at)
         patient = open_page("patient_risk.py", timeout=TIMEOUT)
+        patient.selectbox(key="intake.age_group").select("50 - 59 Years").run()  # the form opens without an age
         patient.button(key="intake.score").click().run()
         assert patient.session_state["patient.last_result"] is not None
         deadline = time.monotonic() + 20  # the endpoint's writer flushes every 0.5 s

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.errors import AppTestError
 
 from dashboard.client import EndpointClient, EndpointConfig
-from dashboard.ui import navigation, patient_form
+from dashboard.ui import navigation, patient_form, patient_result
 from deploy.local_endpoint import free_port, serve
 from model import schema
 from tests.app_pages import app_test, open_page, switch_to
@@ -57,30 +58,77 @@ def _test_prevalence(model_dir: Path) -> float:
 
 
 def _fill(at: AppTest, values: dict[str, str]) -> None:
+    """Answer the questions, then rerun: Score is enabled only once the page has seen an age group."""
     for name, value in values.items():
         at.selectbox(key=f"intake.{name}").select(value)
+    at.run()
 
 
 def test_form_fields_come_from_schema(dashboard_env: str) -> None:
-    """Issue 19: "Not known" instead of the CDC's Missing/Unknown; race optional, "Not given" by default."""
+    """Issue 19: "Not known" instead of the CDC's Missing/Unknown; race optional, "Not given" by default.
+    Issue 21: the age group opens unanswered; no field has a Help button (a Tab stop) before it; the
+    questions come in reading order."""
     at = _run(PATIENT)
     keys = [b.key.removeprefix("intake.") for b in at.selectbox]
-    assert sorted(keys) == sorted([*INTAKE, schema.RACE]), "at intake only the intake questions are asked"
+    assert keys == [*INTAKE, schema.RACE], "at intake only the intake questions are asked, in reading order"
     for name in INTAKE:
         feature = schema.FEATURES_BY_NAME[name]
         box = at.selectbox(key=f"intake.{name}")
-        assert box.label == feature.label
+        assert box.label == feature.label and not box.help, "help lives in the expander, not before the field"
         real = [feature.label_of(v) for v in feature.values if v not in ("Unknown", "Missing", "NA")]
         assert list(box.options) == (real if name == "age_group" else ["Not known", *real])
-    assert at.selectbox(key="intake.medcond_yn").value == "Not known"
+        assert box.value == (None if name == "age_group" else "Not known"), "the form opens empty"
     race = at.selectbox(key=f"intake.{schema.RACE}")
     assert list(race.options) == ["Not given", *schema.RACE_ETHNICITY_GROUPS] and race.value == "Not given"
+    help_text = next(x for x in at.expander if x.label == "What the questions mean").markdown[0].value
+    assert all(schema.FEATURES_BY_NAME[n].help in help_text for n in (*INTAKE, schema.RACE))
     home = " ".join(m.value for m in _run(HOME).markdown)
     assert "*Not known*" in home and "Unknown" not in home and "Missing" not in home, "Home and form agree"
     at.toggle(key="intake.in_hospital").set_value(True).run()
-    assert sorted(b.key.removeprefix("intake.") for b in at.selectbox) == sorted(schema.REQUEST_FIELDS)
+    assert [b.key.removeprefix("intake.") for b in at.selectbox] == [*INTAKE, schema.RACE, *schema.HOSPITAL_FIELDS]
     for name in schema.HOSPITAL_FIELDS:
-        assert list(at.selectbox(key=f"intake.{name}").options) == ["Yes", "No"]
+        box = at.selectbox(key=f"intake.{name}")
+        assert list(box.options) == ["Yes", "No"] and box.value is None, "the hospital questions open unanswered"
+
+
+def test_score_needs_an_age_group(dashboard_env: str) -> None:
+    """Issue 21: the form opened as 40-49, Female, so a patient could be scored without anyone choosing an age."""
+    at = _run(PATIENT)
+    score = at.button(key="intake.score")
+    assert score.disabled
+    assert any(c.value == "To score, answer: Age group" for c in at.caption)
+    with pytest.raises(AppTestError, match="disabled"):  # a browser user cannot press it either
+        score.click()
+    assert not any(h.value.startswith("Result") for h in at.header)
+    at.selectbox(key="intake.age_group").select("40 - 49 Years").run()
+    assert not at.button(key="intake.score").disabled
+    assert not any(c.value.startswith("To score") for c in at.caption)
+    at.button(key="intake.score").click().run()
+    assert at.session_state["patient.last_result"]["record"] == {"age_group": "40 - 49 Years"}
+
+
+def test_hospital_switch_asks_both_questions_unanswered(dashboard_env: str) -> None:
+    """Issue 21: switching "already in hospital" on set Hospitalised = Yes and ICU = Yes, so scoring at once gave
+    the in-hospital model's 65.0% instead of the intake model's 36.3% for the same man, without anyone choosing."""
+    at = _run(PATIENT)
+    _fill(at, TYPED)
+    at.button(key="intake.score").click().run()
+    intake = at.session_state["patient.last_result"]
+    assert intake["model"] == "intake"
+    at.toggle(key="intake.in_hospital").set_value(True).run()
+    assert at.button(key="intake.score").disabled
+    assert any(c.value == "To score, answer: Hospitalised and Admitted to ICU" for c in at.caption)
+    assert at.session_state["patient.last_result"] == intake, "the intake result stays, marked out of date"
+    assert any("Out of date" in w.value for w in at.warning)
+    _fill(at, {"hosp_yn": "Yes"})
+    assert at.button(key="intake.score").disabled, "one hospital answer is not enough"
+    _fill(at, {"icu_yn": "No"})
+    at.button(key="intake.score").click().run()
+    shown = at.session_state["patient.last_result"]
+    assert shown["model"] == "in_hospital" and shown["record"] == {**TYPED, "hosp_yn": "Yes", "icu_yn": "No"}
+    at.toggle(key="intake.in_hospital").set_value(False).run()
+    at.toggle(key="intake.in_hospital").set_value(True).run()
+    assert [at.selectbox(key=f"intake.{n}").value for n in schema.HOSPITAL_FIELDS] == [None, None]
 
 
 def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str, model_dir: Path) -> None:
@@ -89,8 +137,8 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     at.button(key="intake.score").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
 
-    # The form's defaults: conditions "Not known" and race "Not given" are left out of the request.
-    record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in INTAKE}
+    # Case status "Not known" and race "Not given" (the form's defaults) are left out of the request.
+    record = dict(TYPED)
     direct = EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": dashboard_env}))
     expected = direct.score([record])
     p = float(expected.results[0]["probability"])
@@ -122,10 +170,21 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     threshold = at.session_state["shared.threshold"]
     assert _metric(at, "At the operating threshold") == ("FLAGGED" if p >= threshold else "not flagged")
 
+    # The risk scale draws the range [low end, probability] (issue 21), and says so in words and numbers.
+    scale = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bar = next(t for t in scale["data"] if t.get("line", {}).get("width") == 12)
+    assert bar["x"] == pytest.approx([low_end, p], abs=1e-12)
+    assert any(f"this patient {low_end:.1%} to {p:.1%}" in c.value for c in at.caption), "no text alternative"
+    numbers = next(x for x in at.expander if x.label == "Numbers behind the risk scale").table[0].value
+    assert list(numbers["risk"][:2]) == [f"{low_end:.1%}", f"{p:.1%}"]
+
     # Why this risk: the endpoint's exact contributions, and what-if risks of every other answer.
     explained = direct.score([record], explain=True).results[0]
     assert shown["contributions"] == pytest.approx(explained["contributions"], abs=1e-12)
     assert any(m.value.startswith("**Why this risk.** Age group: 80+ Years: +") for m in at.markdown)
+    why = next(x for x in at.expander if x.label == "Numbers behind why this risk").table[0].value
+    assert why["step"].iloc[-1] == "this patient" and why["risk after"].iloc[-1] == f"{p:.1%}"
+    assert why["risk after"].iloc[-2] == f"{p:.1%}", "the contributions add up to the patient's risk"
     what_if = at.dataframe[0].value
     assert len(what_if) == sum(len(patient_form.options(n, False)) - 1 for n in (*INTAKE, schema.RACE))
     younger = {**record, "age_group": "20 - 29 Years"}
@@ -139,16 +198,36 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     assert at.download_button[0].proto.label == "Download as CSV"
 
 
-def test_edited_answers_mark_the_result_out_of_date(dashboard_env: str) -> None:
+def _stale_marks(at: AppTest) -> dict[str, bool]:
+    """Where the page says the shown result is out of date (each derived part separately)."""
+    label = patient_result.STALE_LABEL
+    charts = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+    return {
+        "warning": any("Out of date" in w.value for w in at.warning),
+        "heading": any(h.value == "Result for the previous answers (out of date)" for h in at.header),
+        "dimmed": any(patient_result.STALE_KEY in h.value and "grayscale" in h.value for h in at.html),
+        "badge": any("risk-badge-stale" in h.value and label in h.value for h in at.html),
+        "risk scale": "previous answers" in charts[0],
+        "why chart": "previous answers" in charts[1],
+        "what-if": any(m.value.startswith("**What if**") and label in m.value for m in at.markdown),
+        "flag card": any(
+            m.proto.label.startswith("At the operating threshold") and label in m.proto.label for m in at.metric
+        ),
+        "comparisons": all(label in m.proto.label for m in at.metric),
+    }
+
+
+def test_edited_answers_mark_the_whole_result_out_of_date(dashboard_env: str) -> None:
+    """Issue 21: after one answer changed only the number was struck through; the band badge, the FLAGGED card
+    and the charts stayed at full strength. Now every part derived from the old answers says so."""
     at = _run(PATIENT)
     _fill(at, TYPED)
     at.button(key="intake.score").click().run()
-    assert not any("Out of date" in w.value for w in at.warning)
+    assert not any(_stale_marks(at).values()), _stale_marks(at)
     at.selectbox(key="intake.age_group").select("20 - 29 Years").run()  # edited, not submitted
-    assert any("Out of date" in w.value for w in at.warning)
-    assert any(s.value == "Result (previous answers)" for s in at.subheader)
+    assert all(_stale_marks(at).values()), _stale_marks(at)
     at.button(key="intake.score").click().run()
-    assert not any("Out of date" in w.value for w in at.warning)
+    assert not any(_stale_marks(at).values()), _stale_marks(at)
     assert at.session_state["patient.last_result"]["record"]["age_group"] == "20 - 29 Years"
 
 
@@ -252,8 +331,7 @@ def test_endpoint_down_shows_banner_and_keeps_input(
     # Clinician wording in the banner; the address and the commands only in the technical detail.
     assert any("risk service is not reachable" in e.value for e in at.error), [e.value for e in at.error]
     assert not any("python -m" in e.value or str(closed) in e.value for e in at.error)
-    detail = at.expander[0]
-    assert detail.label.startswith("Technical detail")
+    detail = next(x for x in at.expander if x.label.startswith("Technical detail"))
     assert any(str(closed) in m.value and "deploy.local_endpoint" in m.value for m in detail.markdown)
     for name, value in TYPED.items():
         assert at.selectbox(key=f"intake.{name}").value == value
@@ -280,6 +358,7 @@ def test_sidebar_follows_the_endpoint_back_up(
     monkeypatch.setenv("RISK_ENDPOINT_TIMEOUT", "2")
     at = _run(PATIENT)
     assert "unavailable" in _endpoint_box(at) and "healthy" not in _endpoint_box(at)
+    _fill(at, TYPED)
     with serve(model_dir, port=port):  # the same address answers again; the cached health check still says down
         at.button(key="intake.score").click().run()
         assert not at.exception and at.session_state["patient.last_result"] is not None
