@@ -189,6 +189,7 @@ def compare(
     current: Mapping[str, float],
     counts: Sequence[float] | np.ndarray | None = None,
     reference_n: float | None = None,
+    left_out: float = 0.0,
 ) -> dict:
     """PSI, JS distance, the largest share change, a G-test (when `counts` are given) and both share vectors.
 
@@ -196,6 +197,11 @@ def compare(
     (they would silently vanish otherwise). "status" here is PSI's alone (`psi_status`); a
     caller judging several features at once decides significance over all of them (`holm`)
     and replaces it with `status(...)`.
+
+    `left_out`: rows whose request left this input out ("not known", scored by a sub-model without it).
+    They are not a category (a clerk's blank says nothing about the case mix, and the training reference
+    has no such rows), so `current` and `counts` cover the rows that gave the input; the number is
+    reported beside them as "left_out".
     """
     for name, side in (("reference", reference), ("current", current)):
         extra = set(side) - set(categories)
@@ -212,6 +218,7 @@ def compare(
         "status": psi_status(value),
         "reference": dict(zip(categories, ref.tolist(), strict=True)),
         "current": dict(zip(categories, cur.tolist(), strict=True)),
+        "left_out": float(left_out),
     }
     if counts is not None:
         out["test"] = g_test(ref, counts, reference_n)

@@ -25,6 +25,7 @@ rows with a known outcome too (like with like).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -145,9 +146,25 @@ def combination_values(risk: lookup.RiskLookup) -> pd.DataFrame:
 # --- aggregation ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Space:
+    """The combinations an aggregate's counts are indexed by, when not the lookup's full records.
+
+    Collected records may leave inputs out (a request's "not known": `null` in the record). They are counted
+    per *request* combination, each with the endpoint's own answer for it: the probability
+    `RiskLookup.request_probability` gives (a sub-model's where inputs were left out; race/ethnicity is never
+    collected, so race-blind), the model that answered and whether the answer was extrapolated.
+    """
+
+    values: pd.DataFrame  # the six core inputs per combination, missing (None/NaN) where left out
+    probability: np.ndarray
+    model: np.ndarray  # name of the model that answered each combination
+    extrapolated: np.ndarray
+
+
 @dataclass
 class Aggregate:
-    """Rows of one source, counted per model-input combination."""
+    """Rows of one source, counted per model-input combination (of `space`, or the lookup's full records)."""
 
     source: str
     kind: str  # "file" | "collected"
@@ -162,10 +179,17 @@ class Aggregate:
     files: int = 0
     excluded: int = 0  # rows outside the intake population (schema.INTAKE_EXCLUSION), left out
     population_rule: bool = True  # False: the source has no dates to apply the intake-population rule
+    space: Space | None = None  # None: counts are over the lookup's full records (`combination_values`)
 
     @property
     def rows_used(self) -> int:
         return int(self.counts.sum())
+
+    def left_out(self) -> dict[str, int]:
+        """Rows that left each input out (collected requests' "not known"); empty for full records."""
+        if self.space is None:
+            return {}
+        return {c: int(self.counts[self.space.values[c].isna().to_numpy()].sum()) for c in schema.MODEL_INPUTS}
 
     def drift_counts(self) -> tuple[np.ndarray, str]:
         """Counts to compare with the training reference, and which rows they are.
@@ -197,6 +221,7 @@ class Aggregate:
             out["model_versions"] = dict(self.model_versions)
             out["traffic"] = dict(self.traffic)
             out["traffic_judged"] = self.traffic_judged
+            out["left_out"] = self.left_out()
         if self.deaths is not None and self.survivors is not None:
             out["rows_with_outcome"] = int(self.deaths.sum() + self.survivors.sum())
         return out
@@ -294,21 +319,90 @@ def _read_jsonl(path: Path, agg: Aggregate) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _canonical_inputs(inputs: pd.DataFrame, name: str, agg: Aggregate) -> pd.DataFrame:
-    """Rows whose inputs are all schema values (re-spellings forgiven); the others skipped and counted."""
-    ok = np.ones(len(inputs), dtype=bool)
-    columns = {}
-    for column in inputs.columns:
-        values = inputs[column].map(lambda v, c=column: schema.canonical_value(c, v) if isinstance(v, str) else None)
-        ok &= values.notna().to_numpy()
-        columns[column] = values
-    if not ok.all():
-        agg.skipped[f"{name}: values outside the schema (or not strings)"] += int((~ok).sum())
-    return pd.DataFrame(columns)[ok]
+NOT_STRINGS = "values outside the schema (or not strings)"
+
+
+def _request_indices(inputs: pd.DataFrame, name: str, agg: Aggregate) -> np.ndarray:
+    """Request index of each collected row, as the endpoint computed it (-1: skipped and counted).
+
+    A null input was left out of the request (`model/datacollect.py`): the record is rebuilt without it and
+    validated by the endpoint's own `lookup.validate_indices`, once per distinct combination. A value that
+    is neither a string nor null, or outside the schema, skips the row (records are validated before scoring,
+    so this means a foreign or damaged file).
+    """
+    raw = inputs.astype(object)
+    given = raw.notna().to_numpy()
+    strings = raw.map(lambda v: isinstance(v, str)).to_numpy()
+    usable = np.all(strings | ~given, axis=1)
+    keys = raw.where(given & strings, None).where(given, "")  # "" marks a left-out input (never a valid value)
+    codes, combos = pd.factorize(pd.MultiIndex.from_frame(keys))
+    index_of = np.full(len(combos), -1, dtype=np.int64)
+    for i, combo in enumerate(combos):
+        record = {c: v for c, v in zip(inputs.columns, combo, strict=True) if v != ""}
+        with contextlib.suppress(lookup.PayloadError, TypeError):  # stays -1: skipped and counted
+            index_of[i] = lookup.validate_indices([record])[0]
+    index = np.where(usable, index_of[codes], -1)
+    if (index < 0).any():
+        agg.skipped[f"{name}: {NOT_STRINGS}"] += int((index < 0).sum())
+    return index
+
+
+def _request_space(risk: lookup.RiskLookup, index: np.ndarray) -> Space:
+    """The endpoint's answers for request indices: inputs (missing where left out), probability, model, extrapolated."""
+    values = lookup.request_frame(index)
+    records = [{c: v for c, v in row.items() if isinstance(v, str)} for row in values.to_dict("records")]
+    answers = risk.score_records(records, max_records=max(len(records), 1)) if records else []
+    return Space(
+        values=values,
+        probability=risk.request_probability[index],
+        model=np.array([a["model"] for a in answers], dtype=object),
+        extrapolated=np.array([bool(a["extrapolated"]) for a in answers], dtype=bool),
+    )
+
+
+def _outcome_counts(frame: pd.DataFrame, keep: np.ndarray, index: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+    """Deaths and survivors per request index, for collected rows that carry a linked `death_yn`."""
+    outcome = frame[schema.TARGET].map(lambda v: schema.canonical_value(schema.TARGET, v) if isinstance(v, str) else v)
+    outcome = outcome.to_numpy(dtype=object)[keep]
+    return (
+        _bincount(index[outcome == schema.TARGET_POSITIVE], size),
+        _bincount(index[outcome == schema.TARGET_NEGATIVE], size),
+    )
+
+
+def _collected_file(path: Path, risk: lookup.RiskLookup, agg: Aggregate, totals: dict[str, np.ndarray]) -> None:
+    """Add one collected file's rows of the chosen traffic to the per-request-index totals."""
+    frame = _read_jsonl(path, agg)
+    agg.rows_read += len(frame)
+    if frame.empty:
+        return
+    inputs_needed = list(model_inputs(risk))
+    missing = [c for c in inputs_needed if c not in frame.columns]
+    if missing:
+        agg.skipped[f"{path.name}: records lack {', '.join(missing)}"] += len(frame)
+        return
+    if "model_version" in frame.columns:
+        agg.model_versions.update(frame["model_version"].astype(str).tolist())
+    # Rows collected before the endpoint marked traffic kinds count as "unmarked".
+    kinds = frame["traffic"].fillna(UNMARKED) if "traffic" in frame.columns else pd.Series(UNMARKED, frame.index)
+    agg.traffic.update(kinds.astype(str).tolist())
+    chosen = kinds.isin(TRAFFIC_CHOICES[agg.traffic_judged]).to_numpy()
+    index = _request_indices(frame.loc[chosen, inputs_needed], path.name, agg)
+    keep = index >= 0
+    size = len(totals["counts"])
+    totals["counts"] += _bincount(index[keep], size)
+    if schema.TARGET in frame.columns:  # outcomes linked to the collected records afterwards (by request id)
+        deaths, survivors = _outcome_counts(frame.loc[chosen], keep, index[keep], size)
+        totals["deaths"] = totals.get("deaths", np.zeros(size)) + deaths
+        totals["survivors"] = totals.get("survivors", np.zeros(size)) + survivors
 
 
 def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup, traffic: str = ALL_TRAFFIC) -> Aggregate:
-    """Count the records the endpoint collected (`scored-*.jsonl` and their rotations) of the chosen traffic."""
+    """Count the records the endpoint collected (`scored-*.jsonl` and their rotations) of the chosen traffic.
+
+    Counted per request combination (inputs left out included), each with the answer the endpoint gave it
+    (`Space`); collected rows that carry a linked `death_yn` also count as deaths or survivors.
+    """
     if traffic not in TRAFFIC_CHOICES:
         raise ValueError(f"traffic must be one of {', '.join(TRAFFIC_CHOICES)}, not {traffic!r}")
     directory = Path(directory)
@@ -318,32 +412,16 @@ def aggregate_collected(directory: str | Path, risk: lookup.RiskLookup, traffic:
             f"{directory}: no collected records ({LOG_PATTERN}). Point --current at the folder the endpoint "
             "writes to (its RISK_DATA_COLLECTION_DIR, default artifacts/collected/) or at a data file."
         )
-    size = len(combination_probabilities(risk))
-    inputs_needed = list(model_inputs(risk))
-    agg = Aggregate(
-        source=str(directory), kind="collected", counts=np.zeros(size), files=len(files), traffic_judged=traffic
-    )
+    agg = Aggregate(source=str(directory), kind="collected", counts=np.zeros(0), files=len(files))
+    agg.traffic_judged = traffic
+    totals = {"counts": np.zeros(len(risk.request_probability))}
     for path in files:
-        frame = _read_jsonl(path, agg)
-        agg.rows_read += len(frame)
-        if frame.empty:
-            continue
-        missing = [c for c in inputs_needed if c not in frame.columns]
-        if missing:
-            agg.skipped[f"{path.name}: records lack {', '.join(missing)}"] += len(frame)
-            continue
-        if "model_version" in frame.columns:
-            agg.model_versions.update(frame["model_version"].astype(str).tolist())
-        # Rows collected before the endpoint marked traffic kinds count as "unmarked".
-        kinds = frame["traffic"].fillna(UNMARKED) if "traffic" in frame.columns else pd.Series(UNMARKED, frame.index)
-        agg.traffic.update(kinds.astype(str).tolist())
-        inputs = frame.loc[kinds.isin(TRAFFIC_CHOICES[traffic]).to_numpy(), inputs_needed]
-        try:
-            index = combination_index(risk, inputs)
-        except (lookup.PayloadError, TypeError):
-            # Rare (records are validated before scoring): keep the valid rows, count the rest.
-            index = combination_index(risk, _canonical_inputs(inputs, path.name, agg))
-        agg.counts += _bincount(index, size)
+        _collected_file(path, risk, agg, totals)
+    seen = np.flatnonzero(totals["counts"])
+    agg.space = _request_space(risk, seen)
+    agg.counts = totals["counts"][seen]
+    if "deaths" in totals:
+        agg.deaths, agg.survivors = totals["deaths"][seen], totals["survivors"][seen]
     return agg
 
 
@@ -367,7 +445,7 @@ def aggregate(source: str | Path, risk: lookup.RiskLookup, traffic: str = ALL_TR
 
 
 def feature_counts(counts: np.ndarray, combos: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """Rows per category of each input, from per-combination counts."""
+    """Rows per category of each input, from per-combination counts (rows that left the input out: in none)."""
     out = {}
     for column in columns:
         sums = pd.Series(counts).groupby(combos[column].to_numpy()).sum()
@@ -409,29 +487,42 @@ def _with_status(result: dict[str, Any], adjusted_p: float | None, enough: bool)
 
 
 def drift_report(
-    counts: np.ndarray, risk: lookup.RiskLookup, reference: dict[str, Any], not_comparable: set[str], enough: bool
+    counts: np.ndarray,
+    risk: lookup.RiskLookup,
+    reference: dict[str, Any],
+    not_comparable: set[str],
+    enough: bool,
+    space: Space | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Per-input and predicted-risk comparisons with G-tests, Holm-adjusted over the compared ones."""
+    """Per-input and predicted-risk comparisons with G-tests, Holm-adjusted over the compared ones.
+
+    Each input is compared on the rows that gave it; rows whose request left it out are counted beside it
+    (`left_out`), and an input every row left out is not compared at all. The predicted risk is the answer
+    each row got, sub-model answers included (`space`; the lookup's full-record table without one)."""
     features: dict[str, Any] = {}
     if not counts.sum():
         return features, {}
-    combos = combination_values(risk)
+    combos = space.values if space is not None else combination_values(risk)
     inputs = tuple(c for c in model_inputs(risk) if c in reference.get("features", {}))
     by_category = feature_counts(counts, combos, inputs)
     total = counts.sum()
     for column in inputs:
         values = schema.FEATURES_BY_NAME[column].values
         cats = by_category[column]
+        given = sum(cats.values())
+        if not given:
+            continue
         features[column] = drift.compare(
             values,
             reference["features"][column],
-            {v: n / total for v, n in cats.items()},
+            {v: n / given for v, n in cats.items()},
             counts=[cats[v] for v in values],
             reference_n=reference.get("patients"),
+            left_out=total - given,
         )
     predicted: dict[str, Any] = {}
     ref_hist = reference.get("predicted_risk") or {}
-    probabilities = combination_probabilities(risk)
+    probabilities = space.probability if space is not None else combination_probabilities(risk)
     if ref_hist:
         hist = evaluate.risk_histogram(probabilities, counts)
         if list(hist["bins"]) != [float(b) for b in ref_hist["bins"]]:
@@ -512,26 +603,39 @@ def judged_rows(model: str, combos: pd.DataFrame) -> np.ndarray:
     return np.ones(len(combos), dtype=bool)
 
 
-def model_views(reference_dir: str | Path, risk: lookup.RiskLookup, card: dict[str, Any]) -> list[ModelView]:
-    """A view per trained model whose inputs the lookup covers (the card's per-model test metrics as reference)."""
-    combos = combination_values(risk)
+def model_views(
+    reference_dir: str | Path, risk: lookup.RiskLookup, card: dict[str, Any], space: Space | None = None
+) -> list[ModelView]:
+    """A view per trained model whose inputs the lookup covers (the card's per-model test metrics as reference).
+
+    Full records: each model on its own rows with its own table (as on the card's test split). Combinations
+    that left inputs out (collected requests, `space`) were answered by a sub-model of the model that scored
+    them: each is judged with that model, at the probability the endpoint returned."""
+    combos = space.values if space is not None else combination_values(risk)
+    full = combos[list(schema.MODEL_INPUTS)].notna().all(axis=1).to_numpy()
     views = []
     for model in artifact.trained_models(reference_dir):
         inputs = schema.MODEL_FEATURES.get(model, ())
         if not inputs or not set(inputs) <= set(combos.columns):
             continue
         table = artifact.load_risk_table(reference_dir, model)
-        mask = judged_rows(model, combos)
+        mask = full & judged_rows(model, combos)
         at = table_rows(table, combos.loc[mask], inputs)
         test = ((card.get("models") or {}).get(model) or {}).get("metrics", {}).get("test", {})
         extrapolated = table["extrapolated"].astype(str).str.lower().eq("true").to_numpy()
         support = table["train_patients"].to_numpy(dtype=float)
+        probability, flagged = np.zeros(len(combos)), np.zeros(len(combos), dtype=bool)
+        probability[mask], flagged[mask] = table["probability"].to_numpy(dtype=float)[at], extrapolated[at]
+        if space is not None:  # sub-model answers belong to the model that gave them
+            scored = ~full & (space.model == model)
+            probability[scored], flagged[scored] = space.probability[scored], space.extrapolated[scored]
+            mask |= scored
         views.append(
             ModelView(
                 name=model,
                 rows=np.flatnonzero(mask),
-                probability=table["probability"].to_numpy(dtype=float)[at],
-                extrapolated=extrapolated[at],
+                probability=probability[mask],
+                extrapolated=flagged[mask],
                 reference={k: _finite(test.get(k)) for k in REFERENCE_METRICS},
                 reference_outside_support=float(support[extrapolated].sum() / max(support.sum(), 1.0)),
             )
@@ -698,6 +802,14 @@ def _data_warnings(
     return warnings
 
 
+def _left_out_warnings(features: dict[str, Any], reference: dict[str, Any], risk: lookup.RiskLookup) -> list[str]:
+    """Inputs every compared row left out ("not known"): nothing to compare them on."""
+    absent = [c for c in model_inputs(risk) if c in reference.get("features", {}) and c not in features]
+    if not absent:
+        return []
+    return [f"{', '.join(absent)}: not compared, because every compared row left it out (not known)"]
+
+
 def _choose_verdict(
     perf: dict[str, Any] | None, enough: bool, drift_findings: dict[str, dict[str, Any]]
 ) -> tuple[str, list[str], list[str]]:
@@ -722,14 +834,16 @@ def build_report(
     enough = counts.sum() >= MIN_DRIFT_ROWS
     warnings = _data_warnings(current, risk, counts.sum(), population, not_comparable, enough)
 
-    features, predicted = drift_report(counts, risk, reference, not_comparable, enough)
+    features, predicted = drift_report(counts, risk, reference, not_comparable, enough, current.space)
+    warnings += _left_out_warnings(features, reference, risk)
     if predicted:
         predicted["mean_reference"] = _finite(card.get("metrics", {}).get("test", {}).get("mean_predicted"))
     drift_findings = {**features, **({"predicted risk": predicted} if predicted else {})}
 
     labelled = outcomes if outcomes is not None else (current if current.deaths is not None else None)
-    views = model_views(reference_dir, risk, card)
-    perf = performance_report(labelled, views) if labelled is not None and labelled.deaths is not None else None
+    perf = None
+    if labelled is not None and labelled.deaths is not None:
+        perf = performance_report(labelled, model_views(reference_dir, risk, card, labelled.space))
     if perf is not None:
         warnings += perf["warnings"]
     verdict, reasons, verdict_warnings = _choose_verdict(perf, enough, drift_findings)
@@ -785,7 +899,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"model {report['model_version']}; current data {cur['source']} ({cur['kind']}): "
         f"{cur['rows_used']:,} rows used of {cur['rows_read']:,}; compared: {cur['drift_rows']:,.0f} "
         f"{cur['drift_population']} against {report['reference']['population']}",
-        *filter(None, [traffic_text(cur), _population_text(cur)]),
+        *filter(None, [traffic_text(cur), _left_out_text(cur), _population_text(cur)]),
         f"tests: G-test per input, Holm-corrected, family-wise alpha {ALPHA}; limits PSI {drift.PSI_MODERATE}/"
         f"{drift.PSI_MAJOR}, share ratio x{drift.RATIO_MODERATE}/x{drift.RATIO_MAJOR} (docs/monitoring.md)",
         "",
@@ -801,6 +915,14 @@ def format_report(report: dict[str, Any]) -> str:
         for name, m in perf["models"].items():
             lines += _model_lines(name, m)
     return "\n".join(lines)
+
+
+def _left_out_text(current: dict[str, Any]) -> str:
+    """Rows whose requests left inputs out, per input ("" when none did): counted apart, never as a category."""
+    left = {c: n for c, n in (current.get("left_out") or {}).items() if n}
+    if not left:
+        return ""
+    return "left out (not known, scored by sub-models): " + ", ".join(f"{c} {n:,}" for c, n in left.items())
 
 
 def _population_text(current: dict[str, Any]) -> str:

@@ -433,3 +433,115 @@ def test_broken_model_directory_is_an_error_not_a_verdict(synthetic_model_dir: P
     # A reference of the wrong shape is a crash inside the monitor: exit 1 with one line, never a verdict.
     (broken / "training_distribution.json").write_text(json.dumps({"features": ["age_group"]}), encoding="utf-8")
     _assert_one_line_error(_run("--reference", str(broken), "--current", str(data)), 1, "monitor: internal error")
+
+
+# --- requests that left inputs out ("not known", issue 19) ---------------------------------------------------
+
+LEFT_OUT_PLAN = (  # (inputs left out, share of the requests): as a clerk's form sends them
+    ((), 0.4),
+    (("sex",), 0.15),
+    (("medcond_yn", "current_status"), 0.15),
+    (("hosp_yn", "icu_yn"), 0.15),
+    (("sex", "medcond_yn"), 0.15),  # some keep both hospital answers: the in-hospital model's sub-models
+)
+
+
+def _requests_leaving_inputs_out(rows: int) -> tuple[list[dict[str, str]], list[str]]:
+    """Real first-wave patients with a recorded outcome, as requests leaving inputs out per LEFT_OUT_PLAN."""
+    frame = pd.read_csv(REAL_CDC_FILE, dtype=str, keep_default_na=False, nrows=60_000)
+    frame = frame[frame[schema.TARGET].isin(["Yes", "No"])].sample(rows, random_state=3)
+    inputs = frame[list(schema.MODEL_INPUTS)].replace({"": schema.MISSING})
+    plan = np.random.default_rng(5).choice(len(LEFT_OUT_PLAN), size=rows, p=[s for _, s in LEFT_OUT_PLAN])
+    records = [
+        {c: v for c, v in record.items() if c not in LEFT_OUT_PLAN[k][0]}
+        for record, k in zip(inputs.to_dict("records"), plan, strict=True)
+    ]
+    return records, frame[schema.TARGET].tolist()
+
+
+def _collect(model_dir: Path, folder: Path, records: list[dict[str, str]]) -> list[float]:
+    """Score `records` on a real endpoint collecting into `folder`, in requests of 1,000; wait until every row is
+    on disk. Returns the intake model's own answer for each record (asked as probes, which are not collected)."""
+    with serve(model_dir, env={"RISK_DATA_COLLECTION_DIR": str(folder)}) as endpoint:
+        client = EndpointClient(
+            EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": endpoint.scoring_url})
+        )
+        for start in range(0, len(records), 1_000):
+            client.score(records[start : start + 1_000])
+        deadline = time.monotonic() + 30  # the writer thread flushes off the request path
+        while sum(len(p.read_text().splitlines()) for p in folder.glob("scored-*.jsonl*")) < len(records):
+            assert time.monotonic() < deadline, "the endpoint did not collect every record"
+            time.sleep(0.2)
+        probes = [{c: v for c, v in r.items() if c not in schema.HOSPITAL_FIELDS} for r in records]
+        intake = [  # the intake model's own answer for each record (probes are scored, never collected)
+            float(a["probability"])
+            for start in range(0, len(probes), 1_000)
+            for a in client.score(probes[start : start + 1_000], traffic=schema.PROBE).results
+        ]
+    return intake
+
+
+def _linked(rows: list[dict], records: list[dict[str, str]], outcomes: list[str]) -> list[tuple[dict, str]]:
+    """Each collected row with the outcome of the record it came from: a request's rows (by `record_index`) are
+    matched to the request of 1,000 records they repeat (the workers' files do not keep the sending order)."""
+    by_request: dict[str, list[dict]] = {}
+    for row in rows:
+        by_request.setdefault(row["request_id"], []).append(row)
+    chunks = {
+        tuple(tuple(r.get(c) for c in schema.MODEL_INPUTS) for r in records[start : start + 1_000]): start
+        for start in range(0, len(records), 1_000)
+    }
+    out = []
+    for request in by_request.values():
+        request.sort(key=lambda r: r["record_index"])
+        start = chunks[tuple(tuple(r[c] for c in schema.MODEL_INPUTS) for r in request)]
+        out += [(row, outcomes[start + row["record_index"]]) for row in request]
+    return out
+
+
+def test_collected_requests_that_left_inputs_out(model_dir: Path, tmp_path: Path) -> None:
+    """Collected rows hold null for inputs a request left out. The monitor counts them as left out (not as the
+    CDC's "Missing", not skipped), scores them as the endpoint did and judges each model on the rows it scored."""
+    records, outcomes = _requests_leaving_inputs_out(6_000)
+    collected = tmp_path / "collected"
+    intake_probability = _collect(model_dir, collected, records)
+    rows = [json.loads(line) for p in sorted(collected.glob("scored-*.jsonl*")) for line in p.read_text().splitlines()]
+    assert any(row["sex"] is None for row in rows), "the endpoint records a left-out input as null"
+
+    # Outcomes linked to the collected rows afterwards (by request and position), as an operator would.
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    lines = [json.dumps({**row, schema.TARGET: death}) for row, death in _linked(rows, records, outcomes)]
+    (linked / "scored-linked.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    _, report, text = _monitor(
+        "--reference", str(model_dir), "--current", str(collected), "--out", str(tmp_path / "a.json")
+    )
+    current = report["current"]
+    assert current["rows_used"] == len(records) and current["rows_skipped"] == {}, current["rows_skipped"]
+    sent = pd.DataFrame(records)
+    left_out = {c: int(sent[c].isna().sum()) for c in schema.MODEL_INPUTS}
+    assert current["left_out"] == left_out and "left out (not known" in text
+    for column in ("sex", "medcond_yn", "hosp_yn"):
+        feature = report["features"][column]
+        assert feature["left_out"] == left_out[column], column
+        given = sent[column].dropna().value_counts(normalize=True)
+        for value, share in feature["current"].items():
+            assert share == pytest.approx(float(given.get(value, 0.0)), abs=1e-9), (column, value)
+    # Scored as the endpoint did: the predicted-risk mean is the mean of what the endpoint returned.
+    returned = np.mean([row["probability"] for row in rows])
+    assert report["predicted_risk"]["mean_current"] == pytest.approx(returned, rel=1e-9)
+
+    _, report, _ = _monitor("--reference", str(model_dir), "--current", str(linked), "--out", str(tmp_path / "b.json"))
+    models = report["performance"]["models"]
+    death = np.array(outcomes) == "Yes"
+    full = sent.notna().all(axis=1).to_numpy()
+    hospital = sent[list(schema.HOSPITAL_FIELDS)].isin(schema.HOSPITAL_KNOWN_VALUES).all(axis=1).to_numpy()
+    # Intake model: every full record with its own table, and the rows it scored itself (sub-models included).
+    in_intake = full | ~hospital
+    assert models["intake"]["patients"] == in_intake.sum() and models["intake"]["deaths"] == death[in_intake].sum()
+    expected = float(np.sum(np.array(intake_probability)[in_intake]))
+    assert models["intake"]["observed_expected"]["expected"] == pytest.approx(expected, rel=1e-9)
+    # In-hospital model: the rows with both hospital answers, whatever else they left out.
+    assert models["in_hospital"]["patients"] == hospital.sum()
+    assert models["in_hospital"]["deaths"] == death[hospital].sum()
