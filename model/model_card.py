@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model import schema
+from model import schema, updating
 
 MODEL_NAME = "covid19-death-risk"
 
@@ -69,11 +69,22 @@ LIMITATIONS = [
     "Not validated for individual treatment decisions or outside the United States.",
 ]
 
+# How this model is kept current: the monitor's verdict, then `model.recalibrate`'s closed test of four updates
+# (`model.updating`: its event minimums and test level are quoted from there, so the card cannot drift from it).
 UPDATING_PLAN = (
-    "Monitor observed/expected on recent cases with known outcomes (python -m model.monitor). When O/E's 95% "
-    "interval excludes 1 but discrimination holds, recalibrate the intercept (and the slope with enough "
-    "events) on recent cases: python -m model.recalibrate --model DIR --data RECENT_FILE --out DIR. When "
-    "discrimination falls or the calibration slope is far from 1, retrain on recent data: python -m model.train."
+    "Monitor calibration and discrimination on recent cases with known outcomes (python -m model.monitor, "
+    "verdict ok, recalibrate or retrain; docs/monitoring.md). On 'recalibrate', update the model on recent "
+    "cases with python -m model.recalibrate --model DIR --data RECENT_FILE --out DIR. For each risk table it "
+    "fits four updates on the recent patients that table scores: no update; recalibration in the large (the "
+    "level of risk moves); logistic recalibration (level and spread, the ranking kept); and model revision "
+    "(every input's coefficient may move, ridge-penalised toward the old model). A closed test of "
+    f"likelihood ratios (Vergouwe et al., Stat Med 2017; each step at alpha {updating.ALPHA}) tests the "
+    "largest update against each smaller one in turn and keeps the first it does not reject; --criterion aic "
+    f"takes the smallest AIC instead. A table with fewer than {updating.MIN_EVENTS} deaths or survivors is not "
+    f"updated; with fewer than {updating.MIN_EVENTS_FULL}, only no update and recalibration in the large are "
+    "compared (Riley et al., Stat Med 2021). The new version's card lists each update, its test steps and its "
+    "observed/expected before and after. On 'retrain' (ranking lost, calibration slope near 0, or patients "
+    "outside the training support), refit on recent data: python -m model.train --data RECENT_FILE --out DIR."
 )
 
 

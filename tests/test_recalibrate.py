@@ -220,3 +220,18 @@ def test_glm_fits_match_a_newton_fit_and_the_aic_variant_agrees_on_a_clear_case(
     assert beta == pytest.approx(fits[updating.LOGISTIC].params, abs=1e-6)
     assert cov == pytest.approx(fits[updating.LOGISTIC].cov, rel=1e-4)
     assert choose_update(rows, criterion="aic")["choice"] == updating.LOGISTIC
+
+
+def test_the_cards_updating_plan_describes_the_closed_test() -> None:
+    """Issue 19/20 follow-up: the plan described the old intercept/slope update; it must name what
+    `model.recalibrate` does: four updates chosen by a closed test, with updating.py's event minimums."""
+    from model import model_card
+
+    plan = model_card.UPDATING_PLAN
+    assert "recalibrate the intercept" not in plan
+    for method in updating.METHODS:
+        assert method in plan, method
+    assert "closed test" in plan and "ridge" in plan and f"alpha {updating.ALPHA}" in plan
+    assert f"fewer than {updating.MIN_EVENTS} deaths or survivors" in plan
+    assert f"fewer than {updating.MIN_EVENTS_FULL}, only no update and recalibration in the large" in plan
+    assert "python -m model.recalibrate --model DIR --data RECENT_FILE --out DIR" in plan
