@@ -301,6 +301,9 @@ def test_icu_surveillance_load_and_the_recall_that_fits(dashboard_env: str, mode
     """The threshold's trade-off on the ICU page: patients followed (flagged cases × days followed) vs recall."""
     at = _run(ICU)
     _set_icu(at, cases=500, team=2000, follow=8)
+    # Which end of the outcome-recording range the threshold applies to, as the Threshold explorer says.
+    assert any(c.value.startswith("The threshold applies to the high end") for c in at.caption)
+    assert any("high end of each patient's risk range" in c.value for c in _run(THRESHOLD).caption)
     icu = pd.read_csv(model_dir / "evaluation" / "icu_by_threshold.csv")
     row = icu[icu["threshold"] >= at.session_state["shared.threshold"]].sort_values("threshold").iloc[0]
     assert _metric(at, "Flagged patients followed, peak") == f"{500 * row['case_flagged_share'] * 8:,.0f}"

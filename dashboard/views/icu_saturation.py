@@ -162,12 +162,19 @@ projection = capacity.project(scenario, now, surveillance=team, uncertainty=unce
 beds, horizon = scenario.beds, scenario.days
 shown = projection.shown
 
+# Which end of each patient's risk range (issue 19) the threshold is applied to, as on the Threshold explorer.
+THRESHOLD_END = (
+    "The threshold applies to the high end of each patient's risk range: the risk among cases whose outcome was "
+    "recorded (as on the Threshold explorer); flagged shares and recall come from the test split."
+)
+
 with results:
     st.caption(
         f"At operating threshold {threshold:.3f} (flag = risk ≥ threshold; set on the Threshold explorer): "
         f"{now.case_flagged_share:.1%} of reported cases flagged, recall {now.recall:.3f}. The ICU census counts "
         "everyone who needs a bed, flagged or not: the threshold does not change it."
     )
+    st.caption(THRESHOLD_END)
     timeline, trade_off = st.tabs(["ICU census over time", "Threshold: surveillance vs deaths missed"])
 
 with timeline:
