@@ -160,6 +160,7 @@ class Space:
     probability: np.ndarray
     model: np.ndarray  # name of the model that answered each combination
     extrapolated: np.ndarray
+    averaged: np.ndarray  # True where an input of that model was left out: a sub-model's averaged answer
 
 
 @dataclass
@@ -357,6 +358,11 @@ def _request_space(risk: lookup.RiskLookup, index: np.ndarray) -> Space:
         probability=risk.request_probability[index],
         model=np.array([a["model"] for a in answers], dtype=object),
         extrapolated=np.array([bool(a["extrapolated"]) for a in answers], dtype=bool),
+        # An intake answer without the hospital fields is the intake model's own: it never uses them.
+        averaged=np.array(
+            [bool(set(schema.MODEL_FEATURES[a["model"]]) - {schema.RACE} - set(a["inputs_used"])) for a in answers],
+            dtype=bool,
+        ),
     )
 
 
@@ -802,12 +808,22 @@ def _data_warnings(
     return warnings
 
 
-def _left_out_warnings(features: dict[str, Any], reference: dict[str, Any], risk: lookup.RiskLookup) -> list[str]:
-    """Inputs every compared row left out ("not known"): nothing to compare them on."""
+def _left_out_warnings(
+    features: dict[str, Any], reference: dict[str, Any], risk: lookup.RiskLookup, averaged_rows: float
+) -> list[str]:
+    """Inputs every compared row left out ("not known"), and what sub-model answers do to the risk histogram."""
+    warnings = []
     absent = [c for c in model_inputs(risk) if c in reference.get("features", {}) and c not in features]
-    if not absent:
-        return []
-    return [f"{', '.join(absent)}: not compared, because every compared row left it out (not known)"]
+    if absent:
+        warnings.append(f"{', '.join(absent)}: not compared, because every compared row left it out (not known)")
+    if averaged_rows:
+        warnings.append(
+            f"{averaged_rows:,.0f} compared rows left out inputs of the model that scored them and were answered by "
+            "sub-models: their risk is the "
+            "average over the inputs left out, so the predicted-risk histogram is narrower than the full-record "
+            "reference even when the case mix has not changed (fewer patients reach the top bins)"
+        )
+    return warnings
 
 
 def _choose_verdict(
@@ -835,7 +851,8 @@ def build_report(
     warnings = _data_warnings(current, risk, counts.sum(), population, not_comparable, enough)
 
     features, predicted = drift_report(counts, risk, reference, not_comparable, enough, current.space)
-    warnings += _left_out_warnings(features, reference, risk)
+    averaged = float(counts[current.space.averaged].sum()) if current.space is not None else 0.0
+    warnings += _left_out_warnings(features, reference, risk, averaged)
     if predicted:
         predicted["mean_reference"] = _finite(card.get("metrics", {}).get("test", {}).get("mean_predicted"))
     drift_findings = {**features, **({"predicted risk": predicted} if predicted else {})}
@@ -922,7 +939,7 @@ def _left_out_text(current: dict[str, Any]) -> str:
     left = {c: n for c, n in (current.get("left_out") or {}).items() if n}
     if not left:
         return ""
-    return "left out (not known, scored by sub-models): " + ", ".join(f"{c} {n:,}" for c, n in left.items())
+    return "rows that left inputs out (not known): " + ", ".join(f"{c} {n:,}" for c, n in left.items())
 
 
 def _population_text(current: dict[str, Any]) -> str:

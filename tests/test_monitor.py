@@ -448,7 +448,8 @@ LEFT_OUT_PLAN = (  # (inputs left out, share of the requests): as a clerk's form
 
 def _requests_leaving_inputs_out(rows: int) -> tuple[list[dict[str, str]], list[str]]:
     """Real first-wave patients with a recorded outcome, as requests leaving inputs out per LEFT_OUT_PLAN."""
-    frame = pd.read_csv(REAL_CDC_FILE, dtype=str, keep_default_na=False, nrows=60_000)
+    columns = [*schema.MODEL_INPUTS, schema.TARGET]
+    frame = pd.read_csv(REAL_CDC_FILE, dtype=str, keep_default_na=False, usecols=columns)
     frame = frame[frame[schema.TARGET].isin(["Yes", "No"])].sample(rows, random_state=3)
     inputs = frame[list(schema.MODEL_INPUTS)].replace({"": schema.MISSING})
     plan = np.random.default_rng(5).choice(len(LEFT_OUT_PLAN), size=rows, p=[s for _, s in LEFT_OUT_PLAN])
@@ -521,13 +522,17 @@ def test_collected_requests_that_left_inputs_out(model_dir: Path, tmp_path: Path
     assert current["rows_used"] == len(records) and current["rows_skipped"] == {}, current["rows_skipped"]
     sent = pd.DataFrame(records)
     left_out = {c: int(sent[c].isna().sum()) for c in schema.MODEL_INPUTS}
-    assert current["left_out"] == left_out and "left out (not known" in text
+    assert current["left_out"] == left_out and "rows that left inputs out (not known): sex" in text
     for column in ("sex", "medcond_yn", "hosp_yn"):
         feature = report["features"][column]
         assert feature["left_out"] == left_out[column], column
         given = sent[column].dropna().value_counts(normalize=True)
         for value, share in feature["current"].items():
             assert share == pytest.approx(float(given.get(value, 0.0)), abs=1e-9), (column, value)
+    # Sub-model answers average over what was left out: the report says how many rows that concerns (an intake
+    # request without the hospital fields is the intake model's own answer, not an average).
+    averaged = int(sent[["sex", "current_status", "medcond_yn"]].isna().any(axis=1).sum())
+    assert any(w.startswith(f"{averaged:,} compared rows left out inputs of the model") for w in report["warnings"])
     # Scored as the endpoint did: the predicted-risk mean is the mean of what the endpoint returned.
     returned = np.mean([row["probability"] for row in rows])
     assert report["predicted_risk"]["mean_current"] == pytest.approx(returned, rel=1e-9)
@@ -542,6 +547,9 @@ def test_collected_requests_that_left_inputs_out(model_dir: Path, tmp_path: Path
     assert models["intake"]["patients"] == in_intake.sum() and models["intake"]["deaths"] == death[in_intake].sum()
     expected = float(np.sum(np.array(intake_probability)[in_intake]))
     assert models["intake"]["observed_expected"]["expected"] == pytest.approx(expected, rel=1e-9)
-    # In-hospital model: the rows with both hospital answers, whatever else they left out.
+    # In-hospital model: the rows with both hospital answers, whatever else they left out, at what it returned.
     assert models["in_hospital"]["patients"] == hospital.sum()
     assert models["in_hospital"]["deaths"] == death[hospital].sum()
+    known = schema.HOSPITAL_KNOWN_VALUES
+    in_hospital = sum(r["probability"] for r in rows if r["hosp_yn"] in known and r["icu_yn"] in known)
+    assert models["in_hospital"]["observed_expected"]["expected"] == pytest.approx(in_hospital, rel=1e-9)
