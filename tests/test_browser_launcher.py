@@ -25,6 +25,7 @@ from tests.test_browser import SCREENSHOTS, chromium_path, open_page  # noqa: F4
 pytestmark = pytest.mark.browser
 
 UNAVAILABLE = "The risk service is not reachable right now."  # dashboard.ui.endpoint.explain_error's banner
+PATIENT = {"age_group": schema.AGE_GROUPS[4]}  # 40-49: what the form sends when only the age is chosen
 CONNECTION_LOST = ("Connection error", "Is Streamlit still running", "is not responding")  # Streamlit's own dialog
 
 
@@ -49,16 +50,16 @@ def test_endpoint_death_under_the_launcher_shows_the_banner_then_recovers(
     try:
         wait_for(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
         wait_for(f"http://127.0.0.1:{endpoint_port}/")
-        answer = requests.post(
-            f"http://127.0.0.1:{endpoint_port}/score", json={"data": [schema.default_record()]}, timeout=10
-        )
+        answer = requests.post(f"http://127.0.0.1:{endpoint_port}/score", json={"data": [PATIENT]}, timeout=10)
         probability = float(answer.json()["results"][0]["probability"])
         with open_page(chromium_path, 1280, 1000) as page:
             page.goto(f"http://127.0.0.1:{dashboard_port}/Patient_risk")
             score = page.get_by_role("button", name="Score patient")
             risk = page.get_by_test_id("risk-probability")
 
-            # 1. The form's default patient scores.
+            # 1. A patient scores: the form opens without an age group, the clerk chooses one (the rest Not known).
+            page.get_by_role("combobox", name="Age group").click()
+            page.get_by_role("option", name=PATIENT["age_group"], exact=True).click()
             score.click()
             expect(risk).to_be_visible(timeout=60_000)
             shown = risk.inner_text().strip()
