@@ -118,3 +118,9 @@ def test_the_text_alternatives_hold_the_charts_numbers() -> None:
     assert list(why["step"][1:3]) == ["Age group: 80+ Years", "Sex: Male"], "largest share first"
     what_if = patient_result.what_if_frame(LAST)
     assert list(what_if["change (points)"]) == pytest.approx([(0.62 - 0.651) * 100, (0.4 - 0.651) * 100])
+
+
+def test_the_endpoints_period_is_shown_as_text() -> None:
+    """The data period comes from the endpoint: a link or an image in it must stay literal text."""
+    shown = patient_result.how_to_read(LAST, "[click](http://evil.example) ![x](http://evil.example/x.png)")
+    assert "](http" not in shown and "\\[click\\]" in shown

@@ -5,18 +5,17 @@ Pure functions (no Streamlit), so the page stays a layout and the tests can read
 `last` is the page's stored result (`patient_risk._score`): answers, record, probability, interval, low,
 low_interval, risk_band, model, inputs_used, baseline, contributions, what_if, ...
 
-Every number here is formatted by the page itself; the one text the endpoint sends that reaches HTML (the
-risk band) is escaped. Labels come from `model.schema`.
+Every number here is formatted by the page itself; what the endpoint sends as text (the risk band, the data
+period) is escaped (`dashboard.ui.text`). Labels come from `model.schema`.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import pandas as pd
 
-from dashboard.ui import patient_form, theme
+from dashboard.ui import patient_form, text, theme
 from model import schema
 
 RANGE_WHY = (
@@ -53,8 +52,8 @@ class References:
 def _band_html(band: str, stale: bool) -> str:
     """The band badge; out of date a grey dashed pill that says so (the band's colour would read as current)."""
     if stale:
-        return f'<span class="risk-badge risk-badge-stale">{html.escape(band)} ({STALE_LABEL})</span>'
-    return theme.band_badge(html.escape(band))
+        return f'<span class="risk-badge risk-badge-stale">{text.html_text(band, 40)} ({STALE_LABEL})</span>'
+    return theme.band_badge(text.html_text(band, 40))
 
 
 def risk_html(last: dict, stale: bool = False) -> str:
@@ -180,15 +179,15 @@ def how_to_read(last: dict, period: str) -> str:
     """The risk per 1,000 cases like this one, for the period the model describes (Markdown)."""
     interval = last.get("interval")
     low = last.get("low")
-    text = (
+    words = (
         f"**How to read this risk.** Of 1,000 reported cases like this one whose outcome was recorded, about "
         f"{last['probability'] * 1000:,.0f} ({theme.format_interval(interval) if interval else 'interval not given'})"
-        f" ended in death among {period or 'the training data'}"
+        f" ended in death among {text.md(period, 500) if period else 'the training data'}"
     )
     if low is not None:
-        text += f"; counting every case whose outcome was never recorded as a survival, about {low * 1000:,.0f}"
+        words += f"; counting every case whose outcome was never recorded as a survival, about {low * 1000:,.0f}"
     return (
-        text + ". Case fatality fell several-fold after the first wave: for a later period, check the model card's "
+        words + ". Case fatality fell several-fold after the first wave: for a later period, check the model card's "
         "date and the Monitoring page. It ranks patients for triage and sizes groups for planning; it is not a "
         "diagnosis and does not replace clinical judgement."
     )

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import charts, endpoint, page, patient_form, patient_result, state
+from dashboard.ui import charts, endpoint, page, patient_form, patient_result, state, text
 from model import schema
 
 FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page is shown)
@@ -177,7 +177,9 @@ def _show_score_error() -> None:
         assert ctx.endpoint is not None  # an endpoint error needs an endpoint
         endpoint.show_error(problem, ctx.endpoint)
     elif problem:
-        st.error(f"**Cannot score: the endpoint settings are invalid.** {problem}", icon=":material/settings_alert:")
+        st.error(
+            f"**Cannot score: the endpoint settings are invalid.** {text.md(problem)}", icon=":material/settings_alert:"
+        )
 
 
 def age_group_reference(age_group: str) -> tuple[float, float] | None:
@@ -228,7 +230,8 @@ def _risk_section(last: dict, stale: bool, refs: patient_result.References) -> N
             st.caption(patient_result.RANGE_WHY)
         st.caption(
             f"Scored by the **{schema.MODEL_LABELS.get(last['model'], last['model'])}** using "
-            f"{patient_result.inputs_text(last)} · model `{last['model_version']}` · {last['latency_ms']:.0f} ms"
+            f"{patient_result.inputs_text(last)} · model {text.md_code(last['model_version'])} · "
+            f"{last['latency_ms']:.0f} ms"
         )
     with right:
         figure = charts.risk_scale(
@@ -315,8 +318,8 @@ def _notes(last: dict) -> None:
         )
     if ctx.model is not None and last["model_version"] != ctx.model.version:
         st.warning(
-            f"The endpoint serves model `{last['model_version']}` but this dashboard's tables describe "
-            f"`{ctx.model.version}`: comparisons and threshold statistics may not match this score. "
+            f"The endpoint serves model {text.md_code(last['model_version'])} but this dashboard's tables describe "
+            f"{text.md_code(ctx.model.version)}: comparisons and threshold statistics may not match this score. "
             "Point `RISK_MODEL_DIR` at the deployed model's directory.",
             icon=":material/warning:",
         )
