@@ -123,4 +123,4 @@ def test_the_text_alternatives_hold_the_charts_numbers() -> None:
 def test_the_endpoints_period_is_shown_as_text() -> None:
     """The data period comes from the endpoint: a link or an image in it must stay literal text."""
     shown = patient_result.how_to_read(LAST, "[click](http://evil.example) ![x](http://evil.example/x.png)")
-    assert "](http" not in shown and "\\[click\\]" in shown
+    assert "[click](" not in shown and "![x](" not in shown and "\\[click\\]" in shown
