@@ -166,7 +166,7 @@ def _form(saved: dict) -> bool:
         if missing:
             st.caption(patient_form.missing_text(missing))
         with st.expander("What the questions mean"):
-            st.markdown("\n".join(f"- **{label}**: {text}" for label, text in patient_form.help_lines(in_hospital)))
+            st.markdown("\n".join(f"- **{label}**: {words}" for label, words in patient_form.help_lines(in_hospital)))
     return in_hospital
 
 
