@@ -1,21 +1,22 @@
-"""Streaming reader of CDC case-surveillance files → canonical values and counts.
+"""Reader of CDC case-surveillance files → canonical values and counts.
 
 Reads every CDC schema version (current, and the 2020 one with
-"Race and ethnicity (combined)") from CSV, gzip-compressed CSV or Parquet,
-chunk by chunk with pyarrow, so a 13M-row / 3 GB file needs a few hundred MB.
-
-Speed comes from never touching rows in Python: each chunk is dictionary-encoded
-by pyarrow, only the handful of *distinct* raw values per chunk are mapped onto
-schema codes (`schema.canonical_value`, cached across chunks), and rows become
-one mixed-radix integer per feature combination that `numpy.bincount`
-accumulates into a dense table of every combination.
+"Race and ethnicity (combined)") from CSV, gzip-compressed CSV or Parquet.
+Rows are never touched in Python.
 
 Two entry points:
 
 * `load_counts(path)` → the counts table of docs/ARCHITECTURE.md + `LoadReport`
-  (training).
-* `iter_canonical_batches(path, ...)` → canonical per-row batches (batch scoring);
-  it can mark unrecognised rows instead of raising.
+  (training). One polars streaming pass over the file (`model.scan`) groups it by
+  the raw category strings, case month and an intake flag, with the checks as
+  aggregations over the same pass; the few distinct raw spellings are then mapped
+  onto schema values here (`schema.canonical_value`), and unknown ones named with
+  their counts.
+* `iter_canonical_batches(path, ...)` → canonical per-row batches (batch scoring,
+  monitoring); streamed chunk by chunk with pyarrow (`arrow_batches`), each
+  chunk dictionary-encoded so only its distinct raw values are mapped; it can mark
+  unrecognised rows instead of raising. The same pyarrow reader names structural
+  problems of files the polars pass cannot read.
 
 Anything not recognised raises `DataError` saying what, where, how many, and
 how to fix it. A file whose every outcome is unknown is NOT an error here:

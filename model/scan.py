@@ -39,14 +39,14 @@ import numpy as np
 import polars as pl
 
 from model import case_dates, schema
-from model.loader import FORMAT_PARQUET, DataError, SourceInfo, arrow_batches
+from model.loader import FORMAT_PARQUET, DataError, SourceInfo, _no_rows, arrow_batches
 
 CASE_MONTH = "case_month"  # month code (Int16) in the pass; labelled by the loader
 # True where a row could fall outside the intake population: no onset and no positive-specimen date,
 # and a status that is not literally the confirmed spelling (the loader decides on the canonical status).
 MAYBE_EXCLUDED = "maybe_excluded"
 ROWS = "rows"
-SNIFF_ROWS = 50_000  # rows whose slash dates decide the lookup table's day/month order
+SNIFF_ROWS = 20_000  # rows whose slash dates choose the lookup table's day/month order (the pass checks it)
 _CONFIRMED = schema.FEATURES_BY_NAME["current_status"].values[0]
 _LAST = "__last_field__"
 
@@ -275,7 +275,7 @@ def count_rows(
     total = int(groups[ROWS].sum())
     rows.finish(total)
     if total == 0:
-        raise DataError(f"{info.source}: no data rows: the file has a header but no rows. Give a file with case rows.")
+        raise _no_rows(info.source)
     exact = any(checks[f"{c}#unparsed"] or checks[f"{c}#kind{case_dates.KIND_CONTRARY}"] for c in dates)
     if not exact:
         kinds = {c: {k for k in range(1, 5) if checks[f"{c}#kind{k}"]} for c in dates}
