@@ -30,6 +30,7 @@ never load counts, do not need it.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,12 @@ CASE_MONTH = "case_month"  # month code (Int16) in the pass; labelled by the loa
 # and a status that is not literally the confirmed spelling (the loader decides on the canonical status).
 MAYBE_EXCLUDED = "maybe_excluded"
 ROWS = "rows"
+# The group-by keys read as Categorical (the loader's category columns and the target).
+CATEGORY_KEYS = frozenset((*schema.ALL_COLUMNS, schema.TARGET))
+# polars' CSV reader works in chunks of this many bytes. Its default grows with the file and so
+# does memory (2M rows: 390 MiB at the default, 245 MiB at 4 MiB, same CPU); set before any scan.
+CSV_CHUNK_BYTES = 4 << 20
+os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(CSV_CHUNK_BYTES))
 SNIFF_ROWS = 20_000  # rows whose slash dates choose the lookup table's day/month order (the pass checks it)
 _CONFIRMED = schema.FEATURES_BY_NAME["current_status"].values[0]
 _LAST = "__last_field__"
@@ -123,16 +130,18 @@ def _frame(info: SourceInfo, columns: Sequence[str]) -> pl.LazyFrame:
         return lf.select(_as_text(pl.col(info.mapped[c]), file_schema[info.mapped[c]]).alias(c) for c in columns)
     # Positional names: the header was already read (and checked) by describe_source, whatever its spelling.
     names = [f"_{i}" for i in range(len(info.columns))]
+    position = {c: info.columns.index(info.mapped[c]) for c in columns}
     lf = pl.scan_csv(
         path,
         glob=False,
         infer_schema=False,
         new_columns=names,
+        # Categories as Categorical straight from the reader: the group-by keys are then integers,
+        # not strings (13.4M rows: 330 MiB instead of 600 MiB peak, and less CPU than String keys).
+        schema_overrides={names[position[c]]: pl.Categorical for c in columns if c in CATEGORY_KEYS},
         empty_string_is_null=True,  # a missing field reads as null, a quoted "" as ""; the loader maps both
     )
-    return lf.select(
-        *(pl.col(names[info.columns.index(info.mapped[c])]).alias(c) for c in columns), pl.col(names[-1]).alias(_LAST)
-    )
+    return lf.select(*(pl.col(names[position[c]]).alias(c) for c in columns), pl.col(names[-1]).alias(_LAST))
 
 
 def _as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -287,7 +296,9 @@ def count_rows(
 
 
 def _cells(info: SourceInfo, groups: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-    """CSV: an empty cell is "" to the rest of the product (as pyarrow read it); Parquet nulls stay null."""
-    if info.format == FORMAT_PARQUET:
-        return groups
-    return groups.with_columns(pl.col(c).fill_null("") for c in columns)
+    """The raw groups as text. CSV: an empty cell is "" to the rest of the product (as pyarrow read it);
+    Parquet nulls stay null."""
+    text = [pl.col(c).cast(pl.String) for c in columns]
+    if info.format != FORMAT_PARQUET:
+        text = [cell.fill_null("") for cell in text]
+    return groups.with_columns(text)
