@@ -8,7 +8,8 @@ schema with model.synth, then measures, each in its own process:
      on its streaming engine (any trainer must at least read and count every row),
   2. the same group-by with the category columns read as Categorical (what the loader does),
      and DuckDB's same group-by,
-  3. the full training command `python -m model.train --data FILE` (every model,
+  3. the loader's read + aggregate stage alone (`model.loader.load_counts`, its own peak RSS),
+     then the full training command `python -m model.train --data FILE` (every model,
      intervals, evaluation, temporal validation, ICU need, card, artifact),
   4. the floor again (the machine is shared: the ratio uses the faster floor run).
 The time per stage of training comes from its own progress lines (`[  12.3s] ...`
@@ -63,6 +64,8 @@ DUCKDB_FLOOR = (
     f"GROUP BY {', '.join(CATEGORY_COLUMNS)}, left(cdc_case_earliest_dt, 7))', params=[sys.argv[1]]).fetchall())"
 )
 
+# The loader's stage alone, in its own process (its own peak RSS).
+LOAD_ONLY = "import sys; from model.loader import load_counts; print(load_counts(sys.argv[1])[1].rows_read)"
 _LINE = re.compile(r"^\[\s*(\d+(?:\.\d+)?)s\] (.*)$")
 # Progress line -> stage it ends. Anything else is named by the start of its own text.
 _STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -140,6 +143,7 @@ def main() -> int:
     polars_before = measure("polars group-by (floor)", [sys.executable, "-c", POLARS_FLOOR, str(data)])
     tuned = measure("polars group-by, Categorical keys", [sys.executable, "-c", POLARS_TUNED, str(data)])
     duckdb = measure("duckdb group-by", [sys.executable, "-c", DUCKDB_FLOOR, str(data)])
+    load = measure("model.loader.load_counts alone", [sys.executable, "-c", LOAD_ONLY, str(data)])
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "model.train", "--data", str(data), "--out", str(Path(tmp) / "model")]
         train, log = measure_logged("python -m model.train", command)
@@ -152,6 +156,7 @@ def main() -> int:
     measured = [
         ("polars group-by (floor)", polars_before),
         ("duckdb group-by", duckdb),
+        ("model.loader.load_counts alone (read + aggregate)", load),
         ("python -m model.train", train),
         ("polars group-by (floor), after training", polars_after),
         ("polars group-by, Categorical keys, 4 MiB chunks", tuned),
@@ -169,6 +174,7 @@ def main() -> int:
             "floor_seconds": floor,
             "polars_categorical_group_by": tuned.__dict__,
             "duckdb_group_by": duckdb.__dict__,
+            "load_counts_alone": load.__dict__,
             "train": train.__dict__,
             "train_stages": steps,
             "train_to_floor_ratio": ratio,
