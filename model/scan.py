@@ -127,7 +127,9 @@ def _frame(info: SourceInfo, columns: Sequence[str]) -> pl.LazyFrame:
     if info.format == FORMAT_PARQUET:
         lf = pl.scan_parquet(path, glob=False)
         file_schema = lf.collect_schema()
-        return lf.select(_as_text(pl.col(info.mapped[c]), file_schema[info.mapped[c]]).alias(c) for c in columns)
+        return lf.select(
+            _as_text(pl.col(info.mapped[c]), file_schema[info.mapped[c]], c in CATEGORY_KEYS).alias(c) for c in columns
+        )
     # Positional names: the header was already read (and checked) by describe_source, whatever its spelling.
     names = [f"_{i}" for i in range(len(info.columns))]
     position = {c: info.columns.index(info.mapped[c]) for c in columns}
@@ -144,10 +146,13 @@ def _frame(info: SourceInfo, columns: Sequence[str]) -> pl.LazyFrame:
     return lf.select(*(pl.col(names[position[c]]).alias(c) for c in columns), pl.col(names[-1]).alias(_LAST))
 
 
-def _as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A Parquet column as text: dates as YYYY-MM-DD (what the date table holds), anything else cast."""
+def _as_text(column: pl.Expr, dtype: pl.DataType, category: bool) -> pl.Expr:
+    """A Parquet column as text: dates as YYYY-MM-DD (what the date table holds), categories as Categorical
+    (integer group keys, as for CSV), anything else cast to String."""
     if dtype.is_temporal() and dtype != pl.Time and dtype != pl.Duration:
         return column.cast(pl.Date).cast(pl.String)
+    if category:
+        return column.cast(pl.String).cast(pl.Categorical)
     return column if dtype == pl.String else column.cast(pl.String)
 
 
