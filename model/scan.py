@@ -60,24 +60,40 @@ _LAST = "__last_field__"
 
 @dataclass
 class Counted:
-    """What the pass found: raw groups, data rows, progress chunks, and how the dates were read."""
+    """What the pass found: raw groups, data rows, progress chunks, and how the dates were read.
 
-    groups: pl.DataFrame  # category columns (raw; CSV empty cells as ""), CASE_MONTH, MAYBE_EXCLUDED, ROWS
+    `groups` holds the category columns as Categorical (raw spellings; null is an empty
+    CSV cell or a Parquet null), CASE_MONTH, MAYBE_EXCLUDED and ROWS.
+    """
+
+    groups: pl.DataFrame
     rows: int
     chunks: int
     dates: case_dates.DateReading
+    csv: bool = True
+
+    def _raw(self, value: str | None) -> str | None:
+        """An empty CSV cell is "" to the rest of the product (as pyarrow read it); a Parquet null stays None."""
+        return "" if value is None and self.csv else value
 
     def raw_counts(self, column: str) -> list[tuple[str | None, int]]:
         """Each distinct raw spelling of `column` with its rows."""
-        return list(self.groups.group_by(column).agg(pl.col(ROWS).sum()).iter_rows())
+        per_raw = self.groups.group_by(column).agg(pl.col(ROWS).sum()).iter_rows()
+        return [(self._raw(raw), int(rows)) for raw, rows in per_raw]
 
     def codes(self, column: str, mapping: dict[str | None, int]) -> np.ndarray:
-        """`column` per group as the codes `mapping` gives its raw spellings (None: a Parquet null)."""
-        raws = [raw for raw in mapping if raw is not None]
-        coded = pl.col(column).replace_strict(raws, [mapping[r] for r in raws], default=-1, return_dtype=pl.Int64)
-        if None in mapping:
-            coded = pl.when(pl.col(column).is_null()).then(mapping[None]).otherwise(coded)
-        return self.groups.select(coded).to_series().to_numpy()
+        """`column` per group as the codes `mapping` gives its raw spellings (-1 for a spelling it lacks).
+
+        Mapped on the Categorical's integer ids, so no group row is turned back into text.
+        """
+        distinct = self.groups.select(pl.col(column).unique()).to_series()
+        ids = distinct.to_physical().to_list()
+        known = {i: mapping.get(self._raw(raw), -1) for raw, i in zip(distinct.to_list(), ids, strict=True)}
+        null_code = known.pop(None, -1)
+        if not known:  # every group's cell is null
+            return np.full(self.groups.height, null_code, dtype=np.int64)
+        by_id = pl.col(column).to_physical().replace_strict(list(known), list(known.values()), return_dtype=pl.Int64)
+        return self.groups.select(by_id.fill_null(null_code)).to_series().to_numpy()
 
     def column(self, name: str) -> np.ndarray:
         return self.groups[name].to_numpy()
@@ -277,7 +293,7 @@ def count_rows(
     chunk_rows: int | None = None,
 ) -> Counted:
     """Group the file by raw `columns`, case month and MAYBE_EXCLUDED; read the dates; check the structure."""
-    rows = _Rows(progress, chunk_rows)
+    rows, csv = _Rows(progress, chunk_rows), info.format != FORMAT_PARQUET
     try:
         order = sniff_order(info, dates)
         groups, checks = _run(info, columns, dates, case_dates.spelling_table(order), rows)
@@ -294,16 +310,7 @@ def count_rows(
     if not exact:
         kinds = {c: {k for k in range(1, 5) if checks[f"{c}#kind{k}"]} for c in dates}
         reading = case_dates.reading_from_kinds(tuple(dates), order, kinds)
-        return Counted(_cells(info, groups, columns), total, rows.chunks, reading)
+        return Counted(groups, total, rows.chunks, reading, csv)
     reading, table = case_dates.exact_table(distinct_dates(info, dates))
     groups, _ = _run(info, columns, dates, (list(table), list(table.values())), None)
-    return Counted(_cells(info, groups, columns), total, rows.chunks, reading)
-
-
-def _cells(info: SourceInfo, groups: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-    """The raw groups as text. CSV: an empty cell is "" to the rest of the product (as pyarrow read it);
-    Parquet nulls stay null."""
-    text = [pl.col(c).cast(pl.String) for c in columns]
-    if info.format != FORMAT_PARQUET:
-        text = [cell.fill_null("") for cell in text]
-    return groups.with_columns(text)
+    return Counted(groups, total, rows.chunks, reading, csv)
