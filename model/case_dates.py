@@ -46,6 +46,7 @@ KIND_ISO = 1  # YYYY/MM/DD or YYYY-MM-DD
 KIND_SLASH = 2  # a slash date both orders could read (both fields <= 12)
 KIND_SLASH_SURE = 3  # a slash date only the table's order reads (proves the order)
 KIND_CONTRARY = 4  # a slash date only the other order reads (the table's order is wrong for this file)
+KIND_EMPTY = 5  # a quoted empty cell: no date, and nothing unreadable about it
 
 
 def month_code(year: int, month: int) -> int:
@@ -118,6 +119,7 @@ def spelling_table(order: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
                     for d in {f"{day}", f"{day:02d}"}:
                         table[f"{year}/{m}/{d}"] = table[f"{year}-{m}-{d}"] = code + KIND_BASE * KIND_ISO
                         _add_slash(table, order, code, m, d, year, day)
+    table[""] = KIND_BASE * KIND_EMPTY
     return tuple(table), tuple(table.values())
 
 

@@ -217,13 +217,13 @@ def _maybe_excluded(dates: Sequence[str]) -> pl.Expr:
 
 
 def _checks(dates: Sequence[str], csv: bool) -> list[pl.Expr]:
-    """The pass's checks as sums over all rows: unparsed date cells, spelling kinds seen, maybe-short rows."""
+    """The pass's checks over all rows: unparsed date cells, spelling kinds seen (one bit per kind), short rows."""
     out = [pl.len().alias("all_rows")]
+    bit_of_kind = pl.lit(pl.Series([1 << k for k in range(case_dates.KIND_EMPTY + 1)], dtype=pl.UInt8))
     for c in dates:
-        code, cell = pl.col(f"{c}#code"), pl.col(c)
-        out.append(((code == 0) & cell.is_not_null() & (cell != "")).sum().alias(f"{c}#unparsed"))
-        kinds = (case_dates.KIND_ISO, case_dates.KIND_SLASH, case_dates.KIND_SLASH_SURE, case_dates.KIND_CONTRARY)
-        out.extend((code // case_dates.KIND_BASE == k).any().alias(f"{c}#kind{k}") for k in kinds)
+        code = pl.col(f"{c}#code")
+        out.append(((code == 0) & pl.col(c).is_not_null()).sum().alias(f"{c}#unparsed"))
+        out.append(bit_of_kind.gather(code // case_dates.KIND_BASE).bitwise_or().alias(f"{c}#kinds"))
     if csv:  # a row with fewer fields than the header has no last field; so has an unquoted empty last cell
         out.append((pl.col(_LAST).is_null() & ~pl.col("#blank")).sum().alias("maybe_short"))
     return out
@@ -306,9 +306,9 @@ def count_rows(
     rows.finish(total)
     if total == 0:
         raise _no_rows(info.source)
-    exact = any(checks[f"{c}#unparsed"] or checks[f"{c}#kind{case_dates.KIND_CONTRARY}"] for c in dates)
+    kinds = {c: {k for k in range(case_dates.KIND_EMPTY + 1) if (checks[f"{c}#kinds"] or 0) >> k & 1} for c in dates}
+    exact = any(checks[f"{c}#unparsed"] or case_dates.KIND_CONTRARY in kinds[c] for c in dates)
     if not exact:
-        kinds = {c: {k for k in range(1, 5) if checks[f"{c}#kind{k}"]} for c in dates}
         reading = case_dates.reading_from_kinds(tuple(dates), order, kinds)
         return Counted(groups, total, rows.chunks, reading, csv)
     reading, table = case_dates.exact_table(distinct_dates(info, dates))

@@ -554,3 +554,17 @@ def test_progress_runs_during_the_pass_and_its_error_stops_the_load(current_csv:
     with pytest.raises(Stop):
         load_counts(current_csv, chunk_rows=1000, progress=stop)
     assert threading.active_count() == threads  # the background hash was stopped and joined
+
+
+def test_every_cell_quoted(tmp_path: Path, rows, current_csv: Path) -> None:
+    """Quoted empty cells ("") are empty cells too: the same table as the plain file, no unreadable date."""
+    path = tmp_path / "quoted.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(schema.CURRENT_SCHEMA_COLUMNS), quoting=csv.QUOTE_ALL)
+        writer.writeheader()
+        writer.writerows(rows)
+    assert '""' in path.read_text()
+    table, report = load_counts(path)
+    want, want_report = load_counts(current_csv)
+    pd.testing.assert_frame_equal(table, want)
+    assert report.dates == want_report.dates and report.normalised == want_report.normalised
