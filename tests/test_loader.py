@@ -474,10 +474,13 @@ def test_odd_date_cells_are_read_exactly(tmp_path: Path, rows) -> None:
 
 
 def test_day_month_order_is_decided_over_the_whole_file(tmp_path: Path, rows) -> None:
-    """A DD/MM/YYYY file whose first 50,000+ rows fit both orders: the late day-first dates decide for all."""
+    """A DD/MM/YYYY file whose first 60,000 rows (7 MiB) fit both orders: late day-first dates decide for all.
+
+    (The loader before issue 25 decided from its first 4 MiB block and read the early rows month-first.)
+    """
     from model.scan import SNIFF_ROWS
 
-    early = _dated(rows, ["02/03/2021"]) * (SNIFF_ROWS // len(rows) + 1)  # 2 March, or 3 February read US-style
+    early = _dated(rows, ["02/03/2021"]) * (max(SNIFF_ROWS, 60_000) // len(rows))  # 2 March, or 3 February US-style
     late = _dated(rows[:10], ["25/03/2021"])
     table, report = load_counts(write_csv(tmp_path / "dmy.csv", early + late))
     assert set(table[CASE_MONTH]) == {"2021-03"}
