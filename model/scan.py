@@ -1,31 +1,32 @@
 """The loader's single pass over a CDC file, in polars: raw groups and the checks as aggregations.
 
 `model.loader.load_counts` calls `count_rows`. One lazy scan, run by polars'
-streaming engine on every core, groups the file by the RAW strings of the
-category columns plus each row's case month and one intake flag, and in the
-same pass (a second sink of the same scan, `pl.collect_all`) aggregates the
-checks: per date column the cells no date spelling matched and what the
-spellings say about the day/month order, and rows that may be short (a
-missing last field). Everything after that works on the aggregated table of
-a few hundred thousand rows: mapping the few distinct raw spellings onto schema
-values, naming unknown values with their counts, the counts table itself.
+streaming engine on every core, groups the file by the RAW spellings of the
+category columns (read as Categorical, so the keys are integers) plus each
+row's case month and one intake flag, and in the same pass (a second sink of
+the same scan, `pl.collect_all`) aggregates the checks: per date column the
+cells no date spelling matched and which kinds of spelling were seen (they tell
+the day/month order), and rows that may be short (no last field). Everything
+after that works on the aggregated table of a few hundred thousand rows:
+mapping the few distinct raw spellings onto schema values, naming unknown
+values with their counts, the counts table itself.
 
-Why raw strings: a file holds a handful of spellings per column, so grouping
-by them costs the same as grouping by the canonical values, and the mapping
-(forgiving case and blanks, `schema.canonical_value`) then runs once per
-distinct spelling, in Python, with the exact rules of the rest of the product.
+Why raw spellings: a file holds a handful per column, so grouping by them costs
+the same as grouping by canonical values, and the mapping (forgiving case and
+blanks, `schema.canonical_value`) then runs once per distinct spelling, in
+Python, with the exact rules of the rest of the product.
 
-Dates are looked up, not parsed, per cell (`case_dates.spelling_table`); a file
-with cells the table does not hold (blanks, times, unpadded years, garbage) or
-whose day/month order turns out different from its first rows' costs two more
-passes: the distinct cells of the date columns, then the same pass with their
-exact codes. Structural problems (ragged rows, bad UTF-8, corrupt gzip, an
-over-long line) are diagnosed by the pyarrow reader the loader already has
-(`loader.arrow_batches`), so the messages stay the same; it runs only when
-polars failed or some row may be short.
+Dates are looked up, not parsed, per cell (`case_dates.spelling_table`). A file
+with cells the table does not hold (blanks around a date, a time after it, a
+year outside 2019-2030, garbage), or whose day/month order turns out different
+from its first rows', costs two more passes: the distinct cells of the date
+columns, then the same pass with their exact codes. Structural problems
+(ragged rows, bad UTF-8, corrupt gzip, an over-long line) are diagnosed by the
+pyarrow reader the loader already has (`loader.arrow_batches`), so the messages
+stay the same; it runs only when polars failed or some row may be short.
 
-polars is imported only here, so batch scoring and the scoring image, which
-never load counts, do not need it.
+polars is imported only here, and the loader imports this module only in
+`load_counts`, so batch scoring and the scoring image do not need polars.
 """
 
 from __future__ import annotations
