@@ -94,6 +94,7 @@ def recalibrate(
     model_dir: Path, data: Path, out: Path, *, since: str | None = None, intercept_only: bool = False
 ) -> dict[str, Any]:
     """Write a recalibrated copy of the model in `model_dir` to `out`; return its card."""
+    artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     card = copy.deepcopy(artifact.load_card(model_dir))
     recent, report, counts = recent_patients(data, since)
     tables, changes = {}, {}
@@ -172,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.recalibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="model directory to update")
     parser.add_argument("--data", type=Path, required=True, help="recent CDC file with known outcomes")
-    parser.add_argument("--out", type=Path, required=True, help="directory for the new model version")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="directory for the new model version: a new or empty folder, or an earlier model (replaced once "
+        "the new one is complete); a folder holding anything else is refused",
+    )
     parser.add_argument("--since", help="use only cases from this month on (YYYY-MM)")
     parser.add_argument("--intercept-only", action="store_true", help="update the intercept only, never the slope")
     args = parser.parse_args(argv)
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.since is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.since):
             raise ValueError("not a month")
         card = recalibrate(args.model, args.data, args.out, since=args.since, intercept_only=args.intercept_only)
-    except (DataError, RecalibrationError, artifact.ArtifactError) as exc:
+    except (DataError, RecalibrationError, artifact.ArtifactError, artifact.OutDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:

