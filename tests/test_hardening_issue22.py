@@ -8,13 +8,17 @@ the real process (psutil). Nothing of the project is mocked.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from model import artifact, exit_codes
+from model import artifact, datacollect, exit_codes, schema
 from tests.conftest import REPO_ROOT
 
 
@@ -51,7 +55,9 @@ def test_out_refuses_a_folder_that_is_not_a_model_and_deletes_nothing(
     if cli == "train":
         proc = run_cli("model.train", "--data", str(synthetic_csv), "--out", str(folder), "--quiet")
     else:
-        proc = run_cli("model.recalibrate", "--model", str(model_dir), "--data", str(synthetic_csv), "--out", str(folder))
+        proc = run_cli(
+            "model.recalibrate", "--model", str(model_dir), "--data", str(synthetic_csv), "--out", str(folder)
+        )
     assert proc.returncode == exit_codes.BAD_INPUT, (proc.returncode, proc.stderr[-2000:])
     assert "not a model folder" in proc.stderr and "collected/" in proc.stderr and "notes.txt" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -122,3 +128,28 @@ def test_the_refusal_names_a_few_entries_and_counts_the_rest(tmp_path: Path) -> 
     with pytest.raises(artifact.OutDirError, match="and 3 more") as err:
         artifact.check_out_dir(folder)
     assert "\n" not in str(err.value) and "f0.py" in str(err.value)
+
+
+# --- finding 11: collected files are private -------------------------------------------------------
+
+
+def test_collected_files_are_0600_in_a_0700_folder_also_after_rotation(tmp_path: Path) -> None:
+    folder = tmp_path / "collected"
+    folder.mkdir(mode=0o755)
+    stale = folder / f"scored-{socket.gethostname()}-{os.getpid()}.jsonl"
+    stale.write_text("")  # left by an earlier run with the old 0644 mode
+    stale.chmod(0o644)
+    old_umask = os.umask(0o022)  # the usual umask: what made the files world-readable
+    try:
+        table = np.linspace(0.001, 0.9, schema.combination_count())
+        env = {datacollect.ENV_DIR: str(folder), datacollect.ENV_FILE_MB: "1"}
+        collector = datacollect.from_environment("v-test", table, environ=env)
+        for r in range(3):  # ~1.1 MB per request: every request rotates
+            collector.record(f"req-{r}", [i % schema.combination_count() for i in range(4_000)])
+        collector.close()
+    finally:
+        os.umask(old_umask)
+    files = sorted(folder.iterdir())
+    assert len(files) >= 3, files
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}
