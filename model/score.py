@@ -99,12 +99,13 @@ def _handle(request: Any) -> AMLResponse:
         return _error(503, "The model is not loaded yet; retry shortly.")
     try:
         body = request_body.read_body(request.environ, request.stream, MAX_BODY_BYTES, BODY_READ_TIMEOUT_S)
+        request_body.check_json_items(body, MAX_RECORDS, len(lookup.ACCEPTED_FIELDS) + 1)  # before json.loads
     except request_body.BodyError as exc:  # gunicorn drains (for at most 5 s) or closes the connection
         return _error(exc.status, str(exc))
     if not body:
         return _error(400, 'The request body is empty. Send JSON: {"data": [{...}, ...]}.')
     try:
-        payload = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+        payload = json.loads(request_body.take_text(body), object_pairs_hook=_no_duplicate_keys)  # frees body
     except DuplicateKeyError as exc:
         return _error(400, str(exc))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError

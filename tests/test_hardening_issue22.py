@@ -7,18 +7,26 @@ the real process (psutil). Nothing of the project is mocked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 import stat
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
+import requests
 
-from model import artifact, datacollect, exit_codes, schema
+from deploy.local_endpoint import LocalEndpoint, serve
+from model import artifact, datacollect, exit_codes, schema, score
+from model.lookup import MAX_RECORDS, example_record
 from tests.conftest import REPO_ROOT
 
 
@@ -153,3 +161,96 @@ def test_collected_files_are_0600_in_a_0700_folder_also_after_rotation(tmp_path:
     assert len(files) >= 3, files
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}
+
+
+# --- peak memory of a real process ------------------------------------------------------------------
+
+
+class PeakRss:
+    """Samples the summed RSS of processes (and their children) every few ms; `growth_mb` is peak minus start."""
+
+    def __init__(self, *pids: int, every_s: float = 0.002) -> None:
+        self._procs = [psutil.Process(pid) for pid in pids]
+        self._procs += [c for p in list(self._procs) for c in p.children(recursive=True)]
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self.start_mb = self.peak_mb = self._rss_mb()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss_mb(self) -> float:
+        total = 0
+        for proc in self._procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        return total / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+            time.sleep(self._every_s)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    @property
+    def growth_mb(self) -> float:
+        return self.peak_mb - self.start_mb
+
+
+# --- finding 5: item bombs are refused before json.loads --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fresh_endpoint(model_dir: Path) -> Iterator[LocalEndpoint]:
+    """An endpoint of its own, so the memory it has touched is this module's requests only."""
+    with serve(model_dir, env={"RISK_DATA_COLLECTION": "off"}) as endpoint:
+        with requests.Session() as session:
+            for _ in range(20):  # every worker thread warm before anything is measured
+                session.post(endpoint.scoring_url, json={"data": [example_record()]}, timeout=10)
+        yield endpoint
+
+
+def _body_at_the_limit(item: bytes, items: int | None = None) -> bytes:
+    """{"data": [item, item, ...]} as close to the endpoint's body limit as `items` (default: as many as fit)."""
+    head, tail = b'{"data":[', b"]}"
+    count = items or (score.MAX_BODY_BYTES - len(head) - len(tail)) // (len(item) + 1)
+    return head + b",".join([item] * count) + tail
+
+
+ITEM_BOMBS = {
+    "empty lists": _body_at_the_limit(b"[]"),  # 11 million lists: ~0.8 GB before the fix
+    "empty objects": _body_at_the_limit(b"{}"),
+    "short strings": _body_at_the_limit(b'"ab"'),
+    "numbers": _body_at_the_limit(b"1000"),
+    # the most items the pre-parse check lets through, each as long as the body limit allows
+    "longest strings under the check": _body_at_the_limit(b'"' + b"x" * 76 + b'"', items=400_000),
+    "one long string": b'{"data":["' + b"x" * (score.MAX_BODY_BYTES - 14) + b'"]}',
+}
+
+
+@pytest.mark.parametrize("name", list(ITEM_BOMBS))
+def test_a_body_at_the_size_limit_costs_the_endpoint_under_100_mb(fresh_endpoint: LocalEndpoint, name: str) -> None:
+    body = ITEM_BOMBS[name]
+    assert len(body) <= score.MAX_BODY_BYTES
+    time.sleep(0.3)  # let the previous request's memory settle
+    with PeakRss(fresh_endpoint.process.pid) as rss:
+        started = time.perf_counter()
+        response = requests.post(fresh_endpoint.scoring_url, data=body, timeout=60)
+        seconds = time.perf_counter() - started
+    assert response.status_code == 400, response.text[:300]
+    assert "records" in response.json()["error"] or "object" in response.json()["error"]
+    assert rss.growth_mb < 100, f"{name}: the workers grew by {rss.growth_mb:.0f} MB ({seconds:.2f} s)"
+    assert seconds < 5, seconds
+
+
+def test_a_request_just_over_the_record_limit_still_gets_the_record_message(fresh_endpoint: LocalEndpoint) -> None:
+    response = requests.post(
+        fresh_endpoint.scoring_url, json={"data": [example_record()] * (MAX_RECORDS + 1)}, timeout=60
+    )
+    assert response.status_code == 400 and f"at most {MAX_RECORDS}" in response.json()["error"]
