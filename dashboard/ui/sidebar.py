@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from dashboard.ui import endpoint, state
+from dashboard.ui import endpoint, state, text
 
 if TYPE_CHECKING:
     from dashboard.client import EndpointConfig
@@ -22,7 +22,7 @@ def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, con
     with st.sidebar:
         st.subheader("Scoring endpoint")
         if config is None:
-            st.error(f"Endpoint settings are invalid: {config_error}")
+            st.error(f"Endpoint settings are invalid: {text.md(config_error)}")
         else:
             _endpoint_box(config)
             st.button(
@@ -44,7 +44,7 @@ def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, con
         else:
             kind = "synthetic data" if model.synthetic else "real data"
             st.markdown(
-                f"`{model.version}`  \n<span class='risk-caption'>trained on {kind}</span>",
+                f"{text.md_code(model.version)}  \n<span class='risk-caption'>trained on {kind}</span>",
                 unsafe_allow_html=True,
             )
 
@@ -67,11 +67,11 @@ def _endpoint_box(config: EndpointConfig) -> None:
     latency = last.get("latency_ms")
     lines = [
         f"<b>{where}</b> {status}",
-        f"<span class='risk-caption'>{config.scoring_url}</span>",
-        f"model version: <code>{version}</code>",
+        f"<span class='risk-caption'>{text.html_text(config.scoring_url)}</span>",
+        f"model version: <code>{text.html_text(version, 120)}</code>",  # the endpoint's words: never markup
         f"health check: {health.latency_ms:.0f} ms" if health.latency_ms is not None else "health check: —",
         f"last scoring latency: {latency:.0f} ms" if isinstance(latency, int | float) else "last scoring latency: —",
     ]
     st.html("<div class='endpoint-box'>" + "<br>".join(lines) + "</div>")
     if not ok:
-        st.caption(f"Detail: {last.get('detail') if down_since_check else health.detail}")
+        st.caption(f"Detail: {text.md(last.get('detail') if down_since_check else health.detail, 2000)}")

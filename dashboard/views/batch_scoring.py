@@ -10,7 +10,7 @@ import pyarrow.csv as pa_csv
 import streamlit as st
 
 from dashboard.client import EndpointError
-from dashboard.ui import charts, endpoint, page, state
+from dashboard.ui import charts, endpoint, page, state, text
 from dashboard.ui.uploads import upload_as_file, user_facing
 from model import batch_score, performance, schema
 from model.loader import DataError
@@ -112,24 +112,24 @@ def _show_outcome_check(check: dict | None) -> None:
 if upload is not None:
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         st.error(
-            f"**{upload.name} is {upload.size / 2**20:,.0f} MB**; this page takes at most {MAX_UPLOAD_MB} MB. "
-            "Score it with `python -m model.batch_score --data FILE --out FILE`."
+            f"**{text.md(upload.name, 120)} is {upload.size / 2**20:,.0f} MB**; this page takes at most "
+            f"{MAX_UPLOAD_MB} MB. Score it with `python -m model.batch_score --data FILE --out FILE`."
         )
         st.stop()
     if ctx.endpoint is None:
         st.error(f"**The endpoint settings are not usable:** {ctx.endpoint_error}")
         st.stop()
-    if st.button(f"Score {upload.name}", type="primary", key="batch.score"):
+    if st.button(f"Score {text.md(upload.name, 120)}", type="primary", key="batch.score"):
         with upload_as_file(upload) as path:
             try:
                 st.session_state[RESULT_KEY] = _score_upload(path, upload.name, ctx.endpoint)
             except DataError as exc:
                 st.session_state.pop(RESULT_KEY, None)
-                st.error(f"**This file cannot be scored:** {user_facing(exc, path, upload.name)}")
+                st.error(f"**This file cannot be scored:** {text.md(user_facing(exc, path, upload.name))}")
                 st.stop()
             except ValueError as exc:
                 st.session_state.pop(RESULT_KEY, None)
-                st.error(f"**This file cannot be scored:** {exc}")
+                st.error(f"**This file cannot be scored:** {text.md(exc)}")
                 st.stop()
             except EndpointError as exc:
                 st.session_state.pop(RESULT_KEY, None)
@@ -155,7 +155,7 @@ n_rejected = 0 if result["rejected"] is None else result["rejected"].num_rows
 assumptions = state.get_icu_assumptions()
 flagged_share = float(flagged.mean()) if n_scored else 0.0
 
-st.subheader(f"{result['name']}: {_rows(result['rows'])} (model {result['model_version']})")
+st.subheader(f"{text.md(result['name'], 120)}: {_rows(result['rows'])} (model {text.md(result['model_version'], 120)})")
 a, b, c, d = st.columns(4)
 a.metric("Rows scored", f"{n_scored:,}")
 b.metric(

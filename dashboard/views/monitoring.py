@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.ui import charts, page, settings
+from dashboard.ui import charts, page, settings, text
 from dashboard.ui.uploads import upload_as_file, user_facing
 from model import artifact, lookup, monitor, schema
 from model.datacollect import DEFAULT_DIR, ENV_DIR
@@ -91,9 +91,9 @@ if source == SOURCE_LOG:
         try:
             st.session_state[REPORT_KEY] = _run(_readable_folder(folder), folder, traffic or monitor.ALL_TRAFFIC)
         except FolderRefused as exc:
-            st.error(f"**This folder cannot be read here:** {exc}")
+            st.error(f"**This folder cannot be read here:** {text.md(exc)}")
         except (DataError, OSError, ValueError) as exc:
-            st.error(f"**Cannot read the collected records:** {exc}")
+            st.error(f"**Cannot read the collected records:** {text.md(exc)}")
 else:
     upload = st.file_uploader(
         "CDC data file (CSV, CSV.gz or Parquet; with death_yn for live performance)",
@@ -102,14 +102,17 @@ else:
     )
     if upload is not None:
         if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-            st.error(f"**{upload.name}** is larger than {MAX_UPLOAD_MB} MB; run `python -m model.monitor` instead.")
-        elif st.button(f"Check drift in {upload.name}", type="primary", key="monitor.run_file"):
+            st.error(
+                f"**{text.md(upload.name, 120)}** is larger than {MAX_UPLOAD_MB} MB; run `python -m model.monitor` "
+                "instead."
+            )
+        elif st.button(f"Check drift in {text.md(upload.name, 120)}", type="primary", key="monitor.run_file"):
             with upload_as_file(upload) as path:
                 try:
                     st.session_state[REPORT_KEY] = _run(path, upload.name)
                 except (DataError, ValueError) as exc:
                     st.session_state.pop(REPORT_KEY, None)
-                    st.error(f"**This file cannot be checked:** {user_facing(exc, path, upload.name)}")
+                    st.error(f"**This file cannot be checked:** {text.md(user_facing(exc, path, upload.name))}")
 
 report = st.session_state.get(REPORT_KEY)
 if report is None:
@@ -134,11 +137,11 @@ else:
         "**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:"
     )
 for warning in report["warnings"]:
-    st.warning(warning)
+    st.warning(text.md(warning))
 cur = report["current"]
 traffic_read = monitor.traffic_text(cur)
 st.caption(
-    f"{cur['source']}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used"
+    f"{text.md(cur['source'], 300)}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used"
     f"{f' ({traffic_read})' if traffic_read else ''}; drift measured on "
     f"{cur['drift_population']}, against {report['reference']['population']}. Model {report['model_version']}; "
     f"G-test per input, Holm-corrected, family-wise alpha {monitor.ALPHA}; limits in docs/monitoring.md."

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import charts, endpoint, page, state, theme
+from dashboard.ui import charts, endpoint, page, state, text, theme
 from model import schema
 
 FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page is shown)
@@ -131,7 +131,9 @@ if isinstance(problem, EndpointError):
     assert ctx.endpoint is not None  # an endpoint error needs an endpoint
     endpoint.show_error(problem, ctx.endpoint)
 elif problem:
-    st.error(f"**Cannot score: the endpoint settings are invalid.** {problem}", icon=":material/settings_alert:")
+    st.error(
+        f"**Cannot score: the endpoint settings are invalid.** {text.md(problem)}", icon=":material/settings_alert:"
+    )
 
 
 def age_group_reference(age_group: str) -> tuple[float, float] | None:
@@ -180,7 +182,7 @@ if last:
         )
         st.caption(
             f"Scored by the **{schema.MODEL_LABELS.get(last['model'], last['model'])}** · model "
-            f"`{last['model_version']}` · {last['latency_ms']:.0f} ms"
+            f"{text.md_code(last['model_version'])} · {last['latency_ms']:.0f} ms"
         )
     with right:
         st.plotly_chart(
@@ -261,8 +263,8 @@ if last:
     m3.caption("Flag = risk ≥ threshold, set on the Threshold explorer.")
     if ctx.model is not None and last["model_version"] != ctx.model.version:
         st.warning(
-            f"The endpoint serves model `{last['model_version']}` but this dashboard's tables describe "
-            f"`{ctx.model.version}`: comparisons and threshold statistics may not match this score. "
+            f"The endpoint serves model {text.md_code(last['model_version'])} but this dashboard's tables describe "
+            f"{text.md_code(ctx.model.version)}: comparisons and threshold statistics may not match this score. "
             "Point `RISK_MODEL_DIR` at the deployed model's directory.",
             icon=":material/warning:",
         )
@@ -271,9 +273,9 @@ if last:
     st.info(
         f"**How to read this risk.** Of 1,000 reported cases like this one, about {per_1000:,.0f} "
         f"({theme.format_interval(interval) if interval else 'interval not given'}) ended in death among "
-        f"{period or 'the training data'}. Case fatality fell several-fold after the first wave: for a "
-        "later period, check the model card's date and the Monitoring page. It ranks patients for triage and "
-        "sizes groups for planning; it is not a diagnosis and does not replace clinical judgement.",
+        f"{text.md(period, 500) if period else 'the training data'}. Case fatality fell several-fold after the "
+        "first wave: for a later period, check the model card's date and the Monitoring page. It ranks patients "
+        "for triage and sizes groups for planning; it is not a diagnosis and does not replace clinical judgement.",
         icon=":material/info:",
     )
 
