@@ -124,6 +124,36 @@ class ScoredChunk:
     rows_read: int  # rows of the input in this chunk
     reasons: Counter[str]
     scored_rows: np.ndarray  # 1-based data-row numbers of the scored rows
+    bytes_read: int = 0  # the chunk's unpacked size as read (every column), before any column was dropped
+
+
+@dataclass(frozen=True)
+class PassThrough:
+    """Which input columns a scored row keeps, for callers that hold the result in memory (the Batch page).
+
+    The model's inputs and `death_yn` always; then the first `columns` other columns of the file,
+    every kept text cell cut to `max_chars` characters. Why: a file may carry any number of columns of
+    any width (a 3.3 MB .csv.gz unpacked to 3 GB of extra cells once took the dashboard to 6.6 GB);
+    with these bounds what is held per row is bounded too. The CLI writes every column to disk instead.
+    """
+
+    columns: int = 5
+    max_chars: int = 200
+
+    def apply(self, batch: pa.RecordBatch, info: SourceInfo) -> pa.RecordBatch:
+        """`batch` with only the kept columns, in file order, text cells cut to `max_chars`."""
+        needed = {info.mapped[c] for c in (*schema.MODEL_INPUTS, schema.TARGET) if c in info.mapped}
+        others = [n for n in batch.schema.names if n not in needed][: self.columns]
+        keep = [n for n in batch.schema.names if n in needed or n in others]
+        columns = [self._cut(batch.column(batch.schema.get_field_index(n))) for n in keep]
+        return pa.RecordBatch.from_arrays(columns, names=keep)
+
+    def _cut(self, column: pa.Array) -> pa.Array:
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            return pc.utf8_slice_codeunits(column, 0, self.max_chars)
+        return column
 
 
 def _without_outputs(batch: pa.RecordBatch, reserved: tuple[str, ...]) -> pa.RecordBatch:
@@ -133,11 +163,14 @@ def _without_outputs(batch: pa.RecordBatch, reserved: tuple[str, ...]) -> pa.Rec
     return pa.RecordBatch.from_arrays([batch.column(i) for i in keep], names=[batch.schema.names[i] for i in keep])
 
 
-def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[ScoredChunk]:
-    """Stream a file and score it chunk by chunk; nothing is dropped (bad rows come back as rejects).
+def iter_scored(
+    data: str | Path, scorer: Scorer, threshold: float, pass_through: PassThrough | None = None
+) -> Iterator[ScoredChunk]:
+    """Stream a file and score it chunk by chunk; no row is dropped (bad rows come back as rejects).
 
-    Input columns named like an output column (e.g. a file scored before) are replaced.
-    Raises DataError for an unreadable file or one without the model's input columns.
+    Every input column is kept, unless `pass_through` bounds them. Input columns named like an
+    output column (e.g. a file scored before) are replaced. Raises DataError for an unreadable
+    file or one without the model's input columns.
     """
     info = describe_source(data)
     _require_inputs(info)
@@ -145,7 +178,9 @@ def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[
     raw_names = [info.mapped[c] for c in schema.MODEL_INPUTS]
     start = 0
     for batch in arrow_batches(info, None):  # every column as written: rows are written back out
-        n = batch.num_rows
+        n, bytes_read = batch.num_rows, batch.nbytes
+        if pass_through is not None:
+            batch = pass_through.apply(batch, info)
         codes: dict[str, np.ndarray] = {}
         reasons: np.ndarray | None = None  # per row; a row may fail on several columns: all are named
         for coder, raw_name in zip(coders, raw_names, strict=True):
@@ -181,7 +216,7 @@ def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[
                 [pa.array(np.flatnonzero(bad) + start + 1), *rows.columns, pa.array(bad_reasons, type=pa.string())],
                 names=[ROW_COLUMN, *rows.schema.names, REASON_COLUMN],
             )
-        yield ScoredChunk(scored=scored, rejected=rejected, rows_read=n, reasons=counts, scored_rows=numbers)
+        yield ScoredChunk(scored, rejected, n, counts, numbers, bytes_read)
         start += n
 
 
@@ -202,8 +237,32 @@ def output_format(path: str | Path) -> str:
     )
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell that begins with one of these as a formula.
+FORMULA_STARTS = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text cells that a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM(1+1)`, `-2+3`,
+    `=cmd|' /C calc'!A0`) get a leading apostrophe, so they open as the text they are (OWASP).
+
+    Why: a scored or rejects CSV carries the input's cells back to whoever opens it in Excel.
+    Numbers stay numbers (only text columns change); `-` as a CDC value does not occur.
+    """
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.fill_null(pc.match_substring_regex(column, FORMULA_STARTS), False)
+            if pc.any(risky).as_py():
+                column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 class ChunkWriter:
-    """Writes record batches to CSV / CSV.gz / Parquet (by extension), atomically on close."""
+    """Writes record batches to CSV / CSV.gz / Parquet (by extension), atomically on close.
+
+    CSV cells that would run as spreadsheet formulas are neutralised (`neutralise_formulas`).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -238,6 +297,8 @@ class ChunkWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         batch = self._plain(batch)
+        if self.format != "parquet":
+            batch = neutralise_formulas(batch)
         if self._writer is None:
             self._open(batch.schema)
         elif batch.schema != self._schema:

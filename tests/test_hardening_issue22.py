@@ -8,7 +8,10 @@ the real process (psutil). Nothing of the project is mocked.
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,8 +33,9 @@ import requests
 from streamlit.testing.v1 import AppTest
 
 from dashboard.client import EndpointClient, EndpointConfig, EndpointContractError
+from dashboard.ui import downloads, uploads
 from deploy.local_endpoint import LocalEndpoint, serve
-from model import artifact, datacollect, exit_codes, schema, score
+from model import artifact, batch_score, datacollect, exit_codes, schema, score
 from model.lookup import MAX_RECORDS, example_record
 from tests.app_pages import app_test, open_page
 from tests.conftest import REPO_ROOT
@@ -393,3 +398,133 @@ def test_a_huge_reply_is_not_read_and_the_client_stays_small(hostile_env: Callab
                 client.score([example_record()] * 100)
     assert not health.ok and "more than" in health.detail, health.detail
     assert rss.growth_mb < 50, f"the client grew by {rss.growth_mb:.0f} MB reading a hostile reply"
+
+
+# --- finding 3: a gzip bomb on the Batch scoring page ----------------------------------------------
+
+BOMB_ROWS, BOMB_CELL = 1_200, 512 << 10  # 600 MB unpacked from a file of under 3 MB
+
+
+def _cdc_rows(n: int, extra: str = "") -> list[str]:
+    """`n` valid CDC rows (model inputs + death_yn), each followed by `extra` cells."""
+    row = "80+ Years,Female,Laboratory-confirmed case,Yes,Unknown,Unknown,Yes"
+    return [f"{row}{extra}" for _ in range(n)]
+
+
+CDC_HEADER = "age_group,sex,current_status,medcond_yn,hosp_yn,icu_yn,death_yn"
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A .csv.gz whose every row carries a 512 KiB extra cell: small to upload, 600 MB to unpack."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.csv.gz"
+    cell = "x" * BOMB_CELL
+    with gzip.open(path, "wt", compresslevel=1, encoding="utf-8") as handle:
+        handle.write(f"{CDC_HEADER},note\n")
+        for line in _cdc_rows(BOMB_ROWS, f",{cell}"):
+            handle.write(line + "\n")
+    return path.read_bytes()
+
+
+def test_a_gzip_bomb_stops_at_the_unpacked_limit_and_memory_stays_bounded(dashboard_env: str, gzip_bomb: bytes) -> None:
+    assert len(gzip_bomb) < 4 << 20  # like the finding's 3.3 MB file
+    at = open_page("batch_scoring.py", timeout=300)
+    with PeakRss(os.getpid(), children=False) as rss:
+        at.file_uploader[0].upload("cases.csv.gz", gzip_bomb).run()
+        at.button(key="batch.score").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("unpacks to more than 256 MB" in e and "model\\.batch\\_score" in e for e in errors), errors
+    assert rss.growth_mb < 300, f"the dashboard grew by {rss.growth_mb:.0f} MB on a {len(gzip_bomb):,}-byte upload"
+
+
+def test_the_page_keeps_bounded_columns_and_its_downloads_are_neutralised(dashboard_env: str) -> None:
+    notes = [f"n{i}" for i in range(8)]
+    valid = ["80+ Years", "Female", "Laboratory-confirmed case", "Yes", "Unknown", "Unknown", "Yes"]
+    hostile = ['=HYPERLINK("http://evil.example")', "Female", "Laboratory-confirmed case", "No", "No", "No", "No"]
+    sink = io.StringIO()
+    writer = csv.writer(sink, lineterminator="\n")
+    writer.writerow([*CDC_HEADER.split(","), *notes])
+    writer.writerows([[*valid, "@SUM(1+1)", *["w" * 1_000] * 7] for _ in range(50)])
+    writer.writerow([*hostile, "-2+3", *["w" * 1_000] * 7])
+    at = open_page("batch_scoring.py", timeout=120)
+    at.file_uploader[0].upload("cases.csv", sink.getvalue().encode()).run()
+    at.button(key="batch.score").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    result = at.session_state["batch.result"]
+    scored, rejected = result["scored"], result["rejected"]
+    kept = ["row_number", *CDC_HEADER.split(","), *notes[:5], "probability", "risk_band", "flagged"]
+    assert scored.column_names == kept and rejected.num_rows == 1
+    assert max(len(v) for v in scored.column("n1").to_pylist()) == batch_score.PassThrough().max_chars
+    for table in (scored, rejected):
+        cells = _csv_cells(downloads.csv_download(table)())
+        assert cells and not [c for c in cells if c[:1] in FORMULA_STARTS], cells[:20]
+    assert "'=HYPERLINK" in downloads.csv_download(rejected)().decode()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cells(data: bytes) -> list[str]:
+    return [cell for row in csv.reader(io.StringIO(data.decode("utf-8"))) for cell in row]
+
+
+# --- finding 8: formula cells in the command-line tool's CSV files --------------------------------
+
+
+def test_batch_score_neutralises_formula_cells_in_scored_and_rejects(model_dir: Path, tmp_path: Path) -> None:
+    formulas = ['=HYPERLINK("http://evil.example","x")', "@SUM(1+1)", "=cmd|' /C calc'!A0", "+1", "-2+3", "\tx"]
+    valid = ["80+ Years", "Female", "Laboratory-confirmed case", "Yes", "Unknown", "Unknown", "Yes"]
+    data = tmp_path / "cases.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([*CDC_HEADER.split(","), "note"])
+        writer.writerows([*valid, formula] for formula in formulas)
+        writer.writerow(['=HYPERLINK("http://evil.example")', *valid[1:], "=1+1"])  # a reject
+    out = tmp_path / "scored.csv"
+    proc = run_cli(
+        "model.batch_score", "--data", str(data), "--out", str(out), "--model-dir", str(model_dir), "--quiet"
+    )
+    assert proc.returncode == 0, proc.stderr
+    for path in (out, tmp_path / "scored.rejects.csv"):
+        cells = _csv_cells(path.read_bytes())
+        assert not [c for c in cells if c[:1] in FORMULA_STARTS], (path.name, cells)
+    assert f"'{formulas[0]}" in _csv_cells(out.read_bytes())
+
+
+# --- finding 4 (the app's part): what one upload may cost ------------------------------------------
+
+
+def test_the_server_upload_cap_is_what_a_batch_needs_and_the_pages_state_it() -> None:
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["maxUploadSize"] == uploads.MAX_UPLOAD_MB <= 64
+    rows_gzipped = uploads.MAX_UPLOAD_MB * 2**20 / (REPO_ROOT / "data" / "cdc_first_wave_500k.csv.gz").stat().st_size
+    assert rows_gzipped * 500_000 > 1_000_000  # a million CDC rows fit as .csv.gz (the page's row limit)
+
+
+# --- finding 9: stalled headers --------------------------------------------------------------------
+
+HEADER_TIMEOUT_S = 2.0  # the header deadline in this test (production: 5 s)
+
+
+def test_stalled_headers_are_cut_off_and_health_checks_answer(model_dir: Path) -> None:
+    env = {"RISK_DATA_COLLECTION": "off", "RISK_HEADER_READ_TIMEOUT_S": str(HEADER_TIMEOUT_S)}
+    with serve(model_dir, env=env) as endpoint:
+        stalled = []
+        try:
+            for _ in range(2 * 8):  # twice WORKER_COUNT x threads: every server thread would be held
+                sock = socket.create_connection((endpoint.host, endpoint.port), timeout=30)
+                sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: appl")  # headers never finished
+                stalled.append(sock)
+            time.sleep(0.5)
+            started = time.perf_counter()
+            response = requests.get(endpoint.health_url, timeout=HEADER_TIMEOUT_S + 8)
+            waited = time.perf_counter() - started
+            assert response.status_code == 200
+            assert waited < HEADER_TIMEOUT_S + 3, f"the health check waited {waited:.1f} s"
+            stalled[0].settimeout(5)
+            assert stalled[0].recv(1024) == b""  # the server closed the stalled connection
+            assert requests.post(endpoint.scoring_url, json={"data": [example_record()]}, timeout=5).ok
+        finally:
+            for sock in stalled:
+                sock.close()

@@ -13,12 +13,12 @@ from __future__ import annotations
 import html
 import re
 
-# CommonMark lets a backslash make any ASCII punctuation literal. Escaped: everything that starts
-# markup (links and images `[ ] !`, HTML and autolinks `< > &`, code, emphasis, headings, tables, list
-# and heading markers), what Streamlit adds to Markdown (`:material/icon:` and `:red[...]` directives,
-# `$...$` maths), and what GitHub-style autolinks need (`http:`, `www.`, `name@host`). Commas, brackets
-# `( )`, `%`, `/`, quotes and `?` stay as they are: with the above escaped they start nothing.
-_MARKUP = re.compile(r"([\\`*_~\[\]!<>&#|:${}@.+=^-])")
+# CommonMark lets a backslash make any ASCII punctuation literal. Escaped: what starts a link or an
+# image (`[ ] !`), HTML, autolinks and entities (`< > &`), code and emphasis, headings and tables,
+# Streamlit's `$...$` maths and `{...}` attributes, and "." (GitHub-style autolinks such as `www.x.y`,
+# `http://x.y` or `a@b.c` need a domain with a literal dot). Other punctuation stays readable: with
+# `[` escaped, `:red[...]` is no directive, and `-`, `+`, `:` start nothing on a single line.
+_MARKUP = re.compile(r"([\\`*_~\[\]!<>&${}.#|])")
 _SPACES = re.compile(r"\s+")
 
 

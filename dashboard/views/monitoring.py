@@ -7,12 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.ui import charts, page, settings, text
-from dashboard.ui.uploads import upload_as_file, user_facing
+from dashboard.ui.uploads import MAX_UPLOAD_MB, upload_as_file, user_facing
 from model import artifact, lookup, monitor, schema
 from model.datacollect import DEFAULT_DIR, ENV_DIR
 from model.loader import DataError
 
-MAX_UPLOAD_MB = 200
 ROOTS_ENV = "RISK_MONITOR_ROOTS"  # more folders (os.pathsep-separated) whose collected records may be read here
 REPORT_KEY = "monitor.report"
 SOURCE_LOG = "Records collected by the endpoint"
@@ -137,7 +136,7 @@ else:
         "**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:"
     )
 for warning in report["warnings"]:
-    st.warning(text.md(warning))
+    st.warning(warning)  # model.monitor's words about schema values and numbers
 cur = report["current"]
 traffic_read = monitor.traffic_text(cur)
 st.caption(
