@@ -191,3 +191,68 @@ def check_json_items(body: bytes | bytearray, max_records: int, fields_per_recor
             f"The request body holds {commas:,} commas, far more than {max_records:,} records of the contract's "
             f"fields need. Send at most {max_records:,} records per request, each a flat object of those fields.",
         )
+
+
+_HEADER_TOKEN = threading.local()  # the watchdog token of the request this server thread is reading
+# A connection that waited in the worker's queue behind stalled ones still gets this long once a thread
+# takes it (its headers are usually in the socket already), so a crowd of stalled clients delays the
+# others by this much per WORKER_COUNT x threads of them instead of by the whole deadline.
+MIN_HEADER_S = 0.5
+
+
+def install_header_deadline(seconds: float) -> bool:
+    """Give each request `seconds` to send its request line and headers, in this gunicorn gthread worker.
+
+    Why: gunicorn has no header-read timeout. A connection that sends part of its headers and
+    stalls holds a worker thread until the client leaves, so WORKER_COUNT x threads (8) such
+    connections left health checks unanswered. Here the worker's `handle` (which reads and parses
+    the headers on a pool thread) arms the body watchdog on the socket, and `handle_request` (called
+    once the headers are parsed) disarms it; when the deadline passes first, the socket's read side
+    is shut, the parser sees the connection end and gunicorn closes it. The clock starts when the
+    connection is queued for a thread (accepted, or readable again), not when a thread is free.
+    Returns False (and changes nothing) when the server is not gunicorn's gthread worker of the
+    expected shape.
+    """
+    try:
+        from gunicorn.workers import gthread
+    except ImportError:
+        return False
+    worker = gthread.ThreadWorker
+    if getattr(worker, "_risk_header_deadline_s", None) is not None:
+        worker._risk_header_deadline_s = seconds
+        return True
+    if not all(callable(getattr(worker, name, None)) for name in ("handle", "handle_request", "enqueue_req")):
+        return False
+    original_handle, original_handle_request = worker.handle, worker.handle_request
+    original_enqueue = worker.enqueue_req
+
+    def enqueue_req(self: Any, conn: Any) -> Any:
+        conn._risk_queued_at = time.monotonic()
+        return original_enqueue(self, conn)
+
+    def handle(self: Any, conn: Any) -> Any:
+        sock = getattr(conn, "sock", None)
+        now = time.monotonic()
+        left = max(getattr(conn, "_risk_queued_at", now) + worker._risk_header_deadline_s - now, MIN_HEADER_S)
+        token = _WATCHDOG.arm(sock, left) if isinstance(sock, socket.socket) else None
+        _HEADER_TOKEN.value = token
+        try:
+            return original_handle(self, conn)
+        finally:
+            _headers_read()
+
+    def handle_request(self: Any, req: Any, conn: Any) -> Any:
+        _headers_read()
+        return original_handle_request(self, req, conn)
+
+    worker._risk_header_deadline_s = seconds
+    worker.handle, worker.handle_request, worker.enqueue_req = handle, handle_request, enqueue_req
+    return True
+
+
+def _headers_read() -> None:
+    """Disarm this thread's header deadline, if one is armed."""
+    token = getattr(_HEADER_TOKEN, "value", None)
+    _HEADER_TOKEN.value = None
+    if token is not None:
+        _WATCHDOG.disarm(token)

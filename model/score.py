@@ -46,6 +46,10 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 # stalled client cannot hold a server thread (docs/scoring_contract.md).
 BODY_TIMEOUT_ENV = "RISK_BODY_READ_TIMEOUT_S"
 BODY_READ_TIMEOUT_S = float(os.environ.get(BODY_TIMEOUT_ENV) or 10.0)
+# The request line and headers must arrive within this time (the connection is closed otherwise):
+# gunicorn itself has no such limit (model.request_body.install_header_deadline).
+HEADER_TIMEOUT_ENV = "RISK_HEADER_READ_TIMEOUT_S"
+HEADER_READ_TIMEOUT_S = float(os.environ.get(HEADER_TIMEOUT_ENV) or 5.0)
 _LOOKUP: lookup.RiskLookup | None = None
 _COLLECTOR: datacollect.ScoringCollector | None = None
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -61,6 +65,8 @@ def init() -> None:
     _LOOKUP.score_records([lookup.example_record()])  # warm the code path before the first request
     _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.table)
     _register_openapi_schema()
+    if not request_body.install_header_deadline(HEADER_READ_TIMEOUT_S):
+        logger.warning("no header-read deadline: not gunicorn's gthread worker (see deploy/server_settings.py)")
     logger.info("model %s ready (%d combinations)", _LOOKUP.model_version, len(_LOOKUP.table))
 
 
