@@ -42,11 +42,14 @@ class PageContext:
 
 def run_app() -> None:
     """Set up what every page shares, then run the page the URL asks for."""
+    # The tab icon is a local file, set *before* st.navigation: without a page icon the browser takes the
+    # current page's Material icon for the tab and fetches it from an internet font host (which would
+    # learn which page a clinician opens, and fails offline) before a later set_page_config replaces it.
+    st.set_page_config(page_icon=str(theme.FAVICON), layout="wide")
     # Signed out, the menu is hidden too: only the sign-in screen shows, whatever the URL.
     current = st.navigation(navigation.streamlit_pages(), position="hidden" if auth.sign_in_pending() else "sidebar")
     spec = navigation.spec_for(current)
-    # The favicon is a local file: a Material icon name would make the browser fetch it from the internet.
-    st.set_page_config(page_title=f"{spec.title} · {theme.APP_NAME}", page_icon=str(theme.FAVICON), layout="wide")
+    st.set_page_config(page_title=f"{spec.title} · {theme.APP_NAME}")
     theme.apply_theme()
     auth.require_sign_in()  # returns when sign-in is off or done; otherwise shows only the sign-in screen
     st.session_state[_CONTEXT_KEY] = _shared_context(spec)
@@ -81,7 +84,7 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
     if model is not None:
         theme.data_banner(model.card)
     elif model_error:
-        st.error(f"**No model to show.** {text.md(model_error)}", icon=":material/folder_off:")
+        st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")  # our words, the set path
         if spec.needs_model:
             st.stop()
     return PageContext(model=model, model_error=model_error, endpoint=config, endpoint_error=config_error)

@@ -15,10 +15,14 @@ import re
 
 # CommonMark lets a backslash make any ASCII punctuation literal. Escaped: what starts a link or an
 # image (`[ ] !`), HTML, autolinks and entities (`< > &`), code and emphasis, headings and tables,
-# Streamlit's `$...$` maths and `{...}` attributes, and "." (GitHub-style autolinks such as `www.x.y`,
-# `http://x.y` or `a@b.c` need a domain with a literal dot). Other punctuation stays readable: with
-# `[` escaped, `:red[...]` is no directive, and `-`, `+`, `:` start nothing on a single line.
-_MARKUP = re.compile(r"([\\`*_~\[\]!<>&${}.#|])")
+# Streamlit's `$...$` maths and `{...}` attributes. Other punctuation stays readable: with `[`
+# escaped, `:red[...]` is no directive, and `-`, `+`, `:` start nothing on a single line.
+_MARKUP = re.compile(r"([\\`*_~\[\]!<>&${}#|])")
+# Streamlit's renderer turns bare URLs into links even through backslash escapes (a real browser
+# showed `http\://127\.0\.0\.1` as a link), so what starts an autolink, `://`, `www.` and the `@` of
+# an address, gets an invisible zero-width space inside it: shown the same, never a link.
+_AUTOLINK = re.compile(r"(:)(//)|(www)(\.)|()(@)", re.IGNORECASE)
+_ZWSP = "\u200b"
 _SPACES = re.compile(r"\s+")
 
 
@@ -26,12 +30,13 @@ def md(value: object, limit: int | None = None) -> str:
     """`value` as literal text inside Markdown: one line, every character that could start markup escaped.
 
     `limit` (characters) cuts the raw text first, with an ellipsis, so an escape is never split.
-    Example: md("[x](http://a.b)") puts a backslash before each of [ ] : . and is shown as
-    [x](http://a.b), not as a link.
+    Example: md("[x](http://a.b)") escapes the brackets and breaks "://" with a zero-width space;
+    it is shown as [x](http://a.b), not as a link.
     """
     text = _SPACES.sub(" ", str(value)).strip()
     if limit is not None and len(text) > limit:
         text = text[: max(limit - 1, 0)] + "…"
+    text = _AUTOLINK.sub(lambda m: _ZWSP.join(part for part in m.groups() if part is not None), text)
     return _MARKUP.sub(r"\\\1", text)
 
 

@@ -90,9 +90,9 @@ if source == SOURCE_LOG:
         try:
             st.session_state[REPORT_KEY] = _run(_readable_folder(folder), folder, traffic or monitor.ALL_TRAFFIC)
         except FolderRefused as exc:
-            st.error(f"**This folder cannot be read here:** {text.md(exc)}")
+            st.error(f"**This folder cannot be read here:** {exc}")  # the server's folders and the user's own input
         except (DataError, OSError, ValueError) as exc:
-            st.error(f"**Cannot read the collected records:** {text.md(exc)}")
+            st.error(f"**Cannot read the collected records:** {exc}")
 else:
     upload = st.file_uploader(
         "CDC data file (CSV, CSV.gz or Parquet; with death_yn for live performance)",
