@@ -34,6 +34,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.client import EndpointClient, EndpointConfig, EndpointContractError
 from dashboard.ui import downloads, uploads
+from deploy import server_settings
 from deploy.local_endpoint import LocalEndpoint, serve
 from model import artifact, batch_score, datacollect, exit_codes, schema, score
 from model.lookup import MAX_RECORDS, example_record
@@ -509,10 +510,11 @@ HEADER_TIMEOUT_S = 2.0  # the header deadline in this test (production: 5 s)
 
 def test_stalled_headers_are_cut_off_and_health_checks_answer(model_dir: Path) -> None:
     env = {"RISK_DATA_COLLECTION": "off", "RISK_HEADER_READ_TIMEOUT_S": str(HEADER_TIMEOUT_S)}
-    with serve(model_dir, env=env) as endpoint:
+    # One worker, so the health check cannot land on another worker that happens to have free threads.
+    with serve(model_dir, env=env, workers=1) as endpoint:
         stalled = []
         try:
-            for _ in range(2 * 8):  # twice WORKER_COUNT x threads: every server thread would be held
+            for _ in range(2 * server_settings.THREADS_PER_WORKER):  # every thread held, and as many queued
                 sock = socket.create_connection((endpoint.host, endpoint.port), timeout=30)
                 sock.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: appl")  # headers never finished
                 stalled.append(sock)
