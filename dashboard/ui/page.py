@@ -2,7 +2,8 @@
 
 `run_app()` (called by `dashboard/app.py`) sets the page config, theme and sign-in, resolves the page with
 `st.navigation`, draws the sidebar, header and data banners, then runs the page. A page asks for what it
-needs with `context()`.
+needs with `context()`. After the page (however it ends) the shared state is written into the address, so
+a link copied on any page, after any number of menu switches, opens the same view.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import auth, navigation, settings, state, theme, thresholds
+from dashboard.ui import auth, endpoint, navigation, settings, share, state, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import draw_sidebar
 
@@ -49,8 +50,11 @@ def run_app() -> None:
     st.set_page_config(page_title=f"{spec.title} · {theme.APP_NAME}", page_icon=str(theme.FAVICON), layout="wide")
     theme.apply_theme()
     auth.require_sign_in()  # returns when sign-in is off or done; otherwise shows only the sign-in screen
-    st.session_state[_CONTEXT_KEY] = _shared_context(spec)
-    current.run()
+    try:
+        st.session_state[_CONTEXT_KEY] = _shared_context(spec)
+        current.run()
+    finally:  # also when the page stops (st.stop) or reruns: the menu's page switch emptied the query string
+        state.sync_url()
 
 
 def context() -> PageContext:
@@ -75,9 +79,13 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
     except EndpointError as exc:  # EndpointConfigError explains bad settings; it never includes the key
         config_error = str(exc)
     draw_sidebar(config, model, config_error)
+    with st.sidebar:
+        share.copy_link_button()
     theme.header(theme.APP_NAME if spec is navigation.HOME else spec.title, spec.subtitle)
     for problem in url_problems:
         st.warning(problem, icon=":material/link_off:")
+    if config is not None:
+        endpoint.watch_while_down(config)
     if model is not None:
         theme.data_banner(model.card)
     elif model_error:

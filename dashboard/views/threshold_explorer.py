@@ -7,7 +7,18 @@ import streamlit as st
 from dashboard.ui import charts, page, state, thresholds
 
 SLIDER_KEY = "threshold_explorer.slider"
-STEP = state.THRESHOLD_STEP
+NUMBER_KEY = "threshold_explorer.typed"
+# Risks that matter for flagging lie well below 0.5 (the "high" band starts at 5%), so the slider spans 0 to 0.5
+# in steps of 0.001 (arrow keys: 0.1 percentage point; Page Up/Down: 0.05; Home/End: the ends) and the box
+# beside it takes any threshold from 0 to 1 to four decimals. A threshold above 0.5 (typed, linked, or the ICU
+# page's "threshold that fits" when beds are scarce) widens the slider to 0 to 1 while it lasts.
+SLIDER_MAX = 0.5
+SLIDER_STEP = 0.001
+
+
+def slider_max(threshold: float) -> float:
+    return SLIDER_MAX if threshold <= SLIDER_MAX else 1.0
+
 
 ctx = page.context()
 assert ctx.model is not None  # run_app stopped the page otherwise
@@ -15,33 +26,56 @@ table = ctx.threshold_table()
 prevalence = ctx.model.prevalence
 
 
+def _show(value: float) -> None:
+    """Both inputs show the shared threshold."""
+    st.session_state[SLIDER_KEY] = value
+    st.session_state[NUMBER_KEY] = value
+
+
 def _use(value: float) -> None:
-    # state.set_threshold floors to the slider's step: flags at least as many patients, so a preset holds.
+    # state.set_threshold floors to the 0.0001 grid: flags at least as many patients, so a preset holds.
     state.set_threshold(value)
-    st.session_state[SLIDER_KEY] = state.get_threshold()
+    _show(state.get_threshold())
 
 
 def _slid() -> None:
     """The slider's callback: the shared threshold changes before the rerun, so the sidebar shows it at once."""
     state.set_threshold(st.session_state[SLIDER_KEY])
+    st.session_state[NUMBER_KEY] = state.get_threshold()
+
+
+def _typed() -> None:
+    _use(st.session_state[NUMBER_KEY])
 
 
 state.seed_widget(SLIDER_KEY, state.get_threshold())
+state.seed_widget(NUMBER_KEY, state.get_threshold())
 st.markdown("**Presets**")
 preset_columns = st.columns(len(thresholds.presets(table)))
 for column, (label, value) in zip(preset_columns, thresholds.presets(table).items(), strict=True):
     column.button(
         label, on_click=_use, args=(value,), key=f"preset.{label}", width="stretch", help=f"threshold {value:.4f}"
     )
-chosen = st.slider(
+slide, typed = st.columns([4, 1], vertical_alignment="bottom")
+slide.slider(
     "Operating threshold (flag when predicted risk ≥ threshold)",
     min_value=0.0,
-    max_value=1.0,
-    step=STEP,
+    max_value=slider_max(state.get_threshold()),
+    step=SLIDER_STEP,
     format="%.4f",
     key=SLIDER_KEY,
     on_change=_slid,
 )
+typed.number_input(
+    "Threshold, typed (0 to 1)",
+    min_value=0.0,
+    max_value=1.0,
+    step=SLIDER_STEP,
+    format="%.4f",
+    key=NUMBER_KEY,
+    on_change=_typed,
+)
+chosen = state.get_threshold()
 point = thresholds.operating_point(table, chosen)
 
 c = st.columns(6)
