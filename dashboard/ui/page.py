@@ -2,8 +2,8 @@
 
 `run_app()` (called by `dashboard/app.py`) sets the page config, theme and sign-in, resolves the page with
 `st.navigation`, draws the sidebar, header and data banners, then runs the page. A page asks for what it
-needs with `context()`. After the page (however it ends) the shared state is written into the address, so
-a link copied on any page, after any number of menu switches, opens the same view.
+needs with `context()`. Before and after the page the shared state is written into the address, so a link
+copied on any page, after any number of menu switches, opens the same view.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def run_app() -> None:
     try:
         st.session_state[_CONTEXT_KEY] = _shared_context(spec)
         current.run()
-    finally:  # also when the page stops (st.stop) or reruns: the menu's page switch emptied the query string
+    finally:  # again after the page, for values the page itself changed (a page that stops has sent its own)
         state.sync_url()
 
 
@@ -78,7 +78,8 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
         config = settings.endpoint_config()
     except EndpointError as exc:  # EndpointConfigError explains bad settings; it never includes the key
         config_error = str(exc)
-    draw_sidebar(config, model, config_error)
+    draw_sidebar(config, model, config_error)  # also settles the threshold (the URL's, or the default)
+    state.sync_url()  # now, before the page: after st.stop() nothing reaches the browser any more
     with st.sidebar:
         share.copy_link_button()
     theme.header(theme.APP_NAME if spec is navigation.HOME else spec.title, spec.subtitle)

@@ -31,7 +31,7 @@ for update in card.get("updates") or []:
         icon=":material/update:",
     )
 
-st.subheader("Data and population")
+st.header("Data and population")
 if data.get("synthetic"):
     st.warning("**SYNTHETIC data.** Generated to resemble CDC case surveillance; metrics describe the generator.")
 else:
@@ -63,7 +63,7 @@ st.dataframe(
     },
 )
 
-st.subheader("The two models")
+st.header("The two models")
 for name, model in (card.get("models") or {}).items():
     with st.container(border=True):
         st.markdown(f"**{model.get('label', name)}**")
@@ -109,7 +109,7 @@ with right:
     limits = card.get("limitations") or []
     st.markdown("\n".join(f"- {item}" for item in limits) if isinstance(limits, list) else str(limits))
 
-st.subheader("Observed / expected per subgroup (intake model, test split)")
+st.header("Observed / expected per subgroup (intake model, test split)")
 subgroups = ctx.model.table("subgroups").copy()
 labels = {name: schema.FEATURES_BY_NAME[name].label for name in schema.SUBGROUP_COLUMNS}
 subgroups["column"] = subgroups["column"].map(lambda c: labels.get(c, c))

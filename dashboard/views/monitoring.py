@@ -174,7 +174,7 @@ if perf is None:
 elif not perf["assessed"]:
     st.info(perf["warnings"][0] if perf["warnings"] else "Live performance not assessed.")
 else:
-    st.subheader(f"Live performance: {perf['patients']:,.0f} patients with known outcome, {perf['deaths']:,.0f} deaths")
+    st.header(f"Live performance: {perf['patients']:,.0f} patients with known outcome, {perf['deaths']:,.0f} deaths")
     keys = ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted")
     metrics = {
         "metric": keys,
