@@ -51,7 +51,7 @@ details = [
 ]
 details += [f"- Dropped, {reason}: {count:,}" for reason, count in dropped.items()]
 st.markdown("\n".join(details))
-st.plotly_chart(charts.deaths_by_month(ctx.model.table("deaths_by_month")), config={"displayModeBar": False})
+charts.show(charts.deaths_by_month(ctx.model.table("deaths_by_month")))
 known = ctx.model.table("outcome_known")
 st.dataframe(
     known[known["column"] == "age_group"],
@@ -93,10 +93,7 @@ for name, model in (card.get("models") or {}).items():
 
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(
-        charts.calibration(ctx.model.table("calibration"), ctx.model.table("calibration_smooth")),
-        config={"displayModeBar": False},
-    )
+    charts.show(charts.calibration(ctx.model.table("calibration"), ctx.model.table("calibration_smooth")))
 with right:
     temporal = card.get("temporal_validation") or {}
     st.markdown("**Temporal validation**")

@@ -148,7 +148,7 @@ features = report["features"]
 if features:
     names = list(features)
     psi = [features[n]["psi"] for n in names]
-    st.plotly_chart(charts.psi_bars(features), config={"displayModeBar": False}, key="monitor.psi_chart")
+    charts.show(charts.psi_bars(features), key="monitor.psi_chart")
     st.dataframe(
         pd.DataFrame(
             {
@@ -162,11 +162,11 @@ if features:
         hide_index=True,
     )
     chosen = st.selectbox("Category shares of", names, key="monitor.feature")
-    st.plotly_chart(charts.share_bars(features[chosen]), config={"displayModeBar": False}, key="monitor.share_chart")
+    charts.show(charts.share_bars(features[chosen]), key="monitor.share_chart")
 
 predicted = report["predicted_risk"]
 if predicted:
-    st.plotly_chart(charts.predicted_risk_bars(predicted), config={"displayModeBar": False}, key="monitor.risk_chart")
+    charts.show(charts.predicted_risk_bars(predicted), key="monitor.risk_chart")
 
 perf = report["performance"]
 if perf is None:
@@ -189,10 +189,9 @@ else:
         f"(95% CI {slope['ci_low']:.2f}-{slope['ci_high']:.2f}); ROC-AUC {perf['roc_auc']['roc_auc']:.3f} "
         f"(95% CI {perf['roc_auc']['ci_low']:.3f}-{perf['roc_auc']['ci_high']:.3f})."
     )
-    st.plotly_chart(
+    charts.show(
         charts.calibration(
             pd.DataFrame(perf["calibration"]), title="Calibration on the current data's patients with a known outcome"
         ),
-        config={"displayModeBar": False},
         key="monitor.calibration_chart",
     )

@@ -97,18 +97,33 @@ st.caption(
     f"{1000 * (point.tp + point.fn) / point.patients:,.1f} deaths and misses {point.deaths_missed_per_1000:,.1f}."
 )
 
+precision_text = "undefined (nobody flagged)" if math.isnan(point.precision) else f"{point.precision:.3f}"
+nb_all = float(thresholds.treat_all_net_benefit(prevalence, [chosen])[0])
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.roc_curve(ctx.model.table("roc"), point), config={"displayModeBar": False})
+    charts.show(
+        charts.roc_curve(ctx.model.table("roc"), point),
+        f"ROC curve, test split: at threshold {chosen:.4f} the flag catches {point.recall:.1%} of deaths (recall) "
+        f"and flags {1 - point.specificity:.1%} of survivors (false positive rate).",
+    )
 with right:
-    st.plotly_chart(charts.pr_curve(ctx.model.table("pr"), point, prevalence), config={"displayModeBar": False})
+    charts.show(
+        charts.pr_curve(ctx.model.table("pr"), point, prevalence),
+        f"Precision–recall curve, test split: at threshold {chosen:.4f} precision is {precision_text} at recall "
+        f"{point.recall:.3f}; a random ranking's precision would be the death rate, {prevalence:.2%}.",
+    )
 left, right = st.columns([2, 3])
 with left:
-    st.plotly_chart(charts.confusion_matrix(point), config={"displayModeBar": False})
+    charts.show(
+        charts.confusion_matrix(point),
+        f"Of {point.patients:,.0f} test patients at threshold {chosen:.4f}: {point.tp:,.0f} died and were flagged, "
+        f"{point.fn:,.0f} died unflagged, {point.fp:,.0f} survived flagged, {point.tn:,.0f} survived unflagged.",
+    )
 with right:
-    st.plotly_chart(
+    charts.show(
         charts.decision_curve(table, point, prevalence, max_threshold=min(1.0, max(0.3, 1.5 * chosen))),
-        config={"displayModeBar": False},
+        f"Decision curve, test split: net benefit at threshold {chosen:.4f} is {point.net_benefit:.4f} per patient, "
+        f"against {nb_all:.4f} for flagging everybody and 0 for flagging nobody.",
     )
 with st.expander("How to read these charts"):
     st.markdown(
