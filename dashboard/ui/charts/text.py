@@ -52,7 +52,8 @@ def figure_table(fig: go.Figure) -> pd.DataFrame:
     frames = []
     for trace in fig.data:
         if trace.type == "heatmap":
-            frames.append(_heatmap_rows(trace, _axis_title(fig, "xaxis") or "column", _axis_title(fig, "yaxis") or "row"))
+            columns, rows = _axis_title(fig, "xaxis") or "column", _axis_title(fig, "yaxis") or "row"
+            frames.append(_heatmap_rows(trace, columns, rows))
             continue
         y_title = _axis_title(fig, "yaxis2" if trace.yaxis == "y2" else "yaxis") or "y"  # a second axis: its unit
         x, y = _values(trace, "x"), _values(trace, "y")
