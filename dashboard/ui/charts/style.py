@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from dashboard.ui import theme
 
 FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "color": theme.INK}
-AXIS = {"gridcolor": theme.GRID, "zeroline": False}
+# automargin: the margins grow to fit tick labels and axis titles, so none is cut off or drawn over another.
+AXIS = {"gridcolor": theme.GRID, "zeroline": False, "automargin": True}
 
 
 def figure(
