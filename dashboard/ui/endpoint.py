@@ -122,8 +122,8 @@ def explain_error(exc: EndpointError, config: EndpointConfig) -> ErrorText:
         )
     if isinstance(exc, EndpointUnavailable):
         return ErrorText(
-            "**The risk service is not reachable right now.** Your inputs are kept; press the button again in a "
-            "moment. The threshold, ICU and model-card pages keep working.",
+            "**The risk service is not reachable right now.** Your inputs are kept; this page checks the service "
+            "in the background and says when it answers again. The threshold, ICU and model-card pages keep working.",
             f"{where}: {exc}. Locally, start it with `python -m deploy.local_endpoint` (or `make run`); for Azure "
             "check `RISK_ENDPOINT_URL` and the deployment's state; a slow endpoint may need a larger "
             "`RISK_ENDPOINT_TIMEOUT`.",
