@@ -51,8 +51,8 @@ def _typed() -> None:
 state.seed_widget(SLIDER_KEY, state.get_threshold())
 state.seed_widget(NUMBER_KEY, state.get_threshold())
 st.markdown("**Presets**")
-preset_columns = st.columns(len(thresholds.presets(table)))
-for column, (label, value) in zip(preset_columns, thresholds.presets(table).items(), strict=True):
+presets = thresholds.presets(table)
+for column, (label, value) in zip(st.columns(len(presets)), presets.items(), strict=True):
     column.button(
         label, on_click=_use, args=(value,), key=f"preset.{label}", width="stretch", help=f"threshold {value:.4f}"
     )

@@ -1,13 +1,16 @@
 """Text alternatives for the figures (WCAG 2.1 1.1.1): a short summary in words and the numbers as a table.
 
 A plotly chart is a picture to a screen reader. `show(fig, summary)` draws the chart, then the summary as a
-caption and, folded away, a table of what each series plots (at most `TABLE_ROWS` rows per series, first and
-last kept). The summary says what the chart shows in the page's own words when the page gives one; otherwise
-it is built from the figure itself (title, axes, and each series' range), so no chart is ever left without.
+caption and, folded away, an HTML table (`st.table`, which screen readers read cell by cell) of what each
+series plots: at most `TABLE_ROWS` rows per series, first and last kept. The summary says what the chart
+shows in the page's words when the page gives one; otherwise it is built from the figure (title, axes, each
+series' span), so no chart is left without. Everything is read from the plain dicts `style.figure` keeps
+(plotly's own property access would add tens of milliseconds to every slider move).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -26,103 +29,104 @@ def show(fig: go.Figure, summary: str | None = None, *, key: str | None = None) 
     st.plotly_chart(fig, config=CONFIG, key=key)
     st.caption(summary or describe(fig))
     with st.expander(f"Numbers behind “{title_of(fig)}”"):
-        st.dataframe(figure_table(fig), hide_index=True, width="stretch")
+        st.table(figure_table(fig), hide_index=True)
+
+
+def _plain(fig: go.Figure) -> dict[str, Any]:
+    kept = getattr(fig, "_plain", None)
+    if kept is not None:
+        return kept
+    return {"data": [t.to_plotly_json() for t in fig.data], "layout": fig.layout.to_plotly_json()}
 
 
 def title_of(fig: go.Figure) -> str:
-    text = fig.layout.title.text if fig.layout.title else None
+    layout = _plain(fig)["layout"]
+    text = (layout.get("title") or {}).get("text")
     if text:
-        return _plain(text)
-    axes = [_axis_title(fig, "xaxis"), _axis_title(fig, "yaxis")]
-    return " against ".join(reversed([a for a in axes if a])) or "chart"
+        return _text(text)
+    axes = [a for a in (_axis_title(layout, "yaxis"), _axis_title(layout, "xaxis")) if a]
+    return " against ".join(axes) or "chart"
 
 
 def describe(fig: go.Figure) -> str:
     """One or two sentences from the figure: what is plotted against what, and each series' span."""
-    x_title, y_title = _axis_title(fig, "xaxis"), _axis_title(fig, "yaxis")
+    plain = _plain(fig)
+    x_title, y_title = _axis_title(plain["layout"], "xaxis"), _axis_title(plain["layout"], "yaxis")
     parts = [f"{title_of(fig)}: {y_title} against {x_title}." if x_title and y_title else f"{title_of(fig)}."]
-    for trace in fig.data:
-        parts.append(_describe_trace(trace))
+    parts += [_describe_trace(trace) for trace in plain["data"]]
     return " ".join(p for p in parts if p)
 
 
 def figure_table(fig: go.Figure) -> pd.DataFrame:
-    """What each series plots, as rows people can read: series, x and y under the axes' titles."""
-    x_title = _axis_title(fig, "xaxis") or "x"
-    frames = []
-    for trace in fig.data:
-        if trace.type == "heatmap":
-            columns, rows = _axis_title(fig, "xaxis") or "column", _axis_title(fig, "yaxis") or "row"
-            frames.append(_heatmap_rows(trace, columns, rows))
+    """What each series plots, as rows people can read: series, then x and y under the axes' titles."""
+    plain = _plain(fig)
+    layout = plain["layout"]
+    rows: list[dict[str, Any]] = []
+    for trace in plain["data"]:
+        if trace.get("type") == "heatmap":
+            columns, rows_title = _axis_title(layout, "xaxis") or "column", _axis_title(layout, "yaxis") or "row"
+            rows += _heatmap_rows(trace, columns, rows_title)
             continue
-        y_title = _axis_title(fig, "yaxis2" if trace.yaxis == "y2" else "yaxis") or "y"  # a second axis: its unit
-        x, y = _values(trace, "x"), _values(trace, "y")
+        x, y = trace.get("x"), trace.get("y")
         if x is None or y is None or len(x) == 0:
             continue
+        x_title = _axis_title(layout, "xaxis") or "x"
+        y_title = _axis_title(layout, "yaxis2" if trace.get("yaxis") == "y2" else "yaxis") or "y"  # its own unit
         keep = np.unique(np.linspace(0, len(x) - 1, min(len(x), TABLE_ROWS)).round().astype(int))
-        frames.append(
-            pd.DataFrame(
-                {"series": _name(trace), x_title: [_cell(x[i]) for i in keep], y_title: [_cell(y[i]) for i in keep]}
-            )
-        )
-    if not frames:
-        return pd.DataFrame({"series": []})
-    table = pd.concat(frames, ignore_index=True)
-    for column in table.columns:  # one type per column (Arrow needs it): numbers stay numbers where all are
-        numbers = pd.to_numeric(table[column], errors="coerce")
-        table[column] = numbers if numbers.notna().sum() == table[column].notna().sum() else table[column].astype(str)
+        rows += [{"series": _name(trace), x_title: _cell(x[i]), y_title: _cell(y[i])} for i in keep]
+    table = pd.DataFrame(rows)
+    for column in table.columns:  # one type per column: numbers stay numbers where all of them are
+        if table[column].map(lambda v: v is None or isinstance(v, int | float)).all():
+            table[column] = table[column].astype(float)
+        else:
+            table[column] = table[column].map(lambda v: "" if v is None else str(v))
     return table
 
 
-def _describe_trace(trace: Any) -> str:
-    if trace.type == "heatmap":
-        cells = [_plain(str(t)) for row in (trace.text or []) for t in row]
+def _describe_trace(trace: dict[str, Any]) -> str:
+    if trace.get("type") == "heatmap":
+        cells = [_text(str(t)) for row in (trace.get("text") or []) for t in row]
         return ("Cells: " + "; ".join(cells) + ".") if cells else ""
-    x, y = _values(trace, "x"), _values(trace, "y")
+    x, y = trace.get("x"), trace.get("y")
     if x is None or y is None or len(x) == 0:
         return ""
     name = _name(trace)
     if len(x) == 1:
         return f"{name} at {_cell(x[0])}, {_cell(y[0])}."
-    y_num = pd.to_numeric(pd.Series(y), errors="coerce")
-    y_span = f"{_cell(y[0])} to {_cell(y[-1])}"
-    if y_num.notna().any():
-        y_span = f"from {_cell(y_num.min())} to {_cell(y_num.max())}"
+    numbers = [v for v in (_cell(v) for v in y) if isinstance(v, int | float)]
+    y_span = f"from {min(numbers)} to {max(numbers)}" if numbers else f"{_cell(y[0])} to {_cell(y[-1])}"
     return f"{name}: {len(x)} points, x {_cell(x[0])} to {_cell(x[-1])}, y {y_span}."
 
 
-def _heatmap_rows(trace: Any, x_title: str, y_title: str) -> pd.DataFrame:
-    rows = []
-    for r, row_label in enumerate(trace.y or []):
-        for c, col_label in enumerate(trace.x or []):
-            text = trace.text[r][c] if trace.text is not None else trace.z[r][c]
-            rows.append({"series": _name(trace), x_title: col_label, y_title: row_label, "value": _plain(str(text))})
-    return pd.DataFrame(rows)
+def _heatmap_rows(trace: dict[str, Any], x_title: str, y_title: str) -> list[dict[str, Any]]:
+    text, z = trace.get("text"), trace.get("z")
+    return [
+        {"series": _name(trace), x_title: col, y_title: row, "value": _text(str((text or z)[r][c]))}
+        for r, row in enumerate(trace.get("y") or [])
+        for c, col in enumerate(trace.get("x") or [])
+    ]
 
 
-def _values(trace: Any, axis: str) -> list[Any] | None:
-    values = getattr(trace, axis, None)
-    return None if values is None else list(np.asarray(values, dtype=object))
+def _name(trace: dict[str, Any]) -> str:
+    return _text(trace["name"]) if trace.get("name") else "series"
 
 
-def _name(trace: Any) -> str:
-    return _plain(trace.name) if trace.name else "series"
-
-
-def _axis_title(fig: go.Figure, axis: str) -> str | None:
-    layout_axis = getattr(fig.layout, axis, None)
-    text = layout_axis.title.text if layout_axis is not None and layout_axis.title else None
-    return _plain(text) if text else None
+def _axis_title(layout: dict[str, Any], axis: str) -> str | None:
+    title = (layout.get(axis) or {}).get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    return _text(text) if text else None
 
 
 def _cell(value: Any) -> Any:
     """A number to 4 significant digits (what a reader needs), anything else as it is."""
-    if isinstance(value, float | np.floating):
-        return float(f"{float(value):.4g}") if np.isfinite(value) else None
-    if isinstance(value, np.integer):
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
         return int(value)
+    if isinstance(value, float | np.floating):
+        return float(f"{float(value):.4g}") if math.isfinite(value) else None
     return value
 
 
-def _plain(text: str) -> str:
-    return _TAGS.sub(" ", text).replace("  ", " ").strip()
+def _text(text: str) -> str:
+    return _TAGS.sub(" ", str(text)).replace("  ", " ").strip()
