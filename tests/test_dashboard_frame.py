@@ -94,3 +94,15 @@ def test_a_bad_value_in_session_leaves_the_address_alone(dashboard_env: str) -> 
     at.run()
     assert not at.exception
     assert not [k for k in at.query_params if k.startswith("icu.")]
+
+
+def test_vendored_axe_core_is_the_one_its_readme_names() -> None:
+    """tests/assets/README.md states version and checksum; the browser test checks axe.version at run time."""
+    import hashlib
+
+    from tests.test_browser import AXE_SCRIPT, AXE_VERSION
+
+    readme = (AXE_SCRIPT.parent / "README.md").read_text(encoding="utf-8")
+    assert f"axe-core {AXE_VERSION}" in readme and "MPL-2.0" in readme
+    assert hashlib.sha256(AXE_SCRIPT.read_bytes()).hexdigest() in readme
+    assert (AXE_SCRIPT.parent / "axe-core.LICENSE").is_file()

@@ -96,3 +96,9 @@ def test_many_endpoint_deaths_never_take_the_dashboard_down(model_dir: Path):
     assert output.count("Restart failed") >= 6, output  # the old launcher gave up at the sixth death
     assert "Scoring endpoint restarted" in output, output
     assert_nothing_listens(endpoint_port, dashboard_port)
+
+
+def test_readme_states_the_restart_policy_the_launcher_has() -> None:
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert f"(pauses of 1, 2, 4 … up to {run_local.MAX_PAUSE_S:.0f} s, `--max-restart-pause`)" in readme
+    assert run_local._parse_args([]).max_restart_pause == run_local.MAX_PAUSE_S
