@@ -230,6 +230,15 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     # --- Patient risk: fill the form, read the risk --------------------------------------------
     _open(page, "Patient risk")
     page.get_by_role("button", name="Score patient").wait_for()
+    # Keyboard: the first Tab stop skips the menu and the sidebar (it used to take 17 Tabs to reach the form).
+    page.reload()  # a fresh load: nothing focused yet
+    page.get_by_role("button", name="Score patient").wait_for()
+    _idle(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "skip-to-main"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("!!document.activeElement.closest('[data-testid=stMain]')"), "focus did not reach the page"
     for name, value in TYPED.items():
         _choose(page, schema.FEATURES_BY_NAME[name].label, value)
     page.get_by_role("button", name="Score patient").click()

@@ -1,5 +1,7 @@
 """The sidebar's "Copy link to this view" button: the address as the browser shows it, threshold and ICU
-scenario included (`state.sync_url` writes them into the address on every run).
+scenario included (`state.sync_url` writes them into the address on every run). The same small script also
+puts a "Skip to main content" link first in the page (WCAG 2.4.1): without it the first field of a page was
+the 17th Tab stop, behind the menu and the sidebar.
 
 A Streamlit button cannot reach the clipboard (its click runs in Python), so this is a small inline component
 (`st.components.v2`, no iframe, nothing fetched): it copies `window.location.href` when pressed and says in a
@@ -33,7 +35,26 @@ _CSS = """
 """
 
 _JS = """
+function ensureSkipLink() {
+  if (document.getElementById('skip-to-main')) return;
+  const link = document.createElement('a');
+  link.id = 'skip-to-main';
+  link.href = '#';
+  link.className = 'skip-link';
+  link.textContent = 'Skip to main content';
+  link.addEventListener('click', (event) => {
+    event.preventDefault();
+    const main = document.querySelector('[data-testid="stMain"]');
+    const target = (main && main.querySelector('h1')) || main;
+    if (!target) return;
+    target.setAttribute('tabindex', '-1');
+    target.focus();
+  });
+  document.body.prepend(link);
+}
+
 export default function (component) {
+  ensureSkipLink();
   const root = component.parentElement;
   const button = root.querySelector('.share-link-button');
   const status = root.querySelector('.share-link-status');
