@@ -174,11 +174,16 @@ def is_down(config: EndpointConfig) -> bool:
     return not (bool(last["ok"]) if fresher else health_now.ok)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _quick_client(fingerprint: str, _config: EndpointConfig) -> EndpointClient:
+    """A client without retries and with a short deadline, kept like the main one (an Azure AD token is reused)."""
+    return EndpointClient(dataclasses.replace(_config, retries=0, timeout_s=min(_config.timeout_s, RECHECK_TIMEOUT_S)))
+
+
 def quick_health(config: EndpointConfig) -> Health:
     """One uncached attempt with a short deadline (the client's retries would hold the page for seconds)."""
-    quick = dataclasses.replace(config, retries=0, timeout_s=min(config.timeout_s, RECHECK_TIMEOUT_S))
     try:
-        result = EndpointClient(quick).health()
+        result = _quick_client(config_fingerprint(config), config).health()
     except EndpointError as exc:
         return Health(False, str(exc), None, None, time.time())
     return Health(bool(result.ok), str(result.detail), result.latency_ms, result.model_version, time.time())
