@@ -249,9 +249,14 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     client = EndpointClient(EndpointConfig.from_sources(environ={"RISK_ENDPOINT_URL": local_endpoint.scoring_url}))
     answer = client.score([record]).results[0]
     p = float(answer["probability"])
-    assert shown.inner_text().strip() == f"{p:.1%}"
+    # Issue 19: the risk is shown as the range [unrecorded outcomes as survivals, among recorded outcomes].
+    low_end = float(answer["probability_if_unrecorded_survived"])
+    assert low_end < p and shown.inner_text().strip() == f"{low_end:.1%} to {p:.1%}"
     low, high = answer["interval"]
     assert page.locator(".risk-caption", has_text=f"95% CI {low:.1%} to {high:.1%}").first.is_visible()
+    low_low, low_high = answer["interval_if_unrecorded_survived"]
+    assert page.locator(".risk-caption", has_text=f"95% CI {low_low:.1%} to {low_high:.1%}").first.is_visible()
+    assert page.get_by_text("Why a range").first.is_visible()
     assert page.get_by_text(schema.risk_band(p), exact=True).first.is_visible()
     _shoot(page, "1_patient_risk_scored.png")
     # Editing an answer without scoring marks the shown result out of date.

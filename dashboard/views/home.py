@@ -30,5 +30,8 @@ st.markdown(
     f"- Risk bands: {'; '.join(bands)}.\n"
     "- A patient is **flagged** when the risk reaches the operating threshold chosen on the Threshold explorer.\n"
     "- The model ranks patients and sizes groups; it is **not a diagnosis** and does not replace clinical "
-    "judgement. Enter *Unknown* for anything the form does not say."
+    "judgement. Choose *Not known* for any answer you do not know (only age is needed): the risk is then that "
+    "of all patients like this one, whatever their answer. Race/ethnicity is optional (*Not given* by default).\n"
+    "- The risk is shown as a **range**: the higher number among cases whose outcome was recorded, the lower "
+    "one counting every case whose outcome was never recorded as a survival."
 )

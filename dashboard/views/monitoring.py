@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.ui import charts, page, settings
+from dashboard.ui import azure_collected, charts, page, settings
 from dashboard.ui.uploads import upload_as_file, user_facing
 from model import artifact, lookup, monitor, schema
 from model.datacollect import DEFAULT_DIR, ENV_DIR
@@ -72,8 +72,11 @@ def _run(current: Path, label: str, traffic: str = monitor.ALL_TRAFFIC) -> dict:
     return monitor.build_report(model_dir, agg, risk)
 
 
-source = st.radio("Current data", [SOURCE_LOG, SOURCE_FILE], horizontal=True, key="monitor.source")
-if source == SOURCE_LOG:
+sources = [SOURCE_LOG, SOURCE_FILE] + ([azure_collected.SOURCE_LABEL] if azure_collected.available() else [])
+source = st.radio("Current data", sources, horizontal=True, key="monitor.source")
+if source == azure_collected.SOURCE_LABEL:
+    azure_collected.render(_run, REPORT_KEY)
+elif source == SOURCE_LOG:
     default_dir = os.environ.get(ENV_DIR) or str(settings.REPO_ROOT / DEFAULT_DIR)
     folder = st.text_input(
         "Collected-data folder (the endpoint's RISK_DATA_COLLECTION_DIR)", value=default_dir, key="monitor.folder"

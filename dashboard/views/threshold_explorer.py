@@ -52,6 +52,10 @@ def _inputs() -> None:
     """Preset buttons, the slider and the typed box, all bound to the shared threshold."""
     state.seed_widget(SLIDER_KEY, state.get_threshold())
     state.seed_widget(NUMBER_KEY, state.get_threshold())
+    st.caption(
+        "Thresholds apply to the high end of each patient's risk range: the risk among cases whose outcome was "
+        "recorded (the test split's patients with a recorded outcome, as in every figure on this page)."
+    )
     st.markdown("**Presets**")
     presets = thresholds.presets(table)
     for column, (label, value) in zip(st.columns(len(presets)), presets.items(), strict=True):

@@ -11,6 +11,7 @@ Modules:
     counts       patients per risk band and per case month
     icu          ICU beds needed against recall, and the ICU census day by day
     monitoring   drift: PSI per model input, category shares, predicted risk now and at training
+    periods      leave-one-month-out forest plot (Model card)
     text         every figure's text alternative: a summary in words and its numbers in a table (`show`)
 
 Pages call the figures through this package (`charts.risk_scale(...)`) and draw them with
@@ -18,10 +19,11 @@ Pages call the figures through this package (`charts.risk_scale(...)`) and draw 
 """
 
 from dashboard.ui.charts.counts import band_counts, deaths_by_month
-from dashboard.ui.charts.icu import icu_capacity, icu_census_timeline
+from dashboard.ui.charts.icu import icu_census_timeline, surveillance_curve
 from dashboard.ui.charts.monitoring import predicted_risk_bars, psi_bars, share_bars
 from dashboard.ui.charts.patient import SCALE_MAX, SCALE_MIN, risk_scale, risk_waterfall
 from dashboard.ui.charts.performance import calibration, confusion_matrix, decision_curve, pr_curve, roc_curve
+from dashboard.ui.charts.periods import forest
 from dashboard.ui.charts.text import describe, figure_table, show
 
 __all__ = [
@@ -34,7 +36,7 @@ __all__ = [
     "decision_curve",
     "describe",
     "figure_table",
-    "icu_capacity",
+    "forest",
     "icu_census_timeline",
     "pr_curve",
     "predicted_risk_bars",
@@ -44,4 +46,5 @@ __all__ = [
     "roc_curve",
     "share_bars",
     "show",
+    "surveillance_curve",
 ]
