@@ -580,8 +580,10 @@ def contract_problem(payload: object, expected: int) -> str | None:
 
     Checked: an object with a string `model_version` and `results`, a list of `expected`
     objects, each with a `probability` number in [0, 1] and a string `risk_band`. Fields a
-    newer endpoint adds are checked when present: `model` (string), `interval` ([low, high]
-    within [0, 1]), `extrapolated` (boolean); other extra fields are allowed.
+    newer endpoint adds are checked when present: `model` (string), `interval` and
+    `interval_if_unrecorded_survived` ([low, high] within [0, 1]), `extrapolated` (boolean),
+    `probability_if_unrecorded_survived` (a probability, never above `probability`) and
+    `inputs_used` (list of field names); other extra fields are allowed.
     """
     if payload is _NOT_JSON:
         return "the body is not JSON"
@@ -619,15 +621,31 @@ def _result_problem(result: object) -> str | None:
         return "has a model that is not a string"
     if "extrapolated" in result and not isinstance(result["extrapolated"], bool):
         return "has extrapolated that is not true/false"
-    interval = result.get("interval")
-    if "interval" in result and not (
+    for name in ("interval", "interval_if_unrecorded_survived"):
+        if name in result and not _is_interval(result[name]):
+            return f"has an {name} that is not [low, high] within 0..1"
+    return _range_problem(result)
+
+
+def _range_problem(result: dict) -> str | None:
+    """The outcome-recording range and the inputs used (issue 19), checked when present."""
+    if "probability_if_unrecorded_survived" in result:
+        low = result["probability_if_unrecorded_survived"]
+        if not _is_probability(low) or low > result["probability"]:
+            return "has a probability_if_unrecorded_survived that is not a probability at most the probability"
+    used = result.get("inputs_used")
+    if "inputs_used" in result and not (isinstance(used, list) and all(isinstance(u, str) for u in used)):
+        return "has inputs_used that is not a list of field names"
+    return None
+
+
+def _is_interval(interval: object) -> bool:
+    return (
         isinstance(interval, list)
         and len(interval) == 2
         and all(_is_probability(v) for v in interval)
         and interval[0] <= interval[1]
-    ):
-        return "has an interval that is not [low, high] within 0..1"
-    return None
+    )
 
 
 def _is_probability(value: object) -> bool:

@@ -30,13 +30,15 @@ _PER_MODEL = ("roc", "pr", "thresholds", "calibration", "calibration_smooth", "s
 TABLES = (
     *_PER_MODEL,
     *(f"in_hospital_{name}" for name in _PER_MODEL),
+    *(f"intake_race_{name}" for name in _PER_MODEL),
     "icu_by_threshold",
     "deaths_by_month",
     "outcome_known",
 )
-MODELS = (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL)
+MODELS = (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL)
 # The in-hospital model needs patients with both hospital answers known; a file without them has none.
-OPTIONAL_MODELS = (schema.IN_HOSPITAL_MODEL,)
+# An artifact without the race-aware intake model (older versions) scores race-blind, and says so.
+OPTIONAL_MODELS = (schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL)
 
 DEFAULT_MODEL_DIR = Path("artifacts/model")
 MODEL_DIR_ENV = "RISK_MODEL_DIR"

@@ -4,8 +4,12 @@
 
 Reads CSV / CSV.gz / Parquet in any CDC schema version `model.loader` knows (or
 a file holding only the model's input columns), chunk by chunk with pyarrow, and
-writes each input row with its original columns as read plus `probability`,
-`risk_band` and `flagged` (probability >= threshold). The output format follows
+writes each input row with its original columns as read plus `probability` (the risk among
+recorded outcomes), `probability_if_unrecorded_survived` (the risk counting every case whose
+outcome was never recorded as a survival: the low end of the range), `risk_band` and `flagged`
+(`probability` >= threshold: the flag and the band use the high end). A file with a
+`race_ethnicity_combined` column is scored by the race-aware intake model (its "Unknown",
+"Missing" and empty cells mean what the CDC meant); without the column, race-blind. The output format follows
 the extension of --out (.csv, .csv.gz, .parquet). Rows whose model inputs are
 not schema values go to the rejects file (default: beside --out, named
 `<out>.rejects.<ext>`) with their data-row number and the reason; it is always
@@ -54,7 +58,8 @@ from model.loader import (
     mark_problems,
 )
 
-OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band", "flagged")
+# The low end first, so the last three stay probability, risk_band, flagged as before.
+OUTPUT_COLUMNS: tuple[str, ...] = ("probability_if_unrecorded_survived", "probability", "risk_band", "flagged")
 ROW_COLUMN = "row_number"  # 1-based data-row number in the input (header excluded)
 REASON_COLUMN = "reject_reason"
 PROGRESS_EVERY_S = 2.0
@@ -100,19 +105,36 @@ def _require_inputs(info: SourceInfo) -> None:
 
 # --------------------------------------------------------------------------- scoring
 
-# (canonical MODEL_INPUTS frame) -> (probabilities, risk bands), one per row, in order.
-Scorer = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]
+# (canonical MODEL_INPUTS frame, plus race_ethnicity_combined when the file has it) ->
+# (probabilities, risk bands[, probabilities if unrecorded outcomes survived]), one per row, in order.
+# A scorer without the third array leaves that column empty (null).
+Scorer = Callable[[pd.DataFrame], tuple[np.ndarray, ...]]
 
 
 def lookup_scorer(risk: lookup.RiskLookup) -> Scorer:
-    """Score with the precomputed table the scoring script serves (bit-identical to the endpoint)."""
-    bands = lookup.risk_bands(risk.table)
+    """Score with the precomputed answers the scoring script serves (bit-identical to the endpoint)."""
+    bands = lookup.risk_bands(risk.request_probability)
 
-    def score(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        index = risk.indices(frame)
-        return risk.table[index], bands[index]
+    def score(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        index = risk.request_indices(frame)
+        return risk.request_probability[index], bands[index], risk.request_unrecorded[index]
 
     return score
+
+
+def _input_columns(info: SourceInfo) -> tuple[str, ...]:
+    """The columns scored: the six model inputs, and race/ethnicity when the file has it."""
+    return (*schema.MODEL_INPUTS, *((schema.RACE,) if schema.RACE in info.mapped else ()))
+
+
+def _outputs(scorer: Scorer, frame: pd.DataFrame, threshold: float) -> list[pa.Array]:
+    """The output columns (OUTPUT_COLUMNS order) of one chunk's valid rows."""
+    if not len(frame):
+        return [pa.array(np.empty(0)), pa.array(np.empty(0)), pa.array([], pa.string()), pa.array([], pa.bool_())]
+    result = scorer(frame)
+    probability = np.asarray(result[0], dtype=np.float64)
+    low = pa.array(np.asarray(result[2], dtype=np.float64)) if len(result) > 2 else pa.nulls(len(frame), pa.float64())
+    return [low, pa.array(probability), pa.array(result[1], type=pa.string()), pa.array(probability >= threshold)]
 
 
 @dataclass
@@ -174,8 +196,8 @@ def iter_scored(
     """
     info = describe_source(data)
     _require_inputs(info)
-    coders = [ColumnCoder(c) for c in schema.MODEL_INPUTS]
-    raw_names = [info.mapped[c] for c in schema.MODEL_INPUTS]
+    coders = [ColumnCoder(c) for c in _input_columns(info)]
+    raw_names = [info.mapped[c] for c in _input_columns(info)]
     start = 0
     for batch in arrow_batches(info, None):  # every column as written: rows are written back out
         n, bytes_read = batch.num_rows, batch.nbytes
@@ -196,10 +218,8 @@ def iter_scored(
                 for i, (c, v) in enumerate(codes.items())
             }
         )
-        probability, band = scorer(frame) if len(frame) else (np.empty(0), np.empty(0, dtype=object))
-        probability = np.asarray(probability, dtype=np.float64)
+        outputs = _outputs(scorer, frame, threshold)
         kept = _without_outputs(kept, (ROW_COLUMN, *OUTPUT_COLUMNS))
-        outputs = [pa.array(probability), pa.array(band, type=pa.string()), pa.array(probability >= threshold)]
         numbers = np.arange(start + 1, start + n + 1) if good is None else np.flatnonzero(good) + start + 1
         scored = pa.RecordBatch.from_arrays(  # the row number first, so a scored file joins back to its input
             [pa.array(numbers), *kept.columns, *outputs],
@@ -465,7 +485,7 @@ def score_file(
                     ]
                 )
             reasons.update(chunk.reasons)
-            probability = chunk.scored.column(chunk.scored.num_columns - 3)
+            probability = chunk.scored.column(chunk.scored.schema.get_field_index("probability"))
             summary.rows_read += chunk.rows_read
             summary.scored += chunk.scored.num_rows
             summary.flagged += int(pc.sum(chunk.scored.column(chunk.scored.num_columns - 1)).as_py() or 0)
@@ -504,7 +524,7 @@ def format_summary(summary: BatchSummary, max_reasons: int = 10) -> str:
         lines.append(f"  {n:>14,}  {reason}")
     lines += [
         f"flagged  {summary.flagged:>14,} rows (probability >= {summary.threshold:g})",
-        f"expected deaths (sum of probabilities): {summary.expected_deaths:,.1f}",
+        f"expected deaths among recorded outcomes (sum of probability, the high end): {summary.expected_deaths:,.1f}",
         f"took {summary.seconds:,.1f} s ({summary.rows_read / max(summary.seconds, 1e-9):,.0f} rows/s)",
     ]
     return "\n".join(lines)

@@ -66,6 +66,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "probability",
     "risk_band",
 )
+# What Azure ML's `model_outputs` collection holds (the monitor's prediction-drift reference has the same columns).
+AZURE_OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # default cap of one file (RISK_DATA_COLLECTION_FILE_MB)
 BACKUP_FILES = 20  # default rotated files kept per server process (RISK_DATA_COLLECTION_KEEP_FILES)
 QUEUE_BATCHES = 10_000
@@ -80,7 +82,7 @@ def rows_frame(
 ) -> pd.DataFrame:
     """The collected rows of one request as a frame, columns ROW_FIELDS."""
     index = np.asarray(indices, dtype=np.int64)
-    frame = lookup.index_to_frame(index)
+    frame = lookup.request_frame(index)
     probs = table[index]
     frame.insert(0, "record_index", np.arange(len(index)))
     frame.insert(0, "traffic", traffic)
@@ -112,8 +114,8 @@ class Batch:
             f'"model_version": {json.dumps(self.collector.model_version)}, "traffic": "{self.traffic}", '
             '"record_index": '
         )
-        fragments = self.collector.row_fragments
-        return "\n".join([f"{head}{k}, {fragments[i]}" for k, i in enumerate(self.indices)])
+        fragment = self.collector.row_fragment
+        return "\n".join([f"{head}{k}, {fragment(i)}" for k, i in enumerate(self.indices)])
 
 
 class _Sink:
@@ -263,7 +265,9 @@ class AzureMonitoringSink(_Sink):
         frame = batch.frame()
         context = BasicCorrelationContext(id=batch.request_id)
         self._inputs.collect(frame[list(schema.MODEL_INPUTS)], context)
-        self._outputs.collect(frame[["probability", "risk_band", "model_version", "traffic"]], context)
+        # Only the outputs: model_version and traffic change at every rollout and would show up as
+        # prediction drift themselves (Azure's prediction-drift signal reads every output column).
+        self._outputs.collect(frame[list(AZURE_OUTPUT_COLUMNS)], context)
 
 
 class ScoringCollector:
@@ -273,13 +277,9 @@ class ScoringCollector:
         self.model_version = model_version
         self.table = table
         self._sinks = sinks
-        # Per combination: the JSON text of its input fields, probability and band (a row's tail).
-        self.row_fragments: list[str] = []
-        if sinks:
-            grid = lookup.all_combinations()
-            grid["probability"] = table
-            grid["risk_band"] = lookup.risk_bands(table)
-            self.row_fragments = [json.dumps(row)[1:] for row in grid.to_dict("records")]
+        # Per request index seen: the JSON text of its input fields, probability and band (a row's tail),
+        # made on first use (the request space has ~350k indices; a server meets a few thousand).
+        self.row_fragments: dict[int, str] = {}
         self.dropped = 0
         self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._thread: threading.Thread | None = None
@@ -287,6 +287,16 @@ class ScoringCollector:
             self._thread = threading.Thread(target=self._drain, name="risk-datacollect", daemon=True)
             self._thread.start()
             atexit.register(self.close)
+
+    def row_fragment(self, index: int) -> str:
+        """The JSON tail of a collected row for one request index (inputs left out are null)."""
+        text = self.row_fragments.get(index)
+        if text is None:
+            row = lookup.request_frame(np.array([index])).iloc[0].to_dict()
+            probability = float(self.table[index])
+            row.update(probability=probability, risk_band=str(lookup.risk_bands(np.array([probability]))[0]))
+            text = self.row_fragments[index] = json.dumps(row)[1:]
+        return text
 
     def record(self, request_id: str, index: list[int], traffic: str = schema.LIVE) -> None:
         """Enqueue one scored request (lookup indices, schema.LIVE or BATCH); never blocks, never raises."""

@@ -1,8 +1,9 @@
 """Azure ML scoring script (also served locally by `azmlinfsrv --entry_script model/score.py`).
 
-Contract (docs/scoring_contract.md): POST `{"data": [record, ...]}` →
-`{"model_version", "data_period", "results": [{"probability", "risk_band", "interval", "model",
-"extrapolated"}, ...]}`; anything the client gets wrong → HTTP 400 `{"error": "<what and how to fix it>"}`.
+Contract (docs/scoring_contract.md): POST `{"data": [record, ...]}` (only `age_group` required; a field
+that is not known is left out) → `{"model_version", "data_period", "results": [{"probability", "risk_band",
+"interval", "probability_if_unrecorded_survived", "interval_if_unrecorded_survived", "model", "extrapolated",
+"inputs_used"}, ...]}`; anything the client gets wrong → HTTP 400 `{"error": "<what and how to fix it>"}`.
 
 Why `@rawhttp`: an undecorated or `@input_schema`-decorated run() lets the server
 parse the body, and its own errors come back as `{"message": ...}`, 415 for a
@@ -63,11 +64,11 @@ def init() -> None:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: point it at a model directory (python -m model.train).")
     _LOOKUP = lookup.RiskLookup.from_model_dir(Path(root))
     _LOOKUP.score_records([lookup.example_record()])  # warm the code path before the first request
-    _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.table)
+    _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.request_probability)
     _register_openapi_schema()
     if not request_body.install_header_deadline(HEADER_READ_TIMEOUT_S):
         logger.warning("no header-read deadline: not gunicorn's gthread worker (see deploy/server_settings.py)")
-    logger.info("model %s ready (%d combinations)", _LOOKUP.model_version, len(_LOOKUP.table))
+    logger.info("model %s ready (%d request combinations)", _LOOKUP.model_version, len(_LOOKUP.request_probability))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> AMLResponse:
@@ -173,8 +174,11 @@ def openapi_examples() -> tuple[dict[str, Any], dict[str, Any]]:
                 "probability": 0.0123,
                 "risk_band": "moderate",
                 "interval": [0.0101, 0.0149],
+                "probability_if_unrecorded_survived": 0.0088,
+                "interval_if_unrecorded_survived": [0.0072, 0.0106],
                 "model": "intake",
                 "extrapolated": False,
+                "inputs_used": list(example),
             }
         ],
     }
@@ -197,7 +201,7 @@ def _register_openapi_schema() -> None:
     get_input_schema(run)["required"] = ["data"]
     record = data["items"]
     properties = record.setdefault("properties", {})
-    for name in lookup.ACCEPTED_FIELDS:  # optional hospital fields and the ignored race field too
+    for name in lookup.ACCEPTED_FIELDS:  # every field but age is optional (left out = not known)
         feature = schema.FEATURES_BY_NAME[name]
         properties.setdefault(name, {"type": "string"})
         properties[name]["enum"] = list(feature.values)

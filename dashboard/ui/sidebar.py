@@ -33,11 +33,8 @@ def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, con
                 on_click=_recheck,
             )
         st.subheader("Operating threshold")
-        st.markdown(
-            f"Flag when risk ≥ **{state.get_threshold():.4g}** ({state.get_threshold():.2%})  \n"
-            "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
-            unsafe_allow_html=True,
-        )
+        st.session_state[THRESHOLD_SLOT_KEY] = st.empty()
+        refresh_threshold()
         st.subheader("Model")
         if model is None:
             st.caption("No model directory found.")
@@ -47,6 +44,20 @@ def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, con
                 f"{text.md_code(model.version)}  \n<span class='risk-caption'>trained on {kind}</span>",
                 unsafe_allow_html=True,
             )
+
+
+THRESHOLD_SLOT_KEY = "sidebar.threshold_slot"  # this run's place for the threshold line
+
+
+def refresh_threshold() -> None:
+    """(Re)write the sidebar's threshold line; a page that reruns alone (a fragment) calls it after a change."""
+    slot = st.session_state.get(THRESHOLD_SLOT_KEY)
+    if slot is not None:
+        slot.markdown(
+            f"Flag when risk ≥ **{state.get_threshold():.4g}** ({state.get_threshold():.2%})  \n"
+            "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
+            unsafe_allow_html=True,
+        )
 
 
 def _recheck() -> None:
