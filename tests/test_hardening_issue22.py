@@ -454,7 +454,15 @@ def test_the_page_keeps_bounded_columns_and_its_downloads_are_neutralised(dashbo
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     result = at.session_state["batch.result"]
     scored, rejected = result["scored"], result["rejected"]
-    kept = ["row_number", *CDC_HEADER.split(","), *notes[:5], "probability", "risk_band", "flagged"]
+    kept = [
+        "row_number",
+        *CDC_HEADER.split(","),
+        *notes[:5],
+        "probability_if_unrecorded_survived",
+        "probability",
+        "risk_band",
+        "flagged",
+    ]
     assert scored.column_names == kept and rejected.num_rows == 1
     assert max(len(v) for v in scored.column("n1").to_pylist()) == batch_score.PassThrough().max_chars
     for table in (scored, rejected):
