@@ -14,14 +14,17 @@ Two output modes (deployment environment variable `RISK_BATCH_OUTPUT`):
   with an empty probability, so nothing is dropped.
 * `files` (for `output_action: summary_only` and large files): each input file is
   written next to the job output (`AZUREML_BI_OUTPUT_PATH`) as
-  `<name>.scored.parquet` plus `<name>.rejects.parquet`; `run` returns one summary
-  row per file (Azure counts one returned element per processed input).
+  `<name>-<hash>.scored.parquet` plus `<name>-<hash>.rejects.parquet` (`output_stem`: the
+  input's name without its data suffix and a hash of its full path, so no two inputs share
+  an output); `run` returns one summary row per file with `input` and `output` (Azure counts
+  one returned element per processed input).
 
 `RISK_BATCH_THRESHOLD` overrides the flag threshold (default: batch_score's, the 'high' band).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -100,9 +103,30 @@ def _input_columns(frame: pd.DataFrame, path: Path, mapped: dict[str, str]) -> p
     return out.reset_index(drop=True)
 
 
+_DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet")
+
+
+def output_stem(path: Path) -> str:
+    """The name an input file's outputs get: its name without the data suffix, plus a hash of its full path.
+
+    Every input of a job writes into one shared output folder, from several workers and nodes at
+    once. The name alone is not unique (`cases.2020.csv` and `cases.2021.csv` once both became
+    `cases`; `a/x.csv` and `b/x.csv` still share `x`), so 8 hex digits of the SHA-256 of the
+    absolute input path keep them apart; a retried mini batch rewrites its own files, nobody else's.
+    Example: /mnt/in/2020/cases.2020.csv -> cases.2020-<8 hex>.
+    """
+    name = path.name
+    for suffix in _DATA_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    digest = hashlib.sha256(str(path.absolute()).encode("utf-8")).hexdigest()[:8]
+    return f"{name}-{digest}"
+
+
 def _write_files(path: Path) -> dict[str, object]:
     assert _SCORER is not None and _RISK is not None and _OUTPUT is not None
-    stem = path.name.split(".")[0] or "input"
+    stem = output_stem(path)
     summary = batch_score.score_file(
         path,
         _OUTPUT / f"{stem}.scored.parquet",
@@ -113,6 +137,7 @@ def _write_files(path: Path) -> dict[str, object]:
     )
     return {
         "file": path.name,
+        "input": str(path),
         "rows_read": summary.rows_read,
         "scored": summary.scored,
         "rejected": summary.rejected,

@@ -15,7 +15,8 @@ Where rows go:
   correlated by the request id, when collection is enabled; otherwise nowhere. Patient
   records are never written to the pod's disk (`RISK_DATA_COLLECTION_DIR` is ignored there).
 - Locally: JSON Lines files `<dir>/scored-<host>-<pid>.jsonl` (one per server process, so
-  gunicorn workers never share a file), default dir `artifacts/collected/`. Each file is
+  gunicorn workers never share a file), default dir `artifacts/collected/`. Files are 0600 and
+  the folder 0700 (they hold patient attributes; other local users must not read them). Each file is
   capped at `RISK_DATA_COLLECTION_FILE_MB` (default 50) *within* a write, then rotated to
   `.jsonl.1` ... `.jsonl.<N>` with N = `RISK_DATA_COLLECTION_KEEP_FILES` (default 20); the
   oldest is deleted beyond that, and every deletion is logged with its size and records.
@@ -39,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -64,6 +66,8 @@ ROW_FIELDS: tuple[str, ...] = (
     "probability",
     "risk_band",
 )
+# What Azure ML's `model_outputs` collection holds (the monitor's prediction-drift reference has the same columns).
+AZURE_OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "risk_band")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # default cap of one file (RISK_DATA_COLLECTION_FILE_MB)
 BACKUP_FILES = 20  # default rotated files kept per server process (RISK_DATA_COLLECTION_KEEP_FILES)
 QUEUE_BATCHES = 10_000
@@ -78,7 +82,7 @@ def rows_frame(
 ) -> pd.DataFrame:
     """The collected rows of one request as a frame, columns ROW_FIELDS."""
     index = np.asarray(indices, dtype=np.int64)
-    frame = lookup.index_to_frame(index)
+    frame = lookup.request_frame(index)
     probs = table[index]
     frame.insert(0, "record_index", np.arange(len(index)))
     frame.insert(0, "traffic", traffic)
@@ -110,8 +114,8 @@ class Batch:
             f'"model_version": {json.dumps(self.collector.model_version)}, "traffic": "{self.traffic}", '
             '"record_index": '
         )
-        fragments = self.collector.row_fragments
-        return "\n".join([f"{head}{k}, {fragments[i]}" for k, i in enumerate(self.indices)])
+        fragment = self.collector.row_fragment
+        return "\n".join([f"{head}{k}, {fragment(i)}" for k, i in enumerate(self.indices)])
 
 
 class _Sink:
@@ -140,7 +144,7 @@ class RotatingJsonl:
         self.deleted_records = 0  # records this writer deleted by retention (known counts only)
         # Records per file [path, path.1, ...] as far as this writer knows (None: written before it started).
         self._records: list[int | None] = [None] * (backups + 1)
-        self._handle = path.open("ab")
+        self._handle = _open_private(path)
         self._size = self._handle.tell()
         self._records[0] = None if self._size else 0
 
@@ -179,7 +183,7 @@ class RotatingJsonl:
             if names[i - 1].exists():
                 os.replace(names[i - 1], names[i])
         self._records = [0, *self._records[:-1]]
-        self._handle = self.path.open("ab")
+        self._handle = _open_private(self.path)
         self._size = 0
 
     def _delete(self, path: Path, records: int | None) -> None:
@@ -203,11 +207,32 @@ class RotatingJsonl:
         self._handle.close()
 
 
+PRIVATE_FILE = 0o600  # collected files hold patient attributes: readable by the server's user only
+PRIVATE_DIR = 0o700
+
+
+def _open_private(path: Path) -> BinaryIO:
+    """Open `path` for appending, created 0600 (and tightened to 0600 if an older run left it wider)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab")
+
+
+def _private_dir(directory: Path) -> None:
+    """Create the collection folder 0700, or tighten an existing one: other local users must not list it."""
+    directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    directory.chmod(PRIVATE_DIR)
+
+
 class JsonlSink(_Sink):
-    """Capped, rotating JSON Lines files, one per process."""
+    """Capped, rotating JSON Lines files, one per process; files 0600 in a 0700 folder."""
 
     def __init__(self, directory: Path, max_bytes: int = MAX_FILE_BYTES, backups: int = BACKUP_FILES) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        _private_dir(directory)
         self.path = directory / f"scored-{socket.gethostname()}-{os.getpid()}.jsonl"
         self._file = RotatingJsonl(self.path, max_bytes, backups)
 
@@ -240,7 +265,9 @@ class AzureMonitoringSink(_Sink):
         frame = batch.frame()
         context = BasicCorrelationContext(id=batch.request_id)
         self._inputs.collect(frame[list(schema.MODEL_INPUTS)], context)
-        self._outputs.collect(frame[["probability", "risk_band", "model_version", "traffic"]], context)
+        # Only the outputs: model_version and traffic change at every rollout and would show up as
+        # prediction drift themselves (Azure's prediction-drift signal reads every output column).
+        self._outputs.collect(frame[list(AZURE_OUTPUT_COLUMNS)], context)
 
 
 class ScoringCollector:
@@ -250,13 +277,9 @@ class ScoringCollector:
         self.model_version = model_version
         self.table = table
         self._sinks = sinks
-        # Per combination: the JSON text of its input fields, probability and band (a row's tail).
-        self.row_fragments: list[str] = []
-        if sinks:
-            grid = lookup.all_combinations()
-            grid["probability"] = table
-            grid["risk_band"] = lookup.risk_bands(table)
-            self.row_fragments = [json.dumps(row)[1:] for row in grid.to_dict("records")]
+        # Per request index seen: the JSON text of its input fields, probability and band (a row's tail),
+        # made on first use (the request space has ~350k indices; a server meets a few thousand).
+        self.row_fragments: dict[int, str] = {}
         self.dropped = 0
         self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._thread: threading.Thread | None = None
@@ -264,6 +287,16 @@ class ScoringCollector:
             self._thread = threading.Thread(target=self._drain, name="risk-datacollect", daemon=True)
             self._thread.start()
             atexit.register(self.close)
+
+    def row_fragment(self, index: int) -> str:
+        """The JSON tail of a collected row for one request index (inputs left out are null)."""
+        text = self.row_fragments.get(index)
+        if text is None:
+            row = lookup.request_frame(np.array([index])).iloc[0].to_dict()
+            probability = float(self.table[index])
+            row.update(probability=probability, risk_band=str(lookup.risk_bands(np.array([probability]))[0]))
+            text = self.row_fragments[index] = json.dumps(row)[1:]
+        return text
 
     def record(self, request_id: str, index: list[int], traffic: str = schema.LIVE) -> None:
         """Enqueue one scored request (lookup indices, schema.LIVE or BATCH); never blocks, never raises."""

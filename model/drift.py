@@ -78,19 +78,30 @@ def js_distance(reference: Sequence[float] | np.ndarray, current: Sequence[float
     return float(jensenshannon(ref, cur, base=2.0))
 
 
-def g_test(reference: Sequence[float] | np.ndarray, counts: Sequence[float] | np.ndarray) -> dict[str, float]:
+def g_test(
+    reference: Sequence[float] | np.ndarray, counts: Sequence[float] | np.ndarray, reference_n: float | None = None
+) -> dict[str, float]:
     """G-test of observed `counts` against the `reference` shares: {"g", "dof", "p_value", "n"}.
 
     Categories expected to hold fewer than MIN_EXPECTED rows are pooled into one (and that
     pool into the smallest other category while it is still too small), so rare categories
     cannot make noise look significant. The reference is taken as known (it comes from a
-    training set far larger than a monitoring batch); its empty categories are floored at EPSILON.
+    training set far larger than a monitoring batch); categories empty on both sides are left out, and
+    a reference-empty category that now holds rows is floored at 0.5 / `reference_n` (the reference's
+    patients; EPSILON when not given).
     Example: 3,000 rows drawn from the reference give p < 0.01 about 1 time in 100.
     """
-    ref = _smoothed(normalise(reference), EPSILON)
+    raw = normalise(reference)
     observed = np.asarray(counts, dtype=np.float64)
-    if observed.shape != ref.shape or np.any(observed < 0) or not np.all(np.isfinite(observed)):
+    if observed.shape != raw.shape or np.any(observed < 0) or not np.all(np.isfinite(observed)):
         raise ValueError("counts must be finite, >= 0 and aligned with the reference categories")
+    # A category empty on both sides says nothing; flooring it at EPSILON would expect rows there
+    # (27 of 275,000) and call their absence drift (p < 1e-12 on the model's own training file).
+    present = (raw > 0) | (observed > 0)
+    # A reference of N patients with none in a category puts its share near 0.5 / N, not at EPSILON:
+    # one "Other" patient among 275,000 is not 27 missing ones.
+    floor = min(EPSILON, 0.5 / reference_n) if reference_n else EPSILON
+    ref, observed = _smoothed(raw[present] / raw[present].sum(), floor), observed[present]
     n = float(observed.sum())
     if n <= 0:
         return {"g": 0.0, "dof": 0, "p_value": 1.0, "n": 0.0}
@@ -177,6 +188,7 @@ def compare(
     reference: Mapping[str, float],
     current: Mapping[str, float],
     counts: Sequence[float] | np.ndarray | None = None,
+    reference_n: float | None = None,
 ) -> dict:
     """PSI, JS distance, the largest share change, a G-test (when `counts` are given) and both share vectors.
 
@@ -202,5 +214,5 @@ def compare(
         "current": dict(zip(categories, cur.tolist(), strict=True)),
     }
     if counts is not None:
-        out["test"] = g_test(ref, counts)
+        out["test"] = g_test(ref, counts, reference_n)
     return out

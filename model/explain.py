@@ -1,4 +1,4 @@
-"""Why this risk: exact Shapley values of each model input, in probability points.
+"""Why this risk: exact Shapley values of each input a result used, in probability points.
 
 A model's input space is finite (its risk table holds every combination), so the
 Shapley values need no sampling: for every coalition S of inputs the value
@@ -12,6 +12,11 @@ set to this patient's". Then v_empty is the mean risk of the training
 population (the baseline), v_all(x) = f(x), and the contributions add up exactly:
 baseline + sum(contributions) = probability. Each coalition is a tensor
 contraction of the risk table, so all combinations of a model take milliseconds.
+
+This is the *interventional* value function (the inputs outside S are drawn from
+the training patients' joint distribution of those inputs, not conditionally on
+the inputs in S). A result from a sub-model (inputs left out, model/submodels.py)
+is explained the same way over the inputs it used, with that sub-model's risks.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ def _shape(model: str) -> tuple[int, ...]:
     return tuple(len(schema.model_values(model, c)) for c in schema.MODEL_FEATURES[model])
 
 
-def coalition_values(table: pd.DataFrame, model: str) -> dict[frozenset[int], np.ndarray]:
-    """v_S for every coalition S (a set of input positions), each as a full tensor over the input space."""
-    shape = _shape(model)
+def tensor_coalition_values(risk: np.ndarray, weight: np.ndarray) -> dict[frozenset[int], np.ndarray]:
+    """v_S for every coalition S of the tensor's axes (one axis per input), each broadcast to the full shape.
+
+    `weight` is the joint distribution of the training patients over the same axes (any scale).
+    """
+    shape = risk.shape
     n = len(shape)
-    risk = table["probability"].to_numpy(dtype=float).reshape(shape)  # table rows are in itertools.product order
-    weight = table["train_patients"].to_numpy(dtype=float).reshape(shape)
     weight = weight / weight.sum() if weight.sum() > 0 else np.full(shape, 1.0 / weight.size)
     values = {}
     for size in range(n + 1):
@@ -48,15 +54,32 @@ def coalition_values(table: pd.DataFrame, model: str) -> dict[frozenset[int], np
     return values
 
 
-def shapley(table: pd.DataFrame, model: str) -> tuple[float, np.ndarray]:
-    """(baseline, contributions): contributions[i, j] is input j's share of combination i's risk."""
-    n = len(schema.MODEL_FEATURES[model])
-    values = coalition_values(table, model)
-    contributions = np.zeros((len(table), n))
+def tensor_shapley(risk: np.ndarray, weight: np.ndarray) -> tuple[float, np.ndarray]:
+    """(baseline, contributions) of a risk tensor: contributions[i, j] is axis j's share of cell i's risk (C order).
+
+    Used for every sub-model too: a result that left inputs out is explained over the inputs it used.
+    """
+    n = risk.ndim
+    values = tensor_coalition_values(risk, weight)
+    contributions = np.zeros((risk.size, n))
     for j in range(n):
         for coalition, v in values.items():
             if j in coalition:
                 continue
-            weight = factorial(len(coalition)) * factorial(n - len(coalition) - 1) / factorial(n)
-            contributions[:, j] += weight * (values[coalition | {j}] - v).reshape(-1)
+            share = factorial(len(coalition)) * factorial(n - len(coalition) - 1) / factorial(n)
+            contributions[:, j] += share * (values[coalition | {j}] - v).reshape(-1)
     return float(values[frozenset()].reshape(-1)[0]), contributions
+
+
+def coalition_values(table: pd.DataFrame, model: str) -> dict[frozenset[int], np.ndarray]:
+    """v_S for every coalition S (a set of input positions) of a model's full table."""
+    shape = _shape(model)
+    risk = table["probability"].to_numpy(dtype=float).reshape(shape)  # table rows are in itertools.product order
+    return tensor_coalition_values(risk, table["train_patients"].to_numpy(dtype=float).reshape(shape))
+
+
+def shapley(table: pd.DataFrame, model: str) -> tuple[float, np.ndarray]:
+    """(baseline, contributions): contributions[i, j] is input j's share of combination i's risk."""
+    shape = _shape(model)
+    risk = table["probability"].to_numpy(dtype=float).reshape(shape)
+    return tensor_shapley(risk, table["train_patients"].to_numpy(dtype=float).reshape(shape))

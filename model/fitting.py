@@ -49,9 +49,8 @@ from model.candidates import CANDIDATES
 PROBABILITY_FLOOR = 0.0002
 PROBABILITY_CEILING = 0.98
 BOOTSTRAP_REPLICATES = 30
-# A combination with fewer training (+ validation) patients than this is marked extrapolated:
-# its risk comes from the model's structure, not from patients like it.
-EXTRAPOLATED_BELOW_PATIENTS = 20
+# A combination with fewer training (+ validation) patients than this is marked extrapolated.
+EXTRAPOLATED_BELOW_PATIENTS = schema.EXTRAPOLATED_BELOW_PATIENTS
 # Logistic recalibration estimates the slope only with enough events; else the intercept alone.
 MIN_EVENTS_FOR_SLOPE = 100
 Z95 = 1.959963984540054
@@ -136,8 +135,8 @@ def grid(model: str, inputs: tuple[str, ...]) -> pd.DataFrame:
 def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: int) -> Any:
     estimator = CANDIDATES[name](model, inputs, seed)
     keep = data.w > 0
-    # Few aggregated rows: OpenMP threads cost more than they save on 2 cores.
-    with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
+    # Few aggregated rows: OpenMP and BLAS threads cost more than they save on 2 shared cores.
+    with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator.fit(data.x[keep], data.y[keep], model__sample_weight=data.w[keep])
     return estimator
@@ -281,6 +280,28 @@ def fit_model(
     return FittedModel(model, inputs, chosen, selection, recal, table, notes)
 
 
+def attach_recording(fitted: FittedModel, recording: Weighted, seed: int) -> None:
+    """Add `train_cases` and `recorded_share` to a fitted model's table (in place).
+
+    `recording` holds the training cases of the model's population labelled 1 when their outcome was
+    recorded (death_yn Yes/No) and 0 when it never was (Missing/Unknown/NA). `recorded_share` is a
+    pairwise logistic model of that label over the model's inputs (smooth, so a sparse combination
+    borrows from its neighbours); `train_cases` counts every training case, recorded or not. The risk
+    is conditional on a recorded outcome; probability x recorded_share is the risk counting every
+    unrecorded case as a survival (`probability_if_unrecorded_survived`), never above the risk.
+    """
+    table = fitted.table
+    estimator = _fit("logistic_pairwise", fitted.name, fitted.inputs, recording, seed)
+    table["train_cases"] = _patients_per_combination(table, fitted.inputs, recording)
+    share = estimator.predict_proba(table[list(fitted.inputs)])[:, 1]
+    table["recorded_share"] = np.clip(share, 0.0, 1.0)
+    fitted.notes["recording"] = {
+        "model": "logistic_pairwise of outcome recorded (death_yn Yes/No) vs not, training cases",
+        "cases": float(recording.w.sum()),
+        "recorded": recording.events,
+    }
+
+
 def widen_extrapolated(table: pd.DataFrame, inputs: tuple[str, ...]) -> None:
     """Widen an extrapolated combination's interval to cover its supported neighbours' intervals (in place).
 
@@ -345,7 +366,10 @@ def posterior_logit_sd(estimator: Any, train: Weighted, combos: pd.DataFrame) ->
     v = train.w[keep] * p * (1 - p)
     hessian = final.C * (x.T * v) @ x
     hessian[np.diag_indices_from(hessian)[0][1:], np.diag_indices_from(hessian)[1][1:]] += 1.0
-    covariance = np.linalg.pinv(hessian, hermitian=True)
+    # A few hundred coefficients (the race-aware pairwise model): one BLAS thread is several times faster
+    # than many contending for 2 shared cores.
+    with threadpool_limits(limits=1):
+        covariance = np.linalg.pinv(hessian, hermitian=True)
     g = np.hstack([np.ones((len(combos), 1)), np.asarray(features.transform(combos), dtype=float)])
     return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", g, covariance, g), 0.0))
 

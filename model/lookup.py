@@ -1,58 +1,63 @@
 """Every answer the models can give, computed once; and validation of scoring payloads.
 
-The request fields are all categorical with a few values each, so the whole
-input space is small (`schema.combination_count()`, ~9.2k). Training writes one
-table per model (intake, in-hospital) with every combination of its inputs; here
-each full combination of the six request fields is routed to the model that
-scores it (`schema.model_for`: in-hospital only when hosp_yn and icu_yn are both
-Yes/No) and its answer precomputed. Scoring is then an array lookup: each record
-becomes a mixed-radix integer (one digit per field, the digit is the value's
-position in `schema`). The endpoint, batch scoring and the monitor share it, so
-they give bit-identical answers.
+The request fields are all categorical with a few values each, and every field but age may
+be left out ("not known"), so the whole request space is small: each record becomes a
+mixed-radix integer, one digit per field of `schema.REQUEST_FIELDS` (the value's position in
+`schema`, or one past the last value when the field was left out). Each such index points at
+one precomputed answer (`model/submodels.py`): of the in-hospital model when hosp_yn and icu_yn
+are both Yes/No, else of the race-aware intake model when race/ethnicity is given, else of the
+race-blind intake model; a sub-model of it when inputs were left out. Scoring is an array
+lookup with precomputed JSON. The endpoint, batch scoring and the monitor share it, so they
+give bit-identical answers.
+
+The *full-record* space (the six `schema.MODEL_INPUTS` all given, race not given: ~9.2k
+combinations; `RiskLookup.table`, `indices`, `index_to_frame`) is what the monitor uses.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from model import artifact, explain, schema
+from model import artifact, schema, submodels
 
 # Largest batch one request may carry. 50k records is ~7 MB of JSON and scores
 # in well under a second; bigger files belong to `model.batch_score`.
 MAX_RECORDS = 50_000
 
-# Accepted but not used by the model (reported per subgroup only).
-IGNORED_FIELDS: tuple[str, ...] = tuple(c for c in schema.ALL_COLUMNS if c not in schema.MODEL_INPUTS)
-ACCEPTED_FIELDS: tuple[str, ...] = schema.MODEL_INPUTS + IGNORED_FIELDS
+ACCEPTED_FIELDS: tuple[str, ...] = schema.REQUEST_FIELDS
+REQUIRED_FIELDS: tuple[str, ...] = schema.REQUIRED_FIELDS
 
-_VALUES: dict[str, tuple[str, ...]] = {c: schema.FEATURES_BY_NAME[c].values for c in schema.MODEL_INPUTS}
+_VALUES: dict[str, tuple[str, ...]] = {c: schema.FEATURES_BY_NAME[c].values for c in schema.REQUEST_FIELDS}
+# Full-record space: the six core inputs, each given.
 _RADICES = np.array([len(_VALUES[c]) for c in schema.MODEL_INPUTS], dtype=np.int64)
 # Stride of each digit; the first input is the most significant, like itertools.product.
 _STRIDES = np.array(
     [int(np.prod(_RADICES[i + 1 :])) for i in range(len(_RADICES))],
     dtype=np.int64,
 )
-# Exact spelling -> digit, the fast path; other spellings go through schema.canonical_value.
-_INPUT_FIELDS = frozenset(schema.MODEL_INPUTS)
+# Request space: every request field, optional ones with one more digit meaning "left out".
+_OMITTED = {c: len(_VALUES[c]) for c in schema.OPTIONAL_FIELDS}
+_REQUEST_RADICES = np.array([len(_VALUES[c]) + (c in _OMITTED) for c in schema.REQUEST_FIELDS], dtype=np.int64)
+_REQUEST_STRIDES = np.array(
+    [int(np.prod(_REQUEST_RADICES[i + 1 :])) for i in range(len(_REQUEST_RADICES))], dtype=np.int64
+)
+_REQUEST_STRIDE = dict(zip(schema.REQUEST_FIELDS, map(int, _REQUEST_STRIDES), strict=True))
+# The index of a record that leaves every optional field out; each given value adds its offset.
+_ALL_OMITTED = sum(_OMITTED[c] * _REQUEST_STRIDE[c] for c in _OMITTED)
+# Fast path: exact spelling -> offset of the index (KeyError for any other field or spelling).
+_EXACT_OFFSET: dict[str, dict[str, int]] = {
+    c: {v: (i - _OMITTED.get(c, 0)) * _REQUEST_STRIDE[c] for i, v in enumerate(_VALUES[c])}
+    for c in schema.REQUEST_FIELDS
+}
 _BAND_UPPERS = np.array([upper for upper, _ in schema.RISK_BANDS], dtype=np.float64)
 _BAND_NAMES = tuple(name for _, name in schema.RISK_BANDS)
-# Fast path: a record whose values are all exact spellings is one dict lookup of its value tuple.
-_GET_INPUTS = operator.itemgetter(*schema.MODEL_INPUTS)
-_COMBINATION_INDEX: dict[tuple[str, ...], int] = {
-    combo: i for i, combo in enumerate(itertools.product(*(_VALUES[c] for c in schema.MODEL_INPUTS)))
-}
-# Intake fields must be sent; hospital fields may be left out (then the intake model scores the record).
-REQUIRED_FIELDS: tuple[str, ...] = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
-_ABSENT_HOSPITAL_CODE = {c: _VALUES[c].index(schema.MISSING) for c in schema.HOSPITAL_FIELDS}
 
 
 class PayloadError(ValueError):
@@ -99,51 +104,44 @@ def _check_container(records: object, max_records: int) -> Sequence[Any]:
 
 
 def _record_codes(index: int, record: object) -> list[int]:
-    """Digits of one record, validating it completely; raises PayloadError naming the record."""
+    """Request digits of one record, validating it completely; raises PayloadError naming the record."""
     if not isinstance(record, dict):
         raise PayloadError(
             f'record {index} is {_type_name(record)}, not an object. Each item of "data" must be an '
-            f"object with the fields {', '.join(schema.MODEL_INPUTS)}, e.g. {json.dumps(example_record())}."
+            f"object with {', '.join(REQUIRED_FIELDS)} and any of the optional fields "
+            f"{', '.join(schema.OPTIONAL_FIELDS)}, e.g. {json.dumps(example_record())}."
         )
-    if len(record) != len(schema.MODEL_INPUTS) or any(k not in _INPUT_FIELDS for k in record):
-        # The hospital fields may be absent; anything else must be there and known.
-        unknown = [k for k in record if k not in ACCEPTED_FIELDS]
-        if unknown:
-            raise PayloadError(
-                f"record {index} has unknown field(s) {', '.join(repr(k) for k in unknown)}. "
-                f"Accepted fields: {', '.join(ACCEPTED_FIELDS)} "
-                f"({', '.join(IGNORED_FIELDS)} is accepted and ignored). Check the spelling."
-            )
-        missing = [c for c in REQUIRED_FIELDS if c not in record]
-        if missing:
-            raise PayloadError(
-                f"record {index} is missing the field(s) {', '.join(repr(c) for c in missing)}. "
-                f"Every record needs all of: {', '.join(REQUIRED_FIELDS)} "
-                f"({', '.join(schema.HOSPITAL_FIELDS)} are optional); "
-                f"send {schema.UNKNOWN!r} or {schema.MISSING!r} where a value is not known (if allowed)."
-            )
-    codes = []
-    for column in schema.MODEL_INPUTS:
-        if column not in record:  # an optional hospital field: not known, so the intake model scores it
-            codes.append(_ABSENT_HOSPITAL_CODE[column])
-            continue
-        codes.append(_field_code(index, column, record[column]))
-    for column in IGNORED_FIELDS:  # accepted and ignored, but only as a valid value: no silent junk
-        if column in record:
-            _field_code(index, column, record[column])
-    return codes
+    unknown = [k for k in record if k not in ACCEPTED_FIELDS]
+    if unknown:
+        raise PayloadError(
+            f"record {index} has unknown field(s) {', '.join(repr(k) for k in unknown)}. "
+            f"Accepted fields: {', '.join(ACCEPTED_FIELDS)}. Check the spelling."
+        )
+    missing = [c for c in REQUIRED_FIELDS if c not in record]
+    if missing:
+        raise PayloadError(
+            f"record {index} is missing the field(s) {', '.join(repr(c) for c in missing)}, which every record "
+            f"needs. Leave out any of {', '.join(schema.OPTIONAL_FIELDS)} that is not known: the record is "
+            "then scored without it."
+        )
+    return [
+        _OMITTED[column] if column not in record else _field_code(index, column, record[column])
+        for column in schema.REQUEST_FIELDS
+    ]
 
 
 def _field_code(index: int, column: str, value: object) -> int:
-    """Digit of one field's value; an API caller must say "Missing", an empty string is not a silent Missing."""
+    """Digit of one field's value. An empty string or null is refused, not read as "not known": a field that is
+    not known is left out, so a client bug never silently changes which model scores the record."""
     allowed = ", ".join(repr(v) for v in schema.FEATURES_BY_NAME[column].values)
+    leave_out = " Leave the field out when it is not known." if column in _OMITTED else ""
     if not isinstance(value, str):
         raise PayloadError(
             f"record {index} field {column!r} is {_type_name(value)}; values are strings, one of: {allowed}."
+            + leave_out
         )
     if not value.strip():
-        missing = f"send {schema.MISSING!r} when it is not recorded, or " if schema.MISSING in allowed else ""
-        raise PayloadError(f"record {index} field {column!r} is empty; {missing}choose one of: {allowed}.")
+        raise PayloadError(f"record {index} field {column!r} is empty; choose one of: {allowed}.{leave_out}")
     code = schema.canonical_code(column, value)
     if code < 0:
         raise PayloadError(
@@ -153,17 +151,20 @@ def _field_code(index: int, column: str, value: object) -> int:
 
 
 def _record_index(index: int, record: object) -> int:
-    """Lookup index of one record; exact spellings take the fast path, the rest full validation."""
-    if type(record) is dict and len(record) == len(_STRIDES):
+    """Request index of one record; exact spellings take the fast path, the rest full validation."""
+    if type(record) is dict and "age_group" in record:
+        total = _ALL_OMITTED
         try:
-            return _COMBINATION_INDEX[_GET_INPUTS(record)]
-        except (KeyError, TypeError):  # missing field, unhashable or re-spelled value
+            for key, value in record.items():
+                total += _EXACT_OFFSET[key][value]
+            return total
+        except (KeyError, TypeError):  # unknown field, unhashable or re-spelled value
             pass
-    return int(np.dot(_record_codes(index, record), _STRIDES))
+    return int(np.dot(_record_codes(index, record), _REQUEST_STRIDES))
 
 
 def validate_indices(records: object, max_records: int = MAX_RECORDS) -> list[int]:
-    """Validate a JSON-decoded payload; return each record's lookup index (raises PayloadError)."""
+    """Validate a JSON-decoded payload; return each record's request index (raises PayloadError)."""
     items = _check_container(records, max_records)
     return [_record_index(i, r) for i, r in enumerate(items)]
 
@@ -174,119 +175,108 @@ def _codes_to_frame(codes: np.ndarray) -> pd.DataFrame:
     )
 
 
+def all_combinations() -> pd.DataFrame:
+    """Every full-record combination (the six core inputs), in lookup order (row i has index i)."""
+    rows = list(itertools.product(*(_VALUES[c] for c in schema.MODEL_INPUTS)))
+    return pd.DataFrame(rows, columns=list(schema.MODEL_INPUTS), dtype=object)
+
+
+def full_record_request_indices() -> np.ndarray:
+    """Request index of every full-record combination (race not given), in `all_combinations` order."""
+    codes = np.indices(tuple(_RADICES)).reshape(len(_RADICES), -1)
+    race = _OMITTED[schema.RACE] * _REQUEST_STRIDE[schema.RACE]
+    return (codes.T @ _REQUEST_STRIDES[: len(_RADICES)]).astype(np.int64) + race
+
+
+def _routing(models: dict[str, submodels.ModelAnswers]) -> np.ndarray:
+    """Answer position (into the models' answers, concatenated in dict order) of every request index."""
+    if schema.YES_NO_VALUES[: len(schema.HOSPITAL_KNOWN_VALUES)] != schema.HOSPITAL_KNOWN_VALUES:
+        raise AssertionError("hospital Yes/No must be the first values of YES_NO_VALUES")
+    codes = np.indices(tuple(_REQUEST_RADICES), dtype=np.int16).reshape(len(_REQUEST_RADICES), -1)
+    digit = dict(zip(schema.REQUEST_FIELDS, codes, strict=True))
+    hospital = np.ones(codes.shape[1], dtype=bool)
+    for column in schema.HOSPITAL_FIELDS:
+        hospital &= digit[column] < len(schema.HOSPITAL_KNOWN_VALUES)
+    race_given = digit[schema.RACE] < _OMITTED[schema.RACE]
+    choice = np.full(codes.shape[1], schema.INTAKE_MODEL, dtype=object)
+    if schema.INTAKE_RACE_MODEL in models:
+        choice[race_given] = schema.INTAKE_RACE_MODEL
+    if schema.IN_HOSPITAL_MODEL in models:  # not trained when too few hospital answers are known
+        choice[hospital] = schema.IN_HOSPITAL_MODEL
+    position = np.empty(codes.shape[1], dtype=np.int32)
+    offset = 0
+    for name, answers in models.items():
+        mask = choice == name
+        position[mask] = offset + np.ravel_multi_index([digit[c][mask] for c in answers.inputs], answers.shape)
+        offset += len(answers.baseline)
+    return position
+
+
+def _answer_dicts(models: dict[str, submodels.ModelAnswers]) -> tuple[list[str], list[str]]:
+    """JSON text of every answer, plain and with its explanation (see docs/scoring_contract.md)."""
+    plain, explained = [], []
+    for name, m in models.items():
+        a = m.answers
+        bands = risk_bands(a["probability"])
+        for i in range(len(m.baseline)):
+            used = m.used(i)
+            result = {
+                "probability": float(a["probability"][i]),
+                "risk_band": str(bands[i]),
+                "interval": [float(a["ci_low"][i]), float(a["ci_high"][i])],
+                "probability_if_unrecorded_survived": float(a["unrecorded"][i]),
+                "interval_if_unrecorded_survived": [float(a["unrecorded_low"][i]), float(a["unrecorded_high"][i])],
+                "model": name,
+                "extrapolated": bool(m.extrapolated[i]),
+                "inputs_used": list(used),
+            }
+            plain.append(json.dumps(result))
+            shares = {c: float(m.contributions[i, m.inputs.index(c)]) for c in used}
+            explained.append(json.dumps({**result, "baseline": float(m.baseline[i]), "contributions": shares}))
+    return plain, explained
+
+
 def risk_bands(probabilities: np.ndarray) -> np.ndarray:
     """Vectorised `schema.risk_band` (band upper bounds are exclusive)."""
     idx = np.searchsorted(_BAND_UPPERS, probabilities, side="right")
     return np.asarray(_BAND_NAMES, dtype=object)[np.minimum(idx, len(_BAND_NAMES) - 1)]
 
 
-def all_combinations() -> pd.DataFrame:
-    """Every model-input combination, in lookup order (row i has index i)."""
-    rows = list(itertools.product(*(_VALUES[c] for c in schema.MODEL_INPUTS)))
-    return pd.DataFrame(rows, columns=list(schema.MODEL_INPUTS), dtype=object)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the endpoint says about one combination (see docs/scoring_contract.md)."""
-
-    probability: float
-    risk_band: str
-    interval: tuple[float, float]
-    model: str
-    extrapolated: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "probability": self.probability,
-            "risk_band": self.risk_band,
-            "interval": list(self.interval),
-            "model": self.model,
-            "extrapolated": self.extrapolated,
-        }
-
-
-def route(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every full combination (lookup order) with the answer of the model that scores it.
-
-    Columns: the six request fields, `model`, `probability`, `ci_low`, `ci_high`, `extrapolated`, and the
-    explanation (`model.explain`): `baseline` and `contributions` ({input: probability points}).
-    """
-    grid = all_combinations()
-    hospital = np.ones(len(grid), dtype=bool)
-    for column in schema.HOSPITAL_FIELDS:
-        hospital &= grid[column].isin(schema.HOSPITAL_KNOWN_VALUES).to_numpy()
-    if schema.IN_HOSPITAL_MODEL not in tables:  # not trained (too few known hospital answers): intake scores all
-        hospital[:] = False
-    grid["model"] = np.where(hospital, schema.IN_HOSPITAL_MODEL, schema.INTAKE_MODEL)
-    answers = ("probability", "ci_low", "ci_high", "extrapolated", "baseline", "contributions")
-    out = {
-        name: np.empty(len(grid), dtype=object if name in ("extrapolated", "contributions") else float)
-        for name in answers
-    }
-    for model, table in tables.items():
-        baseline, shares = explain.shapley(table, model)
-        table = table.assign(
-            baseline=baseline,
-            contributions=[dict(zip(schema.MODEL_FEATURES[model], map(float, row), strict=True)) for row in shares],
-        )
-        inputs = schema.MODEL_FEATURES[model]
-        mask = (grid["model"] == model).to_numpy()
-        keys = pd.MultiIndex.from_frame(table[list(inputs)].astype(str))
-        rows = keys.get_indexer(pd.MultiIndex.from_frame(grid.loc[mask, list(inputs)].astype(str)))
-        if (rows < 0).any():
-            raise ValueError(f"the {model} risk table lacks {int((rows < 0).sum())} combinations; retrain the model")
-        for name in answers:
-            out[name][mask] = table[name].to_numpy()[rows]
-    for name in answers:
-        grid[name] = out[name].astype(bool) if name == "extrapolated" else out[name]
-    return grid
-
-
 class RiskLookup:
-    """Precomputed answers for every request combination of one model version (both models, routed)."""
+    """Precomputed answers for every request of one model version (all models and sub-models, routed)."""
 
-    def __init__(self, routed: pd.DataFrame, model_version: str, data_period: str = "") -> None:
-        if len(routed) != schema.combination_count():
-            raise ValueError(f"expected {schema.combination_count()} combinations, got {len(routed)}")
+    def __init__(self, models: dict[str, submodels.ModelAnswers], model_version: str, data_period: str = "") -> None:
+        if schema.INTAKE_MODEL not in models:
+            raise ValueError("the intake model is required")
         self.model_version = model_version
         self.data_period = data_period
-        self.routed = routed
-        self.table = routed["probability"].to_numpy(dtype=np.float64)
+        self.models = models
+        position = _routing(models)
+        probability = np.concatenate([m.answers["probability"] for m in models.values()])
+        unrecorded = np.concatenate([m.answers["unrecorded"] for m in models.values()])
+        self._position = position
+        # Per request index: the answer's probability and its low end (batch scoring, collection).
+        self.request_probability = probability[position]
+        self.request_unrecorded = unrecorded[position]
+        # Full-record space (six core inputs given, race not): the monitor's and race-less files' table.
+        self.table = self.request_probability[full_record_request_indices()]
         self.bands = risk_bands(self.table)
-        self.answers = [
-            Answer(float(p), str(b), (float(lo), float(hi)), str(m), bool(x))
-            for p, b, lo, hi, m, x in zip(
-                self.table,
-                self.bands,
-                routed["ci_low"],
-                routed["ci_high"],
-                routed["model"],
-                routed["extrapolated"],
-                strict=True,
-            )
-        ]
-        self._py_results = [a.as_dict() for a in self.answers]
-        # The JSON text of each combination's result, byte-identical to json.dumps of the dict:
-        # a 10k-record response is then one str.join instead of 10k dict encodings.
-        self._result_json: list[str] = [json.dumps(r) for r in self._py_results]
-        self._py_explained = [
-            {**r, "baseline": float(b), "contributions": c}
-            for r, b, c in zip(self._py_results, routed["baseline"], routed["contributions"], strict=True)
-        ]
-        self._explained_json: list[str] = [json.dumps(r) for r in self._py_explained]
+        self._result_json, self._explained_json = _answer_dicts(models)
         self._head = f'{{"model_version": {json.dumps(model_version)}, "data_period": {json.dumps(data_period)}, '
 
     @classmethod
     def from_model_dir(cls, model_dir: str | Path) -> RiskLookup:
-        """Load both risk tables and the card's `model_version` and `data_period` from an artifact directory."""
+        """Load every risk table and the card's `model_version` and `data_period` from an artifact directory."""
         directory = artifact.find_model_dir(model_dir)
         card = artifact.load_card(directory)
-        tables = {m: artifact.load_risk_table(directory, m) for m in artifact.trained_models(directory)}
-        return cls(route(tables), str(card["model_version"]), str(card.get("data_period", "")))
+        models = {
+            m: submodels.model_answers(artifact.load_risk_table(directory, m), m)
+            for m in artifact.trained_models(directory)
+        }
+        return cls(models, str(card["model_version"]), str(card.get("data_period", "")))
 
     def indices(self, frame: pd.DataFrame) -> np.ndarray:
-        """Lookup index of each row of a frame with `MODEL_INPUTS` columns (vectorised)."""
+        """Full-record index of each row of a frame with `MODEL_INPUTS` columns (vectorised)."""
         missing = [c for c in schema.MODEL_INPUTS if c not in frame.columns]
         if missing:
             raise PayloadError(
@@ -297,22 +287,46 @@ class RiskLookup:
             index += _column_codes(frame[column], column) * stride
         return index
 
+    def request_indices(self, frame: pd.DataFrame) -> np.ndarray:
+        """Request index of each row of a frame with `MODEL_INPUTS` columns and, optionally, race/ethnicity.
+
+        A CDC file with a race column is scored by the race-aware model (its "Unknown", "Missing" and
+        empty cells mean what the CDC meant); without the column, race-blind.
+        """
+        full = self.indices(frame)
+        codes = (full[:, None] // _STRIDES) % _RADICES
+        index = codes @ _REQUEST_STRIDES[: len(_RADICES)]
+        if schema.RACE in frame.columns:
+            return index + _column_codes(frame[schema.RACE], schema.RACE) * _REQUEST_STRIDE[schema.RACE]
+        return index + _OMITTED[schema.RACE] * _REQUEST_STRIDE[schema.RACE]
+
     def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(death) for each row of a frame with `MODEL_INPUTS` columns (canonical values)."""
-        return self.table[self.indices(frame)]
+        """P(death) for each row of a frame with `MODEL_INPUTS` columns (canonical values; race used if present)."""
+        return self.request_probability[self.request_indices(frame)]
 
     def score_records(
         self, records: object, max_records: int = MAX_RECORDS, *, explain: bool = False
     ) -> list[dict[str, Any]]:
         """Validate JSON-decoded records and score them, in order (the endpoint's `results`)."""
-        results = self._py_explained if explain else self._py_results
-        return [dict(results[i]) for i in validate_indices(records, max_records)]
+        texts = self._explained_json if explain else self._result_json
+        return [json.loads(texts[self._position[i]]) for i in validate_indices(records, max_records)]
 
     def response_json(self, indices: list[int], *, explain: bool = False) -> str:
-        """The endpoint's response body for validated lookup indices (see docs/scoring_contract.md)."""
+        """The endpoint's response body for validated request indices (see docs/scoring_contract.md)."""
         texts = self._explained_json if explain else self._result_json
-        results = ", ".join([texts[i] for i in indices])
+        position = self._position
+        results = ", ".join([texts[position[i]] for i in indices])
         return f'{self._head}"results": [{results}]}}'
+
+
+def request_frame(index: np.ndarray) -> pd.DataFrame:
+    """The six core inputs of request indices, None where a field was left out (race is never returned)."""
+    codes = (np.asarray(index, dtype=np.int64)[:, None] // _REQUEST_STRIDES) % _REQUEST_RADICES
+    columns = {}
+    for j, c in enumerate(schema.MODEL_INPUTS):
+        values = np.asarray([*_VALUES[c], None], dtype=object)
+        columns[c] = values[np.minimum(codes[:, j], len(_VALUES[c]))]
+    return pd.DataFrame(columns)
 
 
 def index_to_frame(index: np.ndarray) -> pd.DataFrame:

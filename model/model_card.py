@@ -27,6 +27,25 @@ INTENDED_USE = (
     "clinical judgement about one patient."
 )
 
+RACE_STATEMENT = (
+    "Race/ethnicity is an optional input. Given, the race-aware intake model scores the patient: the race-blind "
+    "model under-predicted deaths of minority patients (observed/expected up to 2 on the test split), so it "
+    "flagged them less. Race/ethnicity here stands for reporting, geography and access to care, not biology: "
+    "CDC's 'Unknown' marks jurisdictions that recorded fewer deaths. Omitted, the race-blind model scores, "
+    "calibrated overall but not within every group (the table below gives both)."
+)
+SHAPLEY_STATEMENT = (
+    "Explanations are exact Shapley values over the inputs a result used, with the interventional value "
+    "function: v(S) = the mean risk over the training patients with the inputs in S set to this patient's "
+    "(the other inputs drawn from the training patients' joint distribution). They add up from the mean risk "
+    "of the training patients to the patient's risk."
+)
+SELECTION_STATEMENT = (
+    "Model selection: each candidate is fitted on the training split and scored by log loss on the validation "
+    "split; the simplest candidate whose mean excess log loss over the best is at most one standard error of the "
+    "per-patient loss difference (weighted, paired) is chosen."
+)
+
 LIMITATIONS = [
     "Trained on CDC case surveillance records: reporting is incomplete and uneven between jurisdictions, and "
     "most outcome fields are Missing or Unknown. Rows without a known outcome are excluded (the share per age "
@@ -38,9 +57,13 @@ LIMITATIONS = [
     "Probabilities describe the period of the training data (variants, vaccination and treatment changed "
     "case fatality several-fold after the first wave). Re-check calibration with the monitor before relying on "
     "absolute risks in a new period, and update with `python -m model.recalibrate` (see docs/monitoring.md).",
-    "Race/ethnicity is not a model input (a score that moves with race alone would encode unequal access to care "
-    "as biology); observed/expected per race/ethnicity group is reported instead. Check the subgroup table "
-    "before using the model for a population.",
+    RACE_STATEMENT,
+    "Each risk is conditional on the outcome being recorded: many cases never had death_yn recorded. Each answer "
+    "therefore also gives probability_if_unrecorded_survived (every unrecorded case counted as a survival); the "
+    "true risk per reported case lies between the two (see 'Outcome recording').",
+    "An input a clerk does not know is left out of the request and scored by the sub-model without it: the risk "
+    "of all training patients like this one whatever their answer (the full table averaged over the omitted "
+    "inputs, weighted by the training patients' distribution of them given the known ones).",
     "Risks are kept within [0.02%, 98%]: no cell of surveillance data supports certainty. Combinations with "
     "fewer than 20 training patients are marked extrapolated: their risk comes from the model's structure.",
     "Not validated for individual treatment decisions or outside the United States.",
@@ -86,6 +109,7 @@ def build_card(
     temporal: dict[str, Any],
     tables: dict[str, pd.DataFrame],
     seed: int,
+    recording: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card. Top-level metrics/selection/calibration/subgroups describe the intake model (the operating one)."""
     sha = str(report.get("sha256") or "")
@@ -116,6 +140,10 @@ def build_card(
         "metrics": intake["metrics"],
         "calibration": _records(tables["calibration"]),
         "subgroups": _records(tables["subgroups"]),
+        "race_ethnicity_calibration": race_calibration(tables),
+        "outcome_recording": recording or {},
+        "explanations": SHAPLEY_STATEMENT,
+        "selection_rule": SELECTION_STATEMENT,
         "icu": icu,
         "temporal_validation": temporal,
         "updates": [],
@@ -125,6 +153,21 @@ def build_card(
         "limitations": LIMITATIONS,
         "updating_plan": UPDATING_PLAN,
     }
+
+
+def race_calibration(tables: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """O/E with its 95% CI per race/ethnicity group on the test split, for the race-blind and race-aware models."""
+    columns = ["value", "count", "deaths", "expected", "oe", "oe_low", "oe_high"]
+    blind = tables["subgroups"]
+    blind = blind[blind["column"] == schema.RACE][columns]
+    aware_table = tables.get(f"{schema.INTAKE_RACE_MODEL}_subgroups")
+    if aware_table is None:
+        return _records(blind.rename(columns={c: f"race_blind_{c}" for c in columns[3:]}))
+    aware = aware_table[aware_table["column"] == schema.RACE][["value", *columns[3:]]]
+    merged = blind.merge(aware, on="value", suffixes=("", "_aware"))
+    merged = merged.rename(columns={c: f"race_blind_{c}" for c in columns[3:]})
+    merged = merged.rename(columns={f"{c}_aware": f"race_aware_{c}" for c in columns[3:]})
+    return _records(merged.sort_values("deaths", ascending=False))
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -228,6 +271,57 @@ def _subgroup_section(card: dict[str, Any]) -> list[str]:
     return [*lines, "", "⚠: the 95% interval of O/E excludes 1.", ""]
 
 
+def _race_section(card: dict[str, Any]) -> list[str]:
+    rows = card.get("race_ethnicity_calibration") or []
+    if not rows or "race_aware_oe" not in rows[0]:
+        return []
+    lines = [
+        "## Race/ethnicity: observed/expected per group (test split)",
+        "",
+        RACE_STATEMENT,
+        "",
+        "| race/ethnicity | patients | deaths | O/E race-blind (95% CI) | O/E race-aware (95% CI) |",
+        "|---|---:|---:|---|---|",
+    ]
+    for row in rows:
+        blind = (
+            f"{fmt(row['race_blind_oe'], 2)} ({fmt(row['race_blind_oe_low'], 2)}-{fmt(row['race_blind_oe_high'], 2)})"
+        )
+        aware = (
+            f"{fmt(row['race_aware_oe'], 2)} ({fmt(row['race_aware_oe_low'], 2)}-{fmt(row['race_aware_oe_high'], 2)})"
+        )
+        lines.append(f"| {row['value']} | {row['count']:,.0f} | {row['deaths']:,.0f} | {blind} | {aware} |")
+    return [*lines, ""]
+
+
+def _recording_section(card: dict[str, Any]) -> list[str]:
+    rec = card.get("outcome_recording") or {}
+    if not rec.get("cases"):
+        return []
+    return [
+        "## Outcome recording",
+        "",
+        f"Of {rec['cases']:,.0f} intake-population cases, {rec['recorded']:,.0f} "
+        f"({fmt(rec['recorded_share'], 3)}) had their outcome recorded. Among recorded outcomes "
+        f"{fmt(rec['death_rate_recorded'], 3)} died; counting every unrecorded outcome as a survival, "
+        f"{fmt(rec['death_rate_unrecorded_as_survived'], 3)} (CDC's report on 1.3 M cases to 30 May 2020: 5% "
+        "died). Each answer gives both ends: `probability` (conditional on a recorded outcome) and "
+        "`probability_if_unrecorded_survived` (probability x the share of cases like this one with a recorded "
+        "outcome, learned on the training cases), each with its 95% interval.",
+        "",
+    ]
+
+
+def _methods_section(card: dict[str, Any]) -> list[str]:
+    return [
+        "## Methods",
+        "",
+        f"- {card.get('selection_rule', SELECTION_STATEMENT)}",
+        f"- {card.get('explanations', SHAPLEY_STATEMENT)}",
+        "",
+    ]
+
+
 def temporal_text(temporal: dict[str, Any]) -> str:
     """The temporal validation in one sentence (card, Model card page and training progress)."""
     if not temporal.get("performed"):
@@ -247,19 +341,31 @@ def _time_section(card: dict[str, Any]) -> list[str]:
     return [*lines, "", "Updating plan: " + card["updating_plan"], ""]
 
 
+def _icu_section(icu: dict[str, Any]) -> list[str]:
+    """ICU admissions per reported case at both ends (or why there are none), for people."""
+    lines = ["## ICU need", ""]
+    ends = icu.get("ends") or {}
+    if not ends:
+        return [*lines, f"No ICU-need table: {icu.get('reason', 'not computed')}.", ""]
+    lines.append(
+        f"{icu.get('model')}; fitted on the training split's {icu.get('train_cases', 0):,} reported cases "
+        f"(known outcome or not), of which {icu.get('known_icu_patients', 0):,} had a recorded ICU answer "
+        f"({fmt(icu.get('icu_rate'), 4)} of those said Yes: not a rate per reported case). ICU admissions per "
+        "reported case on the test split:"
+    )
+    lines.append("")
+    for end, values in ends.items():
+        lines.append(f"- {end} end: {fmt(values.get('icu_per_case_test'), 4)} ({values.get('assumption')})")
+    return [*lines, "", "CDC's report on 1,320,488 cases (MMWR 2020;69(24)): 2% admitted to ICU.", ""]
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     lines = _header(card) + _data_section(card)
     for name, model in card["models"].items():
         lines += _model_section(name, model)
-    lines += _subgroup_section(card) + _time_section(card)
-    icu = card.get("icu") or {}
-    lines += [
-        "## ICU need",
-        "",
-        f"{icu.get('model')}: {icu.get('known_icu_patients', 0):,} patients with a known "
-        f"ICU answer, ICU rate {fmt(icu.get('icu_rate'), 4)}.",
-        "",
-    ]
+    lines += _subgroup_section(card) + _race_section(card) + _recording_section(card) + _methods_section(card)
+    lines += _time_section(card)
+    lines += _icu_section(card.get("icu") or {})
     lines += ["## Limitations", "", *[f"- {item}" for item in card["limitations"]], ""]
     lines += ["## Library versions", "", *[f"- {n} {v}" for n, v in card["library_versions"].items()]]
     return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ import json
 import math
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,21 +37,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from model import artifact, drift, evaluate, lookup, performance, schema
-from model.loader import DataError, iter_canonical_batches
+from model import artifact, case_dates, drift, evaluate, lookup, performance, schema
+from model.fitting import table_rows
+from model.loader import DataError, arrow_batches, describe_source, iter_canonical_batches
 
 # --- limits (documented in docs/monitoring.md; change both together) -----------------------
 ALPHA = 0.01  # family-wise false-alarm rate of one report's tests (Holm within the drift or the performance family)
 MIN_DRIFT_ROWS = 500  # fewer compared rows: no drift verdict (the statistics are still shown)
 MIN_EVENTS = 100  # deaths and survivors needed for a performance verdict (Collins et al., Stat Med 2016;35:214)
-OE_MATERIAL = 1.2  # observed/expected outside [1/1.2, 1.2] (and significant): recalibrate
-SLOPE_NEAR = (0.8, 1.25)  # calibration slope outside this (and significantly != 1): retrain
+OE_MATERIAL = 1.1  # observed/expected outside [1/1.1, 1.1] (and significant): recalibrate
+SLOPE_NEAR = (0.8, 1.25)  # calibration slope outside this (and significantly != 1), ranking intact: recalibrate
+# A calibration slope whose whole interval is below this: the ranking carries too little risk to recalibrate.
+SLOPE_RANKING_LOST = 0.5
+# Share of the judged patients in extrapolated combinations (< 20 training patients) above the training share
+# by more than this: the case mix left the training support, retrain.
+SUPPORT_MAX_SHARE = 0.05
 ROC_AUC_MAX_DROP = 0.05  # ROC-AUC lower than the card's test figure by more than this (and significant): retrain
 # Inputs whose reported value depends on the outcome's follow-up (Unknown/Missing far commoner where the
 # outcome is unknown): rows without outcomes cannot be compared with a known-outcome reference on them.
 OUTCOME_DEPENDENT_INPUTS = ("hosp_yn", "icu_yn", "medcond_yn")
+INTAKE_DATE_COLUMNS = ("onset_dt", "pos_spec_dt")
+DEFAULT_CASE_MIX = Path(__file__).resolve().parent.parent / "data" / "cdc_first_wave_500k.csv.gz"  # power table
 
 THRESHOLDS = {
     "alpha_family_wise": ALPHA,
@@ -67,6 +77,11 @@ THRESHOLDS = {
     "observed_expected_material": OE_MATERIAL,
     "calibration_slope_near": list(SLOPE_NEAR),
     "roc_auc_max_drop": ROC_AUC_MAX_DROP,
+    "outside_support_max_share": SUPPORT_MAX_SHARE,
+    "calibration_slope_ranking_lost_below": SLOPE_RANKING_LOST,
+    "roc_auc_expected": "model-based concordance under the recalibrated risks (van Klaveren et al. 2016)",
+    "roc_auc_se": "DeLong (exact on tied, aggregated scores)",
+    "observed_expected_variance": "binomial (sum of p(1-p))",
     "confidence_intervals": performance.CONFIDENCE,
 }
 REFERENCE_METRICS = ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted")
@@ -145,6 +160,8 @@ class Aggregate:
     traffic: Counter[str] = field(default_factory=Counter)  # collected rows read, by kind: live, batch, unmarked
     traffic_judged: str = ALL_TRAFFIC  # which kinds were counted (TRAFFIC_CHOICES)
     files: int = 0
+    excluded: int = 0  # rows outside the intake population (schema.INTAKE_EXCLUSION), left out
+    population_rule: bool = True  # False: the source has no dates to apply the intake-population rule
 
     @property
     def rows_used(self) -> int:
@@ -170,6 +187,11 @@ class Aggregate:
             "rows_used": self.rows_used,
             "rows_skipped": dict(self.skipped.most_common()),
         }
+        if self.kind == "file":
+            out["excluded_outside_intake_population"] = self.excluded
+            out["intake_population_rule"] = (
+                schema.INTAKE_EXCLUSION if self.population_rule else "not applied: the file has no onset/specimen dates"
+            )
         if self.kind == "collected":
             out["files"] = self.files
             out["model_versions"] = dict(self.model_versions)
@@ -184,29 +206,69 @@ def _bincount(index: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(index, minlength=size).astype(np.float64)
 
 
-def aggregate_file(path: str | Path, risk: lookup.RiskLookup) -> Aggregate:
-    """Count a CDC data file per combination (and per outcome when it has death_yn).
+def _intake_flags(path: str | Path) -> Iterator[np.ndarray | None]:
+    """Per chunk of `iter_canonical_batches(path)`: True for rows of the intake population (None: no dates).
 
-    Rows with a value outside the schema are skipped and counted by reason, never guessed.
+    The same rule as training (`schema.INTAKE_EXCLUSION`, `model.loader`): a probable case with
+    neither an onset nor a positive-specimen date was found through a death certificate, not at
+    an intake. A file without both date columns (or without current_status) cannot tell: every
+    row counts, and the report says so. Chunks line up with the canonical reader's (same reader,
+    same file); a mismatch is an internal error, never a silent misalignment.
+    """
+    info = describe_source(path)
+    columns = ("current_status", *INTAKE_DATE_COLUMNS)
+    if not all(c in info.mapped for c in columns):
+        while True:
+            yield None
+    dates = case_dates.FileDates(INTAKE_DATE_COLUMNS)
+    for batch in arrow_batches(info, columns):
+        status = pc.dictionary_encode(batch.column(0).cast(pa.string()), null_encoding="encode")
+        is_probable = [
+            schema.canonical_value("current_status", v) == "Probable Case" for v in status.dictionary.to_pylist()
+        ]
+        probable = np.array(is_probable, dtype=bool)[status.indices.to_numpy(zero_copy_only=False)]
+        months = dates.month_codes([batch.column(1), batch.column(2)])
+        dateless = (months["onset_dt"] == case_dates.NO_DATE) & (months["pos_spec_dt"] == case_dates.NO_DATE)
+        yield ~(probable & dateless)
+
+
+def aggregate_file(path: str | Path, risk: lookup.RiskLookup) -> Aggregate:
+    """Count a CDC data file per combination (and per outcome when it has death_yn), intake population only.
+
+    Rows with a value outside the schema are skipped and counted by reason, never guessed. Rows
+    outside the intake population (`schema.INTAKE_EXCLUSION`) are counted in `excluded` and left
+    out, as training leaves them out: the model and its reference figures describe intake patients.
     """
     size = len(combination_probabilities(risk))
     agg = Aggregate(source=str(path), kind="file", counts=np.zeros(size))
+    flags = _intake_flags(path)
     for batch in iter_canonical_batches(path, on_unknown="mark"):
-        frame, problems = batch.frame, batch.problems
+        frame, problems, intake = batch.frame, batch.problems, next(flags)
         agg.rows_read += len(frame)
-        good = (problems == "").to_numpy() if problems is not None else np.ones(len(frame), dtype=bool)
-        if not good.all():
-            agg.skipped.update(problems[~good].tolist())
-            frame = frame[good]
-        index = combination_index(risk, frame)
-        agg.counts += _bincount(index, size)
-        if schema.TARGET in frame.columns:
-            outcome = frame[schema.TARGET].to_numpy(dtype=object)
-            if agg.deaths is None:
-                agg.deaths, agg.survivors = np.zeros(size), np.zeros(size)
-            agg.deaths += _bincount(index[outcome == schema.TARGET_POSITIVE], size)
-            agg.survivors += _bincount(index[outcome == schema.TARGET_NEGATIVE], size)
+        keep = (problems == "").to_numpy(copy=True) if problems is not None else np.ones(len(frame), dtype=bool)
+        if not keep.all():
+            agg.skipped.update(problems[~keep].tolist())
+        if intake is None:
+            agg.population_rule = False
+        elif len(intake) != len(frame):
+            raise RuntimeError(f"{path}: date and input chunks differ ({len(intake)} vs {len(frame)} rows)")
+        else:
+            agg.excluded += int(np.sum(keep & ~intake))
+            keep &= intake
+        _count(agg, frame[keep], risk, size)
     return agg
+
+
+def _count(agg: Aggregate, frame: pd.DataFrame, risk: lookup.RiskLookup, size: int) -> None:
+    """Add a chunk's rows to the per-combination counts (and outcome counts when it has death_yn)."""
+    index = combination_index(risk, frame)
+    agg.counts += _bincount(index, size)
+    if schema.TARGET in frame.columns:
+        outcome = frame[schema.TARGET].to_numpy(dtype=object)
+        if agg.deaths is None:
+            agg.deaths, agg.survivors = np.zeros(size), np.zeros(size)
+        agg.deaths += _bincount(index[outcome == schema.TARGET_POSITIVE], size)
+        agg.survivors += _bincount(index[outcome == schema.TARGET_NEGATIVE], size)
 
 
 def _read_jsonl(path: Path, agg: Aggregate) -> pd.DataFrame:
@@ -365,6 +427,7 @@ def drift_report(
             reference["features"][column],
             {v: n / total for v, n in cats.items()},
             counts=[cats[v] for v in values],
+            reference_n=reference.get("patients"),
         )
     predicted: dict[str, Any] = {}
     ref_hist = reference.get("predicted_risk") or {}
@@ -379,6 +442,7 @@ def drift_report(
             dict(zip(labels, ref_hist["shares"], strict=True)),
             dict(zip(labels, hist["shares"], strict=True)),
             counts=np.asarray(hist["shares"]) * total,
+            reference_n=reference.get("patients"),
         )
         predicted = {
             **result,
@@ -421,76 +485,188 @@ def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def performance_report(agg: Aggregate, risk: lookup.RiskLookup, card: dict[str, Any]) -> dict[str, Any]:
-    """Live calibration and discrimination on rows with a known outcome, their tests and the verdict they give."""
+@dataclass(frozen=True)
+class ModelView:
+    """One trained model over the lookup's combinations: the rows it is judged on and its risk for them.
+
+    Each model is judged on its own rows with its own table, as on the card's test split: the
+    intake model on every intake patient, the in-hospital model on those with both hospital answers
+    Yes/No. Judging the routed risk against the intake model's card figure would mix two models
+    (routed ROC-AUC 0.907 vs intake 0.887 on the first-wave test split) and mask a loss of 0.02.
+    """
+
+    name: str
+    rows: np.ndarray  # combination indices (lookup order) this model is judged on
+    probability: np.ndarray  # its risk for each of those combinations
+    extrapolated: np.ndarray  # True where the combination had fewer than 20 training patients
+    reference: dict[str, float | None]  # its card's test metrics (REFERENCE_METRICS)
+    reference_outside_support: float  # share of its training patients in those combinations
+
+
+def judged_rows(model: str, combos: pd.DataFrame) -> np.ndarray:
+    """Mask of the combinations `model` is judged on (`Split.for_model`'s rule, over combinations)."""
+    if model == schema.IN_HOSPITAL_MODEL:
+        return np.logical_and.reduce(
+            [combos[c].isin(schema.HOSPITAL_KNOWN_VALUES).to_numpy() for c in schema.HOSPITAL_FIELDS]
+        )
+    return np.ones(len(combos), dtype=bool)
+
+
+def model_views(reference_dir: str | Path, risk: lookup.RiskLookup, card: dict[str, Any]) -> list[ModelView]:
+    """A view per trained model whose inputs the lookup covers (the card's per-model test metrics as reference)."""
+    combos = combination_values(risk)
+    views = []
+    for model in artifact.trained_models(reference_dir):
+        inputs = schema.MODEL_FEATURES.get(model, ())
+        if not inputs or not set(inputs) <= set(combos.columns):
+            continue
+        table = artifact.load_risk_table(reference_dir, model)
+        mask = judged_rows(model, combos)
+        at = table_rows(table, combos.loc[mask], inputs)
+        test = ((card.get("models") or {}).get(model) or {}).get("metrics", {}).get("test", {})
+        extrapolated = table["extrapolated"].astype(str).str.lower().eq("true").to_numpy()
+        support = table["train_patients"].to_numpy(dtype=float)
+        views.append(
+            ModelView(
+                name=model,
+                rows=np.flatnonzero(mask),
+                probability=table["probability"].to_numpy(dtype=float)[at],
+                extrapolated=extrapolated[at],
+                reference={k: _finite(test.get(k)) for k in REFERENCE_METRICS},
+                reference_outside_support=float(support[extrapolated].sum() / max(support.sum(), 1.0)),
+            )
+        )
+    return views
+
+
+def _weighted_rows(view: ModelView, deaths: np.ndarray, survivors: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(y, score, weight, extrapolated) over the view's combinations holding deaths or survivors."""
+    d, s = deaths[view.rows], survivors[view.rows]
+    pos, neg = np.flatnonzero(d), np.flatnonzero(s)
+    y = np.concatenate([np.ones(pos.size), np.zeros(neg.size)]).astype(int)
+    at = np.concatenate([pos, neg])
+    return y, view.probability[at], np.concatenate([d[pos], s[neg]]), view.extrapolated[at]
+
+
+def model_performance(view: ModelView, deaths: np.ndarray, survivors: np.ndarray) -> dict[str, Any]:
+    """One model's live calibration and discrimination on its own rows (not assessed below MIN_EVENTS)."""
+    y, score, weight, extrapolated = _weighted_rows(view, deaths, survivors)
+    n_deaths, n_survivors = float(weight[y == 1].sum()), float(weight[y == 0].sum())
+    out: dict[str, Any] = {
+        "label": schema.MODEL_LABELS.get(view.name, view.name),
+        "patients": n_deaths + n_survivors,
+        "deaths": n_deaths,
+        "reference": view.reference,
+        "assessed": False,
+    }
+    if n_deaths < MIN_EVENTS or n_survivors < MIN_EVENTS:
+        out["warning"] = (
+            f"{view.name} model: performance not assessed: {n_deaths:,.0f} deaths and {n_survivors:,.0f} survivors "
+            f"with a known outcome among its patients; at least {MIN_EVENTS} of each are needed"
+        )
+        return out
+    out.update(
+        assessed=True,
+        live=evaluate.summary_metrics(y, score, weight),
+        observed_expected=performance.observed_expected(y, score, weight),
+        calibration_slope=performance.calibration_slope(y, score, weight),
+        roc_auc=performance.roc_auc(y, score, weight, view.reference["roc_auc"]),
+        roc_auc_expected=None,
+        outside_support=float(weight[extrapolated].sum() / weight.sum()),
+        reference_outside_support=view.reference_outside_support,
+        calibration=evaluate.calibration_table(y, score, weight).replace({np.nan: None}).to_dict(orient="records"),
+    )
+    line = out["calibration_slope"]
+    out["roc_auc_expected"] = performance.expected_auc(score, weight, line["intercept"], line["slope"])
+    return out
+
+
+TESTS = ("observed_expected", "calibration_slope", "roc_auc")
+
+
+def performance_report(agg: Aggregate, views: list[ModelView]) -> dict[str, Any]:
+    """Live performance of every model on its own rows; tests Holm-adjusted together; the verdict they give.
+
+    The top-level figures are the intake model's (the operating one); `models` holds each model's.
+    """
     deaths, survivors = agg.deaths, agg.survivors
     assert deaths is not None and survivors is not None
-    reference = card.get("metrics", {}).get("test", {})
+    models = {view.name: model_performance(view, deaths, survivors) for view in views}
+    p_values = {
+        f"{name}:{test}": m[test]["p_value"]
+        for name, m in models.items()
+        if m["assessed"]
+        for test in TESTS
+        if m[test]["p_value"] is not None
+    }
+    adjusted = drift.holm(p_values)
+    for name, m in models.items():
+        for test in TESTS if m["assessed"] else ():
+            m[test]["p_adjusted"] = adjusted.get(f"{name}:{test}")
+    first = models.get(schema.INTAKE_MODEL) or next(iter(models.values()), {"assessed": False, "reference": {}})
     out: dict[str, Any] = {
         "source": agg.source,
         "patients": float(deaths.sum() + survivors.sum()),
         "deaths": float(deaths.sum()),
-        "reference": {k: _finite(reference.get(k)) for k in REFERENCE_METRICS},
-        "assessed": False,
+        **{k: v for k, v in first.items() if k not in ("label", "patients", "deaths", "warning")},
+        "assessed": any(m["assessed"] for m in models.values()),
+        "models": models,
         "verdict": None,
         "reasons": [],
-        "warnings": [],
+        "warnings": [m["warning"] for m in models.values() if "warning" in m],
     }
-    if deaths.sum() < MIN_EVENTS or survivors.sum() < MIN_EVENTS:
-        out["warnings"].append(
-            f"performance not assessed: {deaths.sum():,.0f} deaths and {survivors.sum():,.0f} survivors with a "
-            f"known outcome; at least {MIN_EVENTS} of each are needed to judge calibration and discrimination"
-        )
-        return out
-    pos, neg = np.flatnonzero(deaths), np.flatnonzero(survivors)
-    y = np.concatenate([np.ones(pos.size), np.zeros(neg.size)]).astype(int)
-    score = combination_probabilities(risk)[np.concatenate([pos, neg])]
-    weight = np.concatenate([deaths[pos], survivors[neg]])
-    oe = performance.observed_expected(y, score, weight)
-    slope = performance.calibration_slope(y, score, weight)
-    auc = performance.roc_auc(y, score, weight, out["reference"]["roc_auc"])
-    p_values = {"observed_expected": oe["p_value"], "calibration_slope": slope["p_value"]}
-    if auc["p_value"] is not None:
-        p_values["roc_auc"] = auc["p_value"]
-    adjusted = drift.holm(p_values)
-    for name, result in (("observed_expected", oe), ("calibration_slope", slope), ("roc_auc", auc)):
-        result["p_adjusted"] = adjusted.get(name)
-    out.update(
-        assessed=True,
-        live=evaluate.summary_metrics(y, score, weight),
-        observed_expected=oe,
-        calibration_slope=slope,
-        roc_auc=auc,
-        calibration=evaluate.calibration_table(y, score, weight).replace({np.nan: None}).to_dict(orient="records"),
-    )
-    out["verdict"] = _performance_verdict(out)
+    if out["assessed"]:
+        verdicts = [_performance_verdict(m, out["reasons"], name) for name, m in models.items() if m["assessed"]]
+        out["verdict"] = max(verdicts, key=VERDICT_SEVERITY.index)
     return out
 
 
-def _performance_verdict(perf: dict[str, Any]) -> str:
-    """retrain if ranking fell or the slope is far off; recalibrate if only the level of risk is off; else ok."""
+VERDICT_SEVERITY = (VERDICT_OK, VERDICT_RECALIBRATE, VERDICT_RETRAIN)
+
+
+def _significant(result: dict[str, Any]) -> bool:
+    return result["p_adjusted"] is not None and result["p_adjusted"] < ALPHA
+
+
+def _performance_verdict(perf: dict[str, Any], reasons: list[str], name: str) -> str:
+    """retrain if ranking fell or the case mix left the training support; recalibrate if the level or the
+    spread of risk is off while ranking holds (both are what `model.recalibrate` fits); else ok."""
     oe, slope, auc = perf["observed_expected"], perf["calibration_slope"], perf["roc_auc"]
-    if auc["p_adjusted"] is not None and auc["p_adjusted"] < ALPHA and auc["drop"] > ROC_AUC_MAX_DROP:
-        perf["reasons"].append(
-            f"discrimination fell: ROC-AUC {auc['roc_auc']:.3f} (95% CI {auc['ci_low']:.3f}-{auc['ci_high']:.3f}) "
-            f"against {auc['reference']:.3f} on the model card's test split (more than {ROC_AUC_MAX_DROP} lower)"
+    before = len(reasons)
+    expected = perf["roc_auc_expected"]
+    if _significant(auc) and auc["drop"] > ROC_AUC_MAX_DROP and auc["roc_auc"] < expected - ROC_AUC_MAX_DROP:
+        reasons.append(
+            f"{name} model: discrimination fell: ROC-AUC {auc['roc_auc']:.3f} (95% CI {auc['ci_low']:.3f}-"
+            f"{auc['ci_high']:.3f}) against {auc['reference']:.3f} on the model card's test split and "
+            f"{expected:.3f} expected from this case mix and slope (more than {ROC_AUC_MAX_DROP} lower than both)"
         )
-    low, high = SLOPE_NEAR
-    if slope["p_adjusted"] < ALPHA and not low <= slope["slope"] <= high:
-        perf["reasons"].append(
-            f"calibration slope {slope['slope']:.2f} (95% CI {slope['ci_low']:.2f}-{slope['ci_high']:.2f}) is far "
-            f"from 1 (outside {low}-{high}): the model's relative risks no longer fit these patients"
+    if slope["ci_high"] < SLOPE_RANKING_LOST:
+        reasons.append(
+            f"{name} model: calibration slope {slope['slope']:.2f} (95% CI {slope['ci_low']:.2f}-"
+            f"{slope['ci_high']:.2f}) below {SLOPE_RANKING_LOST}: the model's ranking carries little of the risk"
         )
-    if perf["reasons"]:
+    if perf["outside_support"] > perf["reference_outside_support"] + SUPPORT_MAX_SHARE:
+        reasons.append(
+            f"{name} model: {perf['outside_support']:.1%} of these patients fall in combinations the model saw "
+            f"fewer than 20 training patients of, against {perf['reference_outside_support']:.1%} in training "
+            f"(more than {SUPPORT_MAX_SHARE:.0%} points more): the case mix left the training support"
+        )
+    if len(reasons) > before:
         return VERDICT_RETRAIN
-    if oe["p_adjusted"] < ALPHA and not 1 / OE_MATERIAL <= oe["ratio"] <= OE_MATERIAL:
-        perf["reasons"].append(
-            f"calibration-in-the-large: {oe['observed']:,.0f} deaths observed vs {oe['expected']:,.1f} expected, "
-            f"observed/expected {oe['ratio']:.2f} (95% CI {oe['ci_low']:.2f}-{oe['ci_high']:.2f}); ranking and slope "
-            "hold, so updating the intercept is enough"
+    low, high = SLOPE_NEAR
+    if _significant(slope) and not low <= slope["slope"] <= high:
+        reasons.append(
+            f"{name} model: calibration slope {slope['slope']:.2f} (95% CI {slope['ci_low']:.2f}-"
+            f"{slope['ci_high']:.2f}) is off 1 (outside {low}-{high}) while ranking holds: logistic recalibration "
+            "refits the slope"
         )
-        return VERDICT_RECALIBRATE
-    return VERDICT_OK
+    if _significant(oe) and not 1 / OE_MATERIAL <= oe["ratio"] <= OE_MATERIAL:
+        reasons.append(
+            f"{name} model: calibration-in-the-large: {oe['observed']:,.0f} deaths observed vs "
+            f"{oe['expected']:,.1f} expected, observed/expected {oe['ratio']:.2f} (95% CI {oe['ci_low']:.2f}-"
+            f"{oe['ci_high']:.2f}); ranking holds, so updating the model is enough"
+        )
+    return VERDICT_RECALIBRATE if len(reasons) > before else VERDICT_OK
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -552,7 +728,8 @@ def build_report(
     drift_findings = {**features, **({"predicted risk": predicted} if predicted else {})}
 
     labelled = outcomes if outcomes is not None else (current if current.deaths is not None else None)
-    perf = performance_report(labelled, risk, card) if labelled is not None and labelled.deaths is not None else None
+    views = model_views(reference_dir, risk, card)
+    perf = performance_report(labelled, views) if labelled is not None and labelled.deaths is not None else None
     if perf is not None:
         warnings += perf["warnings"]
     verdict, reasons, verdict_warnings = _choose_verdict(perf, enough, drift_findings)
@@ -608,7 +785,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"model {report['model_version']}; current data {cur['source']} ({cur['kind']}): "
         f"{cur['rows_used']:,} rows used of {cur['rows_read']:,}; compared: {cur['drift_rows']:,.0f} "
         f"{cur['drift_population']} against {report['reference']['population']}",
-        *filter(None, [traffic_text(cur)]),
+        *filter(None, [traffic_text(cur), _population_text(cur)]),
         f"tests: G-test per input, Holm-corrected, family-wise alpha {ALPHA}; limits PSI {drift.PSI_MODERATE}/"
         f"{drift.PSI_MAJOR}, share ratio x{drift.RATIO_MODERATE}/x{drift.RATIO_MAJOR} (docs/monitoring.md)",
         "",
@@ -620,16 +797,38 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{name:<16}{f['psi']:>8.4f}{p:>10}  {f['status']}")
     perf = report["performance"]
     if perf and perf["assessed"]:
-        oe, slope, auc = perf["observed_expected"], perf["calibration_slope"], perf["roc_auc"]
-        reference_auc = "n/a" if auc["reference"] is None else f"{auc['reference']:.3f}"
-        lines += [
-            "",
-            f"live performance on {perf['patients']:,.0f} patients with known outcome ({perf['deaths']:,.0f} deaths)",
-            f"observed/expected deaths {_ci(oe, 'ratio', 2)}: {oe['observed']:,.0f} vs {oe['expected']:,.1f}",
-            f"calibration slope        {_ci(slope, 'slope', 2)}",
-            f"ROC-AUC                  {_ci(auc, 'roc_auc')}; model card (test) {reference_auc}",
-        ]
+        lines += ["", f"live performance, each model on its own patients (tests Holm-adjusted together, alpha {ALPHA})"]
+        for name, m in perf["models"].items():
+            lines += _model_lines(name, m)
     return "\n".join(lines)
+
+
+def _population_text(current: dict[str, Any]) -> str:
+    """How many rows the intake-population rule left out of a data file ("" for collected records)."""
+    if current.get("kind") != "file":
+        return ""
+    rule = current.get("intake_population_rule", "")
+    if rule.startswith("not applied"):
+        return f"intake-population rule {rule}"
+    excluded = current.get("excluded_outside_intake_population", 0)
+    return f"left out: {excluded:,} rows outside the intake population ({rule})"
+
+
+def _model_lines(name: str, m: dict[str, Any]) -> list[str]:
+    """A model's live figures for people (or why it was not assessed)."""
+    if not m["assessed"]:
+        return [f"{name}: {m.get('warning', 'not assessed')}"]
+    oe, slope, auc = m["observed_expected"], m["calibration_slope"], m["roc_auc"]
+    reference_auc = "n/a" if auc["reference"] is None else f"{auc['reference']:.3f}"
+    return [
+        f"{name}: {m['patients']:,.0f} patients with known outcome ({m['deaths']:,.0f} deaths)",
+        f"  observed/expected deaths {_ci(oe, 'ratio', 2)}: {oe['observed']:,.0f} vs {oe['expected']:,.1f}",
+        f"  calibration slope        {_ci(slope, 'slope', 2)}",
+        f"  ROC-AUC                  {_ci(auc, 'roc_auc')} (DeLong); model card (test) {reference_auc}; "
+        f"expected from this case mix {m['roc_auc_expected']:.3f}",
+        f"  outside training support {m['outside_support']:.1%} of patients (training "
+        f"{m['reference_outside_support']:.1%})",
+    ]
 
 
 def _json_default(value: Any) -> Any:

@@ -15,7 +15,7 @@ from model import evaluate, schema
 from model.candidates import CANDIDATES
 from model.fitting import FittedModel, Weighted, fit_model, table_rows
 from model.loader import CASE_MONTH, INTAKE_POPULATION
-from model.splits import Split, split_counts
+from model.splits import Split, split_counts, split_unknown_outcomes
 
 UNKNOWN_MONTH = "unknown"
 # Temporal validation: the latest months holding at most this share of patients are the test period.
@@ -80,57 +80,140 @@ def outcome_known(counts: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def icu_need(
-    counts: pd.DataFrame, intake: FittedModel, test: Split, thresholds: pd.DataFrame, seed: int = 0
-) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """An ICU-admission model on intake inputs, and per threshold the ICU need of flagged and unflagged patients.
+# ICU admissions per reported case: two ends of what the data allow (see icu_need).
+ICU_ENDS: dict[str, str] = {
+    "lower": "an unrecorded ICU answer (Missing/Unknown) counts as not admitted",
+    "upper": "an unrecorded ICU answer is like the recorded ones of patients with the same intake answers and the "
+    "same hospitalisation answer",
+}
 
-    The ICU model learns icu_yn Yes vs No among intake-population cases with a known
-    ICU answer (whatever their death outcome). Expected ICU admissions per case are then
-    averaged over the test split's patients flagged (risk >= threshold) and not flagged.
-    """
-    inputs = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
-    rows = counts[counts[INTAKE_POPULATION] & counts["icu_yn"].isin(schema.HOSPITAL_KNOWN_VALUES)]
-    patients = (rows["deaths"] + rows["survivors"] + rows["unknown_outcome"]).to_numpy(dtype=float)
-    known = Weighted.collapse(rows, (rows["icu_yn"] == "Yes").to_numpy(np.int8), patients, inputs)
-    if known.events == 0 or known.events == known.w.sum():
-        # Nothing to learn ICU need from: no table, and the ICU page uses its explicit constant share.
-        return {"model": None, "reason": "no intake patient with icu_yn Yes and No", "known_icu_patients": 0}, None
+
+def reported_cases(known: Split, unknown: pd.DataFrame) -> pd.DataFrame:
+    """Every reported case of one split, known outcome or not: SPLIT_COLUMNS and `w` (patients)."""
+    return pd.concat([known.frame.assign(w=known.w), unknown], ignore_index=True)
+
+
+def _fit_icu(frame: pd.DataFrame, inputs: tuple[str, ...], seed: int) -> Any:
+    """Logistic main effects of icu_yn == "Yes" on `inputs`, weighted by patients."""
+    data = Weighted.collapse(frame, (frame["icu_yn"] == "Yes").to_numpy(np.int8), frame["w"].to_numpy(float), inputs)
     model = CANDIDATES[ICU_MODEL](schema.INTAKE_MODEL, inputs, seed)
-    model.fit(known.x, known.y, model__sample_weight=known.w)
-    p_icu = model.predict_proba(test.frame[list(inputs)])[:, 1]
-    score = intake.predict(test.frame)
+    return model.fit(data.x, data.y, model__sample_weight=data.w)
+
+
+def _flagged_sums(score: np.ndarray, w: np.ndarray, values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Per threshold t, the patient-weighted sums of `values` columns over patients with score >= t.
+
+    `values` is (patients, k); returns (thresholds, k). Column 0 of `values` should be ones (patients flagged).
+    """
     order = np.argsort(-score, kind="stable")
-    s, w, y, icu = score[order], test.w[order], test.y[order], p_icu[order]
-    cum_w, cum_icu, cum_deaths = np.cumsum(w), np.cumsum(w * icu), np.cumsum(w * y)
-    total_w, total_icu, total_deaths = cum_w[-1], cum_icu[-1], cum_deaths[-1]
-    # Patients flagged at threshold t: those with score >= t, a prefix of the descending order.
-    flagged_n = np.searchsorted(-s, -thresholds["threshold"].to_numpy(), side="right")
-    pick = np.maximum(flagged_n - 1, 0)
-    fw = np.where(flagged_n > 0, cum_w[pick], 0.0)
-    fi = np.where(flagged_n > 0, cum_icu[pick], 0.0)
-    fd = np.where(flagged_n > 0, cum_deaths[pick], 0.0)
-    # A rate of an empty group (nobody flagged at threshold 1, nobody left at 0) is written as 0:
-    # it is always multiplied by that group's size, which is 0.
-    rest = total_w - fw
+    cumulative = np.cumsum(w[order, None] * values[order], axis=0)
+    flagged_n = np.searchsorted(-score[order], -thresholds, side="right")
+    return np.where(flagged_n[:, None] > 0, cumulative[np.maximum(flagged_n - 1, 0)], 0.0)
+
+
+def _rate(part: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """part / size, 0 for an empty group (always multiplied by that group's size, which is 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        table = pd.DataFrame(
-            {
-                "threshold": thresholds["threshold"].to_numpy(),
-                "flagged_share": fw / total_w,
-                "recall": fd / total_deaths if total_deaths else 0.0,
-                "icu_rate_flagged": np.where(fw > 0, fi / fw, 0.0),
-                "icu_rate_unflagged": np.where(rest > 0, (total_icu - fi) / rest, 0.0),
-                "death_rate_flagged": np.where(fw > 0, fd / fw, 0.0),
-                "death_rate_unflagged": np.where(rest > 0, (total_deaths - fd) / rest, 0.0),
-            }
-        )
+        return np.where(size > 0, part / np.where(size > 0, size, 1.0), 0.0)
+
+
+def _death_columns(intake: FittedModel, test: Split, thresholds: np.ndarray) -> dict[str, np.ndarray]:
+    """Flagged share, recall and death rates among the test split's patients with a known outcome."""
+    values = np.column_stack([np.ones(len(test.w)), test.y])
+    sums = _flagged_sums(intake.predict(test.frame), test.w, values, thresholds)
+    fw, fd = sums[:, 0], sums[:, 1]
+    total_w, total_d = test.patients, test.deaths
+    return {
+        "flagged_share": fw / total_w,
+        "recall": fd / total_d if total_d else np.zeros(len(thresholds)),
+        "death_rate_flagged": _rate(fd, fw),
+        "death_rate_unflagged": _rate(total_d - fd, total_w - fw),
+    }
+
+
+def _icu_columns(
+    score: np.ndarray, cases: pd.DataFrame, p: dict[str, np.ndarray], thresholds: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Share of all reported test cases flagged, and each end's ICU admissions per flagged / unflagged case."""
+    w = cases["w"].to_numpy(float)
+    values = np.column_stack([np.ones(len(w)), p["lower"], p["upper"]])
+    sums = _flagged_sums(score, w, values, thresholds)
+    totals = (w[:, None] * values).sum(axis=0)
+    fw, rest = sums[:, 0], totals[0] - sums[:, 0]
+    columns = {"case_flagged_share": fw / totals[0]}
+    for k, suffix in enumerate(("", "_upper"), start=1):  # lower end, upper end
+        columns[f"icu_rate_flagged{suffix}"] = _rate(sums[:, k], fw)
+        columns[f"icu_rate_unflagged{suffix}"] = _rate(totals[k] - sums[:, k], rest)
+    return columns, totals[1:] / totals[0]
+
+
+def icu_need(
+    counts: pd.DataFrame,
+    intake: FittedModel,
+    splits: tuple[Split, ...],
+    thresholds: pd.DataFrame,
+    seed: int,
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """ICU admissions per reported case at both ends of what the data allow, per threshold of the intake model.
+
+    Why two ends: icu_yn is recorded (Yes/No) for a minority of cases, mostly hospitalised ones, so its
+    Yes share among recorded answers (about 22% in the first-wave file) is far above CDC's 2% of all
+    cases (MMWR 2020;69(24)). The lower end counts an unrecorded answer as "not admitted" (Yes among
+    all cases); the upper end assumes unrecorded answers are like recorded ones with the same intake
+    answers and hospitalisation answer. Both ICU models are fitted on the training split only: every
+    reported intake-population case, known outcome or not (`splits.split_unknown_outcomes`, the split the
+    recording share is learned on). The table is computed on the test split: flagged share, recall and
+    death rates among its known outcomes (as thresholds.csv), ICU rates among all its reported cases.
+    """
+    unknown = split_unknown_outcomes(counts, seed)
+    train, test = reported_cases(splits[0], unknown[0]), reported_cases(splits[2], unknown[2])
+    recorded = train[train["icu_yn"].isin(schema.HOSPITAL_KNOWN_VALUES)]
+    yes = float(train.loc[train["icu_yn"] == "Yes", "w"].sum())
+    if yes == 0 or yes == float(recorded["w"].sum()):
+        return {"model": None, "reason": "no training patient with icu_yn Yes and No", "known_icu_patients": 0}, None
+    inputs = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
+    upper_inputs = (*inputs, "hosp_yn")
+    p = {
+        "lower": _fit_icu(train, inputs, seed).predict_proba(test[list(inputs)])[:, 1],
+        "upper": _fit_icu(recorded, upper_inputs, seed).predict_proba(test[list(upper_inputs)])[:, 1],
+    }
+    grid = thresholds["threshold"].to_numpy(dtype=float)
+    icu_columns, per_case = _icu_columns(intake.predict(test), test, p, grid)
+    table = pd.DataFrame({"threshold": grid, **_death_columns(intake, splits[2], grid), **icu_columns})
+    train_cases = float(train["w"].sum())
     card = {
-        "model": f"{ICU_MODEL} on intake inputs (icu_yn Yes vs No)",
-        "known_icu_patients": int(known.w.sum()),
-        "icu_rate": float(known.events / known.w.sum()) if known.w.sum() else None,
+        "model": f"{ICU_MODEL}: icu_yn Yes against everything else (lower end) and Yes vs No among recorded answers "
+        "(upper end)",
+        "fitted_on": "training split: every reported intake-population case, known outcome or not",
+        "train_cases": int(train_cases),
+        "known_icu_patients": int(recorded["w"].sum()),  # training cases with a recorded ICU answer
+        "icu_rate": yes / float(recorded["w"].sum()),  # Yes among recorded answers: NOT a rate per reported case
+        "icu_yes_per_case_train": yes / train_cases,
+        "test_cases": int(test["w"].sum()),
+        "ends": {
+            end: {"assumption": ICU_ENDS[end], "inputs": list(names), "icu_per_case_test": float(per_case[k])}
+            for k, (end, names) in enumerate((("lower", inputs), ("upper", upper_inputs)))
+        },
     }
     return card, table
+
+
+def recording_summary(known: tuple[Split, ...], unknown: tuple[pd.DataFrame, ...]) -> dict[str, Any]:
+    """How many intake-population cases ever had their outcome recorded, and the two death rates that brackets.
+
+    Every split together (train, validation, test): the whole intake population of the file.
+    """
+    deaths = sum(split.deaths for split in known)
+    recorded = sum(split.patients for split in known)
+    cases = recorded + sum(float(frame["w"].sum()) for frame in unknown)
+    return {
+        "cases": cases,
+        "recorded": recorded,
+        "recorded_share": recorded / cases if cases else None,
+        "deaths": deaths,
+        "death_rate_recorded": deaths / recorded if recorded else None,
+        "death_rate_unrecorded_as_survived": deaths / cases if cases else None,
+    }
 
 
 def temporal_validation(known: pd.DataFrame, *, seed: int, names: list[str] | None = None) -> dict[str, Any]:

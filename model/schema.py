@@ -92,9 +92,10 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         name="medcond_yn",
         label="Pre-existing medical condition",
-        help="Any underlying medical condition or risk behaviour reported. If nobody knows yet, "
-        "choose 'Missing' (not recorded): CDC's 'Unknown' marks records that were followed up and still "
-        "unknown, and those patients were sicker.",
+        help="Any underlying medical condition or risk behaviour reported. If nobody knows, choose "
+        "'Not known': the risk is then that of all patients like this one whatever their answer. CDC's "
+        "'Missing' and 'Unknown' are how jurisdictions reported (their fatality differs two-fold for reasons "
+        "of reporting), so they are for scoring CDC files, not for a clerk's blank.",
         values=YES_NO_VALUES,
         default=MISSING,
     ),
@@ -113,13 +114,16 @@ FEATURES: tuple[Feature, ...] = (
         values=YES_NO_VALUES,
         default=MISSING,
     ),
-    # Reported per subgroup, deliberately NOT a model input (README, "The target: death, not Missing"):
-    # the seed lab left it out, and a risk score that moves with race alone would
-    # encode unequal access to care as if it were biology.
+    # Not one of the six core inputs (MODEL_INPUTS: what every full record carries, what batch files and
+    # the monitor need), but an OPTIONAL input of the race-aware intake model (INTAKE_RACE_MODEL): given, it
+    # is used (the race-blind model under-predicted minority patients by 40-130%); omitted ("Not given"), the
+    # race-blind intake model scores. It stands for reporting, geography and access to care, not biology.
     Feature(
         name="race_ethnicity_combined",
         label="Race and ethnicity",
-        help="Used only to report model performance per group; not a model input.",
+        help="Optional. Given, the race-aware intake model is used: in this data race/ethnicity stands for "
+        "reporting, geography and access to care, not biology, and the race-blind model under-predicted "
+        "minority patients. 'Not given' scores the race-blind model.",
         values=(*RACE_ETHNICITY_GROUPS, UNKNOWN, MISSING, NA),
         default=UNKNOWN,
         model_input=False,
@@ -141,14 +145,26 @@ INTAKE_MODEL = "intake"
 IN_HOSPITAL_MODEL = "in_hospital"
 HOSPITAL_FIELDS: tuple[str, ...] = ("hosp_yn", "icu_yn")
 HOSPITAL_KNOWN_VALUES: tuple[str, ...] = ("Yes", "No")
+# The race-aware intake model: the intake inputs plus race/ethnicity, used when a request gives it.
+INTAKE_RACE_MODEL = "intake_race"
+RACE = "race_ethnicity_combined"
 MODEL_FEATURES: dict[str, tuple[str, ...]] = {
     INTAKE_MODEL: tuple(c for c in MODEL_INPUTS if c not in HOSPITAL_FIELDS),
     IN_HOSPITAL_MODEL: MODEL_INPUTS,
+    INTAKE_RACE_MODEL: (*(c for c in MODEL_INPUTS if c not in HOSPITAL_FIELDS), RACE),
 }
 MODEL_LABELS: dict[str, str] = {
     INTAKE_MODEL: "intake model (age, sex, case status, conditions)",
     IN_HOSPITAL_MODEL: "in-hospital model (adds hospital and ICU admission)",
+    INTAKE_RACE_MODEL: "race-aware intake model (adds race/ethnicity)",
 }
+# Every field a scoring request may carry. Only age is required: any other field the clerk does not know
+# is left out ("not known") and the record is scored by the sub-model without it, i.e. the risk of all
+# training patients like this one whatever their answer (model/submodels.py). The CDC's own "Missing" and
+# "Unknown" stay valid values for scoring CDC files, where they mean what the CDC meant.
+REQUEST_FIELDS: tuple[str, ...] = (*MODEL_INPUTS, RACE)
+REQUIRED_FIELDS: tuple[str, ...] = ("age_group",)
+OPTIONAL_FIELDS: tuple[str, ...] = tuple(c for c in REQUEST_FIELDS if c not in REQUIRED_FIELDS)
 
 
 def model_values(model: str, feature: str) -> tuple[str, ...]:
@@ -159,10 +175,16 @@ def model_values(model: str, feature: str) -> tuple[str, ...]:
 
 
 def model_for(record: dict[str, str]) -> str:
-    """Which model scores a record of canonical values: in-hospital only when both hospital answers are Yes/No."""
-    known = all(record.get(f) in HOSPITAL_KNOWN_VALUES for f in HOSPITAL_FIELDS)
-    return IN_HOSPITAL_MODEL if known else INTAKE_MODEL
+    """Which model scores a record of canonical values: in-hospital only when both hospital answers are Yes/No;
+    otherwise the race-aware intake model when race/ethnicity is given, else the race-blind intake model."""
+    if all(record.get(f) in HOSPITAL_KNOWN_VALUES for f in HOSPITAL_FIELDS):
+        return IN_HOSPITAL_MODEL
+    return INTAKE_RACE_MODEL if record.get(RACE) is not None else INTAKE_MODEL
 
+
+# An answer with fewer training (+ validation) patients than this behind it is marked extrapolated:
+# its risk comes from the model's structure, not from patients like it.
+EXTRAPOLATED_BELOW_PATIENTS = 20
 
 # Age groups along which risk may only rise (children under 10 are excluded: infants can be
 # at higher risk than teenagers, and the data show it).

@@ -1,8 +1,9 @@
 """Azure ML scoring script (also served locally by `azmlinfsrv --entry_script model/score.py`).
 
-Contract (docs/scoring_contract.md): POST `{"data": [record, ...]}` →
-`{"model_version", "data_period", "results": [{"probability", "risk_band", "interval", "model",
-"extrapolated"}, ...]}`; anything the client gets wrong → HTTP 400 `{"error": "<what and how to fix it>"}`.
+Contract (docs/scoring_contract.md): POST `{"data": [record, ...]}` (only `age_group` required; a field
+that is not known is left out) → `{"model_version", "data_period", "results": [{"probability", "risk_band",
+"interval", "probability_if_unrecorded_survived", "interval_if_unrecorded_survived", "model", "extrapolated",
+"inputs_used"}, ...]}`; anything the client gets wrong → HTTP 400 `{"error": "<what and how to fix it>"}`.
 
 Why `@rawhttp`: an undecorated or `@input_schema`-decorated run() lets the server
 parse the body, and its own errors come back as `{"message": ...}`, 415 for a
@@ -46,6 +47,10 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 # stalled client cannot hold a server thread (docs/scoring_contract.md).
 BODY_TIMEOUT_ENV = "RISK_BODY_READ_TIMEOUT_S"
 BODY_READ_TIMEOUT_S = float(os.environ.get(BODY_TIMEOUT_ENV) or 10.0)
+# The request line and headers must arrive within this time (the connection is closed otherwise):
+# gunicorn itself has no such limit (model.request_body.install_header_deadline).
+HEADER_TIMEOUT_ENV = "RISK_HEADER_READ_TIMEOUT_S"
+HEADER_READ_TIMEOUT_S = float(os.environ.get(HEADER_TIMEOUT_ENV) or 5.0)
 _LOOKUP: lookup.RiskLookup | None = None
 _COLLECTOR: datacollect.ScoringCollector | None = None
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -59,9 +64,11 @@ def init() -> None:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: point it at a model directory (python -m model.train).")
     _LOOKUP = lookup.RiskLookup.from_model_dir(Path(root))
     _LOOKUP.score_records([lookup.example_record()])  # warm the code path before the first request
-    _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.table)
+    _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.request_probability)
     _register_openapi_schema()
-    logger.info("model %s ready (%d combinations)", _LOOKUP.model_version, len(_LOOKUP.table))
+    if not request_body.install_header_deadline(HEADER_READ_TIMEOUT_S):
+        logger.warning("no header-read deadline: not gunicorn's gthread worker (see deploy/server_settings.py)")
+    logger.info("model %s ready (%d request combinations)", _LOOKUP.model_version, len(_LOOKUP.request_probability))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> AMLResponse:
@@ -99,12 +106,13 @@ def _handle(request: Any) -> AMLResponse:
         return _error(503, "The model is not loaded yet; retry shortly.")
     try:
         body = request_body.read_body(request.environ, request.stream, MAX_BODY_BYTES, BODY_READ_TIMEOUT_S)
+        request_body.check_json_items(body, MAX_RECORDS, len(lookup.ACCEPTED_FIELDS) + 1)  # before json.loads
     except request_body.BodyError as exc:  # gunicorn drains (for at most 5 s) or closes the connection
         return _error(exc.status, str(exc))
     if not body:
         return _error(400, 'The request body is empty. Send JSON: {"data": [{...}, ...]}.')
     try:
-        payload = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+        payload = json.loads(request_body.take_text(body), object_pairs_hook=_no_duplicate_keys)  # frees body
     except DuplicateKeyError as exc:
         return _error(400, str(exc))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -166,8 +174,11 @@ def openapi_examples() -> tuple[dict[str, Any], dict[str, Any]]:
                 "probability": 0.0123,
                 "risk_band": "moderate",
                 "interval": [0.0101, 0.0149],
+                "probability_if_unrecorded_survived": 0.0088,
+                "interval_if_unrecorded_survived": [0.0072, 0.0106],
                 "model": "intake",
                 "extrapolated": False,
+                "inputs_used": list(example),
             }
         ],
     }
@@ -190,7 +201,7 @@ def _register_openapi_schema() -> None:
     get_input_schema(run)["required"] = ["data"]
     record = data["items"]
     properties = record.setdefault("properties", {})
-    for name in lookup.ACCEPTED_FIELDS:  # optional hospital fields and the ignored race field too
+    for name in lookup.ACCEPTED_FIELDS:  # every field but age is optional (left out = not known)
         feature = schema.FEATURES_BY_NAME[name]
         properties.setdefault(name, {"type": "string"})
         properties[name]["enum"] = list(feature.values)

@@ -34,11 +34,9 @@ class Split:
 
     def for_model(self, model: str) -> Split:
         """The rows a model is trained and judged on: in-hospital needs both hospital answers as Yes/No."""
-        if model == schema.INTAKE_MODEL:
+        if model != schema.IN_HOSPITAL_MODEL:
             return self
-        keep = np.ones(len(self.frame), dtype=bool)
-        for column in schema.HOSPITAL_FIELDS:
-            keep &= self.frame[column].isin(schema.HOSPITAL_KNOWN_VALUES).to_numpy()
+        keep = hospital_known(self.frame)
         return Split(self.frame[keep].reset_index(drop=True), self.y[keep], self.w[keep])
 
     def weighted(self, model: str) -> Weighted:
@@ -53,10 +51,57 @@ class Split:
         }
 
 
+def hospital_known(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with both hospital answers Yes/No: the in-hospital model's patients."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column in schema.HOSPITAL_FIELDS:
+        keep &= frame[column].isin(schema.HOSPITAL_KNOWN_VALUES).to_numpy()
+    return keep
+
+
+def recording_data(known: tuple[Split, ...], unknown: tuple[pd.DataFrame, ...], model: str) -> Weighted:
+    """A model's cases labelled 1 = outcome recorded, 0 = never recorded (weights: cases), over its inputs."""
+    inputs = schema.MODEL_FEATURES[model]
+    frames, labels, weights = [], [], []
+    for split in known:
+        part = split.for_model(model)
+        frames.append(part.frame[list(inputs)])
+        labels.append(np.ones(len(part.frame), dtype=np.int8))
+        weights.append(part.w)
+    for frame in unknown:
+        rows = frame[hospital_known(frame)] if model == schema.IN_HOSPITAL_MODEL else frame
+        frames.append(rows[list(inputs)])
+        labels.append(np.zeros(len(rows), dtype=np.int8))
+        weights.append(rows["w"].to_numpy(np.float64))
+    frame = pd.concat(frames, ignore_index=True)
+    return Weighted.collapse(frame, np.concatenate(labels), np.concatenate(weights), inputs)
+
+
 def known_intake_outcomes(counts: pd.DataFrame) -> pd.DataFrame:
     """Rows of the intake population with a known outcome: the patients every model learns from."""
     keep = counts[INTAKE_POPULATION] & ((counts["deaths"] + counts["survivors"]) > 0)
     return counts[keep].reset_index(drop=True)
+
+
+def split_unknown_outcomes(
+    counts: pd.DataFrame, seed: int, shares: tuple[float, ...] = SPLIT_SHARES
+) -> tuple[pd.DataFrame, ...]:
+    """The intake population's cases with NO recorded outcome, split at patient level like the known ones.
+
+    One frame per split: SPLIT_COLUMNS plus `w` (cases). Each combination's unknown-outcome cases are
+    dealt out multinomially with the same shares, from a random stream of its own (seed, 1), so the
+    split of the known-outcome patients (`split_counts`, same seed) stays exactly what it was: together
+    they are a patient-level split of every case. Used to learn which cases get an outcome recorded.
+    """
+    rows = counts[counts[INTAKE_POPULATION] & (counts["unknown_outcome"] > 0)].reset_index(drop=True)
+    rng = np.random.default_rng([seed, 1])
+    dealt = rng.multinomial(rows["unknown_outcome"].to_numpy(dtype=np.int64), shares)
+    columns = rows[list(SPLIT_COLUMNS)]
+    parts = []
+    for k in range(len(shares)):
+        part = columns.assign(w=dealt[:, k].astype(np.float64))
+        parts.append(part[part["w"] > 0].reset_index(drop=True))
+    return tuple(parts)
 
 
 def split_counts(counts: pd.DataFrame, seed: int, shares: tuple[float, ...] = SPLIT_SHARES) -> tuple[Split, ...]:

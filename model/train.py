@@ -28,14 +28,14 @@ from typing import Any
 
 import pandas as pd
 
-from model import artifact, evaluate, reporting, schema
+from model import artifact, evaluate, period_validation, reporting, schema
 from model.candidates import CANDIDATES
 from model.exit_codes import BAD_INPUT, guarded
-from model.fitting import FittedModel, Weighted, fit_model
+from model.fitting import FittedModel, Weighted, attach_recording, fit_model
 from model.loader import DataError, LoadReport, load_counts
 from model.model_card import build_card, card_markdown, temporal_text
 from model.provenance import is_synthetic
-from model.splits import Split, known_intake_outcomes, split_counts
+from model.splits import Split, known_intake_outcomes, recording_data, split_counts, split_unknown_outcomes
 
 # Below these, metrics on the held-out splits are noise: stop and say so.
 MIN_DEATHS_PER_HELD_OUT_SPLIT = 30
@@ -149,11 +149,14 @@ def train(
 ) -> dict[str, Any]:
     """Run the whole pipeline on `data` and write the artifact to `out`; return the model card."""
     progress = progress or Progress()
+    artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     counts, report, known = _read(data, progress)
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
-    fitted, evaluation, skipped = _fit_and_evaluate(splits, seed, candidates, progress)
-    tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic)
+    unknown = split_unknown_outcomes(counts, seed)
+    fitted, evaluation, skipped = _fit_and_evaluate(splits, unknown, seed, candidates, progress)
+    periods = period_validation.validate(known, fitted, seed)  # leave-one-month-out; widens intervals by tau
+    tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic, seed=seed)
     # The chosen candidate refitted on earlier months: the question is how *this* model ages.
     temporal = reporting.temporal_validation(known, seed=seed, names=[fitted[schema.INTAKE_MODEL].candidate])
     progress(f"temporal validation: {temporal_text(temporal)}")
@@ -174,12 +177,13 @@ def train(
         temporal=temporal,
         tables=tables,
         seed=seed,
-    )
+        recording=reporting.recording_summary(splits, unknown),
+    ) | {"period_validation": periods}
     artifact.write_artifact(
         out,
         risk_tables={name: model.table for name, model in fitted.items()},
         card=card,
-        card_markdown=card_markdown(card),
+        card_markdown=card_markdown(card) + period_validation.markdown(periods),
         tables=tables,
         training_distribution=reporting.training_distribution(splits[0], fitted),
     )
@@ -203,13 +207,21 @@ def _read(data: Path, progress: Progress) -> tuple[pd.DataFrame, LoadReport, pd.
 
 
 def _fit_and_evaluate(
-    splits: tuple[Split, ...], seed: int, candidates: list[str] | None, progress: Progress
+    splits: tuple[Split, ...],
+    unknown: tuple[pd.DataFrame, ...],
+    seed: int,
+    candidates: list[str] | None,
+    progress: Progress,
 ) -> tuple[dict[str, FittedModel], dict[str, _Evaluation], dict[str, dict[str, Any]]]:
-    """Fit and test each model the splits can support; the others are skipped with the reason for the card."""
+    """Fit and test each model the splits can support; the others are skipped with the reason for the card.
+
+    Each fitted table also gets its outcome-recording share, learned on the training and validation
+    cases (`unknown`: the cases without a recorded outcome, split like the known ones).
+    """
     fitted: dict[str, FittedModel] = {}
     evaluation: dict[str, _Evaluation] = {}
     skipped: dict[str, dict[str, Any]] = {}
-    for model in (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL):
+    for model in (schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL):
         shortfall = too_few_for(model, splits)
         if shortfall:
             skipped[model] = {"label": schema.MODEL_LABELS[model], "trained": False, "reason": shortfall}
@@ -218,6 +230,7 @@ def _fit_and_evaluate(
         fitted[model] = fit_model(
             model, splits[0].weighted(model), splits[1].weighted(model), seed=seed, names=candidates, progress=progress
         )
+        attach_recording(fitted[model], recording_data(splits[:2], unknown[:2], model), seed)
         evaluation[model] = evaluate_model(fitted[model], splits[2], seed)
         _describe(model, fitted[model], evaluation[model][0], progress)
     return fitted, evaluation, skipped
@@ -230,12 +243,14 @@ def _card_tables(
     splits: tuple[Split, ...],
     *,
     synthetic: bool,
+    seed: int = DEFAULT_SEED,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, Any]]:
     """The artifact's tables (intake, in-hospital with its prefix, ICU, period), the ICU card and the period."""
     tables = dict(evaluation[schema.INTAKE_MODEL][1])
-    if schema.IN_HOSPITAL_MODEL in evaluation:
-        tables.update({f"in_hospital_{k}": v for k, v in evaluation[schema.IN_HOSPITAL_MODEL][1].items()})
-    icu_card, icu_table = reporting.icu_need(counts, fitted[schema.INTAKE_MODEL], splits[2], tables["thresholds"])
+    for model in (schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL):
+        if model in evaluation:
+            tables.update({f"{model}_{k}": v for k, v in evaluation[model][1].items()})
+    icu_card, icu_table = reporting.icu_need(counts, fitted[schema.INTAKE_MODEL], splits, tables["thresholds"], seed)
     if icu_table is not None:
         tables["icu_by_threshold"] = icu_table
     period = reporting.period_summary(counts, synthetic=synthetic)
@@ -253,7 +268,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="CDC case surveillance file (CSV, CSV.gz or Parquet; any schema version). "
         f"Default: the bundled real first-wave extract ({DEFAULT_DATA.name}).",
     )
-    parser.add_argument("--out", type=Path, default=artifact.DEFAULT_MODEL_DIR, help="model directory to write")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=artifact.DEFAULT_MODEL_DIR,
+        help="model directory to write: a new or empty folder, or an earlier model (replaced once the new one "
+        "is complete); a folder holding anything else is refused",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the split, the models and bootstrap")
     parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), help="candidate models to compare")
     parser.add_argument(
@@ -274,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"--data {args.data}: no such file. Give the path of a CDC case surveillance file.")
         synthetic = args.synthetic or is_synthetic(args.data)
         train(args.data, args.out, synthetic=synthetic, seed=args.seed, candidates=args.candidates, progress=progress)
-    except (DataError, TrainingError) as exc:
+    except (DataError, TrainingError, artifact.OutDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
     return 0

@@ -144,7 +144,10 @@ def test_managed_endpoint_uses_the_managed_identity_and_no_key() -> None:
     env = _env(doc)
     assert env["RISK_ENDPOINT_AUTH"]["value"] == "aad" and "RISK_ENDPOINT_KEY" not in env
     assert env["AZURE_CLIENT_ID"]["value"] == DashboardSettings().identity_client_id
-    assert [x["name"] for x in doc["properties"]["configuration"]["secrets"]] == ["streamlit-secrets"]
+    assert [x["name"] for x in doc["properties"]["configuration"]["secrets"]] == [
+        "streamlit-secrets",
+        "microsoft-provider-authentication-secret",
+    ]
     assert list(doc["identity"]["userAssignedIdentities"]) == [DashboardSettings().identity_id]
 
 
@@ -187,7 +190,7 @@ def test_cli_renders_the_app_yaml(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "az containerapp create --name covid19-risk-dashboard --resource-group rg-risk --yaml" in proc.stdout
+    assert "az containerapp update --name covid19-risk-dashboard --resource-group rg-risk --yaml" in proc.stdout
     doc = yaml.safe_load((tmp_path / "dashboard-containerapp.yml").read_text())
     assert doc["properties"]["template"]["scale"]["maxReplicas"] == 3
 
@@ -246,7 +249,7 @@ def test_fetch_needs_an_explicit_version(reference: str) -> None:
 def test_fetch_failure_says_what_to_check(tmp_path: Path) -> None:
     client = fake_client(tmp_path, fail=PermissionError("AuthorizationFailed"))
     env = {"RISK_AZUREML_MODEL": "covid19-death-risk:7", "RISK_MODEL_DIR": str(tmp_path / "m")}
-    with pytest.raises(ModelFetchError, match="AzureML Data Scientist role"):
+    with pytest.raises(ModelFetchError, match="Storage Blob Data Reader on its storage account"):
         fetch_if_configured(env, client)
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -34,10 +34,16 @@ def _read_strings(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
+def _endpoint_results(url: str, rows: pd.DataFrame, columns: dict[str, str]) -> list[dict]:
+    """Score the rows' raw input cells (race/ethnicity too when mapped) through the real endpoint client.
+
+    A file's empty cell is the CDC's "Missing" (a request must say so)."""
+    records = [{c: str(row[columns[c]]).strip() or schema.MISSING for c in columns} for _, row in rows.iterrows()]
+    return _client(url).score(records).results
+
+
 def _endpoint_probabilities(url: str, rows: pd.DataFrame, columns: dict[str, str]) -> np.ndarray:
-    """Score the rows' raw model-input cells through the real endpoint client."""
-    records = [{c: str(row[columns[c]]) for c in schema.MODEL_INPUTS} for _, row in rows.iterrows()]
-    return np.array([r["probability"] for r in _client(url).score(records).results])
+    return np.array([r["probability"] for r in _endpoint_results(url, rows, columns)])
 
 
 def test_legacy_file_scores_like_the_endpoint(
@@ -68,7 +74,10 @@ def test_legacy_file_scores_like_the_endpoint(
     if summary["rejected"] == 0:
         pd.testing.assert_frame_equal(scored[list(source.columns)], source)
     sample = scored.sample(n=SAMPLE, random_state=1)
-    expected = _endpoint_probabilities(local_endpoint.scoring_url, sample, {c: c for c in schema.MODEL_INPUTS})
+    race = {schema.RACE: "Race and ethnicity (combined)"}  # the 2020 spelling of the column
+    expected = _endpoint_probabilities(
+        local_endpoint.scoring_url, sample, {**{c: c for c in schema.MODEL_INPUTS}, **race}
+    )
     np.testing.assert_array_equal(sample["probability"].to_numpy(), expected)
     assert (sample["risk_band"].to_numpy() == lookup.risk_bands(expected)).all()
     assert (sample["flagged"].to_numpy() == (expected >= summary["threshold"])).all()
@@ -101,8 +110,13 @@ def test_generated_file_scores_like_the_endpoint(model_dir: Path, local_endpoint
     assert math.isclose(probability.sum(), summary["expected_deaths"], rel_tol=1e-9)
     assert summary["flagged"] == int((probability >= 0.1).sum())
     sample = scored.sample(n=SAMPLE, random_state=2)
-    expected = _endpoint_probabilities(local_endpoint.scoring_url, sample, {c: c for c in schema.MODEL_INPUTS})
-    np.testing.assert_array_equal(sample["probability"].astype(float).to_numpy(), expected)
+    # The generated file has a race column: the race-aware model scores it, as the endpoint does with race given.
+    results = _endpoint_results(local_endpoint.scoring_url, sample, {c: c for c in schema.REQUEST_FIELDS})
+    np.testing.assert_array_equal(sample["probability"].astype(float).to_numpy(), [r["probability"] for r in results])
+    low = sample["probability_if_unrecorded_survived"].astype(float).to_numpy()
+    np.testing.assert_array_equal(low, [r["probability_if_unrecorded_survived"] for r in results])
+    assert (low <= sample["probability"].astype(float).to_numpy()).all()
+    assert {r["model"] for r in results} <= {schema.INTAKE_RACE_MODEL, schema.IN_HOSPITAL_MODEL}
 
 
 BAD_ROWS = """age_group,sex,current_status,medcond_yn,hosp_yn,icu_yn,death_yn
@@ -257,9 +271,8 @@ def test_batch_driver_files_mode(
     batch_driver.init()
     summary = batch_driver.run([str(legacy_cdc_file)])
     assert summary.to_dict("records")[0]["rows_read"] == 11_549
-    scored = pq.read_table(output / "cdc_case_surveillance_extract_11549.scored.parquet").to_pandas()
-    assert (
-        len(scored) + pq.read_metadata(output / "cdc_case_surveillance_extract_11549.rejects.parquet").num_rows
-        == 11_549
-    )
+    stem = batch_driver.output_stem(legacy_cdc_file)
+    assert stem.startswith("cdc_case_surveillance_extract_11549-")
+    scored = pq.read_table(output / f"{stem}.scored.parquet").to_pandas()
+    assert len(scored) + pq.read_metadata(output / f"{stem}.rejects.parquet").num_rows == 11_549
     assert (scored["flagged"] == (scored["probability"] >= 0.2)).all()

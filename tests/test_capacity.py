@@ -34,7 +34,16 @@ ICU_TABLE = pd.DataFrame(
         "death_rate_unflagged": [0.0, 0.0025, 0.0066667, 0.0126316, 0.0198980, 0.03],
     }
 )
+# Every row adds up to 0.04 ICU admissions per reported case (lower end) and 0.12 (upper end): total demand does not
+# depend on the threshold. Here the reported cases are the known-outcome ones, so both flagged shares agree.
+_rest = (1 - ICU_TABLE["flagged_share"]).where(ICU_TABLE["flagged_share"] < 1, 1.0)
+ICU_TABLE["icu_rate_unflagged"] = (0.04 - ICU_TABLE["flagged_share"] * ICU_TABLE["icu_rate_flagged"]) / _rest
+ICU_TABLE["case_flagged_share"] = ICU_TABLE["flagged_share"]
+ICU_TABLE["icu_rate_flagged_upper"] = 3 * ICU_TABLE["icu_rate_flagged"]
+ICU_TABLE["icu_rate_unflagged_upper"] = 3 * ICU_TABLE["icu_rate_unflagged"]
 NEED = capacity.need_from_icu_table(ICU_TABLE)
+NEED_UPPER = capacity.need_from_icu_table(ICU_TABLE, "upper")
+CHANCE_ONLY = capacity.Uncertainty(None, 0.0, 0.0)
 
 
 def _scenario(**changes: object) -> capacity.Scenario:
@@ -103,36 +112,60 @@ def test_saturation_day_is_the_first_day_over_the_beds() -> None:
     assert capacity.saturation_day(np.array([0.0, 0.2]), 0) == 1
 
 
-def test_doubling_saturates_earlier_than_flat_and_later_for_a_higher_threshold() -> None:
+def test_total_demand_is_the_same_at_every_threshold_and_the_flagged_part_below_it() -> None:
+    s = _scenario(beds=30, days=120, doubling_days=30.0, census=4, delay_days=2.0)
+    totals = []
+    for t in (0.0, 0.01, 0.05, 0.10, 0.30, 0.7):
+        need = capacity.need_at(NEED, t)
+        assert need.icu_per_case == pytest.approx(0.04)
+        p = capacity.project(s, need, band=False)
+        d = p.days
+        assert (d["admissions"] + d["admissions_unflagged"]).to_numpy() == pytest.approx(0.04 * s.cases(s.delay_days))
+        if t > 0:
+            assert (d["census_flagged"] < d["census"]).all() and (d["admissions"] < 0.04 * s.cases(2.0)).all()
+        totals.append((p.days["census"].to_numpy(), p.saturation_day, p.erlang_b))
+    for census, day, blocked in totals[1:]:
+        assert census == pytest.approx(totals[0][0]) and day == totals[0][1] and blocked == pytest.approx(totals[0][2])
+    upper = capacity.project(s, capacity.need_at(NEED_UPPER, 0.05), band=False)
+    assert upper.days["census"].iloc[-1] > 2 * totals[0][0][-1]
+
+
+def test_doubling_saturates_earlier_than_flat_and_halving_later() -> None:
     need = capacity.need_at(NEED, 0.05)
-    flat = capacity.project(_scenario(beds=30, days=120), need, band=False)
-    doubling = capacity.project(_scenario(beds=30, days=120, doubling_days=14.0), need, band=False)
-    halving = capacity.project(_scenario(beds=30, days=120, doubling_days=-30.0), need, band=False)
+    flat = capacity.project(_scenario(beds=60, days=120), need, band=False)
+    doubling = capacity.project(_scenario(beds=60, days=120, doubling_days=14.0), need, band=False)
+    halving = capacity.project(_scenario(beds=60, days=120, doubling_days=-30.0), need, band=False)
     assert flat.saturation_day is not None and doubling.saturation_day is not None
     assert doubling.saturation_day < flat.saturation_day
     assert halving.saturation_day is None or halving.saturation_day > flat.saturation_day
 
-    days = {}
-    for t in (0.01, 0.05, 0.10):
-        p = capacity.project(_scenario(beds=30, days=120, doubling_days=14.0), capacity.need_at(NEED, t), band=False)
-        assert p.saturation_day is not None
-        days[t] = p.saturation_day
-    assert days[0.01] < days[0.05] < days[0.10]
 
-
-def test_threshold_that_just_fits_is_the_highest_recall_within_the_beds() -> None:
-    s = _scenario(beds=60, days=45, doubling_days=60.0, census=5)
-    fit = capacity.threshold_that_fits(s, NEED)
+def test_threshold_that_fits_the_surveillance_team_is_the_highest_recall_within_it() -> None:
+    s = _scenario(days=45, doubling_days=60.0)
+    team = capacity.Surveillance(follow_days=10, capacity=350)
+    fit = capacity.surveillance_fit(s, team, NEED)
+    # Peak cases followed: the last 10 days' cases on day 45, ≈ 3,190; 350 fit a flagged share up to 0.11.
     assert fit.status == "fits" and fit.need is not None and fit.need.threshold == 0.05
-    assert capacity.project(s, fit.need, band=False).saturation_day is None
-    lower = NEED[NEED["threshold"] < fit.need.threshold]
-    assert not lower.empty
-    for t in lower["threshold"]:  # every threshold that catches more deaths overflows
-        assert capacity.project(s, capacity.need_at(NEED, t), band=False).saturation_day is not None
+    assert capacity.project(s, fit.need, surveillance=team, band=False).peak_surveillance <= 350
+    for t in NEED[NEED["threshold"] < 0.05]["threshold"]:  # every threshold that catches more deaths overflows
+        load = capacity.project(s, capacity.need_at(NEED, t), surveillance=team, band=False).peak_surveillance
+        assert load > 350
+    roomy = capacity.surveillance_fit(s, capacity.Surveillance(10, 10**6), NEED)
+    assert roomy.status == "fits_all" and roomy.need is not None and roomy.need.threshold == 0.0
+    # Flagging nobody (recall 0) is never offered as the threshold that fits.
+    tiny = capacity.surveillance_fit(s, capacity.Surveillance(10, 5), NEED)
+    assert tiny.status == "none" and tiny.need is None
 
-    assert capacity.threshold_that_fits(_scenario(beds=100_000), NEED).status == "fits_all"
-    blocked = capacity.threshold_that_fits(_scenario(beds=10, census=25), NEED)
-    assert blocked.status == "none" and blocked.need is None and blocked.blocked_by_today
+
+def test_surveillance_load_is_flagged_cases_of_the_last_follow_days() -> None:
+    s = _scenario(days=20, doubling_days=10.0)
+    need = capacity.need_at(NEED, 0.05)
+    p = capacity.project(s, need, surveillance=capacity.Surveillance(7, 100), band=False)
+    for day in (0, 6, 20):
+        window = [200 * 2 ** ((day - j) / 10) for j in range(7)]  # before today too: the same growth held
+        assert p.days["under_surveillance"].iloc[day] == pytest.approx(0.10 * sum(window))
+    flat = capacity.project(_scenario(), need, surveillance=capacity.Surveillance(14, 100), band=False)
+    assert flat.days["under_surveillance"].to_numpy() == pytest.approx(200 * 0.10 * 14)  # Little's law
 
 
 # --- Erlang-B -----------------------------------------------------------------------------------------------------
@@ -168,10 +201,50 @@ def test_erlang_b_edges_and_bad_input() -> None:
         capacity.erlang_b(5.0, -1)
 
 
+def _erlang_b_recursion(load: float, servers: int) -> float:
+    blocked = 1.0
+    for n in range(1, servers + 1):
+        blocked = load * blocked / (n + load * blocked)
+    return blocked
+
+
+@pytest.mark.parametrize(
+    ("load", "servers"),
+    [(4000.3, 4999), (6000.0, 5001), (5500.0, 6000), (1e5, 5001), (20_000.5, 20_000), (3.0, 12), (50.0, 40)],
+)
+def test_erlang_b_in_log_space_equals_its_recursion(load: float, servers: int) -> None:
+    # Above RECURSION_SERVERS beds erlang_b sums the unrolled recursion in log space, over a window only.
+    assert capacity._erlang_b_log(load, servers) == pytest.approx(_erlang_b_recursion(load, servers), rel=1e-8)
+    assert capacity.erlang_b(load, servers) == pytest.approx(_erlang_b_recursion(load, servers), rel=1e-8)
+
+
 def test_beds_for_blocking_is_the_fewest_that_meet_the_target() -> None:
-    for load in (0.5, 10.0, 25.1, 300.0):
+    for load in (0.0, 0.5, 10.0, 25.1, 300.0, 7_000.0, 250_000.0):
         n = capacity.beds_for_blocking(load, 0.01)
-        assert capacity.erlang_b(load, n) <= 0.01 < capacity.erlang_b(load, n - 1) if n else True
+        assert n is not None
+        assert capacity.erlang_b(load, n) <= 0.01 < capacity.erlang_b(load, n - 1)
+    assert capacity.beds_for_blocking(2_000_000.0, 0.01) is None  # more than MAX_BEDS: said, not searched for
+    assert capacity.beds_text(None) == "more than 1,000,000" and capacity.beds_text(59) == "59"
+
+
+def _python(code: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter that is killed after `timeout` s (subprocess.run kills it on expiry)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_beds_search_is_bounded_for_any_load_the_inputs_allow() -> None:
+    """Regression (issue 22 #1): a load of 5.9e10 looped for hours; now the answer is "more than 1,000,000"."""
+    code = (
+        "import time; from model import capacity as c; t = time.perf_counter(); "
+        "print(c.beds_for_blocking(5.9e10, 0.01), c.beds_for_blocking(1e9 * 0.12 * 365, 0.01), "
+        "round(c.erlang_b(5.9e10, 1_000_000), 6), time.perf_counter() - t)"
+    )
+    proc = _python(code, timeout=30)
+    none_1, none_2, blocked, seconds = proc.stdout.split()
+    assert (none_1, none_2, blocked) == ("None", "None", "0.999983"), proc.stderr
+    assert float(seconds) < 1.0
 
 
 # --- the stochastic band ------------------------------------------------------------------------------------------
@@ -189,15 +262,37 @@ def _exact_quantiles(new_mean: float, today: int, stay: float, q: tuple[float, f
 def test_band_contains_the_expected_census_and_is_reproducible_per_seed() -> None:
     s = _scenario(census=10, doubling_days=21.0, delay_days=2.0, days=60, los_shape=2.0)
     need = capacity.need_at(NEED, 0.05)
-    p = capacity.project(s, need, seed=11)
+    p = capacity.project(s, need, uncertainty=CHANCE_ONLY, seed=11)
     assert p.band is not None and p.band.method == "patients"
     days = p.days
     assert (days["census_p05"] <= days["census"]).all() and (days["census"] <= days["census_p95"]).all()
     assert (days["census_p95"] > days["census_p05"]).all()
-    again = capacity.project(s, need, seed=11)
+    again = capacity.project(s, need, uncertainty=CHANCE_ONLY, seed=11)
     pd.testing.assert_frame_equal(days, again.days)
-    other = capacity.project(s, need, seed=12)
+    other = capacity.project(s, need, uncertainty=CHANCE_ONLY, seed=12)
     assert not np.array_equal(days["census_p95"], other.days["census_p95"])
+
+
+def test_band_draws_the_icu_share_stay_and_growth_within_their_ranges() -> None:
+    s = _scenario(doubling_days=30.0, days=60, census=10)
+    need = capacity.need_at(NEED, 0.05)
+    u = capacity.Uncertainty((0.04, 0.12), los_spread=0.3, growth_spread=0.01)
+    draws = capacity.draw_parameters(s, need.icu_per_case, u, 4000, seed=1)
+    assert draws.icu_per_case.min() >= 0.04 and draws.icu_per_case.max() <= 0.12
+    assert draws.los_days.min() >= 9 * 0.7 and draws.los_days.max() <= 9 * 1.3
+    rate = math.log(2) / 30
+    assert draws.growth_rate.min() >= rate - 0.01 and draws.growth_rate.max() <= rate + 0.01
+    assert np.corrcoef([draws.icu_per_case, draws.los_days, draws.growth_rate]) == pytest.approx(np.eye(3), abs=0.06)
+    wide = capacity.project(s, need, uncertainty=u).days
+    chance = capacity.project(s, need, uncertainty=CHANCE_ONLY).days
+    assert ((wide["census_p95"] - wide["census_p05"]) > (chance["census_p95"] - chance["census_p05"]))[5:].all()
+    # Between the two ends: the band reaches from about the lower end's census to the upper end's.
+    upper = capacity.project(s, capacity.need_at(NEED_UPPER, 0.05), band=False).days["census"]
+    between = capacity.project(s, need, uncertainty=capacity.Uncertainty((0.04, 0.12), 0, 0)).days
+    assert (between["census_p05"] < 1.3 * between["census"])[10:].all() and (between["census_p95"] > 0.8 * upper)[
+        10:
+    ].all()
+    assert "4.00% to 12.00%" in u.describe(9) and "6.3 to 11.7 days" in u.describe(9)
 
 
 def test_simulated_census_follows_its_exact_distribution() -> None:
@@ -221,19 +316,19 @@ def test_simulated_census_follows_its_exact_distribution() -> None:
 def test_band_for_very_many_patients_samples_the_exact_law() -> None:
     s = _scenario(cases_per_day=100_000, days=365, census=300, beds=5000)
     need = capacity.need_at(NEED, 0.05)
-    p = capacity.project(s, need, seed=3)
+    p = capacity.project(s, need, uncertainty=CHANCE_ONLY, seed=3)
     assert p.band is not None and p.band.method == "census distribution" and p.band.saturation_days is None
     assert (p.days["census_p05"] <= p.days["census"]).all() and (p.days["census"] <= p.days["census_p95"]).all()
-    pd.testing.assert_frame_equal(p.days, capacity.project(s, need, seed=3).days)
+    pd.testing.assert_frame_equal(p.days, capacity.project(s, need, uncertainty=CHANCE_ONLY, seed=3).days)
 
 
 def test_runs_saturating_share_counts_paths_over_the_beds() -> None:
     s = _scenario(beds=25, days=90, census=5)
-    need = capacity.need_at(NEED, 0.05)  # 200 × 0.02 × 9 = 36 patients at steady state: nearly every run overflows
+    need = capacity.need_at(NEED, 0.05)  # 200 × 0.04 × 9 = 72 patients at steady state: nearly every run overflows
     p = capacity.project(s, need)
     assert p.band is not None and p.band.saturation_days is not None
     assert (p.band.saturation_days >= 0).mean() > 0.95
-    never = capacity.project(_scenario(beds=200, days=90), need)
+    never = capacity.project(_scenario(beds=250, days=90), need)
     assert never.band is not None and never.band.saturation_days is not None
     assert (never.band.saturation_days == -1).all()
 
@@ -253,13 +348,13 @@ def test_deaths_missed_per_day_and_cumulated() -> None:
 def test_missed_deaths_agree_between_icu_table_and_constant_share() -> None:
     # In a consistent table, deaths among unflagged per case = prevalence × (1 − recall).
     prevalence = 0.03
-    constant = capacity.need_from_constant_share(ICU_TABLE, prevalence, 0.25)
+    constant = capacity.need_from_constant(ICU_TABLE, prevalence, 0.25)
     assert constant["missed_deaths_per_case"].to_numpy() == pytest.approx(prevalence * (1 - ICU_TABLE["recall"]))
     assert NEED["missed_deaths_per_case"].to_numpy() == pytest.approx(
         constant["missed_deaths_per_case"].to_numpy(), abs=1e-6
     )
     assert constant["icu_per_case_flagged"].to_numpy() == pytest.approx(0.25 * ICU_TABLE["flagged_share"])
-    assert constant["icu_per_case_unflagged"].isna().all()
+    assert constant["icu_per_case_unflagged"].to_numpy() == pytest.approx(0.25 * (1 - ICU_TABLE["flagged_share"]))
 
 
 def test_need_at_follows_flag_equals_risk_at_least_threshold() -> None:
@@ -270,8 +365,8 @@ def test_need_at_follows_flag_equals_risk_at_least_threshold() -> None:
         assert got.flagged_share == expected["flagged_share"] and got.recall == expected["recall"]
         assert got.icu_per_case_flagged == pytest.approx(expected["flagged_share"] * expected["icu_rate_flagged"])
     above = capacity.need_at(NEED[NEED["threshold"] < 0.5], 0.7)  # above every stored score: nobody flagged
-    assert above.flagged_share == 0 and above.icu_per_case_flagged == 0
-    assert above.icu_per_case_unflagged == pytest.approx(0.02 * 0.45 + 0.98 * 0.0316)
+    assert above.flagged_share == 0 and above.case_flagged_share == 0 and above.icu_per_case_flagged == 0
+    assert above.icu_per_case_unflagged == pytest.approx(0.04)
     assert above.missed_deaths_per_case == pytest.approx(0.02 * 0.525 + 0.98 * 0.0198980)
 
 
@@ -283,7 +378,11 @@ def test_icu_table_problems_are_explained() -> None:
     with pytest.raises(capacity.CapacityInputError, match=r"negative .* icu_rate_unflagged"):
         capacity.need_from_icu_table(broken)
     with pytest.raises(capacity.CapacityInputError, match="between 0 and 1"):
-        capacity.need_from_constant_share(ICU_TABLE, 0.03, 1.5)
+        capacity.need_from_constant(ICU_TABLE, 0.03, 1.5)
+    with pytest.raises(capacity.CapacityInputError, match="lacks columns case_flagged_share"):
+        capacity.need_from_icu_table(ICU_TABLE.drop(columns=["case_flagged_share"]))  # a model trained before the ends
+    with pytest.raises(capacity.CapacityInputError, match="lower, upper"):
+        capacity.need_from_icu_table(ICU_TABLE, "middle")  # type: ignore[arg-type]
 
 
 def test_death_rate_note_states_the_rate_and_its_basis() -> None:
@@ -301,16 +400,61 @@ def test_death_rate_note_states_the_rate_and_its_basis() -> None:
 
 
 def test_steady_state_curve_and_saturation() -> None:
-    # beds by threshold row: 200 × flagged × icu rate × 8 days = 64, 51.2, 32, 24, 14.4, 0
-    curve = capacity.steady_state_curve(NEED, 200, 8, beds=30)
+    # followed by threshold row: 200 × flagged share × 8 days = 1600, 640, 160, 80, 32, 0
+    team = capacity.Surveillance(follow_days=8, capacity=100)
+    curve = capacity.steady_state_curve(NEED, 200, team)
     assert list(curve["recall"]) == sorted(curve["recall"])
-    assert dict(zip(curve["threshold"], curve["beds_needed"], strict=True))[0.05] == pytest.approx(32.0)
+    assert dict(zip(curve["threshold"], curve["under_surveillance"], strict=True))[0.05] == pytest.approx(160.0)
     sat = capacity.steady_state_saturation(curve)
-    assert sat.status == "saturates" and sat.threshold == 0.10 and sat.beds_needed == pytest.approx(24.0)
+    assert sat.status == "saturates" and sat.threshold == 0.10 and sat.under_surveillance == pytest.approx(80.0)
     assert sat.deaths_missed_per_day == pytest.approx(200 * 0.95 * 0.0126316)
-    assert capacity.steady_state_saturation(capacity.steady_state_curve(NEED, 200, 8, 64)).status == "never_saturates"
-    strict = capacity.steady_state_curve(NEED[NEED["threshold"] < 1.0], 200, 8, beds=10)
+    roomy = capacity.steady_state_curve(NEED, 200, capacity.Surveillance(8, 1600))
+    assert capacity.steady_state_saturation(roomy).status == "never_saturates"
+    strict = capacity.steady_state_curve(NEED[NEED["threshold"] < 1.0], 200, capacity.Surveillance(8, 10))
     assert capacity.steady_state_saturation(strict).status == "saturated_always"
+
+
+# --- growth: SIR and what the inputs support ------------------------------------------------------------------------
+
+
+def _sir_by_hand(cases: float, doubling: float, population: float, reported: float, infectious: float, days: int):
+    """The SIR recursion written out once more, scalar by scalar (CHIME's step), for comparison."""
+    g, gamma = 2 ** (1 / doubling) - 1, 1 / infectious
+    today = cases / reported
+    s_, i_ = population - today / g, today / (g + gamma)
+    beta = (g + gamma) / s_
+    out = []
+    for _ in range(days + 1):
+        new = beta * s_ * i_
+        out.append(reported * new)
+        s_, i_ = s_ - new, i_ + new - gamma * i_
+    return np.array(out)
+
+
+def test_sir_starts_at_todays_growth_and_runs_out_of_susceptibles() -> None:
+    s = _scenario(doubling_days=7.0, days=365, population=1e6, reported_share=0.1)
+    cases = s.cases()
+    assert cases == pytest.approx(_sir_by_hand(200, 7, 1e6, 0.1, 14, 365), rel=1e-9)
+    exponential = _scenario(doubling_days=7.0, days=10).cases()
+    assert cases[:4] == pytest.approx(exponential[:4], rel=0.01)  # the same growth today
+    peak = int(cases.argmax())
+    assert 10 < peak < 120 and cases[-1] < 0.01 * cases[peak]  # it peaks and dies out
+    assert cases.sum() < 0.1 * 1e6  # never more reported cases than reported share × population
+    assert capacity.Scenario(200, 40, 9, doubling_days=7.0, days=30, population=1e6).cases(shift=3.0)[0] == (
+        pytest.approx(200 * 2 ** (-3 / 7))
+    )  # before today: the same doubling time
+
+
+def test_sir_keeps_long_horizons_bounded_where_exponential_growth_is_not_supported() -> None:
+    need = capacity.need_at(NEED, 0.05)
+    runaway = capacity.project(_scenario(doubling_days=7.0, days=90), need, band=False)
+    assert runaway.unsupported_reason is not None and runaway.supported_until < 90
+    assert "100 times the beds" in runaway.unsupported_reason and "susceptible depletion" in runaway.unsupported_reason
+    assert runaway.shown["census"].max() <= 100 * 40 and runaway.peak_census <= 100 * 40
+    assert not runaway.days["supported"].iloc[-1] and runaway.days["supported"].iloc[runaway.supported_until]
+    sir = capacity.project(_scenario(doubling_days=7.0, days=365, population=1e5, reported_share=0.1), need)
+    assert sir.unsupported_reason is None and sir.supported_until == 365
+    assert capacity.project(_scenario(), need, band=False).unsupported_reason is None
 
 
 @pytest.mark.parametrize(
@@ -324,11 +468,18 @@ def test_steady_state_curve_and_saturation() -> None:
         ("delay_days", 100.0, "days from case report to ICU admission"),
         ("days", 0, "horizon"),
         ("doubling_days", 0.0, "leave it empty for flat growth"),
+        ("population", 0.0, "population must be a number from 1"),
+        ("population", 1_000.0, "population too small"),
     ],
 )
 def test_bad_inputs_are_explained(field: str, value: object, message: str) -> None:
+    growth = {"doubling_days": 7.0} if field == "population" else {}
     with pytest.raises(capacity.CapacityInputError, match=message):
-        _scenario(**{field: value})
+        _scenario(**{**growth, field: value})
+    with pytest.raises(capacity.CapacityInputError, match="needs a growing epidemic"):
+        _scenario(population=1e6)
+    with pytest.raises(capacity.CapacityInputError, match="spread of the mean stay"):
+        capacity.Uncertainty(None, 1.5)
 
 
 def test_runaway_growth_says_which_horizon_works() -> None:
@@ -340,9 +491,10 @@ def test_runaway_growth_says_which_horizon_works() -> None:
 # --- the CLI, as a subprocess on a trained model ---------------------------------------------------------------------
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The CLI as a subprocess; killed when `timeout` s pass (subprocess.run does that before raising)."""
     return subprocess.run(
-        [sys.executable, "-m", "model.capacity", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "model.capacity", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -352,38 +504,69 @@ def test_cli_json_matches_the_functions(model_dir: Path) -> None:
     proc = _cli(*args, "--threshold", "0.05", "--json", "--seed", "9")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert {"days", "saturation_day", "steady_state_census", "erlang_b"} <= out.keys()
-    assert len(out["days"]) == 61
-    assert {"day", "admissions", "census", "census_p05", "census_p95"} <= out["days"][0].keys()
+    assert {"days", "saturation_day", "steady_state_census", "erlang_b", "surveillance", "icu_end"} <= out.keys()
+    assert len(out["days"]) == 61 and out["icu_source"] == "model" and out["icu_end"] == "lower"
+    assert {"day", "admissions", "admissions_unflagged", "census", "census_p05", "census_p95"} <= out["days"][0].keys()
 
-    icu_csv = model_dir / "evaluation" / capacity.ICU_TABLE
-    thresholds = pd.read_csv(model_dir / "evaluation" / "thresholds.csv")
-    row = thresholds[thresholds["threshold"] >= 0.05].sort_values("threshold").iloc[0]
-    if icu_csv.exists():  # the model's ICU table is used whenever training wrote one
-        icu = pd.read_csv(icu_csv)
-        icu_row = icu[icu["threshold"] >= 0.05].sort_values("threshold").iloc[0]
-        assert out["icu_source"] == "model"
-        assert out["icu_per_case_flagged"] == pytest.approx(icu_row["flagged_share"] * icu_row["icu_rate_flagged"])
-        assert out["recall"] == pytest.approx(icu_row["recall"])
-    else:
-        assert out["icu_source"] == "constant share" and "no evaluation/icu_by_threshold.csv" in proc.stderr
-        assert out["icu_per_case_flagged"] == pytest.approx(row["flagged_share"] * capacity.DEFAULT_ICU_SHARE)
-        assert out["recall"] == pytest.approx(row["recall"])
+    icu = pd.read_csv(model_dir / "evaluation" / capacity.ICU_TABLE)
+    row = icu[icu["threshold"] >= 0.05].sort_values("threshold").iloc[0]
+    share = row["case_flagged_share"]
+    assert out["icu_per_case_flagged"] == pytest.approx(share * row["icu_rate_flagged"])
+    assert out["icu_per_case_unflagged"] == pytest.approx((1 - share) * row["icu_rate_unflagged"])
+    assert out["recall"] == pytest.approx(row["recall"])
+    total = out["icu_per_case"]
+    assert total == pytest.approx(out["icu_per_case_ends"]["lower"]) and total < out["icu_per_case_ends"]["upper"]
 
     s = capacity.Scenario(400, 30, 8, 2, 14, 6, 3, 60)
-    need = capacity.Need(0.05, out["flagged_share"], out["recall"], out["icu_per_case_flagged"], math.nan, 0.0, 0.0)
-    census = capacity.expected_census(capacity.admissions(s, need.icu_per_case_flagged), 6, 8, 2)
+    census = capacity.expected_census(capacity.admissions(s, total), 6, 8, 2)
     assert [d["census"] for d in out["days"]] == pytest.approx(census)
+    assert [d["admissions"] + d["admissions_unflagged"] for d in out["days"]] == pytest.approx(total * s.cases(3.0))
     assert out["saturation_day"] == capacity.saturation_day(census, 30)
-    load = 400 * out["icu_per_case_flagged"] * 8
+    load = 400 * total * 8
     assert out["steady_state_census"] == pytest.approx(load)
     assert out["erlang_b"] == pytest.approx(capacity.erlang_b(load, 30))
-    assert all(d["census_p05"] <= d["census"] <= d["census_p95"] for d in out["days"][1:])
+    assert out["beds_for_1pct_blocking"] == capacity.beds_for_blocking(load, 0.01)
     assert _cli(*args, "--threshold", "0.05", "--json", "--seed", "9").stdout == proc.stdout  # seeded
 
+    upper = json.loads(_cli(*args, "--icu-end", "upper", "--json").stdout)
+    assert upper["icu_end"] == "upper" and upper["icu_per_case"] == pytest.approx(out["icu_per_case_ends"]["upper"])
     text = _cli(*args[:2], "--cases-per-day", "200", "--beds", "40", "--los-days", "9")
     assert text.returncode == 0, text.stderr
     assert "First day over capacity" in text.stdout and "Erlang-B" in text.stdout and "outcome is known" in text.stdout
+    assert "lower end" in text.stdout and "Surveillance" in text.stdout
+
+
+def test_icu_need_from_the_real_file_is_near_cdcs_published_two_percent(model_dir: Path) -> None:
+    """Issue 19: the model trained on the bundled real file gave 229 ICU admissions a day for 1,000 cases (22.9%,
+    learnt from the 11.5% of cases with a recorded ICU answer). CDC: 2% of 1,320,488 cases (MMWR 2020;69(24))."""
+    proc = _cli("--model-dir", str(model_dir), "--cases-per-day", "1000", "--beds", "100", "--los-days", "9")
+    ends = []
+    for threshold in ("0", "0.02", "0.05", "0.3", "0.99"):
+        out = json.loads(_cli("--model-dir", str(model_dir), "--cases-per-day", "1000", "--beds", "100",
+                              "--los-days", "9", "--threshold", threshold, "--json").stdout)  # fmt: skip
+        day0 = out["days"][0]
+        assert 20 <= day0["admissions"] + day0["admissions_unflagged"] <= 30, out["icu_per_case"]
+        assert 0.01 <= out["icu_per_case"] <= 0.05
+        if float(threshold) > 0:
+            assert out["icu_per_case_flagged"] < out["icu_per_case"]  # the flagged part is below total demand
+        ends.append((out["icu_per_case"], out["steady_state_census"], out["saturation_day"]))
+    assert all(e == pytest.approx(ends[0]) for e in ends)  # total demand: the same at every threshold
+    assert proc.returncode == 0 and "day 0" not in proc.stdout.split("First day over capacity:")[1].split("\n")[0]
+    card = json.loads((model_dir / "model_card.json").read_text())["icu"]
+    assert card["ends"]["lower"]["icu_per_case_test"] < 0.05 < card["ends"]["upper"]["icu_per_case_test"] < 0.25
+
+
+def test_cli_answers_the_largest_inputs(model_dir: Path) -> None:
+    """Regression (issue 22 #1): this command hung for hours in beds_for_blocking (offered load 5.9e10).
+
+    A time limit, as a hang regression: the process is killed and the test fails if it does not answer.
+    """
+    args = ["--cases-per-day", "1e9", "--beds", "1000000", "--los-days", "365", "--json"]
+    proc = _cli("--model-dir", str(model_dir), *args, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["beds_for_1pct_blocking"] is None and out["beds_for_1pct_blocking_text"] == "more than 1,000,000"
+    assert out["unsupported_reason"] is None or "100 times the beds" in out["unsupported_reason"]
 
 
 @pytest.mark.parametrize(

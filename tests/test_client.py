@@ -447,6 +447,19 @@ BROKEN_200 = [
         "interval",
         id="bad-interval",
     ),
+    pytest.param(
+        {
+            "model_version": "v",
+            "results": [{"probability": 0.2, "risk_band": "high", "probability_if_unrecorded_survived": 0.3}],
+        },
+        "probability_if_unrecorded_survived",
+        id="low-end-above-risk",
+    ),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": 0.2, "risk_band": "high", "inputs_used": "age_group"}]},
+        "inputs_used",
+        id="inputs-used-not-a-list",
+    ),
     pytest.param([1, 2], "not an object", id="array"),
 ]
 

@@ -93,9 +93,13 @@ def test_monitoring_page_reads_an_uploaded_file(dashboard_env: str, tmp_path: Pa
     at.file_uploader[0].upload("shifted.csv", data.read_bytes()).run()
     at.button(key="monitor.run_file").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    # Outcomes are known (death_yn), so the verdict rests on performance: twice the deaths, same ranking.
+    # Outcomes are known (death_yn), so the verdict rests on performance: twice the deaths. The generator's
+    # case mix also puts ~5% of patients in combinations the real-data model saw fewer than 20 times, which
+    # the monitor judges as leaving the training support: either verdict is an update, never "ok".
     verdicts = [e.value for e in at.error]
-    assert any("Verdict: recalibrate" in v and "observed/expected" in v for v in verdicts), verdicts
+    assert any("Verdict: recalibrate" in v or "Verdict: retrain" in v for v in verdicts), verdicts
+    page_text = " ".join(str(m.value) for m in [*at.markdown, *at.caption, *at.error, *at.warning, *at.info])
+    assert "observed/expected deaths" in page_text.lower(), page_text[:2000]
     assert any("age_group: major shift" in w.value for w in at.warning), [w.value for w in at.warning]
     assert len(at.get("plotly_chart")) >= 3
 

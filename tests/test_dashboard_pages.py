@@ -7,6 +7,7 @@ not with the dashboard's own helpers, so a wrong lookup in the app fails the tes
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import math
@@ -15,12 +16,13 @@ import socket
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.client import EndpointClient, EndpointConfig
-from dashboard.ui import navigation
+from dashboard.ui import navigation, patient_form
 from deploy.local_endpoint import free_port, serve
 from model import schema
 from tests.app_pages import app_test, open_page, switch_to
@@ -60,17 +62,23 @@ def _fill(at: AppTest, values: dict[str, str]) -> None:
 
 
 def test_form_fields_come_from_schema(dashboard_env: str) -> None:
+    """Issue 19: "Not known" instead of the CDC's Missing/Unknown; race optional, "Not given" by default."""
     at = _run(PATIENT)
     keys = [b.key.removeprefix("intake.") for b in at.selectbox]
-    assert sorted(keys) == sorted(INTAKE), "at intake only the intake questions are asked"
+    assert sorted(keys) == sorted([*INTAKE, schema.RACE]), "at intake only the intake questions are asked"
     for name in INTAKE:
         feature = schema.FEATURES_BY_NAME[name]
         box = at.selectbox(key=f"intake.{name}")
         assert box.label == feature.label
-        assert list(box.options) == [feature.label_of(v) for v in feature.values]
-        assert box.value == feature.default
+        real = [feature.label_of(v) for v in feature.values if v not in ("Unknown", "Missing", "NA")]
+        assert list(box.options) == (real if name == "age_group" else ["Not known", *real])
+    assert at.selectbox(key="intake.medcond_yn").value == "Not known"
+    race = at.selectbox(key=f"intake.{schema.RACE}")
+    assert list(race.options) == ["Not given", *schema.RACE_ETHNICITY_GROUPS] and race.value == "Not given"
+    home = " ".join(m.value for m in _run(HOME).markdown)
+    assert "*Not known*" in home and "Unknown" not in home and "Missing" not in home, "Home and form agree"
     at.toggle(key="intake.in_hospital").set_value(True).run()
-    assert sorted(b.key.removeprefix("intake.") for b in at.selectbox) == sorted(schema.MODEL_INPUTS)
+    assert sorted(b.key.removeprefix("intake.") for b in at.selectbox) == sorted(schema.REQUEST_FIELDS)
     for name in schema.HOSPITAL_FIELDS:
         assert list(at.selectbox(key=f"intake.{name}").options) == ["Yes", "No"]
 
@@ -81,6 +89,7 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     at.button(key="intake.score").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
 
+    # The form's defaults: conditions "Not known" and race "Not given" are left out of the request.
     record = {name: TYPED.get(name, schema.FEATURES_BY_NAME[name].default) for name in INTAKE}
     direct = EndpointClient(EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": dashboard_env}))
     expected = direct.score([record])
@@ -93,6 +102,14 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     assert shown["model_version"] == expected.model_version and shown["model"] == "intake"
     assert any(f"{p:.1%}" in h.value for h in at.html), "probability not on the page"
     assert any(f"95% CI {low:.1%} to {high:.1%}" in h.value for h in at.html), "interval not on the page"
+    # The risk as a range: the low end counts unrecorded outcomes as survivals, with its own interval.
+    low_end = float(expected.results[0]["probability_if_unrecorded_survived"])
+    low_low, low_high = expected.results[0]["interval_if_unrecorded_survived"]
+    assert low_end < p and shown["low"] == pytest.approx(low_end, abs=1e-12)
+    assert any(f"{low_end:.1%} to " in h.value and "risk-range" in h.value for h in at.html), "no range shown"
+    assert any(f"95% CI {low_low:.1%} to {low_high:.1%}" in h.value for h in at.html), "low end's interval"
+    assert any("Why a range" in c.value for c in at.caption)
+    assert shown["inputs_used"] == list(record)
     assert any(schema.risk_band(p) in h.value for h in at.html), "risk band not on the page"
     assert any("intake model" in c.value for c in at.caption)
     assert any("real CDC cases, case dates Mar 2020 to Apr 2020" in i.value for i in at.info)
@@ -110,7 +127,7 @@ def test_submit_shows_the_endpoints_probability_and_interval(dashboard_env: str,
     assert shown["contributions"] == pytest.approx(explained["contributions"], abs=1e-12)
     assert any(m.value.startswith("**Why this risk.** Age group: 80+ Years: +") for m in at.markdown)
     what_if = at.dataframe[0].value
-    assert len(what_if) == sum(len(schema.FEATURES_BY_NAME[n].values) - 1 for n in INTAKE)
+    assert len(what_if) == sum(len(patient_form.options(n, False)) - 1 for n in (*INTAKE, schema.RACE))
     younger = {**record, "age_group": "20 - 29 Years"}
     row = what_if[(what_if["field"] == "Age group") & (what_if["if it were"] == "20 - 29 Years")].iloc[0]
     assert row["risk"] == pytest.approx(direct.score([younger]).results[0]["probability"], abs=1e-12)
@@ -193,36 +210,31 @@ def test_threshold_carries_over_to_other_pages(dashboard_env: str) -> None:
     assert at.slider(key="threshold_explorer.slider").value == pytest.approx(0.123)
 
 
-def _set_icu(at: AppTest, cases: float, beds: float, los: float, share: float) -> None:
-    for toggle in at.toggle:  # shown when the model has an ICU table: these numbers use the constant share
-        if toggle.key == "icu.use_constant_share":
-            toggle.set_value(True)
+def _set_icu(at: AppTest, cases: float, team: float, follow: int) -> None:
     at.number_input(key="icu.cases_per_day").set_value(cases)
-    at.number_input(key="icu.icu_beds").set_value(beds)
-    at.number_input(key="icu.los_days").set_value(los)
-    at.slider(key="icu.icu_share").set_value(share)
+    at.number_input(key="icu.surveillance_capacity").set_value(team)
+    at.number_input(key="icu.follow_days").set_value(follow)
     at.run()
     assert not at.exception
 
 
-def test_icu_beds_and_saturation_recall(dashboard_env: str, model_dir: Path) -> None:
+def test_icu_surveillance_load_and_the_recall_that_fits(dashboard_env: str, model_dir: Path) -> None:
+    """The threshold's trade-off on the ICU page: patients followed (flagged cases × days followed) vs recall."""
     at = _run(ICU)
-    _set_icu(at, cases=500, beds=30, los=8, share=0.2)
-    t = at.session_state["shared.threshold"]
-    row = _row_at(model_dir, t)
-    assert _metric(at, "Beds needed") == f"{500 * row['flagged_share'] * 0.2 * 8:,.1f}"
+    _set_icu(at, cases=500, team=2000, follow=8)
+    icu = pd.read_csv(model_dir / "evaluation" / "icu_by_threshold.csv")
+    row = icu[icu["threshold"] >= at.session_state["shared.threshold"]].sort_values("threshold").iloc[0]
+    assert _metric(at, "Flagged patients followed, peak") == f"{500 * row['case_flagged_share'] * 8:,.0f}"
 
-    table = pd.read_csv(model_dir / "evaluation" / "thresholds.csv")
-    table["beds"] = 500 * table["flagged_share"] * 0.2 * 8
-    fits = table[table["beds"] <= 30]
+    icu["followed"] = 500 * icu["case_flagged_share"] * 8
+    fits = icu[(icu["followed"] <= 2000) & (icu["case_flagged_share"] > 0)]
     recall = fits["recall"].max()
     assert 0 < recall < 1, "pick assumptions that saturate somewhere inside the curve"
-    deaths = 500 * _test_prevalence(model_dir) * (1 - recall)
-    banner = [w.value for w in at.warning if "saturates above recall" in w.value]
-    assert banner and f"recall {recall:.3f}" in banner[0] and f"{deaths:,.2f} deaths per day" in banner[0]
+    shown = [m.value for m in [*at.info, *at.warning] if "fits" in m.value]
+    assert shown and f"{recall:.3f}" in shown[0]
 
-    _set_icu(at, cases=500, beds=1_000_000, los=8, share=0.2)
-    assert any("never saturates" in s.value for s in at.success)
+    _set_icu(at, cases=500, team=10**8, follow=8)
+    assert any("Even the lowest stored threshold" in s.value for s in at.success)
 
 
 def test_endpoint_down_shows_banner_and_keeps_input(
@@ -297,11 +309,26 @@ def test_model_card_page(dashboard_env: str, model_dir: Path) -> None:
     assert _metric(at, "Observed / expected deaths") == f"{oe['oe']:.3f}"
     assert _metric(at, "Rows read") == f"{card['data']['rows_read']:,}"
     assert any("Temporal validation" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 2  # cases by month, calibration with its smoothed curve
+    # Cases by month, calibration with its smoothed curve, and per model the leave-one-month-out forest plots
+    # of O/E and ROC-AUC, whose pooled diamond is the card's random-effects mean.
+    periods = card["period_validation"]["models"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2 + 2 * len(periods)
+    pooled = json.loads(charts[1].proto.spec)["data"][-1]  # the intake model's O/E forest
+    x = pooled["x"]
+    x = np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]) if isinstance(x, dict) else x
+    assert pooled["y"] == ["pooled"] and pooled["name"].startswith("pooled (random effects)")
+    assert x[0] == pytest.approx(periods["intake"]["pooled"]["observed_expected"]["mu"])
+    assert any("prediction interval for a new month" in c.value for c in at.caption)
     if card["data"].get("synthetic"):
         assert any("SYNTHETIC" in w.value for w in at.warning)
     sub = pd.read_csv(model_dir / "evaluation" / "subgroups.csv")
-    assert len(at.dataframe[-1].value) == len(sub)
+    assert len(at.dataframe[-2].value) == len(sub)
+    # Issue 19: O/E per race/ethnicity group for both intake models, and what race/ethnicity stands for.
+    race = at.dataframe[-1].value
+    assert len(race) == len(card["race_ethnicity_calibration"])
+    assert {"race_blind_oe", "race_aware_oe"} <= set(race.columns)
+    assert any("not biology" in c.value for c in at.caption)
     assert any(card["limitations"][0][:40] in m.value for m in at.markdown)
 
 

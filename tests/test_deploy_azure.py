@@ -16,9 +16,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from azure.ai.ml.entities._load_functions import (
@@ -45,7 +48,14 @@ from deploy.azure.environment import (
     render_batch_conda_yaml,
     render_conda_yaml,
 )
-from deploy.azure.reference_data import MLTABLE_FILE, TABLE_FILE, reference_frame, write_reference
+from deploy.azure.reference_data import (
+    MLTABLE_FILE,
+    TABLE_FILE,
+    prediction_frame,
+    reference_frame,
+    write_prediction_reference,
+    write_reference,
+)
 from deploy.azure.rollout import (
     AfterPromotion,
     CanaryPolicy,
@@ -92,6 +102,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     stage_code(root / "artifacts" / "azure" / "code", REPO)
     (root / "artifacts" / "model").mkdir(parents=True)
     write_reference(model_dir, root / "artifacts" / "azure" / "reference")
+    write_prediction_reference(model_dir, root / "artifacts" / "azure" / ent.PREDICTION_REFERENCE_FOLDER)
     return root / "deploy" / "azure" / "specs"
 
 
@@ -288,18 +299,32 @@ def test_next_deployment_name() -> None:
 
 
 class InMemoryControlPlane:
-    """FAKE of Azure's control plane only: endpoint traffic and deployments as dicts.
+    """FAKE of Azure's control plane only: endpoint traffic, deployments, registry and schedule as dicts.
 
     It behaves like azure-ai-ml where that matters: `traffic()` omits 0% deployments (the SDK
     strips them before sending), so which deployments exist is known only from `deployments()`
     (online_deployments.list); traffic to a missing deployment and deleting a live one fail.
+    The model registry holds real artifact folders (`models`: version -> folder) and `download_model`
+    copies one out as azure-ai-ml's download does; `register_data` numbers versions per name and
+    keeps a copy of the uploaded folder, as the service does.
     """
 
-    def __init__(self, traffic: dict[str, int], existing: tuple[str, ...] = (), monitor: bool = True) -> None:
+    def __init__(
+        self,
+        traffic: dict[str, int],
+        existing: tuple[str, ...] = (),
+        monitor: bool = True,
+        models: dict[str, Path] | None = None,
+        served: dict[str, str] | None = None,
+    ) -> None:
         self.traffic_now = {k: v for k, v in traffic.items() if v}
         self.existing = set(traffic) | set(existing)
         self.history: list[dict[str, int]] = []
         self.deleted: list[str] = []
+        self.models = models or {}
+        self.served = dict(served or {})  # deployment -> model id, as online_deployments.get(...).model
+        self.data: dict[str, list[tuple[object, Path]]] = {}
+        self.uploads = Path(tempfile.mkdtemp(prefix="fake-datastore-"))
         # The schedule as Azure holds it: made for blue, with reference data version 3 registered earlier.
         blue = DeploySettings(monitor_reference_version="3")
         self.schedule = ent.build_monitor_schedule(blue) if monitor else None
@@ -315,6 +340,7 @@ class InMemoryControlPlane:
 
     def create_deployment(self, deployment: object) -> None:
         self.existing.add(deployment.name)  # type: ignore[attr-defined]
+        self.served[deployment.name] = deployment.model  # type: ignore[attr-defined]
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> None:
         assert set(traffic) <= self.existing, "traffic to a deployment that does not exist"
@@ -332,6 +358,31 @@ class InMemoryControlPlane:
             return False
         self.schedule = retarget(self.schedule)
         return True
+
+    def create_schedule(self, schedule: object) -> None:
+        self.schedule = schedule
+
+    def deployment_model(self, endpoint: str, deployment: str) -> str:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if deployment not in self.existing:
+            raise ResourceNotFoundError(f"deployment {deployment} not found")
+        return self.served[deployment]
+
+    def latest_model_version(self, name: str) -> str:
+        return max(self.models, key=int)
+
+    def download_model(self, name: str, version: str, dest: Path) -> Path:
+        shutil.copytree(self.models[version], dest)
+        return dest
+
+    def register_data(self, data: object) -> str:
+        versions = self.data.setdefault(data.name, [])  # type: ignore[attr-defined]
+        version = str(len(versions) + 4)  # versions 1-3 were registered before this test
+        kept = self.uploads / data.name / version  # type: ignore[attr-defined]
+        shutil.copytree(data.path, kept)  # type: ignore[attr-defined]
+        versions.append((data, kept))
+        return version
 
     @property
     def monitor_target(self) -> str | None:
@@ -398,9 +449,120 @@ def test_rollout_success_checks_each_step_then_retargets_monitor_and_retires_blu
     assert plane.monitor_target == "azureml:covid19-death-risk:green"
     signals = plane.schedule.create_monitor.monitoring_signals
     assert "green-model_inputs" in signals["input_drift"].production_data.input_data.path
-    assert "green-model_outputs" in signals["prediction_drift"].reference_data.input_data.path
+    assert "green-model_outputs" in signals["prediction_drift"].production_data.input_data.path
     assert signals["input_drift"].reference_data.input_data.path == "azureml:covid19-training-reference:3"
+    assert signals["prediction_drift"].reference_data.input_data.path == "azureml:covid19-prediction-reference:3"
     assert plane.deleted == ["blue"] and plane.deployments("ep") == ["green"]
+
+
+def _new_model(model_dir: Path, folder: Path) -> Path:
+    """A second registered model version: the fixture's artifact with its own version and training shares."""
+    shutil.copytree(model_dir, folder)
+    card = json.loads((folder / "model_card.json").read_text())
+    card["model_version"] = "v8-after-retraining"
+    (folder / "model_card.json").write_text(json.dumps(card))
+    distribution = json.loads((folder / "training_distribution.json").read_text())
+    distribution["predicted_risk"]["shares"] = distribution["predicted_risk"]["shares"][::-1]
+    ages = distribution["features"]["age_group"]
+    distribution["features"]["age_group"] = dict(zip(ages, list(ages.values())[::-1], strict=True))
+    (folder / "training_distribution.json").write_text(json.dumps(distribution))
+    return folder
+
+
+class RolloutPlane(InMemoryControlPlane):
+    """The in-memory control plane plus what the CLI's rollout asks of it (URI and key of the endpoint)."""
+
+    def __init__(self, scoring_url: str, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.scoring_url = scoring_url
+
+    def scoring_uri(self, endpoint: str) -> str:
+        return self.scoring_url
+
+    def auth_secret(self, endpoint: str) -> str:
+        return "not-a-real-key"
+
+
+@pytest.mark.parametrize("keep_previous", [False, True])
+def test_schedule_follows_a_rollout_to_the_new_deployment_and_the_new_model(
+    local_endpoint, model_dir: Path, tmp_path: Path, keep_previous: bool
+) -> None:
+    """Issue 24 finding 3/4: after blue (model 7) -> green (model 8) the schedule watches green with model 8's
+    references, registered at deploy time from the downloaded version; `monitor` then also picks green."""
+    from deploy.azure.__main__ import _rollout
+    from deploy.azure.monitoring import schedule_for_endpoint
+
+    new = _new_model(model_dir, tmp_path / "v8")
+    plane = RolloutPlane(
+        local_endpoint.scoring_url,
+        traffic={"blue": 100},
+        models={"7": model_dir, "8": new},
+        served={"blue": "azureml:covid19-death-risk:7"},
+    )
+    settings = DeploySettings(
+        canary_wait_s=0,
+        canary_requests=2,
+        canary_max_latency_ratio=100.0,
+        traffic_steps=(10, 100),
+        keep_previous_deployment=keep_previous,
+    )
+    plan = plan_rollout(plane.traffic("ep"), "green", settings.traffic_steps, existing=plane.deployments("ep"))
+    deployment = ent.build_online_deployment(
+        settings, ent.SpecPaths.absolute(), "azureml:covid19-death-risk:8", "green"
+    )
+    _rollout(plane, settings, plan, deployment, ("covid19-death-risk", "8"))
+
+    assert plane.monitor_target == "azureml:covid19-death-risk:green"
+    signals = plane.schedule.create_monitor.monitoring_signals
+    assert signals["input_drift"].reference_data.input_data.path == "azureml:covid19-training-reference:4"
+    assert signals["prediction_drift"].reference_data.input_data.path == "azureml:covid19-prediction-reference:4"
+    assert signals["prediction_drift"].production_data.input_data.path.endswith("green-model_outputs:1")
+    distribution = json.loads((new / "training_distribution.json").read_text())
+    ((inputs, inputs_folder),) = plane.data["covid19-training-reference"]
+    ((outputs, outputs_folder),) = plane.data["covid19-prediction-reference"]
+    assert inputs.tags == outputs.tags == {"model_version": "v8-after-retraining"}
+    saved = pd.read_csv(inputs_folder / TABLE_FILE, dtype=str, keep_default_na=False)
+    assert saved.equals(reference_frame(distribution).astype(str))
+    predictions = pd.read_csv(outputs_folder / TABLE_FILE)
+    assert list(predictions.columns) == ["probability", "risk_band"]
+    assert np.allclose(predictions["probability"], prediction_frame(distribution)["probability"])
+    assert (plane.deployments("ep") == ["blue", "green"]) is keep_previous
+
+    # `monitor` run afterwards picks the deployment serving 100%, whether blue was deleted or kept at 0%.
+    schedule, references = schedule_for_endpoint(plane, settings, log=lambda m: None)
+    assert schedule.create_monitor.monitoring_target.endpoint_deployment_id == "azureml:covid19-death-risk:green"
+    assert references.model_version == "v8-after-retraining"
+
+
+def test_monitor_refuses_an_endpoint_that_serves_nothing() -> None:
+    from deploy.azure.monitoring import parse_model_id, serving_deployment
+
+    assert serving_deployment("ep", {"blue": 0, "green": 100}) == "green"
+    assert serving_deployment("ep", {"blue": 90, "green": 10}) == "blue"
+    with pytest.raises(ConfigError, match="no deployment of endpoint 'ep' serves traffic"):
+        serving_deployment("ep", {"blue": 0})
+    arm = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w"
+    arm += "/models/m/versions/8"
+    assert parse_model_id(arm) == parse_model_id("azureml:m:8") == ("m", "8")
+    with pytest.raises(ConfigError, match="cannot tell the model version"):
+        parse_model_id("azureml:m@latest")
+
+
+def test_collected_outputs_are_only_what_the_prediction_reference_holds(model_dir: Path) -> None:
+    """model_version and traffic change at every rollout: collected as outputs, a rollout itself was drift."""
+    from model.datacollect import AZURE_OUTPUT_COLUMNS
+
+    distribution = json.loads((model_dir / "training_distribution.json").read_text())
+    assert AZURE_OUTPUT_COLUMNS == tuple(prediction_frame(distribution).columns) == ("probability", "risk_band")
+
+
+def test_prediction_reference_follows_the_training_histogram(model_dir: Path) -> None:
+    distribution = json.loads((model_dir / "training_distribution.json").read_text())
+    frame = prediction_frame(distribution, rows=10_000)
+    bins, shares = distribution["predicted_risk"]["bins"], distribution["predicted_risk"]["shares"]
+    counts, _ = np.histogram(frame["probability"], bins=bins)
+    assert np.all(np.abs(counts - np.array(shares) / sum(shares) * 10_000) <= 1)
+    assert (frame["risk_band"] == frame["probability"].map(schema.risk_band)).all()
 
 
 def test_rollout_keeps_previous_slot_when_asked(local_endpoint) -> None:
@@ -712,7 +874,7 @@ def test_kubernetes_memory_limit_is_below_the_instance_type_limit(mirror: Path) 
     limit = resources.instance_type_limits(d.instance_type)
     assert limit is not None
     assert resources.parse_quantity(d.resources.limits.memory) < resources.parse_quantity(limit["memory"])
-    assert resources.parse_quantity(d.resources.limits.cpu) <= resources.parse_quantity(limit["cpu"])
+    assert resources.parse_quantity(d.resources.limits.cpu) < resources.parse_quantity(limit["cpu"])
     with pytest.raises(ConfigError, match=r"memory_limit 2Gi must be below instance type 'defaultinstancetype'"):
         DeploySettings(memory_limit="2Gi")
     # The shipped custom InstanceType allows more, and is read from its CRD file.
@@ -886,7 +1048,8 @@ az k8s-extension create --name azureml --extension-type Microsoft.AzureML.Kubern
 
 def test_aks_steps_in_the_guide_and_the_script_would_install() -> None:
     docs = (REPO / "docs" / "azure.md").read_text()
-    assert docs.count("az k8s-extension create") >= 2
+    # The guide installs the extension with the template (tests/test_azure_infra.py) and points at the script.
+    assert "deploy/azure/k8s/create-cluster.sh" in docs
     assert aks_problems(docs) == []
     script = AKS_SCRIPT.read_text()
     default_nodes = int(re.search(r'NODES="\$\{NODES:-(\d+)\}"', script).group(1))
@@ -898,3 +1061,20 @@ def test_aks_steps_in_the_guide_and_the_script_would_install() -> None:
 def test_aks_script_is_valid_bash() -> None:
     proc = subprocess.run(["bash", "-n", str(AKS_SCRIPT)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_prediction_reference_spec_loads_and_the_schedule_uses_it(mirror: Path) -> None:
+    from azure.ai.ml.entities._data.mltable_metadata import MLTableMetadata
+
+    data = load_data(mirror / "data-prediction-reference.yml")
+    assert (data.name, data.type) == (DeploySettings().monitor_prediction_reference_name, "mltable")
+    folder = (Path(data.base_path) / data.path).resolve()
+    assert [p.value for p in MLTableMetadata.load(folder / MLTABLE_FILE).paths] == [f"./{TABLE_FILE}"]
+    assert list(pd.read_csv(folder / TABLE_FILE).columns) == ["probability", "risk_band"]
+    schedule = load_schedule(mirror / "monitor-schedule.yml")
+    ref = schedule.create_monitor.monitoring_signals["prediction_drift"].reference_data
+    assert (ref.input_data.type, ref.input_data.path.removeprefix("azureml:")) == (
+        "mltable",
+        f"{data.name}:{data.version}",
+    )
+    assert "model_outputs" not in ref.input_data.path  # never the deployment's own earlier outputs

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 from sklearn.linear_model import LogisticRegression
@@ -22,7 +23,7 @@ from deploy.local_endpoint import LocalEndpoint
 from model import artifact, schema
 from model.loader import load_counts
 from model.lookup import all_combinations
-from model.splits import known_intake_outcomes, split_counts
+from model.splits import known_intake_outcomes, split_counts, split_unknown_outcomes
 from tests.conftest import REAL_CDC_FILE
 
 FIGURES = Path(__file__).resolve().parent.parent / "test-output" / "intake_holdout_through_endpoint.json"
@@ -99,3 +100,124 @@ def test_every_answer_is_bounded_and_monotone_in_age(local_endpoint: LocalEndpoi
     base = {c: v for c, v in grid.iloc[0].items() if c in schema.MODEL_FEATURES["intake"]}
     pair = score(local_endpoint, [base, {**base, "hosp_yn": "Unknown", "icu_yn": "Unknown"}])["results"]
     assert pair[0] == pair[1]
+
+
+# --- Issue 19: the risk numbers that hold for every patient ------------------------------------------------
+ISSUE19_FIGURES = FIGURES.parent / "issue19_holdout_through_endpoint.json"
+INTAKE = list(schema.MODEL_FEATURES[schema.INTAKE_MODEL])
+RACE_AWARE = list(schema.MODEL_FEATURES[schema.INTAKE_RACE_MODEL])
+
+
+def _grouped(frame, y, w, columns: list[str]):
+    """Distinct records of `columns` with their deaths and survivors (w where y = 1 / 0)."""
+    parts = frame[columns].assign(deaths=w * (y == 1), survivors=w * (y == 0))
+    return parts.groupby(columns, as_index=False)[["deaths", "survivors"]].sum()
+
+
+@pytest.fixture(scope="module")
+def all_splits(model_dir: Path):
+    """(known-outcome splits, unknown-outcome splits) of the real file, rebuilt with the card's seed."""
+    seed = artifact.load_card(model_dir)["seed"]
+    counts = load_counts(REAL_CDC_FILE)[0]
+    return split_counts(known_intake_outcomes(counts), seed), split_unknown_outcomes(counts, seed)
+
+
+def _oe(deaths: np.ndarray, p: np.ndarray, patients: np.ndarray) -> float:
+    return float(deaths.sum() / np.sum(p * patients))
+
+
+def test_race_aware_answers_are_calibrated_in_every_group(local_endpoint: LocalEndpoint, all_splits) -> None:
+    """With race/ethnicity given, every group with >= 100 lab-confirmed holdout deaths has O/E within 0.85-1.15."""
+    (_, _, test), _ = all_splits
+    lab = (test.frame["current_status"] == "Laboratory-confirmed case").to_numpy()
+    grouped = _grouped(test.frame[lab], test.y[lab], test.w[lab], RACE_AWARE)
+    results = score(local_endpoint, grouped[RACE_AWARE].to_dict("records"))["results"]
+    assert {r["model"] for r in results} == {schema.INTAKE_RACE_MODEL}
+    assert all(r["inputs_used"] == RACE_AWARE for r in results)
+    grouped["p"] = [r["probability"] for r in results]
+    blind = score(local_endpoint, grouped[INTAKE].to_dict("records"))["results"]
+    grouped["p_blind"] = [r["probability"] for r in blind]
+    patients = grouped["deaths"] + grouped["survivors"]
+    figures = {}
+    for race, g in grouped.groupby(schema.RACE):
+        n = patients[g.index]
+        figures[race] = {
+            "deaths": float(g["deaths"].sum()),
+            "oe_race_aware": _oe(g["deaths"], g["p"], n),
+            "oe_race_blind": _oe(g["deaths"], g["p_blind"], n),
+        }
+    y = np.r_[np.ones(len(grouped)), np.zeros(len(grouped))]
+    w = np.r_[grouped["deaths"], grouped["survivors"]]
+    figures["_all"] = {
+        "patients": float(w.sum()),
+        "auc_race_aware": float(roc_auc_score(y, np.r_[grouped["p"], grouped["p"]], sample_weight=w)),
+        "auc_race_blind": float(roc_auc_score(y, np.r_[grouped["p_blind"], grouped["p_blind"]], sample_weight=w)),
+        "oe_race_aware": _oe(grouped["deaths"], grouped["p"], patients),
+    }
+    _save("race_ethnicity_lab_confirmed", figures)
+    for race, f in figures.items():
+        if race != "_all" and f["deaths"] >= 100:
+            assert 0.85 <= f["oe_race_aware"] <= 1.15, (race, f)
+    assert figures["_all"]["auc_race_aware"] > figures["_all"]["auc_race_blind"]
+
+
+def test_a_left_out_condition_answer_is_the_rate_of_all_patients_like_this(
+    local_endpoint: LocalEndpoint, all_splits
+) -> None:
+    """Omitting medcond_yn scores without it: within 10% of the training death rate of that age, sex and status."""
+    (train, validation, _), _ = all_splits
+    known = ["age_group", "sex", "current_status"]
+    parts = [_grouped(s.frame, s.y, s.w, known) for s in (train, validation)]
+    rates = parts[0].set_index(known).add(parts[1].set_index(known), fill_value=0).reset_index()
+    rates["patients"] = rates["deaths"] + rates["survivors"]
+    # Well-populated: >= 100 deaths, so the observed rate itself is known to about 10% (Poisson) and a
+    # 10% agreement means something. (20-29-year-olds, 47 and 99 deaths, come out at 1.11 and 0.94.)
+    populated = rates[(rates["patients"] >= 1000) & (rates["deaths"] >= 100)].reset_index(drop=True)
+    results = score(local_endpoint, populated[known].to_dict("records"))["results"]
+    assert all(r["inputs_used"] == known for r in results)
+    p = np.array([r["probability"] for r in results])
+    observed = (populated["deaths"] / populated["patients"]).to_numpy()
+    ratio = p / observed
+    _save(
+        "condition_left_out",
+        {
+            "combinations": len(populated),
+            "patients": float(populated["patients"].sum()),
+            "ratio_min": float(ratio.min()),
+            "ratio_max": float(ratio.max()),
+        },
+    )
+    assert len(populated) >= 10
+    assert np.all(np.abs(ratio - 1) <= 0.10), populated.assign(p=p, ratio=ratio)[np.abs(ratio - 1) > 0.10]
+
+
+def test_the_low_end_counts_unrecorded_outcomes_as_survivals(local_endpoint: LocalEndpoint, all_splits) -> None:
+    """Summed over ALL holdout cases (recorded or not), probability_if_unrecorded_survived is within 10% of
+    the deaths recorded among them; never above the probability."""
+    (_, _, test), (_, _, test_unknown) = all_splits
+    known = test.frame[INTAKE].assign(cases=test.w)
+    unknown = test_unknown[INTAKE].assign(cases=test_unknown["w"])
+    cases = pd.concat([known, unknown]).groupby(INTAKE, as_index=False)["cases"].sum()
+    recorded_deaths = float(test.deaths)
+    figures = {"cases": float(cases["cases"].sum()), "recorded_deaths": recorded_deaths}
+    for name, columns, frame in (("race_blind", INTAKE, cases), ("race_aware", RACE_AWARE, None)):
+        if frame is None:
+            known_r = test.frame[RACE_AWARE].assign(cases=test.w)
+            unknown_r = test_unknown[RACE_AWARE].assign(cases=test_unknown["w"])
+            frame = pd.concat([known_r, unknown_r]).groupby(RACE_AWARE, as_index=False)["cases"].sum()
+        results = score(local_endpoint, frame[columns].to_dict("records"))["results"]
+        low = np.array([r["probability_if_unrecorded_survived"] for r in results])
+        high = np.array([r["probability"] for r in results])
+        assert np.all(low <= high)
+        figures[f"expected_{name}"] = float(np.sum(low * frame["cases"]))
+        figures[f"ratio_{name}"] = figures[f"expected_{name}"] / recorded_deaths
+    _save("recording_range", figures)
+    assert 0.9 <= figures["ratio_race_blind"] <= 1.1, figures
+    assert 0.9 <= figures["ratio_race_aware"] <= 1.1, figures
+
+
+def _save(key: str, value: object) -> None:
+    FIGURES.parent.mkdir(exist_ok=True)
+    current = json.loads(ISSUE19_FIGURES.read_text()) if ISSUE19_FIGURES.exists() else {}
+    ISSUE19_FIGURES.write_text(json.dumps({**current, key: value}, indent=2))
+    print(key, value)

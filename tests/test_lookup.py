@@ -34,9 +34,9 @@ def grid() -> pd.DataFrame:
 
 
 def test_lookup_equals_the_routed_model_table_for_every_combination(model_dir: Path, lookup, grid) -> None:
-    """Brute force: for each of the ~9k combinations, pick the model by hand and read its table row by row."""
+    """Every full record (race not given) gets exactly its model's table row, and its recording share's low end."""
     tables = {}
-    for model in artifact.MODELS:
+    for model in artifact.trained_models(model_dir):
         table = artifact.load_risk_table(model_dir, model)
         inputs = schema.MODEL_FEATURES[model]
         tables[model] = {tuple(row[c] for c in inputs): row for row in table.to_dict("records")}
@@ -44,19 +44,92 @@ def test_lookup_equals_the_routed_model_table_for_every_combination(model_dir: P
     for record in grid.to_dict("records"):
         model = schema.model_for(record)
         row = tables[model][tuple(record[c] for c in schema.MODEL_FEATURES[model])]
+        share = min(row["recorded_share"], 1.0)
         expected.append(
             {
                 "probability": row["probability"],
                 "risk_band": schema.risk_band(row["probability"]),
                 "interval": [row["ci_low"], row["ci_high"]],
+                "probability_if_unrecorded_survived": row["probability"] * share,
+                "interval_if_unrecorded_survived": [row["ci_low"] * share, row["ci_high"] * share],
                 "model": model,
                 "extrapolated": bool(row["extrapolated"]),
+                "inputs_used": list(schema.MODEL_FEATURES[model]),
             }
         )
     assert len(grid) == schema.combination_count()
     assert lookup.score_records(grid.to_dict("records")) == expected
     np.testing.assert_array_equal(lookup.probabilities(grid), [e["probability"] for e in expected])
-    assert {e["model"] for e in expected} == set(artifact.MODELS)
+    assert {e["model"] for e in expected} == {schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL}
+
+
+def test_race_given_is_scored_by_the_race_aware_model(model_dir: Path, lookup) -> None:
+    table = artifact.load_risk_table(model_dir, schema.INTAKE_RACE_MODEL)
+    inputs = schema.MODEL_FEATURES[schema.INTAKE_RACE_MODEL]
+    rows = {tuple(row[c] for c in inputs): row for row in table.to_dict("records")}
+    for race in schema.FEATURES_BY_NAME[schema.RACE].values:  # every CDC value, incl. Unknown and Missing
+        record = {**example_record(), "medcond_yn": "Yes", schema.RACE: race}
+        result = lookup.score_records([record])[0]
+        assert result["model"] == schema.INTAKE_RACE_MODEL
+        assert result["inputs_used"] == list(inputs)
+        assert result["probability"] == rows[tuple(record[c] for c in inputs)]["probability"]
+    # In hospital with both answers known: the in-hospital model, which does not use race, and says so.
+    in_hospital = {**example_record(), schema.RACE: "Asian, Non-Hispanic", "hosp_yn": "Yes", "icu_yn": "No"}
+    result = lookup.score_records([in_hospital])[0]
+    assert result["model"] == schema.IN_HOSPITAL_MODEL and schema.RACE not in result["inputs_used"]
+    assert result == lookup.score_records([{k: v for k, v in in_hospital.items() if k != schema.RACE}])[0]
+
+
+def _brute_force_submodel(table: pd.DataFrame, inputs: tuple[str, ...], record: dict[str, str]) -> float:
+    """The risk of all training patients like `record` (its given inputs), whatever their other answers."""
+    given = [c for c in inputs if c in record]
+    like = np.ones(len(table), dtype=bool)
+    for c in given:
+        like &= (table[c] == record[c]).to_numpy()
+    n, p = table["train_patients"].to_numpy()[like], table["probability"].to_numpy()[like]
+    return float(np.sum(n * p) / np.sum(n))
+
+
+def test_left_out_inputs_average_over_the_training_patients(model_dir: Path, lookup) -> None:
+    """A record without an input gets the patient-weighted mean risk over that input's answers (brute force)."""
+    table = artifact.load_risk_table(model_dir, schema.INTAKE_MODEL)
+    inputs = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
+    checked = 0
+    for age in schema.AGE_GROUPS:
+        for sex in ("Female", "Male"):
+            for left_out in (("medcond_yn",), ("sex", "medcond_yn"), ("current_status",)):
+                full = {"age_group": age, "sex": sex, "current_status": "Laboratory-confirmed case"}
+                record = {c: v for c, v in full.items() if c not in left_out}
+                result = lookup.score_records([record])[0]
+                assert result["inputs_used"] == [c for c in inputs if c in record]
+                assert result["model"] == schema.INTAKE_MODEL
+                # Pseudo-count of one patient for empty strata: negligible in these well-populated ones.
+                assert result["probability"] == pytest.approx(_brute_force_submodel(table, inputs, record), rel=2e-3)
+                assert result["interval"][0] <= result["probability"] <= result["interval"][1]
+                checked += 1
+    assert checked == 54
+
+
+def test_every_answer_keeps_the_recording_range_ordered(lookup) -> None:
+    """probability_if_unrecorded_survived is never above the risk; each end has its interval around it."""
+    for model, answers in lookup.models.items():
+        a = answers.answers
+        assert (a["unrecorded"] <= a["probability"]).all(), model
+        assert (a["unrecorded"] > 0).all(), model
+        assert (a["unrecorded_low"] <= a["unrecorded"]).all() and (a["unrecorded"] <= a["unrecorded_high"]).all()
+        assert (a["ci_low"] <= a["probability"]).all() and (a["probability"] <= a["ci_high"]).all()
+
+
+def test_the_form_defaults_never_route_a_blank_to_a_cdc_category(lookup) -> None:
+    """Issue 19: a man aged 60-69 whose conditions are not known is scored without them, not as Missing/Unknown."""
+    man = {"age_group": "60 - 69 Years", "sex": "Male", "current_status": "Laboratory-confirmed case"}
+    by_answer = {v: lookup.score_records([{**man, "medcond_yn": v}])[0]["probability"] for v in ("Yes", "No")}
+    missing = lookup.score_records([{**man, "medcond_yn": "Missing"}])[0]["probability"]
+    unknown = lookup.score_records([{**man, "medcond_yn": "Unknown"}])[0]["probability"]
+    not_known = lookup.score_records([man])[0]
+    assert "medcond_yn" not in not_known["inputs_used"]
+    assert by_answer["No"] < not_known["probability"] < by_answer["Yes"]
+    assert not_known["probability"] not in (missing, unknown)
 
 
 def test_hospital_fields_are_optional_and_route_to_intake(lookup) -> None:
@@ -99,11 +172,11 @@ def test_risk_bands_match_schema_at_the_edges() -> None:
     assert list(risk_bands(edges)) == [schema.risk_band(p) for p in edges]
 
 
-def test_validation_normalises_and_ignores_race(lookup) -> None:
-    record = {**example_record(), "sex": "  male ", "race_ethnicity_combined": "Hispanic/Latino"}
-    assert validate_indices([record], MAX_RECORDS) == validate_indices([{**example_record(), "sex": "Male"}])
-    plain = lookup.score_records([{**example_record(), "sex": "Male"}])
-    assert lookup.score_records([record]) == plain
+def test_validation_normalises_spellings(lookup) -> None:
+    record = {**example_record(), "sex": "  male ", "race_ethnicity_combined": " hispanic/latino"}
+    same = {**example_record(), "sex": "Male", "race_ethnicity_combined": "Hispanic/Latino"}
+    assert validate_indices([record], MAX_RECORDS) == validate_indices([same])
+    assert lookup.score_records([record]) == lookup.score_records([same])
 
 
 @pytest.mark.parametrize(
@@ -113,10 +186,11 @@ def test_validation_normalises_and_ignores_race(lookup) -> None:
         ("text", ['"data" must be a JSON array', "a str"]),
         ([], ["empty array"]),
         ([example_record(), 7], ["record 1 is a number, not an object", "age_group"]),
-        ([{k: v for k, v in example_record().items() if k != "sex"}], ["record 0", "missing", "'sex'", "optional"]),
+        ([{k: v for k, v in example_record().items() if k != "age_group"}], ["record 0", "missing", "'age_group'"]),
         ([{**example_record(), "agegroup": "80+ Years"}], ["unknown field", "'agegroup'", "Accepted fields"]),
         ([{**example_record(), "sex": 1}], ["record 0 field 'sex' is a number", "'Female'"]),
-        ([{**example_record(), "sex": None}], ["field 'sex' is null", "'Missing'"]),
+        ([{**example_record(), "sex": None}], ["field 'sex' is null", "'Missing'", "Leave the field out"]),
+        ([{**example_record(), "race_ethnicity_combined": "Martian"}], ["'race_ethnicity_combined'", "'Martian'"]),
         ([{**example_record(), "icu_yn": ["Yes"]}], ["field 'icu_yn' is an array"]),
         ([{**example_record(), "hosp_yn": "Maybe"}], ["field 'hosp_yn'", "'Maybe'", "'Yes'"]),
         ([example_record(), {**example_record(), "age_group": "85"}], ["record 1", "'85'", "'80+ Years'", "'NA'"]),

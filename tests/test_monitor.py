@@ -18,7 +18,7 @@ import pytest
 from dashboard.client import EndpointClient, EndpointConfig
 from deploy.local_endpoint import serve
 from model import drift, monitor, performance, schema, synth
-from tests.conftest import FIXTURE_SEED, REPO_ROOT
+from tests.conftest import FIXTURE_SEED, REAL_CDC_FILE, REPO_ROOT
 
 ROWS = 80_000
 
@@ -99,6 +99,37 @@ def test_performance_statistics_against_brute_force() -> None:
     assert performance.calibration_slope(y, extreme, w)["slope"] == pytest.approx(0.5, abs=0.1)
     auc = performance.roc_auc(y, p, w, reference=0.9)
     assert auc["ci_low"] < auc["roc_auc"] < auc["ci_high"] and auc["drop"] > 0 and auc["p_value"] < 0.01
+
+
+def test_delong_on_aggregated_ties_equals_brute_force_and_a_bootstrap() -> None:
+    """DeLong on weighted, tied scores = DeLong on one row per patient (pairwise), and close to a bootstrap SE."""
+    rng = np.random.default_rng(3)
+    p = rng.choice(np.linspace(0.02, 0.6, 25), 1_500)  # a finite feature space: many tied scores
+    y = (rng.random(p.size) < p).astype(int)
+    pos, neg = p[y == 1], p[y == 0]
+    pairs = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    v10, v01 = pairs.mean(axis=1), pairs.mean(axis=0)
+    brute_se = np.sqrt(v10.var(ddof=1) / pos.size + v01.var(ddof=1) / neg.size)
+    # The same patients aggregated per (score, outcome), as the monitor holds them.
+    frame = pd.DataFrame({"p": p, "y": y}).value_counts().reset_index(name="w")
+    auc, se = performance.delong(frame["y"].to_numpy(), frame["p"].to_numpy(), frame["w"].to_numpy(float))
+    assert auc == pytest.approx(pairs.mean()) and se == pytest.approx(brute_se, rel=1e-9)
+    draws = [performance.delong(y[i], p[i], np.ones(p.size))[0] for i in rng.integers(0, p.size, (300, p.size))]
+    assert se == pytest.approx(np.std(draws, ddof=1), rel=0.2)
+
+
+def test_observed_expected_interval_is_binomial_and_covers() -> None:
+    """High risks: the binomial interval is narrower than Poisson's, and still covers the truth ~95% of the time."""
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.3, 0.7, 400)
+    covered = 0
+    for _ in range(400):
+        y = (rng.random(p.size) < p).astype(int)
+        oe = performance.observed_expected(y, p, np.ones(p.size))
+        covered += oe["ci_low"] <= 1 <= oe["ci_high"]
+    assert 0.92 <= covered / 400 <= 0.98, covered
+    poisson_se_log = 1 / np.sqrt(p.sum())  # SE of ln(O/E) under Poisson at O = E
+    assert oe["se_log"] < poisson_se_log / 1.3
 
 
 # --- verdicts on generated files ------------------------------------------------------------------------------
@@ -191,7 +222,10 @@ def test_lost_ranking_says_retrain(synthetic_model_dir: Path, tmp_path: Path) ->
         "--reference", str(synthetic_model_dir), "--current", str(shuffled), "--out", str(tmp_path / "r.json")
     )
     assert report["verdict"] == "retrain" and code == 6
-    assert any(r.startswith("discrimination fell") for r in report["reasons"]), report["reasons"]
+    # No ranking left: the slope is near 0, so even the ROC-AUC expected from it is near 0.5.
+    assert any(
+        r.startswith("intake model: calibration slope") and "ranking carries little" in r for r in report["reasons"]
+    ), report["reasons"]
     assert report["performance"]["roc_auc"]["ci_high"] < 0.6
 
 
@@ -276,6 +310,64 @@ def test_library_call_matches_cli(synthetic_model_dir: Path, legacy_cdc_file: Pa
     # The real extract holds only two age groups: a massive shift, said as such.
     assert report["features"]["age_group"]["status"] == "major"
     assert report["verdict"] == "drift"
+
+
+# --- real CDC data -------------------------------------------------------------------------------------------
+
+
+def test_training_file_itself_is_ok_with_observed_expected_near_one(model_dir: Path) -> None:
+    """The default model on its own training file: same population rule, each model on its own rows."""
+    report = monitor.monitor(model_dir, REAL_CDC_FILE)
+    assert report["verdict"] == "ok", report["reasons"]
+    assert report["current"]["excluded_outside_intake_population"] > 2_000  # death-certificate cases left out
+    for name, perf in report["performance"]["models"].items():
+        assert perf["assessed"], name
+        assert 0.98 <= perf["observed_expected"]["ratio"] <= 1.02, (name, perf["observed_expected"])
+        assert abs(perf["roc_auc"]["roc_auc"] - perf["reference"]["roc_auc"]) < 0.01, name
+    # No input "drifts" from the file it was trained on (before: p < 1e-12 for every input).
+    assert all(f["p_adjusted"] > 0.5 for f in report["features"].values()), report["features"]
+
+
+def test_later_real_cases_say_recalibrate_or_retrain(model_dir: Path, tmp_path: Path) -> None:
+    """Real cases from June 2020 on (same extract) against the first-wave model: not ok."""
+    frame = pd.read_csv(REAL_CDC_FILE, dtype=str, keep_default_na=False)
+    columns = ("cdc_report_dt", "pos_spec_dt", "onset_dt")  # the loader's case date: the earliest of them
+    dates = [pd.to_datetime(frame[c], format="%m/%d/%Y", errors="coerce") for c in columns]
+    later = tmp_path / "later.csv"
+    frame[pd.concat(dates, axis=1).min(axis=1) >= "2020-06-01"].to_csv(later, index=False)
+    code, report, text = _monitor("--reference", str(model_dir), "--current", str(later), "--out", str(tmp_path / "r"))
+    assert report["verdict"] in ("recalibrate", "retrain") and code in (5, 6), report["reasons"]
+    intake = report["performance"]["models"]["intake"]
+    assert intake["observed_expected"]["ci_low"] > 1.2  # later patients died more often than predicted
+    assert "intake: " in text and "(DeLong)" in text
+
+
+def test_a_flatter_slope_with_ranking_intact_says_recalibrate_not_retrain(
+    synthetic_model_dir: Path, tmp_path: Path
+) -> None:
+    """True calibration slope 0.7 (the model's risks too extreme) and unchanged ranking: recalibrate fits it.
+
+    Before, a slope outside [0.8, 1.25] gave "retrain" in 78-100% of such runs.
+    """
+    source = tmp_path / "source.parquet"
+    synth.write(source, rows=ROWS, seed=FIXTURE_SEED + 400)
+    table = pq.read_table(source).to_pandas()
+    risk = monitor.load_model(synthetic_model_dir)
+    p = risk.probabilities(table[list(schema.MODEL_INPUTS)].replace({"": schema.MISSING}))
+    lp = np.log(p / (1 - p))
+    known = table[schema.TARGET].isin(["Yes", "No"]).to_numpy()
+    truth = 1 / (1 + np.exp(-(-0.6 + 0.7 * lp)))
+    died = np.random.default_rng(2).random(len(table)) < truth
+    table.loc[known, schema.TARGET] = np.where(died[known], "Yes", "No")
+    flatter = tmp_path / "flatter.parquet"
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), flatter)
+    code, report, _ = _monitor(
+        "--reference", str(synthetic_model_dir), "--current", str(flatter), "--out", str(tmp_path / "r.json")
+    )
+    slope = report["performance"]["models"]["intake"]["calibration_slope"]
+    assert slope["ci_high"] < monitor.SLOPE_NEAR[0], slope
+    assert report["verdict"] == "recalibrate" and code == 5, report["reasons"]
+    assert any("logistic recalibration refits the slope" in r for r in report["reasons"])
 
 
 # --- errors never look like verdicts ------------------------------------------------------------------------

@@ -54,6 +54,8 @@ def test_request_examples_in_assets_are_accepted(local_endpoint: LocalEndpoint) 
         assert len(response.json()["results"]) == len(request["data"])
     shape = json.loads((EXAMPLES / "score_response_batch.json").read_text())
     assert set(shape) == set(response.json())
+    assert [set(r) for r in shape["results"]] == [set(r) for r in response.json()["results"]]
+    assert [r["inputs_used"] for r in shape["results"]] == [r["inputs_used"] for r in response.json()["results"]]
     invalid = post(local_endpoint, json.loads((EXAMPLES / "score_request_invalid.json").read_text()))
     assert invalid.status_code == 400
     assert invalid.json() == json.loads((EXAMPLES / "score_response_invalid.json").read_text())
@@ -72,8 +74,8 @@ BAD_PAYLOADS = [
     pytest.param({"data": []}, ["empty array"], id="empty-data"),
     pytest.param({"data": [example_record(), "x"]}, ["record 1", "not an object"], id="item-not-object"),
     pytest.param(
-        {"data": [{k: v for k, v in example_record().items() if k != "sex"}]},
-        ["record 0", "missing", "'sex'", "age_group, sex, current_status"],
+        {"data": [{k: v for k, v in example_record().items() if k != "age_group"}]},
+        ["record 0", "missing", "'age_group'", "Leave out any of sex, current_status"],
         id="missing-field",
     ),
     pytest.param(
@@ -86,7 +88,9 @@ BAD_PAYLOADS = [
     ),
     pytest.param({"data": [{**example_record(), "agegroup": "x"}]}, ["unknown field", "'agegroup'"], id="typo"),
     # Silent defaults (issue 15 item 11): each is refused rather than scored as something else.
-    pytest.param({"data": [{**example_record(), "sex": ""}]}, ["'sex' is empty", "send 'Missing'"], id="empty-value"),
+    pytest.param(
+        {"data": [{**example_record(), "sex": ""}]}, ["'sex' is empty", "Leave the field out"], id="empty-value"
+    ),
     pytest.param(
         b'{"data": [{"age_group": "85", "age_group": "80+ Years", "sex": "Female", '
         b'"current_status": "Laboratory-confirmed case", "medcond_yn": "Yes"}]}',
@@ -132,9 +136,11 @@ def test_openapi_document_describes_the_contract(local_endpoint: LocalEndpoint, 
     schemas = doc["definitions"] if version == "2" else doc["components"]["schemas"]
     record = schemas["ServiceInput"]["properties"]["data"]["items"]
     assert set(record["properties"]) == {*schema.MODEL_INPUTS, "race_ethnicity_combined"}
-    assert record["required"] == list(schema.MODEL_FEATURES["intake"])
+    assert record["required"] == ["age_group"]
     assert record["properties"]["age_group"]["enum"] == list(schema.FEATURES_BY_NAME["age_group"].values)
     assert set(schemas["ServiceOutput"]["properties"]) == {"model_version", "data_period", "results"}
+    result = schemas["ServiceOutput"]["properties"]["results"]["items"]["properties"]
+    assert {"probability_if_unrecorded_survived", "interval_if_unrecorded_survived", "inputs_used"} <= set(result)
 
 
 def _collected_rows(directory: Path, request_id: str, expected: int, timeout_s: float = 20) -> list[dict]:

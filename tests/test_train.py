@@ -34,7 +34,8 @@ def test_default_model_is_real_data_with_its_period(model_dir: Path):
     assert card["data"]["synthetic"] is False
     assert card["data"]["source"].endswith("cdc_first_wave_500k.csv.gz")
     assert card["data_period"].startswith("real CDC cases, case dates Mar 2020 to Apr 2020")
-    assert set(card["models"]) == {schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL}
+    assert set(card["models"]) == {schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL}
+    assert card["models"][schema.INTAKE_RACE_MODEL]["inputs"] == [*schema.MODEL_FEATURES["intake"], schema.RACE]
     intake = card["models"][schema.INTAKE_MODEL]
     assert intake["inputs"] == ["age_group", "sex", "current_status", "medcond_yn"]
     assert card["models"][schema.IN_HOSPITAL_MODEL]["inputs"] == list(schema.MODEL_INPUTS)
@@ -86,7 +87,7 @@ def test_intake_model_ignores_hospital_fields(model_dir: Path):
     assert answers[0]["probability"] == answers[1]["probability"] == answers[2]["probability"]
 
 
-@pytest.mark.parametrize("model", [schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL])
+@pytest.mark.parametrize("model", [schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL])
 def test_risk_never_falls_with_age_from_10_19(model_dir: Path, model: str):
     table = artifact.load_risk_table(model_dir, model)
     others = [c for c in schema.MODEL_FEATURES[model] if c != "age_group"]
@@ -100,7 +101,7 @@ def test_risk_never_falls_with_age_from_10_19(model_dir: Path, model: str):
     assert checked == np.prod([len(schema.model_values(model, c)) for c in others])
 
 
-@pytest.mark.parametrize("model", [schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL])
+@pytest.mark.parametrize("model", [schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL])
 def test_no_false_certainty_and_honest_intervals(model_dir: Path, model: str):
     table = artifact.load_risk_table(model_dir, model)
     assert len(table) == np.prod([len(schema.model_values(model, c)) for c in schema.MODEL_FEATURES[model]])
@@ -282,3 +283,30 @@ def test_synthetic_model_is_labelled(synthetic_model_dir: Path):
     assert card["data"]["synthetic"] is True
     assert card["data_period"].startswith("synthetic CDC-like cases")
     assert "SYNTHETIC" in (synthetic_model_dir / artifact.CARD_MD).read_text()
+
+
+@pytest.mark.parametrize("model", [schema.INTAKE_MODEL, schema.IN_HOSPITAL_MODEL, schema.INTAKE_RACE_MODEL])
+def test_recorded_share_is_learned_on_every_training_case(model_dir: Path, model: str):
+    """Issue 19: each table carries the share of cases like these whose outcome was recorded, learned on the
+    training cases INCLUDING those never recorded (train_cases >= train_patients), calibrated in the large."""
+    table = artifact.load_risk_table(model_dir, model)
+    share, cases, known = table["recorded_share"], table["train_cases"], table["train_patients"]
+    assert ((share > 0) & (share < 1)).all()
+    assert (cases >= known).all() and cases.sum() > known.sum()
+    if model != schema.IN_HOSPITAL_MODEL:  # ~45% of intake cases were never recorded (~14% with hospital answers)
+        assert cases.sum() > 1.3 * known.sum()
+    # A logistic model with an intercept reproduces the training cases' recorded share overall.
+    assert np.sum(share * cases) == pytest.approx(known.sum(), rel=0.01)
+
+
+def test_card_reports_race_groups_recording_and_methods(model_dir: Path):
+    card = json.loads((model_dir / "model_card.json").read_text())
+    rows = {r["value"]: r for r in card["race_ethnicity_calibration"]}
+    assert {"race_blind_oe", "race_aware_oe", "race_aware_oe_low", "race_aware_oe_high"} <= set(rows["Unknown"])
+    assert rows["Black, Non-Hispanic"]["race_blind_oe"] > 1.2 > rows["Black, Non-Hispanic"]["race_aware_oe"]
+    recording = card["outcome_recording"]
+    assert 0.5 < recording["recorded_share"] < 0.6
+    assert recording["death_rate_unrecorded_as_survived"] < recording["death_rate_recorded"]
+    text = (model_dir / "model_card.md").read_text()
+    assert "not biology" in text and "interventional" in text and "one standard error" in text
+    assert "O/E race-blind" in text and "O/E race-aware" in text

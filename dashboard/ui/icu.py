@@ -15,28 +15,45 @@ import streamlit as st
 
 from model import capacity
 
-Growth = Literal["flat", "doubling", "halving"]
-GROWTH_MODES: tuple[Growth, ...] = ("flat", "doubling", "halving")
+Growth = Literal["flat", "doubling", "halving", "sir"]
+GROWTH_MODES: tuple[Growth, ...] = ("flat", "doubling", "halving", "sir")
+GROWTH_LABELS: dict[str, str] = {
+    "flat": "flat",
+    "doubling": "doubling (exponential)",
+    "halving": "halving (exponential)",
+    "sir": "doubling, slowing as susceptibles run out (SIR)",
+}
+ICU_ENDS: tuple[capacity.IcuEnd, ...] = ("lower", "upper")
+THRESHOLD_GRID = 0.0001  # the operating threshold's grid (dashboard.ui.state.THRESHOLD_STEP, which imports this module)
 
 
 @dataclass(frozen=True)
 class IcuAssumptions:
-    """Planner's inputs, kept across pages; validated so that nonsense never reaches a chart.
+    """Planner's inputs, kept across pages (and in the URL); validated so that nonsense never reaches a chart.
 
     Raises `model.capacity.CapacityInputError` (a ValueError) whose message says what to change.
+    `icu_share` is no longer used here: the Batch scoring page still reads it (share of flagged patients).
     """
 
     cases_per_day: float = 200.0
     icu_beds: float = 40.0
     los_days: float = 9.0  # CHIME's default ICU stay
-    icu_share: float = 0.25  # override: share of flagged patients needing an ICU bed
+    icu_share: float = 0.25
     growth: Growth = "flat"
     growth_days: float = 14.0  # doubling or halving time
     census: float = 0.0
     los_shape: float = 1.0
     delay_days: float = 0.0
     horizon_days: int = 90
-    use_constant_share: bool = False
+    icu_end: str = "lower"  # which end of ICU admissions per reported case the expected line uses
+    icu_per_case: float = capacity.DEFAULT_ICU_PER_CASE  # only for a model without an ICU table
+    icu_in_band: bool = True  # the band draws ICU admissions per case between the two ends
+    los_spread: float = 0.3  # the band draws the mean stay within ± this share
+    growth_spread: float = 0.5  # the band draws the growth rate within ± this many % per day
+    population: float = 1_000_000.0  # SIR only
+    reported_share: float = 0.1  # SIR only: infections reported as cases
+    follow_days: int = capacity.DEFAULT_FOLLOW_DAYS
+    surveillance_capacity: float = capacity.DEFAULT_SURVEILLANCE_CAPACITY
 
     def __post_init__(self) -> None:
         problems = []
@@ -44,12 +61,19 @@ class IcuAssumptions:
             problems.append(f"share of flagged patients needing ICU must be between 0 and 1 (got {self.icu_share})")
         if self.growth not in GROWTH_MODES:
             problems.append(f"growth must be one of {', '.join(GROWTH_MODES)} (got {self.growth!r})")
+        if self.icu_end not in ICU_ENDS:
+            problems.append(f"the ICU end must be one of {', '.join(ICU_ENDS)} (got {self.icu_end!r})")
+        if not 0.0 <= self.icu_per_case <= 1.0:
+            problems.append(f"ICU admissions per reported case must be between 0 and 1 (got {self.icu_per_case})")
         if problems:
             raise capacity.CapacityInputError("; ".join(problems))
         self.scenario()  # validates the rest
+        self.uncertainty((0.0, 0.0))
+        self.surveillance()
 
     def scenario(self) -> capacity.Scenario:
-        doubling = None if self.growth == "flat" else self.growth_days * (1 if self.growth == "doubling" else -1)
+        doubling = None if self.growth == "flat" else self.growth_days * (-1 if self.growth == "halving" else 1)
+        sir = self.growth == "sir"
         return capacity.Scenario(
             cases_per_day=self.cases_per_day,
             beds=self.icu_beds,
@@ -59,16 +83,19 @@ class IcuAssumptions:
             census=self.census,
             delay_days=self.delay_days,
             days=self.horizon_days,
+            population=self.population if sir else None,
+            reported_share=self.reported_share,
         )
+
+    def uncertainty(self, ends: tuple[float, float]) -> capacity.Uncertainty:
+        """The band's ranges; `ends` are ICU admissions per reported case at the lower and upper end."""
+        return capacity.Uncertainty(ends if self.icu_in_band else None, self.los_spread, self.growth_spread / 100)
+
+    def surveillance(self) -> capacity.Surveillance:
+        return capacity.Surveillance(self.follow_days, self.surveillance_capacity)
 
 
 # --- where the ICU need comes from ---------------------------------------------------------------------
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _icu_table(model_dir: str, stamp: int) -> pd.DataFrame | None:
-    # cache_resource hands out the same frame without copying: callers must not mutate it.
-    return capacity.read_icu_table(model_dir)
 
 
 def _stamp(model_dir: Path) -> int:
@@ -82,66 +109,62 @@ def _card_stamp(model_dir: Path) -> int:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _need(model_dir: str, icu_stamp: int, card_stamp: int, share: float | None) -> pd.DataFrame:
-    """Need table per model version and share (validating a table costs more than a rerun should). Do not mutate."""
-    return capacity.load_need(model_dir, share)[0]
+def _need(model_dir: str, icu_stamp: int, card_stamp: int, end: str, per_case: float | None) -> capacity.IcuNeed:
+    """Need per model version, end and constant (validating a table costs more than a rerun should). Do not mutate."""
+    return capacity.load_need(model_dir, end, per_case)  # type: ignore[arg-type]
+
+
+def has_icu_table(model_dir: Path) -> bool:
+    """Whether training wrote the model's ICU table (then the planner chooses an end, else enters a share)."""
+    return _stamp(model_dir) != 0
 
 
 @dataclass(frozen=True)
 class NeedSource:
-    """The need table the page uses and, in words, where its ICU rates come from."""
+    """The ICU need the page uses and, in words, where it comes from."""
 
-    table: pd.DataFrame
-    source: capacity.IcuSource
-    model_has_icu_table: bool
+    need: capacity.IcuNeed
     description: str
 
-
-def model_icu_table(model_dir: Path) -> pd.DataFrame | None:
-    """The model's `evaluation/icu_by_threshold.csv` (cached per file version), or None if training wrote none."""
-    return _icu_table(str(model_dir), _stamp(model_dir))
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.need.table
 
 
 def need_source(model_dir: Path, card: dict[str, Any], a: IcuAssumptions) -> NeedSource:
-    """The model's ICU table unless the planner overrides it with a constant share, or the model has none.
+    """The model's ICU table at the chosen end; a constant share when the model has none.
 
     Raises `model.capacity.CapacityInputError` when a stored table is unusable.
     """
-    has_table = model_icu_table(model_dir) is not None
-    share = None if has_table and not a.use_constant_share else a.icu_share
-    table = _need(str(model_dir), _stamp(model_dir), _card_stamp(model_dir), share)
-    if share is None:
-        return NeedSource(table, "model", True, _model_description(card))
-    if not has_table:
+    per_case = None if has_icu_table(model_dir) else a.icu_per_case
+    need = _need(str(model_dir), _stamp(model_dir), _card_stamp(model_dir), a.icu_end, per_case)
+    if need.source == "constant":
         text = (
-            f"This model directory has no ICU-admission table (`evaluation/{capacity.ICU_TABLE}`), so a constant "
-            f"**{a.icu_share:.0%} of flagged patients** is assumed to need an ICU bed at every threshold. Retrain "
-            "with `python -m model.train` to get ICU rates per threshold from the data."
+            f"This model directory has no ICU-admission table (`evaluation/{capacity.ICU_TABLE}`), so "
+            f"**{a.icu_per_case:.1%} of reported cases** are assumed to need an ICU bed, flagged or not (CDC: 2% "
+            "of 1,320,488 cases, MMWR 2020;69(24)). Retrain with `python -m model.train` for rates from the data."
         )
-    else:
-        text = (
-            f"Override: a constant **{a.icu_share:.0%} of flagged patients** needs an ICU bed at every threshold, "
-            "instead of the model's ICU rates. ICU admissions among unflagged patients are then not estimated."
-        )
-    return NeedSource(table, "constant share", has_table, text)
+        return NeedSource(need, text)
+    return NeedSource(need, _model_description(card, need))
 
 
-def _model_description(card: dict[str, Any]) -> str:
+def _model_description(card: dict[str, Any], need: capacity.IcuNeed) -> str:
     icu = card.get("icu") if isinstance(card.get("icu"), dict) else {}
-    parts = ["ICU admissions among flagged and among unflagged patients at each threshold are the predictions of "]
-    parts.append(
-        f"the model's ICU-admission model (`{icu['model']}`"
-        if icu.get("model")
-        else "the model's ICU-admission model ("
+    low, high = need.ends
+    assert need.end is not None
+    text = (
+        f"**{need.end.capitalize()} end in use:** {capacity.ICU_ENDS[need.end]}. ICU admissions per reported case: "
+        f"**{low:.2%}** at the lower end, **{high:.2%}** at the upper end, from ICU models on intake answers fitted "
+        "on the training split's reported cases"
     )
-    known, rate = icu.get("known_icu_patients"), icu.get("icu_rate")
-    if isinstance(known, int) and isinstance(rate, int | float):
-        parts.append(f", fitted on {known:,} patients whose ICU status is known; {rate:.1%} of them were admitted")
-    parts.append("), summed over the held-out test split.")
+    train, rate = icu.get("train_cases"), icu.get("icu_rate")
+    if isinstance(train, int) and isinstance(rate, int | float):
+        text += f" ({train:,} cases; among the few with a recorded ICU answer {rate:.1%} said Yes)"
+    text += ", averaged over the test split's reported cases."
     period = card.get("data_period")
     if isinstance(period, str) and period:
-        parts.append(f" Data: {period}.")
-    return "".join(parts)
+        text += f" Data: {period}."
+    return text
 
 
 # --- words ------------------------------------------------------------------------------------------------
@@ -183,50 +206,34 @@ def band_days(band: capacity.Band | None, horizon: int) -> str:
 
 
 def fit_message(
-    fit: capacity.Fit, now: capacity.Need, beds: float, horizon: int
+    fit: capacity.Fit, now: capacity.Need, team: capacity.Surveillance, horizon: int
 ) -> tuple[Literal["error", "warning", "info", "success"], str, bool]:
-    """What the threshold that just fits means for the planner: message kind, text, and whether to offer it."""
-    within = f"the expected census within {beds:,.0f} beds for {horizon} days"
+    """What the threshold that fits the surveillance team means: message kind, text, and whether to offer it."""
+    within = f"the flagged patients followed within {team.capacity:,.0f} at once for {horizon} days"
     if fit.status == "none" or fit.need is None:
-        cause = (
-            "today's patients alone exceed the beds"
-            if fit.blocked_by_today
-            else "even the strictest stored threshold sends too many flagged patients"
+        return (
+            "error",
+            f"**No threshold that flags anybody keeps {within}:** even the strictest stored one flags too many. "
+            "A larger team or a shorter follow-up is needed.",
+            False,
         )
-        return "error", f"**No threshold keeps {within}:** {cause}. More beds or shorter stays are needed.", False
-    t, recall, share = fit.need.threshold, fit.need.recall, fit.need.flagged_share
+    t, recall, share = fit.need.threshold, fit.need.recall, fit.need.case_flagged_share
     if fit.status == "fits_all":
-        return (
-            "success",
-            (
-                f"**Even the lowest stored threshold ({t:.4f}, recall {recall:.3f}) keeps {within}:** the beds do not "
-                "limit the threshold here."
-            ),
-            False,
-        )
-    if is_same_row(fit.need, now):
-        return (
-            "info",
-            f"**The operating threshold is the one that just fits:** flagging more patients would break {within}.",
-            False,
-        )
+        text = f"**Even the lowest stored threshold ({t:.4f}, recall {recall:.3f}) keeps {within}.**"
+        return "success", text, False
+    if is_same_row(fit.need, now) or 0 <= now.threshold - t < THRESHOLD_GRID:  # the fit, rounded up to the grid
+        return "info", f"**The operating threshold is the one that fits:** flagging more would break {within}.", False
     if recall >= now.recall:
-        return (
-            "info",
-            (
-                f"**Threshold that just fits: {t:.4f}** flags {share:.2%} of cases and catches more deaths (recall "
-                f"{recall:.3f} instead of {now.recall:.3f}) while keeping {within}."
-            ),
-            True,
+        text = (
+            f"**Threshold that fits: {t:.4f}** flags {share:.1%} of cases and catches more deaths (recall "
+            f"{recall:.3f} instead of {now.recall:.3f}) while keeping {within}."
         )
-    return (
-        "warning",
-        (
-            f"**To keep {within}, raise the threshold to {t:.4f}:** the highest recall that fits is {recall:.3f} "
-            f"(now {now.recall:.3f}), flagging {share:.2%} of cases."
-        ),
-        True,
+        return "info", text, True
+    text = (
+        f"**To keep {within}, raise the threshold to {t:.4f}:** the highest recall that fits is {recall:.3f} "
+        f"(now {now.recall:.3f}), flagging {share:.1%} of cases."
     )
+    return "warning", text, True
 
 
 def deaths_text(total: float, per_day: float, horizon: int) -> str:
@@ -234,26 +241,27 @@ def deaths_text(total: float, per_day: float, horizon: int) -> str:
 
 
 def projection_csv(p: capacity.Projection) -> bytes:
-    """The day table as a CSV download, with the threshold and the inputs it was made with."""
+    """The day table as a CSV download, with the threshold it was made with."""
     table = days_table(p)
     table.insert(0, "threshold", p.need.threshold)
     return table.to_csv(index=False).encode("utf-8")
 
 
 def days_table(p: capacity.Projection) -> pd.DataFrame:
-    """The projection as people read it: one row per day, units in the headers."""
-    d = p.days
+    """The supported days of the projection as people read them: one row per day, units in the headers."""
+    d = p.shown
     return pd.DataFrame(
         {
             "day": d["day"],
             "cases reported": d["cases"].round(1),
-            "ICU admissions, flagged (in census)": d["admissions"].round(2),
-            "ICU admissions, unflagged (not in census)": d["admissions_unflagged"].round(2),
+            "ICU admissions, all": (d["admissions"] + d["admissions_unflagged"]).round(2),
+            "of which flagged": d["admissions"].round(2),
             "ICU census, expected": d["census"].round(1),
             "census 5th percentile": d["census_p05"].round(1),
             "census 95th percentile": d["census_p95"].round(1),
             "beds free": d["beds_free"].round(1),
             "overflow (patients without a bed)": d["overflow"].round(1),
+            "flagged patients followed": d["under_surveillance"].round(0),
             "deaths missed": d["deaths_missed"].round(2),
             "deaths missed, cumulative": d["deaths_missed_cumulative"].round(1),
         }
@@ -262,10 +270,11 @@ def days_table(p: capacity.Projection) -> pd.DataFrame:
 
 def is_same_row(a: capacity.Need, b: capacity.Need) -> bool:
     """Two thresholds that flag the same patients."""
-    return math.isclose(a.flagged_share, b.flagged_share) and math.isclose(a.recall, b.recall)
+    return math.isclose(a.case_flagged_share, b.case_flagged_share) and math.isclose(a.recall, b.recall)
 
 
 __all__ = [
+    "GROWTH_LABELS",
     "GROWTH_MODES",
     "IcuAssumptions",
     "NeedSource",
@@ -274,8 +283,8 @@ __all__ = [
     "days_table",
     "deaths_text",
     "fit_message",
+    "has_icu_table",
     "is_same_row",
-    "model_icu_table",
     "need_source",
     "occupancy",
     "projection_csv",

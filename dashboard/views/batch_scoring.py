@@ -1,22 +1,25 @@
 """Batch scoring: upload a CDC file, score every row through the endpoint, download the result."""
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import streamlit as st
 
 from dashboard.client import EndpointError
-from dashboard.ui import charts, endpoint, page, state
-from dashboard.ui.uploads import upload_as_file, user_facing
+from dashboard.ui import charts, downloads, endpoint, page, state, text
+from dashboard.ui.uploads import MAX_UPLOAD_MB, upload_as_file, user_facing
 from model import batch_score, performance, schema
 from model.loader import DataError
 
-MAX_UPLOAD_MB = 200  # also server.maxUploadSize in .streamlit/config.toml
 MAX_ROWS = 1_000_000
+# A file is read unpacked (a .csv.gz of a few MB can unpack to GBs): at most this much is read, about
+# twice what MAX_ROWS CDC rows need (~110 bytes each). The result kept for the summary and the download
+# (the model's inputs, death_yn, row_number and PASS_THROUGH's bounded columns) may hold at most MAX_HELD_MB.
+MAX_UNPACKED_MB = 256
+MAX_HELD_MB = 256
+PASS_THROUGH = batch_score.PassThrough(columns=5, max_chars=200)
 REQUEST_RECORDS = 10_000  # records per endpoint request (the endpoint accepts up to 50k)
 RESULT_KEY = "batch.result"
 SCORE_ERROR_KEY = "batch.score_error"  # an endpoint failure, shown on the rerun that follows it
@@ -25,8 +28,11 @@ ctx = page.context()
 
 st.markdown(
     f"Upload a CDC case-surveillance file as **CSV, CSV.gz or Parquet** (any CDC schema version, or just the "
-    f"columns {', '.join(f'`{c}`' for c in schema.MODEL_INPUTS)}); at most **{MAX_UPLOAD_MB} MB** and "
-    f"**{MAX_ROWS:,} rows**. Larger files: `python -m model.batch_score --data FILE --out FILE`."
+    f"columns {', '.join(f'`{c}`' for c in schema.MODEL_INPUTS)}); at most **{MAX_UPLOAD_MB} MB** "
+    f"(gzip a large CSV first), **{MAX_ROWS:,} rows** and {MAX_UNPACKED_MB} MB unpacked. The result keeps the "
+    f"model's inputs, `{schema.TARGET}` and the first {PASS_THROUGH.columns} other columns (cells cut at "
+    f"{PASS_THROUGH.max_chars} characters). Larger files, or every column: "
+    "`python -m model.batch_score --data FILE --out FILE`."
 )
 upload = st.file_uploader("CDC file", type=["csv", "gz", "parquet"], key="batch.upload")
 
@@ -49,15 +55,27 @@ def _endpoint_scorer(config):  # (canonical frame) -> (probabilities, bands), vi
     return score
 
 
+def _check_limits(rows: int, unpacked: int, held: int) -> None:
+    """ValueError once the file passes a limit: rows read, bytes unpacked, or bytes the result holds."""
+    cli = "score it with `python -m model.batch_score --data FILE --out FILE`, which writes to disk"
+    if rows > MAX_ROWS:
+        raise ValueError(f"the file has more than {MAX_ROWS:,} rows; {cli}")
+    if unpacked > MAX_UNPACKED_MB << 20:
+        raise ValueError(f"the file unpacks to more than {MAX_UNPACKED_MB} MB (after {rows:,} rows); {cli}")
+    if held > MAX_HELD_MB << 20:
+        raise ValueError(f"the scored rows would hold more than {MAX_HELD_MB} MB here (after {rows:,} rows); {cli}")
+
+
 def _score_upload(path: Path, name: str, config) -> dict:
-    """Stream the file through the endpoint; raises DataError / EndpointError / ValueError."""
+    """Stream the file through the endpoint, keeping bounded columns; raises DataError / EndpointError / ValueError."""
     bar = st.progress(0.0, text="Reading the file…")
-    scored, rejected, reasons, rows = [], [], {}, 0
+    scored, rejected, reasons, rows, unpacked, held = [], [], {}, 0, 0, 0
     estimate = max(1, int(path.stat().st_size / 90))  # ~90 bytes per CDC CSV row: only drives the bar
-    for chunk in batch_score.iter_scored(path, _endpoint_scorer(config), state.get_threshold()):
+    for chunk in batch_score.iter_scored(path, _endpoint_scorer(config), state.get_threshold(), PASS_THROUGH):
         rows += chunk.rows_read
-        if rows > MAX_ROWS:
-            raise ValueError(f"the file has more than {MAX_ROWS:,} rows; score it with `python -m model.batch_score`")
+        unpacked += chunk.bytes_read
+        held += chunk.scored.nbytes + (chunk.rejected.nbytes if chunk.rejected is not None else 0)
+        _check_limits(rows, unpacked, held)
         scored.append(chunk.scored)
         if chunk.rejected is not None:
             rejected.append(chunk.rejected)
@@ -73,12 +91,6 @@ def _score_upload(path: Path, name: str, config) -> dict:
         "reasons": reasons,
         "model_version": st.session_state.get("batch.model_version", "unknown"),
     }
-
-
-def _csv_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pa_csv.write_csv(table, sink)
-    return sink.getvalue()
 
 
 def _show_outcome_check(check: dict | None) -> None:
@@ -112,24 +124,24 @@ def _show_outcome_check(check: dict | None) -> None:
 if upload is not None:
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         st.error(
-            f"**{upload.name} is {upload.size / 2**20:,.0f} MB**; this page takes at most {MAX_UPLOAD_MB} MB. "
-            "Score it with `python -m model.batch_score --data FILE --out FILE`."
+            f"**{text.md(upload.name, 120)} is {upload.size / 2**20:,.0f} MB**; this page takes at most "
+            f"{MAX_UPLOAD_MB} MB. Score it with `python -m model.batch_score --data FILE --out FILE`."
         )
         st.stop()
     if ctx.endpoint is None:
         st.error(f"**The endpoint settings are not usable:** {ctx.endpoint_error}")
         st.stop()
-    if st.button(f"Score {upload.name}", type="primary", key="batch.score"):
+    if st.button(f"Score {text.md(upload.name, 120)}", type="primary", key="batch.score"):
         with upload_as_file(upload) as path:
             try:
                 st.session_state[RESULT_KEY] = _score_upload(path, upload.name, ctx.endpoint)
             except DataError as exc:
                 st.session_state.pop(RESULT_KEY, None)
-                st.error(f"**This file cannot be scored:** {user_facing(exc, path, upload.name)}")
+                st.error(f"**This file cannot be scored:** {text.md(user_facing(exc, path, upload.name))}")
                 st.stop()
             except ValueError as exc:
                 st.session_state.pop(RESULT_KEY, None)
-                st.error(f"**This file cannot be scored:** {exc}")
+                st.error(f"**This file cannot be scored:** {text.md(exc)}")
                 st.stop()
             except EndpointError as exc:
                 st.session_state.pop(RESULT_KEY, None)
@@ -155,7 +167,7 @@ n_rejected = 0 if result["rejected"] is None else result["rejected"].num_rows
 assumptions = state.get_icu_assumptions()
 flagged_share = float(flagged.mean()) if n_scored else 0.0
 
-st.subheader(f"{result['name']}: {_rows(result['rows'])} (model {result['model_version']})")
+st.subheader(f"{text.md(result['name'], 120)}: {_rows(result['rows'])} (model {text.md(result['model_version'], 120)})")
 a, b, c, d = st.columns(4)
 a.metric("Rows scored", f"{n_scored:,}")
 b.metric(
@@ -194,11 +206,10 @@ if schema.TARGET in table.column_names:
         performance.against_outcomes(table.column(schema.TARGET).to_pandas(), probability, threshold, reference)
     )
 
-out = table.set_column(table.schema.get_field_index("flagged"), "flagged", pa.array(flagged))
 stem = result["name"].split(".")[0] or "scored"
 st.download_button(
     "Download the scored file (CSV)",
-    data=_csv_bytes(out),
+    data=downloads.csv_download(table, flagged),
     file_name=f"{stem}.scored.csv",
     mime="text/csv",
     key="batch.download",
@@ -206,7 +217,7 @@ st.download_button(
 if n_rejected:
     st.download_button(
         "Download the rejected rows (CSV)",
-        data=_csv_bytes(result["rejected"]),
+        data=downloads.csv_download(result["rejected"]),
         file_name=f"{stem}.rejects.csv",
         mime="text/csv",
         key="batch.download_rejects",

@@ -20,7 +20,7 @@ for row in range(0, len(others), 3):
             st.page_link(spec.path, label=f"**{spec.title}**", icon=spec.icon)
             st.caption(spec.audience)
 
-st.subheader("How to read a risk")
+st.header("How to read a risk")
 bands = [f"**{name}** below {upper:.0%}" for upper, name in schema.RISK_BANDS[:-1]]
 bands.append(f"**{schema.RISK_BANDS[-1][1]}** from {schema.RISK_BANDS[-2][0]:.0%}")
 base = f" Among all cases with a known outcome the death rate is {ctx.model.prevalence:.1%}." if ctx.model else ""
@@ -30,5 +30,8 @@ st.markdown(
     f"- Risk bands: {'; '.join(bands)}.\n"
     "- A patient is **flagged** when the risk reaches the operating threshold chosen on the Threshold explorer.\n"
     "- The model ranks patients and sizes groups; it is **not a diagnosis** and does not replace clinical "
-    "judgement. Enter *Unknown* for anything the form does not say."
+    "judgement. Choose *Not known* for any answer you do not know (only age is needed): the risk is then that "
+    "of all patients like this one, whatever their answer. Race/ethnicity is optional (*Not given* by default).\n"
+    "- The risk is shown as a **range**: the higher number among cases whose outcome was recorded, the lower "
+    "one counting every case whose outcome was never recorded as a survival."
 )

@@ -1,4 +1,4 @@
-"""ICU saturation: when the ICU fills with the patients we flag, how sure that is, and what the threshold changes."""
+"""ICU saturation: when the ICU fills with everyone who needs a bed, how sure that is, and what the threshold costs."""
 
 import streamlit as st
 
@@ -9,14 +9,21 @@ KEYS = {  # widget keys; the values themselves persist in state.get_icu_assumpti
     "cases_per_day": "icu.cases_per_day",
     "growth": "icu.growth",
     "growth_days": "icu.growth_days",
+    "population": "icu.population",
+    "reported_share": "icu.reported_share",
     "icu_beds": "icu.icu_beds",
     "census": "icu.census",
     "los_days": "icu.los_days",
     "los_shape": "icu.los_shape",
     "delay_days": "icu.delay_days",
     "horizon_days": "icu.horizon_days",
-    "use_constant_share": "icu.use_constant_share",
-    "icu_share": "icu.icu_share",
+    "icu_end": "icu.icu_end",
+    "icu_per_case": "icu.icu_per_case",
+    "icu_in_band": "icu.icu_in_band",
+    "los_spread": "icu.los_spread",
+    "growth_spread": "icu.growth_spread",
+    "follow_days": "icu.follow_days",
+    "surveillance_capacity": "icu.surveillance_capacity",
 }
 
 ctx = page.context()
@@ -24,7 +31,7 @@ assert ctx.model is not None  # run_app stopped the page otherwise
 ctx.threshold_table()  # stops the page with the house message when thresholds.csv is unusable
 prevalence = ctx.model.prevalence
 
-icu_table = icu.model_icu_table(ctx.model.directory)
+has_table = icu.has_icu_table(ctx.model.directory)
 current = state.get_icu_assumptions()
 for field, key in KEYS.items():
     state.seed_widget(key, getattr(current, field))
@@ -34,91 +41,106 @@ def _note(text: str) -> None:
     st.caption(text)
 
 
-inputs, results = st.columns([1, 2], gap="large")
-with inputs:
-    st.markdown("**Planning assumptions** (each one is stated under its input)")
-    st.number_input(
-        "New COVID-19 cases per day, today",
-        min_value=0.0,
-        max_value=capacity.MAX_CASES_PER_DAY,
-        step=10.0,
-        format="%.0f",
-        key=KEYS["cases_per_day"],
-    )
-    _note(
-        "Reported cases reaching this hospital's catchment. Their mix of ages, sexes and conditions is assumed "
-        "to match the model's test split."
-    )
-    g1, g2 = st.columns(2)
-    g1.selectbox("Case growth", icu.GROWTH_MODES, key=KEYS["growth"])
-    g2.number_input(
-        "Doubling or halving time (days)",
-        min_value=0.5,
-        max_value=365.0,
-        step=1.0,
-        format="%.1f",
-        key=KEYS["growth_days"],
-        disabled=st.session_state[KEYS["growth"]] == "flat",
-    )
-    _note(
-        "Cases change by the same factor every day (exponential growth), and did so before today; no immunity, "
-        "interventions or seasonality are modelled. Keep long horizons for flat or slow growth."
-    )
+def _number(label: str, key: str, low: float, high: float, step: float, fmt: str = "%.0f", **kw: object) -> None:
+    st.number_input(label, min_value=low, max_value=high, step=step, format=fmt, key=KEYS[key], **kw)  # type: ignore[arg-type]
+
+
+def _growth_inputs() -> None:
+    """Growth mode, and only the inputs that mode uses (a doubling time unless flat; population for SIR)."""
+    mode = st.selectbox("Case growth", icu.GROWTH_MODES, format_func=icu.GROWTH_LABELS.get, key=KEYS["growth"])
+    if mode != "flat":
+        _number("Doubling or halving time (days)", "growth_days", 0.5, 365.0, 1.0, "%.1f")
+    if mode == "sir":
+        p1, p2 = st.columns(2)
+        with p1:
+            _number("Population that can be infected", "population", 1.0, capacity.MAX_POPULATION, 10_000.0)
+        with p2:
+            _number("Share of infections reported", "reported_share", 0.001, 1.0, 0.01, "%.3f")
+        _note(
+            "SIR as in Penn Medicine's CHIME: infections grow at the doubling time today and slow as susceptibles "
+            f"run out; a person is infectious {capacity.DEFAULT_INFECTIOUS_DAYS:g} days. US serosurveys of spring "
+            "2020 found several infections per reported case, hence a reported share well below 1."
+        )
+    else:
+        _note(
+            "Cases change by the same factor every day (exponential growth), and did so before today; no "
+            "immunity, interventions or seasonality. For long horizons choose the SIR curve."
+        )
+
+
+def _bed_inputs() -> None:
     b1, b2 = st.columns(2)
-    b1.number_input(
-        "ICU beds available for COVID-19",
-        min_value=0.0,
-        max_value=float(capacity.MAX_BEDS),
-        step=1.0,
-        format="%.0f",
-        key=KEYS["icu_beds"],
-    )
-    b2.number_input(
-        "COVID-19 patients in the ICU today",
-        min_value=0.0,
-        max_value=float(10 * capacity.MAX_BEDS),
-        step=1.0,
-        format="%.0f",
-        key=KEYS["census"],
-    )
-    _note(
-        "Staffed beds. The census counts today's patients and the flagged patients admitted from today on; "
-        "today's patients leave at the pace the stay distribution implies for someone already in the ICU."
-    )
+    with b1:
+        _number("ICU beds available for COVID-19", "icu_beds", 0.0, float(capacity.MAX_BEDS), 1.0)
+    with b2:
+        _number("COVID-19 patients in the ICU today", "census", 0.0, float(10 * capacity.MAX_BEDS), 1.0)
+    _note("Staffed beds. The census counts today's patients and everyone admitted from today on, flagged or not.")
     s1, s2 = st.columns(2)
-    s1.number_input(
-        "Average ICU stay (days)", min_value=0.5, max_value=365.0, step=0.5, format="%.1f", key=KEYS["los_days"]
-    )
-    s2.number_input("Stay shape k", min_value=0.5, max_value=20.0, step=0.5, format="%.1f", key=KEYS["los_shape"])
+    with s1:
+        _number("Average ICU stay (days)", "los_days", 0.5, 365.0, 0.5, "%.1f")
+    with s2:
+        _number("Stay shape k", "los_shape", 0.5, 20.0, 0.5, "%.1f")
     _note(
         "Stays follow a gamma distribution with this mean and shape: k = 1 is exponential (many short stays and "
         "a long tail), larger k keeps stays closer to the average."
     )
     d1, d2 = st.columns(2)
-    d1.number_input(
-        "Days from case report to ICU", min_value=0.0, max_value=60.0, step=1.0, format="%.0f", key=KEYS["delay_days"]
-    )
-    d2.number_input("Horizon (days)", min_value=1, max_value=capacity.MAX_DAYS, step=1, key=KEYS["horizon_days"])
+    with d1:
+        _number("Days from case report to ICU", "delay_days", 0.0, 60.0, 1.0)
+    with d2:
+        st.number_input("Horizon (days)", min_value=1, max_value=capacity.MAX_DAYS, step=1, key=KEYS["horizon_days"])
     _note(
-        "A flagged case is admitted this many days after it is reported; admissions arrive evenly over the day "
-        "and the census is counted at the end of each day. Day 0 is today."
+        "A case is admitted this many days after it is reported; admissions arrive evenly over the day and the "
+        "census is counted at the end of each day. Day 0 is today."
     )
-    if icu_table is not None:  # without the model's table the constant share is all there is
-        st.toggle("Use a constant ICU share instead of the model's ICU rates", key=KEYS["use_constant_share"])
-    st.slider(
-        "Share of flagged patients who need an ICU bed",
-        min_value=0.0,
-        max_value=1.0,
-        step=0.01,
-        format="%.2f",
-        key=KEYS["icu_share"],
-        help="Used when the constant share is switched on, or when the model has no ICU table.",
+
+
+def _icu_inputs() -> None:
+    """Which end of ICU admissions per reported case (or, without the model's table, a share to enter)."""
+    if has_table:
+        st.radio(
+            "ICU admissions per reported case",
+            icu.ICU_ENDS,
+            format_func=lambda end: f"{end} end: {capacity.ICU_ENDS[end]}",
+            key=KEYS["icu_end"],
+        )
+        st.toggle("Band: draw ICU admissions per case between the two ends", key=KEYS["icu_in_band"])
+    else:
+        _number("ICU admissions per reported case", "icu_per_case", 0.0, 1.0, 0.005, "%.3f")
+    u1, u2 = st.columns(2)
+    with u1:
+        st.slider("Band: average stay ± share", 0.0, 0.9, step=0.05, format="%.2f", key=KEYS["los_spread"])
+    with u2:
+        st.slider("Band: growth rate ± % per day", 0.0, 5.0, step=0.1, format="%.1f", key=KEYS["growth_spread"])
+    _note("Each run of the band draws these uniformly and independently, then Poisson admissions and gamma stays.")
+
+
+def _surveillance_inputs() -> None:
+    f1, f2 = st.columns(2)
+    with f1:
+        st.number_input("Days a flagged case is followed", min_value=1, max_value=365, step=1, key=KEYS["follow_days"])
+    with f2:
+        _number("Patients the team can follow at once", "surveillance_capacity", 0.0, 1e9, 10.0)
+    _note("Flagged cases are followed from their report; this is the work the threshold creates.")
+
+
+inputs, results = st.columns([1, 2], gap="large")
+with inputs:
+    st.markdown("**Planning assumptions** (each one is stated under its input)")
+    _number("New COVID-19 cases per day, today", "cases_per_day", 0.0, capacity.MAX_CASES_PER_DAY, 10.0)
+    _note(
+        "Reported cases reaching this hospital's catchment. Their mix of ages, sexes and conditions is assumed "
+        "to match the model's test split."
     )
+    _growth_inputs()
+    _bed_inputs()
+    _icu_inputs()
     need_note = st.empty()
+    _surveillance_inputs()
 
 try:
     assumptions = icu.IcuAssumptions(**{field: st.session_state[key] for field, key in KEYS.items()})
-    scenario = assumptions.scenario()
+    scenario, team = assumptions.scenario(), assumptions.surveillance()
 except (ValueError, TypeError) as exc:
     with results:
         st.error(f"**Check the assumptions:** {exc}.", icon=":material/error:")
@@ -126,32 +148,36 @@ except (ValueError, TypeError) as exc:
 state.set_icu_assumptions(assumptions)
 
 try:
-    need = icu.need_source(ctx.model.directory, ctx.model.card, assumptions)
+    source = icu.need_source(ctx.model.directory, ctx.model.card, assumptions)
 except (ValueError, OSError) as exc:  # a stored table is unusable (CapacityInputError says which and how to fix)
     with results:
         st.error(f"**The model's tables cannot be used:** {exc}.", icon=":material/error:")
     st.stop()
 with need_note.container():
-    st.caption(need.description)
+    st.caption(source.description)
 threshold = state.get_threshold()
-now = capacity.need_at(need.table, threshold)
-projection = capacity.project(scenario, now)
-fit = capacity.threshold_that_fits(scenario, need.table)
+now = capacity.need_at(source.table, threshold)
+uncertainty = assumptions.uncertainty(source.need.ends)
+projection = capacity.project(scenario, now, surveillance=team, uncertainty=uncertainty)
 beds, horizon = scenario.beds, scenario.days
+shown = projection.shown
 
 with results:
     st.caption(
         f"At operating threshold {threshold:.3f} (flag = risk ≥ threshold; set on the Threshold explorer): "
-        f"{now.flagged_share:.1%} of cases flagged, recall {now.recall:.3f}."
+        f"{now.case_flagged_share:.1%} of reported cases flagged, recall {now.recall:.3f}. The ICU census counts "
+        "everyone who needs a bed, flagged or not: the threshold does not change it."
     )
-    timeline, steady = st.tabs(["Census over time", "Steady state: beds vs recall"])
+    timeline, trade_off = st.tabs(["ICU census over time", "Threshold: surveillance vs deaths missed"])
 
 with timeline:
-    peak = projection.peak_census
+    if projection.unsupported_reason:
+        st.warning(f"**Beyond what the inputs support:** {projection.unsupported_reason}.")
+    peak, last = projection.peak_census, projection.supported_until
     a, b = st.columns(2)
     c, d = st.columns(2)
     a.metric(
-        f"First day over capacity in {horizon} days",
+        f"First day over capacity in {last} days" if last < horizon else f"First day over capacity in {horizon} days",
         icu.day_text(projection.saturation_day),
         help="First day the expected census exceeds the beds (day 0 is today).",
     )
@@ -161,79 +187,49 @@ with timeline:
         value,
         delta,
         delta_color="inverse" if delta else "off",
-        help=f"Highest expected census within {horizon} days: {peak:,.1f} patients.",
+        help=f"Highest expected census within the days shown: {peak:,.1f} patients.",
     )
     c.metric(
         "P(no free bed) at today's case rate",
         icu.share_text(projection.erlang_b),
         help=f"Erlang loss formula (Erlang-B): offered load λ·W = {projection.steady_state_census:,.1f} patients "
-        f"(today's flagged ICU admissions per day × average stay) on {beds:,.0f} beds. "
-        f"Beds needed for at most 1%: {capacity.beds_for_blocking(projection.steady_state_census, 0.01):,}.",
+        f"(today's ICU admissions per day × average stay) on {beds:,.0f} beds. "
+        f"Beds needed for at most 1%: {capacity.beds_text(projection.beds_for_1pct)}.",
     )
-    total_missed = float(projection.days["deaths_missed"].sum())
-    missed_today = float(projection.days["deaths_missed"].iloc[0])
+    today = shown.iloc[0]
     d.metric(
-        f"Deaths missed in {horizon} days",
-        f"{total_missed:,.1f}",
-        help=f"Deaths among cases the threshold does not flag: {missed_today:,.2f} per day today, cumulated over "
-        "the horizon with the case growth.",
+        "ICU admissions today",
+        f"{today['admissions'] + today['admissions_unflagged']:,.1f}",
+        help=f"{now.icu_per_case:.2%} of reported cases; {today['admissions']:,.1f} of them among flagged patients.",
     )
 
     if beds <= 0:
         st.error(
-            "**No ICU beds entered:** every flagged patient admitted to the ICU overflows. Enter the staffed "
-            "ICU beds available for COVID-19 to see when they fill."
+            "**No ICU beds entered:** every patient admitted to the ICU overflows. Enter the staffed ICU beds "
+            "available for COVID-19 to see when they fill."
         )
     elif projection.saturation_day is not None:
         st.warning(
-            f"**The ICU is full on day {projection.saturation_day}:** the expected census of flagged patients passes "
-            f"{beds:,.0f} beds and peaks at {peak:,.0f} (overflow {max(peak - beds, 0):,.0f} patients without a bed). "
+            f"**The ICU is full on day {projection.saturation_day}:** the expected census passes {beds:,.0f} beds "
+            f"and peaks at {peak:,.0f} (overflow {max(peak - beds, 0):,.0f} patients without a bed). "
             + icu.band_days(projection.band, horizon)
         )
     else:
         st.success(
-            f"**The expected census stays within {beds:,.0f} beds for {horizon} days** (peak {peak:,.1f}). "
+            f"**The expected census stays within {beds:,.0f} beds for {last} days** (peak {peak:,.1f}). "
             + icu.band_days(projection.band, horizon)
-        )
-
-    fit_days, fit_label = None, ""
-    if beds > 0 and fit.need is not None and not icu.is_same_row(fit.need, now):
-        fit_projection = capacity.project(scenario, fit.need, band=False)
-        fit_days = fit_projection.days
-        fit_label = (
-            f"lowest stored threshold, still fits ({fit.need.threshold:.4f}, recall {fit.need.recall:.2f})"
-            if fit.status == "fits_all"
-            else f"threshold that just fits ({fit.need.threshold:.4f}, recall {fit.need.recall:.2f})"
         )
     st.plotly_chart(
         charts.icu_census_timeline(
-            projection.days,
+            shown,
             beds,
-            now_label=f"current threshold ({threshold:.3f}, recall {now.recall:.2f})",
-            fit=fit_days,
-            fit_label=fit_label,
+            label=f"everyone ({source.need.end or 'constant'} ICU rate, {now.icu_per_case:.2%} of cases)",
             saturation_day=projection.saturation_day,
         ),
         config={"displayModeBar": False},
     )
     if projection.band is not None:
-        st.caption(f"Band: 5th to 95th percentile of the census per day over {projection.band.description}.")
-    if beds > 0:
-        kind, text, offer = icu.fit_message(fit, now, beds, horizon)
-        getattr(st, kind)(text)
-        if offer and fit.need is not None:
-            st.button(
-                f"Use the threshold that just fits ({fit.need.threshold:.4f}) as operating threshold",
-                on_click=state.set_threshold,
-                args=(fit.need.threshold,),
-                kwargs={"round_up": True},  # on the slider's grid, flagging no one more: it still fits
-                key="icu.use_fitting",
-            )
-    st.markdown(
-        f"**Deaths missed:** {icu.deaths_text(total_missed, missed_today, horizon)}, among patients the "
-        "threshold does not flag."
-    )
-    st.caption(capacity.death_rate_note(now, capacity.known_outcome_share(ctx.model.card)))
+        st.caption(f"Band: 5th to 95th percentile of the census per day. {projection.band.description}")
     st.dataframe(icu.days_table(projection), hide_index=True, height=280)
     st.download_button(
         "Download the projection as CSV",
@@ -244,76 +240,68 @@ with timeline:
         on_click="ignore",
     )
 
-with steady:
+with trade_off:
     per_day = scenario.cases_per_day
-    curve = capacity.steady_state_curve(need.table, per_day, scenario.los_days, beds)
-    sat = capacity.steady_state_saturation(curve)
-    beds_now = per_day * now.icu_per_case_flagged * scenario.los_days
-    st.caption(
-        f"If today's {per_day:,.0f} cases a day held for good (no growth): beds occupied by flagged patients at "
-        "every threshold, by Little's law (admissions per day × average stay)."
-    )
+    fit = capacity.surveillance_fit(scenario, team, source.table)
+    total_missed = float(shown["deaths_missed"].sum())
     a, b = st.columns(2)
     c, d = st.columns(2)
-    a.metric(
-        "Beds needed",
-        f"{beds_now:,.1f}",
-        help="Steady state (Little's law) at today's case rate: cases/day × ICU admissions among flagged "
-        "patients per case × average stay.",
+    a.metric("Recall", f"{now.recall:.3f}", help="Share of deaths among the flagged patients (test split).")
+    b.metric(
+        "Flagged patients followed, peak",
+        f"{projection.peak_surveillance:,.0f}",
+        help=f"{now.case_flagged_share:.1%} of reported cases × the cases of the last {team.follow_days} days.",
     )
-    value, delta = icu.occupancy(beds_now, beds)
-    b.metric("Occupancy", value, delta, delta_color="inverse" if delta else "off")
-    c.metric("Recall", f"{now.recall:.3f}")
-    d.metric("Missed deaths/day", f"{per_day * now.missed_deaths_per_case:,.2f}")
-    saturation_recall = None
-    if beds <= 0:
-        st.error("**No ICU beds entered:** any flagged ICU admission overflows. Enter the staffed ICU beds.")
-    elif sat.status == "never_saturates":
-        st.success(
-            f"**In steady state the ICU never saturates:** flagging even at the highest recall "
-            f"({sat.recall:.3f}) needs {sat.beds_needed:,.1f} of {beds:,.0f} beds."
-        )
-    elif sat.status == "saturated_always":
-        st.error(
-            f"**Saturated even at the lowest recall:** flagging only the riskiest patients (recall "
-            f"{sat.recall:.3f}) already needs {sat.beds_needed:,.1f} beds, more than the {beds:,.0f} "
-            "available. More beds, shorter stays or fewer ICU admissions are needed."
-        )
-    else:
-        st.warning(
-            f"**The ICU saturates above recall {sat.recall:.3f}** (threshold {sat.threshold:.4f}): there "
-            f"the flagged patients fill {sat.beds_needed:,.1f} of {beds:,.0f} beds, and about "
-            f"**{sat.deaths_missed_per_day:,.2f} deaths per day** are among the patients not flagged."
-        )
-        saturation_recall = sat.recall
-    st.plotly_chart(
-        charts.icu_capacity(curve, beds, now.recall, beds_now, saturation_recall), config={"displayModeBar": False}
-    )
-    if beds > 0 and sat.status != "saturated_always" and abs(sat.threshold - threshold) > 1e-12:
+    value, delta = icu.occupancy(projection.peak_surveillance, team.capacity)
+    c.metric("Surveillance team", value.replace("beds", "places"), delta and delta.replace("bed", "place"))
+    d.metric(f"Deaths missed in {last} days", f"{total_missed:,.1f}")
+    kind, text, offer = icu.fit_message(fit, now, team, horizon)
+    getattr(st, kind)(text)
+    if offer and fit.need is not None:
         st.button(
-            f"Use the saturation threshold ({sat.threshold:.4f}) as operating threshold",
+            f"Use the threshold that fits the team ({fit.need.threshold:.4f}) as operating threshold",
             on_click=state.set_threshold,
-            args=(sat.threshold,),
-            kwargs={"round_up": True},
-            key="icu.use_saturation",
+            args=(fit.need.threshold,),
+            kwargs={"round_up": True},  # on the slider's grid, flagging no one more: it still fits
+            key="icu.use_fitting",
         )
+    curve = capacity.steady_state_curve(source.table, per_day, team)
+    sat = capacity.steady_state_saturation(curve)
+    load_now = per_day * now.case_flagged_share * team.follow_days
+    st.plotly_chart(
+        charts.surveillance_curve(
+            curve, team.capacity, now.recall, load_now, sat.recall if sat.status == "saturates" else None
+        ),
+        config={"displayModeBar": False},
+    )
+    st.caption(
+        f"If today's {per_day:,.0f} cases a day held for good: patients followed at every threshold (Little's law: "
+        f"flagged per day × {team.follow_days} days). ICU demand is the same at every threshold: "
+        f"{projection.steady_state_census:,.1f} beds in steady state."
+    )
+    st.markdown(
+        f"**Deaths missed:** {icu.deaths_text(total_missed, float(shown['deaths_missed'].iloc[0]), last)}, "
+        "among patients the threshold does not flag."
+    )
+    st.caption(capacity.death_rate_note(now, capacity.known_outcome_share(ctx.model.card)))
 
 with st.expander("Assumptions behind these numbers", expanded=False):
     st.markdown(
         f"""
-- **Who is counted:** the census holds today's ICU patients and the ICU admissions among *flagged* patients,
-  the patients this plan reserves beds for. ICU admissions among unflagged patients are listed in the table,
-  not added to the census.
-- **ICU need:** {need.description}
+- **Who is counted:** the census holds today's ICU patients and every reported case admitted to the ICU,
+  flagged or not; the flagged part is drawn dashed. A threshold changes who is followed, not who needs a bed.
+- **ICU need:** {source.description}
 - **Flagged share and recall** come from the held-out test split stored with the model (death rate
   {prevalence:.2%} among known outcomes); the cases arriving here are assumed to look like it.
 - **Census over time:** admissions (cases × ICU admissions per case, {scenario.delay_days:g} days after report)
   convolved with the survival function of a gamma stay (mean {scenario.los_days:g} days, shape
   {scenario.los_shape:g}). With flat cases it converges to admissions/day × average stay (Little's law).
-- **Band:** 5th–95th percentile of simulated census paths with Poisson admissions and sampled stays; a seed keeps
-  it the same on every rerun. It shows chance, not uncertainty in the inputs.
+- **Band:** 5th–95th percentile of simulated census paths. {uncertainty.describe(scenario.los_days)}; then
+  Poisson admissions and sampled stays. A seed keeps it the same on every rerun.
 - **P(no free bed):** Erlang loss formula at today's case rate held constant; it depends on the stay only
   through its mean.
+- **Beyond what the inputs support:** a census above {capacity.SUPPORTED_BEDS_MULTIPLE} times the beds (or the
+  population) is not shown.
 - **Deaths missed:** cases reported per day × deaths among unflagged patients per case (known-outcome rate).
 - **Operating threshold** {threshold:.3f} is shared with the Threshold explorer and Patient risk pages.
 """

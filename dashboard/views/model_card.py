@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard.ui import charts, page
 from model import schema
-from model.model_card import temporal_text
+from model.model_card import RACE_STATEMENT, temporal_text
 
 ctx = page.context()
 assert ctx.model is not None  # run_app stopped the page otherwise
@@ -31,7 +31,7 @@ for update in card.get("updates") or []:
         icon=":material/update:",
     )
 
-st.subheader("Data and population")
+st.header("Data and population")
 if data.get("synthetic"):
     st.warning("**SYNTHETIC data.** Generated to resemble CDC case surveillance; metrics describe the generator.")
 else:
@@ -51,7 +51,7 @@ details = [
 ]
 details += [f"- Dropped, {reason}: {count:,}" for reason, count in dropped.items()]
 st.markdown("\n".join(details))
-st.plotly_chart(charts.deaths_by_month(ctx.model.table("deaths_by_month")), config={"displayModeBar": False})
+charts.show(charts.deaths_by_month(ctx.model.table("deaths_by_month")))
 known = ctx.model.table("outcome_known")
 st.dataframe(
     known[known["column"] == "age_group"],
@@ -63,7 +63,7 @@ st.dataframe(
     },
 )
 
-st.subheader("The two models")
+st.header("The two models")
 for name, model in (card.get("models") or {}).items():
     with st.container(border=True):
         st.markdown(f"**{model.get('label', name)}**")
@@ -91,12 +91,36 @@ for name, model in (card.get("models") or {}).items():
             f"{model['combinations']:,} combinations extrapolated."
         )
 
+
+def _period_section(periods: dict) -> None:
+    """Leave-one-month-out figures: a forest plot per model and measure, pooled values and which interval is shown."""
+    st.subheader("Performance between months (leave one month out)")
+    st.caption(
+        f"{periods.get('method', '')}; months with at least {periods.get('min_events_per_month', 100)} deaths and "
+        f"survivors; {periods.get('pooling', '')}. Intervals the form shows: {periods.get('interval_shown', '')}."
+    )
+    for name, result in (periods.get("models") or {}).items():
+        st.markdown(f"**{schema.MODEL_LABELS.get(name, name)}**")
+        if not result.get("performed"):
+            st.markdown(f"No pooled values: {result.get('reason', 'too few months')}.")
+        cols = st.columns(2)
+        for col, measure in zip(cols, ("oe", "roc_auc"), strict=True):
+            col.plotly_chart(charts.forest(result, measure), config={"displayModeBar": False}, key=f"{name}-{measure}")
+        if result.get("performed"):
+            oe, auc = result["pooled"]["observed_expected"], result["pooled"]["roc_auc"]
+            st.caption(
+                f"Pooled O/E {oe['mu']:.2f} (95% prediction interval for a new month {oe['pi_low']:.2f}-"
+                f"{oe['pi_high']:.2f}); ROC-AUC {auc['mu']:.3f} ({auc['pi_low']:.3f}-{auc['pi_high']:.3f}); "
+                f"each risk's interval widened by a between-month SD of {result['interval_tau_log']:.3f} on the logit."
+            )
+
+
+if card.get("period_validation"):
+    _period_section(card["period_validation"])
+
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(
-        charts.calibration(ctx.model.table("calibration"), ctx.model.table("calibration_smooth")),
-        config={"displayModeBar": False},
-    )
+    charts.show(charts.calibration(ctx.model.table("calibration"), ctx.model.table("calibration_smooth")))
 with right:
     temporal = card.get("temporal_validation") or {}
     st.markdown("**Temporal validation**")
@@ -109,7 +133,7 @@ with right:
     limits = card.get("limitations") or []
     st.markdown("\n".join(f"- {item}" for item in limits) if isinstance(limits, list) else str(limits))
 
-st.subheader("Observed / expected per subgroup (intake model, test split)")
+st.header("Observed / expected per subgroup (intake model, test split)")
 subgroups = ctx.model.table("subgroups").copy()
 labels = {name: schema.FEATURES_BY_NAME[name].label for name in schema.SUBGROUP_COLUMNS}
 subgroups["column"] = subgroups["column"].map(lambda c: labels.get(c, c))
@@ -145,4 +169,26 @@ st.dataframe(
         "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.3f"),
     },
 )
-st.caption("Race and ethnicity is reported here but is not a model input (see limitations).")
+st.caption("The table above is the race-blind intake model's (race/ethnicity not given).")
+race_rows = card.get("race_ethnicity_calibration") or []
+OE_ENDS = ("", "_low", "_high")
+if race_rows and "race_aware_oe" in race_rows[0]:
+    st.subheader("Observed / expected per race/ethnicity, race-blind and race-aware")
+    st.dataframe(
+        race_rows,
+        hide_index=True,
+        column_order=["value", "count", "deaths", *(f"race_{k}_oe{e}" for k in ("blind", "aware") for e in OE_ENDS)],
+        column_config={
+            "value": "race/ethnicity",
+            "count": st.column_config.NumberColumn("patients", format="localized"),
+            "deaths": st.column_config.NumberColumn("deaths", format="localized"),
+            **{
+                f"race_{kind}_oe{end}": st.column_config.NumberColumn(
+                    f"O/E {kind}{end.replace('_', ' ')}", format="%.2f"
+                )
+                for kind in ("blind", "aware")
+                for end in OE_ENDS
+            },
+        },
+    )
+st.caption(RACE_STATEMENT)

@@ -2,12 +2,13 @@
 
 import math
 from datetime import UTC, datetime
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import charts, endpoint, page, state, theme
+from dashboard.ui import charts, endpoint, page, patient_form, state, text, theme
 from model import schema
 
 FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page is shown)
@@ -19,26 +20,22 @@ SCORE_ERROR_KEY = "patient.score_error"  # set by the button's callback, shown o
 ctx = page.context()
 
 
-def what_if_records(record: dict[str, str], in_hospital: bool) -> list[tuple[str, str, dict[str, str]]]:
-    """(field, other value, record) for every other value each answered field can take."""
-    variants = []
-    for name in record:
-        options = (
-            schema.model_values(schema.IN_HOSPITAL_MODEL, name)
-            if in_hospital
-            else (schema.FEATURES_BY_NAME[name].values)
-        )
-        variants += [(name, value, {**record, name: value}) for value in options if value != record[name]]
-    return variants
+def what_if_records(answers: dict[str, str], in_hospital: bool) -> list[tuple[str, str, dict[str, str]]]:
+    """(field, other choice, request record) for every other choice the form offers for each field."""
+    return [
+        (name, value, patient_form.request_record(other))
+        for name, value, other in patient_form.what_if_answers(answers, in_hospital)
+    ]
 
 
 def _score(
     config: EndpointConfig | None, config_error: str | None, questions: tuple[str, ...], in_hospital: bool
 ) -> None:
     """The button's callback: scores before the page reruns, so the sidebar drawn first already shows this call."""
-    record = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
+    answers = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
+    record = patient_form.request_record(answers)  # "Not known" / "Not given" are left out
     saved = st.session_state.setdefault(SAVED_INPUT_KEY, {})
-    saved.update(record)
+    saved.update(answers)
     saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
     st.session_state[RESULT_KEY] = None
     if config is None:
@@ -46,17 +43,22 @@ def _score(
         return
     try:
         scored = endpoint.score(config, [record], explain=True)
-        variants = what_if_records(record, in_hospital)
+        variants = what_if_records(answers, in_hospital)
         what_if = endpoint.score(config, [v for _, _, v in variants], traffic=schema.PROBE)
     except EndpointError as exc:
         st.session_state[SCORE_ERROR_KEY] = exc
         return
     result = scored.results[0]
     shown = {
+        "answers": answers,
         "record": record,
         "probability": endpoint.probability_of(result),
         "risk_band": endpoint.risk_band_of(result),
         "interval": result.get("interval"),
+        # The low end of the outcome-recording range (absent from an older endpoint: then no range).
+        "low": result.get("probability_if_unrecorded_survived"),
+        "low_interval": result.get("interval_if_unrecorded_survived"),
+        "inputs_used": result.get("inputs_used") or list(record),
         "model": result.get("model", schema.INTAKE_MODEL),
         "extrapolated": bool(result.get("extrapolated", False)),
         "data_period": scored.data_period,
@@ -76,10 +78,12 @@ def _session_row(shown: dict) -> dict:
     low, high = shown["interval"] or (None, None)
     return {
         "scored_at_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        **shown["record"],
+        **shown["answers"],
         "probability": shown["probability"],
         "ci_low": low,
         "ci_high": high,
+        "probability_if_unrecorded_survived": shown["low"],
+        "inputs_used": ", ".join(shown["inputs_used"]),
         "risk_band": shown["risk_band"],
         "model": shown["model"],
         "threshold": threshold,
@@ -94,29 +98,32 @@ state.seed_widget(IN_HOSPITAL_KEY, saved.get(IN_HOSPITAL_KEY) == "yes")
 in_hospital = st.toggle(
     "The patient is already in hospital (hospital and ICU admission are known)",
     key=IN_HOSPITAL_KEY,
-    help="At intake leave this off: the intake model then scores age, sex, case status and conditions only. "
-    "Hospitalisation that is not yet known must not be entered as 'Unknown': in CDC data 'Unknown' marks "
-    "sicker patients and would about double the risk.",
+    help="At intake leave this off: the intake model then scores age, sex, case status, conditions and, if "
+    "given, race/ethnicity. Hospitalisation that is not yet known is simply not asked: in CDC data 'Unknown' "
+    "hospitalisation marks sicker patients and would about double the risk.",
 )
-questions = schema.MODEL_INPUTS if in_hospital else schema.MODEL_FEATURES[schema.INTAKE_MODEL]
+questions = patient_form.questions(in_hospital)
 # Not an st.form: each answer reruns the page, so a result shown under edited answers is marked out of date.
 with st.container(border=True):
     st.markdown(
         "**Patient in hospital**"
         if in_hospital
-        else "**Patient at intake** — choose *Missing* where nothing is recorded."
+        else "**Patient at intake** — choose *Not known* for any answer you do not know (only age is needed): "
+        "the risk is then that of all patients like this one, whatever their answer."
     )
     columns = st.columns(3)
     for i, name in enumerate(questions):
         feature = schema.FEATURES_BY_NAME[name]
-        options = schema.model_values(schema.IN_HOSPITAL_MODEL, name) if in_hospital else feature.values
+        options = patient_form.options(name, in_hospital)
         key = FIELD_KEY.format(name)
-        default = saved.get(name, feature.default)
-        state.seed_widget(key, default if default in options else options[0])
-        if st.session_state[key] not in options:  # e.g. "Missing" kept from the intake form
-            st.session_state[key] = options[0]
+        default = saved.get(name, patient_form.default(name, in_hospital))
+        state.seed_widget(key, default if default in options else patient_form.default(name, in_hospital))
+        if st.session_state[key] not in options:  # e.g. "Not known" kept from the intake form
+            st.session_state[key] = patient_form.default(name, in_hospital)
         with columns[i % 3]:
-            st.selectbox(feature.label, options, key=key, help=feature.help, format_func=feature.label_of)
+            st.selectbox(
+                feature.label, options, key=key, help=feature.help, format_func=partial(patient_form.label_of, name)
+            )
     st.button(
         "Score patient",
         type="primary",
@@ -131,7 +138,52 @@ if isinstance(problem, EndpointError):
     assert ctx.endpoint is not None  # an endpoint error needs an endpoint
     endpoint.show_error(problem, ctx.endpoint)
 elif problem:
-    st.error(f"**Cannot score: the endpoint settings are invalid.** {problem}", icon=":material/settings_alert:")
+    st.error(
+        f"**Cannot score: the endpoint settings are invalid.** {text.md(problem)}", icon=":material/settings_alert:"
+    )
+
+
+RANGE_WHY = (
+    "Why a range: many reported cases never had their outcome recorded; the higher number is the risk among "
+    "recorded outcomes, the lower one counts every unrecorded case as a survival, and the true risk per "
+    "reported case lies between them."
+)
+
+
+def risk_html(last: dict) -> str:
+    """The risk as the range [if unrecorded survived, among recorded outcomes], each end with its 95% interval.
+
+    Every value is a number the page formats itself (nothing the endpoint sends is rendered as text)."""
+    p, interval = last["probability"], last.get("interval")
+    band = f"<div>{theme.band_badge(last['risk_band'])} <span class='risk-caption'>risk band</span></div>"
+    if last.get("low") is None:  # an endpoint without the recording range: one number, as before
+        ci = f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_interval(interval)}</div>"
+        number = f"<div class='risk-number' data-testid='risk-probability'>{theme.format_risk(p)}</div>"
+        return "<div class='risk-caption'>Probability of death</div>" + number + (ci if interval else "") + band
+    low, low_interval = last["low"], last.get("low_interval")
+    return (
+        "<div class='risk-caption'>Probability of death</div>"
+        f"<div class='risk-number' data-testid='risk-range' style='font-size:2.2rem'>{theme.format_risk(low)} to "
+        f"<span data-testid='risk-probability'>{theme.format_risk(p)}</span></div>"
+        f"<div class='risk-caption' data-testid='risk-interval-low'>{theme.format_risk(low)} if every unrecorded "
+        f"outcome was a survival{f' ({theme.format_interval(low_interval)})' if low_interval else ''}</div>"
+        f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_risk(p)} among recorded outcomes"
+        f"{f' ({theme.format_interval(interval)})' if interval else ''}</div>" + band
+    )
+
+
+def inputs_text(last: dict) -> str:
+    """Which answers the risk used, in words (answers left out as "Not known" are not among them)."""
+    used = [
+        schema.FEATURES_BY_NAME[n].label.lower() for n in last.get("inputs_used") or [] if n in schema.FEATURES_BY_NAME
+    ]
+    left_out = [
+        schema.FEATURES_BY_NAME[n].label.lower()
+        for n in last.get("answers", {})
+        if n not in (last.get("inputs_used") or [])
+    ]
+    words = ", ".join(used) or "the answers given"
+    return words + (f" (not used: {', '.join(left_out)})" if left_out else "")
 
 
 def age_group_reference(age_group: str) -> tuple[float, float] | None:
@@ -147,7 +199,7 @@ def age_group_reference(age_group: str) -> tuple[float, float] | None:
 
 last = st.session_state.get(RESULT_KEY)
 current = {name: st.session_state[FIELD_KEY.format(name)] for name in questions}
-stale = bool(last) and current != last["record"]
+stale = bool(last) and current != last.get("answers", last["record"])
 if stale:
     st.warning(
         "**Out of date.** The answers above changed after this result was scored: the risk below is for the "
@@ -168,19 +220,12 @@ if last:
     left, right = st.columns([1, 2], vertical_alignment="center")
     with left:
         interval = last.get("interval")
-        st.html(
-            f"<div class='risk-caption'>Probability of death</div>"
-            f"<div class='risk-number' data-testid='risk-probability'>{theme.format_risk(probability)}</div>"
-            + (
-                f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_interval(interval)}</div>"
-                if interval
-                else ""
-            )
-            + f"<div>{theme.band_badge(band)} <span class='risk-caption'>risk band</span></div>"
-        )
+        st.html(risk_html(last))
+        if last.get("low") is not None:
+            st.caption(RANGE_WHY)
         st.caption(
-            f"Scored by the **{schema.MODEL_LABELS.get(last['model'], last['model'])}** · model "
-            f"`{last['model_version']}` · {last['latency_ms']:.0f} ms"
+            f"Scored by the **{schema.MODEL_LABELS.get(last['model'], last['model'])}** using "
+            f"{inputs_text(last)} · model {text.md_code(last['model_version'])} · {last['latency_ms']:.0f} ms"
         )
     with right:
         st.plotly_chart(
@@ -198,7 +243,7 @@ if last:
     if last.get("contributions"):
         shares = sorted(last["contributions"].items(), key=lambda kv: -abs(kv[1]))
         labelled = [
-            (f"{schema.FEATURES_BY_NAME[n].label}: {schema.FEATURES_BY_NAME[n].label_of(last['record'].get(n, ''))}", v)
+            (f"{schema.FEATURES_BY_NAME[n].label}: {patient_form.label_of(n, last['record'].get(n, ''))}", v)
             for n, v in shares
         ]
         left, right = st.columns([3, 2])
@@ -211,7 +256,8 @@ if last:
                 "**Why this risk.** "
                 + "; ".join(f"{label}: {value * 100:+.1f} points" for label, value in labelled)
                 + f". They add up from the mean risk of the training patients ({last['baseline']:.1%}) to this "
-                "patient's risk (exact Shapley values of the model's inputs; race/ethnicity is not an input)."
+                "patient's risk among recorded outcomes (exact Shapley values of the inputs used; answers left "
+                "out as not known have no share)."
             )
             what_if = pd.DataFrame(last.get("what_if") or [], columns=["field", "if it were", "risk"])
             if not what_if.empty:
@@ -261,17 +307,23 @@ if last:
     m3.caption("Flag = risk ≥ threshold, set on the Threshold explorer.")
     if ctx.model is not None and last["model_version"] != ctx.model.version:
         st.warning(
-            f"The endpoint serves model `{last['model_version']}` but this dashboard's tables describe "
-            f"`{ctx.model.version}`: comparisons and threshold statistics may not match this score. "
+            f"The endpoint serves model {text.md_code(last['model_version'])} but this dashboard's tables describe "
+            f"{text.md_code(ctx.model.version)}: comparisons and threshold statistics may not match this score. "
             "Point `RISK_MODEL_DIR` at the deployed model's directory.",
             icon=":material/warning:",
         )
     period = last.get("data_period") or (ctx.model.card.get("data_period") if ctx.model is not None else "")
     per_1000 = probability * 1000
     st.info(
-        f"**How to read this risk.** Of 1,000 reported cases like this one, about {per_1000:,.0f} "
-        f"({theme.format_interval(interval) if interval else 'interval not given'}) ended in death among "
-        f"{period or 'the training data'}. Case fatality fell several-fold after the first wave: for a "
+        f"**How to read this risk.** Of 1,000 reported cases like this one whose outcome was recorded, about "
+        f"{per_1000:,.0f} ({theme.format_interval(interval) if interval else 'interval not given'}) ended in death "
+        f"among {text.md(period, 500) if period else 'the training data'}"
+        + (
+            f"; counting every case whose outcome was never recorded as a survival, about {last['low'] * 1000:,.0f}"
+            if last.get("low") is not None
+            else ""
+        )
+        + ". Case fatality fell several-fold after the first wave: for a "
         "later period, check the model card's date and the Monitoring page. It ranks patients for triage and "
         "sizes groups for planning; it is not a diagnosis and does not replace clinical judgement.",
         icon=":material/info:",

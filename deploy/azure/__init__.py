@@ -9,5 +9,8 @@ dry-run --write-specs`) so `az ml ... create -f` and the Python path deploy the 
 Around them: `rollout` (blue/green with canary checks), `traffic` (pure plans), `teardown`,
 `reference_data` (the monitor's MLTable), `batch_sizing`, `resources` (Kubernetes limits),
 `containerapp` + `model_fetch` + `dashboard_start` (the dashboard in Azure Container Apps),
-`k8s/` (AKS cluster script, custom instance type). docs/azure.md is the guide.
+`k8s/` (AKS cluster script, custom instance type), `monitoring` (the schedule follows the deployment
+serving 100% and its model's references), `gate` (release gate on the model cards), `collected`
+(the deployments' collected data from Blob Storage), `infra/` (the Bicep template set for everything
+else), `ci/rollout.sh` (the gated rollout of .github/workflows). docs/azure.md is the guide.
 """

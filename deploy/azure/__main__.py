@@ -148,17 +148,23 @@ def _print_access(settings: DeploySettings, uri: str | None) -> None:
         print("dashboard: RISK_ENDPOINT_URL=<scoring URI> RISK_ENDPOINT_AUTH=key, key from Key Vault (docs/azure.md)")
 
 
-def _rollout(plane: Any, settings: DeploySettings, plan: Any, deployment: Any | None) -> None:
-    """Run a planned rollout with canary checks; afterwards retarget the monitor and retire old slots."""
+def _rollout(plane: Any, settings: DeploySettings, plan: Any, deployment: Any | None, model: tuple[str, str]) -> None:
+    """Run a planned rollout with canary checks; afterwards retarget the monitor and retire old slots.
+
+    The monitoring references of the model being rolled out are registered first (deploy time), so
+    the schedule moves to the new deployment *and* the new model's references together.
+    """
     from deploy.azure import entities as ent
+    from deploy.azure.monitoring import register_model_references
     from deploy.azure.rollout import AfterPromotion, CanaryPolicy, endpoint_prober, execute_rollout
 
+    references = register_model_references(plane, settings, *model)
     uri = plane.scoring_uri(settings.endpoint_name)
     prober = endpoint_prober(uri, plane.auth_secret(settings.endpoint_name))
     new_settings = settings.replace(deployment_name=plan.new_deployment)
     after = AfterPromotion(
         monitor_name=settings.monitor_name,
-        retarget=lambda existing: ent.retarget_schedule(existing, new_settings),
+        retarget=lambda existing: ent.retarget_schedule(existing, new_settings, references),
         keep_previous=settings.keep_previous_deployment,
     )
     execute_rollout(
@@ -173,9 +179,9 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     from deploy.azure.staging import stage_code
     from deploy.azure.traffic import next_deployment_name, plan_rollout
 
-    model_ref = ent.model_reference(settings, args.model_version)
     endpoint = ent.build_online_endpoint(settings)
     if args.dry_run:
+        model_ref = ent.model_reference(settings, args.model_version)
         current, existing = _parse_traffic(args.current), _parse_names(args.existing)
         name = args.deployment or next_deployment_name(current, existing)
         plan = plan_rollout(current, name, settings.traffic_steps, existing=existing)
@@ -184,6 +190,8 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
         return 0
     client = _workspace_client(args, settings)
     plane = AzureControlPlane(client, settings.auth_mode)
+    # A pinned version, never @latest: the monitor's references and the dashboard must name what is served.
+    version = args.model_version or plane.latest_model_version(settings.model_name)
     if not plane.endpoint_exists(settings.endpoint_name):
         print(f"creating endpoint {settings.endpoint_name} ({settings.target}) ...")
         client.online_endpoints.begin_create_or_update(endpoint).result()
@@ -191,11 +199,17 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     name = args.deployment or next_deployment_name(current, existing)
     plan = plan_rollout(current, name, settings.traffic_steps, existing=existing)
     stage_code()
-    _rollout(plane, settings, plan, ent.build_online_deployment(settings, _paths(args), model_ref, name))
+    model_ref = ent.model_reference(settings, version)
+    deployment = ent.build_online_deployment(settings, _paths(args), model_ref, name)
+    _rollout(plane, settings, plan, deployment, (settings.model_name, version))
+    # One parseable line for scripts (deploy/azure/ci/rollout.sh): the new slot, the previous ones.
+    print(f"deployed {name} (model {settings.model_name}:{version}); previous: {','.join(plan.retire) or '-'}")
+    print(f'dashboard: set model = "{settings.model_name}:{version}" in [dashboard] (docs/azure.md, after a rollout)')
     return 0
 
 
 def cmd_promote(args: argparse.Namespace, settings: DeploySettings) -> int:
+    from deploy.azure.monitoring import parse_model_id
     from deploy.azure.rollout import AzureControlPlane
     from deploy.azure.traffic import plan_rollout
 
@@ -208,7 +222,9 @@ def cmd_promote(args: argparse.Namespace, settings: DeploySettings) -> int:
         return 0
     plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
     current, existing = plane.traffic(settings.endpoint_name), plane.deployments(settings.endpoint_name)
-    _rollout(plane, settings, plan_rollout(current, args.deployment, settings.traffic_steps, True, existing), None)
+    plan = plan_rollout(current, args.deployment, settings.traffic_steps, True, existing)
+    model = parse_model_id(plane.deployment_model(settings.endpoint_name, args.deployment))
+    _rollout(plane, settings, plan, None, model)
     return 0
 
 
@@ -294,42 +310,59 @@ def cmd_batch(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0
 
 
-def cmd_reference(args: argparse.Namespace, settings: DeploySettings) -> int:
-    """Write the reference MLTable from the model's training distribution and register it."""
+def _reference_data(args: argparse.Namespace, settings: DeploySettings) -> list[Any]:
+    """Write both reference MLTables of --model-dir and build their data assets (Azure numbers the versions)."""
     from deploy.azure import entities as ent
-    from deploy.azure.reference_data import build_reference_data, write_reference
-
-    folder = write_reference(args.model_dir, args.reference_dir)
-    print(f"wrote {folder} (reference.csv + MLTable) from {args.model_dir}")
-    data = build_reference_data(
-        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
+    from deploy.azure.reference_data import (
+        OUTPUTS_DESCRIPTION,
+        build_reference_data,
+        write_prediction_reference,
+        write_reference,
     )
+
+    inputs = write_reference(args.model_dir, args.reference_dir)
+    outputs = write_prediction_reference(args.model_dir, args.reference_dir.parent / ent.PREDICTION_REFERENCE_FOLDER)
+    version = ent.card_tags(args.model_dir).get("model_version")
+    print(f"wrote {inputs} and {outputs} (reference.csv + MLTable) from {args.model_dir}")
+    return [
+        build_reference_data(settings.monitor_reference_name, str(inputs), None, version),
+        build_reference_data(
+            settings.monitor_prediction_reference_name, str(outputs), None, version, OUTPUTS_DESCRIPTION
+        ),
+    ]
+
+
+def cmd_reference(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Write the two reference MLTables (inputs, predictions) from --model-dir and register them."""
+    from deploy.azure.rollout import AzureControlPlane
+
+    assets = _reference_data(args, settings)
     if args.dry_run:
-        _print_entities([data])
+        _print_entities(assets)
         return 0
-    registered = _workspace_client(args, settings).data.create_or_update(data)
-    print(f"registered data asset {registered.name}:{registered.version}")
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    for data in assets:
+        print(f"registered data asset {data.name}:{plane.register_data(data)}")
     return 0
 
 
 def cmd_monitor(args: argparse.Namespace, settings: DeploySettings) -> int:
-    """Register the reference data first (the schedule refers to it), then create the schedule."""
+    """Create the schedule for the deployment serving the endpoint, with its model's references registered first."""
     from deploy.azure import entities as ent
-    from deploy.azure.reference_data import build_reference_data, write_reference
+    from deploy.azure.monitoring import schedule_for_endpoint, serving_deployment
+    from deploy.azure.rollout import AzureControlPlane
 
-    folder = write_reference(args.model_dir, args.reference_dir)
-    data = build_reference_data(
-        settings.monitor_reference_name, str(folder), None, ent.card_tags(args.model_dir).get("model_version")
-    )
     if args.dry_run:
-        _print_entities([data, ent.build_monitor_schedule(settings)])
+        deployment = settings.deployment_name
+        if args.current:
+            deployment = serving_deployment(settings.endpoint_name, _parse_traffic(args.current))
+        assets = _reference_data(args, settings)
+        _print_entities([*assets, ent.build_monitor_schedule(settings.replace(deployment_name=deployment))])
         return 0
-    client = _workspace_client(args, settings)
-    registered = client.data.create_or_update(data)
-    print(f"registered reference data {registered.name}:{registered.version} from {args.model_dir}")
-    schedule = ent.build_monitor_schedule(settings.replace(monitor_reference_version=str(registered.version)))
-    created = client.schedules.begin_create_or_update(schedule).result()
-    print(f"monitoring schedule {created.name} created for deployment {settings.deployment_name}")
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    schedule, _ = schedule_for_endpoint(plane, settings)
+    plane.create_schedule(schedule)
+    print(f"monitoring schedule {schedule.name}: {schedule.create_monitor.monitoring_target.endpoint_deployment_id}")
     return 0
 
 
@@ -350,6 +383,89 @@ def cmd_dashboard(args: argparse.Namespace, settings: DeploySettings) -> int:
     return 0
 
 
+def _serving_card(args: argparse.Namespace, settings: DeploySettings) -> dict[str, Any] | None:
+    """The serving model's card: from --serving-dir, else downloaded from the endpoint's serving deployment."""
+    import tempfile
+
+    from deploy.azure.gate import load_card
+    from deploy.azure.monitoring import parse_model_id, serving_deployment
+    from deploy.azure.rollout import AzureControlPlane
+
+    if args.serving_dir is not None:
+        return load_card(args.serving_dir)
+    if args.dry_run:
+        return None
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    traffic = plane.traffic(settings.endpoint_name)
+    if not any(traffic.values()):
+        print(f"no model serves {settings.endpoint_name} yet: only the absolute criteria apply")
+        return None
+    deployment = serving_deployment(settings.endpoint_name, traffic)
+    name, version = parse_model_id(plane.deployment_model(settings.endpoint_name, deployment))
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_card(plane.download_model(name, version, Path(tmp) / "model"))
+
+
+def cmd_gate(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Exit 0 if the model in --model-dir may replace the serving one (docs/azure.md, CI/CD), 1 with reasons if not."""
+    from deploy.azure.gate import gate, load_card, summary
+
+    candidate = load_card(args.model_dir)
+    serving = _serving_card(args, settings)
+    print(summary(candidate, serving))
+    problems, warnings = gate(candidate, serving)
+    for warning in warnings:
+        print(f"gate warning: {warning}")
+    for problem in problems:
+        print(f"gate: {problem}", file=sys.stderr)
+    print("gate: passed" if not problems else f"gate: failed ({len(problems)} reason(s)); not released")
+    return 0 if not problems else 1
+
+
+def cmd_smoke(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Score the smoke records through the traffic split; every answer must carry --expect-model-version."""
+    from dashboard.client import EndpointClient, EndpointConfig, EndpointError
+    from deploy.azure.rollout import AzureControlPlane, smoke_records
+    from model import schema
+
+    if not args.expect_model_version:
+        raise CliError("smoke needs --expect-model-version (model_version in the new model's model_card.json)")
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    uri = plane.scoring_uri(settings.endpoint_name)
+    config = EndpointConfig(scoring_url=uri, name="azure", auth="key", key=plane.auth_secret(settings.endpoint_name))
+    client, seen, errors = EndpointClient(config), set(), 0
+    for _ in range(settings.canary_requests):
+        try:
+            seen.add(client.score(smoke_records(), traffic=schema.PROBE).model_version)  # never collected
+        except EndpointError as exc:
+            errors += 1
+            print(f"smoke: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"smoke: {settings.canary_requests} requests, {errors} errors, model versions {sorted(seen)}")
+    return 0 if errors == 0 and seen == {args.expect_model_version} else 1
+
+
+def cmd_serving_model(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Download the model the endpoint serves into --out (the monitor's reference in CI); prints name:version."""
+    from deploy.azure.monitoring import parse_model_id, serving_deployment
+    from deploy.azure.rollout import AzureControlPlane
+
+    plane = AzureControlPlane(_workspace_client(args, settings), settings.auth_mode)
+    deployment = serving_deployment(settings.endpoint_name, plane.traffic(settings.endpoint_name))
+    name, version = parse_model_id(plane.deployment_model(settings.endpoint_name, deployment))
+    plane.download_model(name, version, args.out)
+    print(f"{name}:{version}")
+    return 0
+
+
+def cmd_collected(args: argparse.Namespace, settings: DeploySettings) -> int:
+    """Copy the deployments' collected inputs of the last --days days from Blob Storage into --out."""
+    from deploy.azure.collected import container_client, fetch_collected
+
+    fetched = fetch_collected(container_client(), settings.endpoint_name, args.out, args.days)
+    print(f"{fetched.records:,} records from {fetched.blobs} blobs {fetched.by_deployment} into {args.out}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], str]] = {
     "dry-run": (cmd_dry_run, "build every entity and write the YAML specs (no network)"),
     "plan": (cmd_plan, "print the blue/green traffic plan for --current traffic (no network)"),
@@ -364,9 +480,16 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     ),
     "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
-    "reference": (cmd_reference, "write and register the monitoring reference MLTable from --model-dir"),
-    "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp create --yaml)"),
-    "monitor": (cmd_monitor, "register the reference data, then create the drift monitoring schedule"),
+    "reference": (cmd_reference, "write and register the monitoring reference MLTables (inputs, predictions)"),
+    "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp update --yaml)"),
+    "gate": (cmd_gate, "release gate: may --model-dir replace the serving model? (card figures; exit 1 if not)"),
+    "smoke": (cmd_smoke, "after a rollout: score through the endpoint, expect --expect-model-version everywhere"),
+    "serving-model": (cmd_serving_model, "download the model the endpoint serves into --out"),
+    "collected": (cmd_collected, "copy the deployments' collected inputs (Blob Storage) into --out for model.monitor"),
+    "monitor": (
+        cmd_monitor,
+        "schedule drift monitoring of the deployment serving the endpoint (its model's references registered first)",
+    ),
 }
 
 
@@ -380,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dry-run", action="store_true", help="build and print entities; no network, no credential")
         p.add_argument("--model-dir", type=Path, default=REPO_ROOT / "artifacts" / "model", help="model artifact dir")
         p.add_argument("--model-version", help="registered model version (default: latest)")
-        p.add_argument("--current", default="", help="dry-run/plan: current traffic, e.g. blue=90,green=10")
+        p.add_argument("--current", default="", help="dry-run/plan/monitor: current traffic, e.g. blue=90,green=10")
         p.add_argument("--existing", default="", help="dry-run/plan: every deployment on the endpoint, e.g. blue,green")
         p.add_argument("--resume", action="store_true", help="plan: continue a rollout of --deployment")
         p.add_argument("--yes", action="store_true", help="teardown: confirm deletion")
@@ -391,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="reference/monitor: folder for the reference MLTable",
         )
         p.add_argument("--out", type=Path, default=DEFAULT_DRY_RUN_DIR, help="dry-run: folder for the YAML specs")
+        p.add_argument("--serving-dir", type=Path, help="gate: the serving model's folder (default: download it)")
+        p.add_argument("--expect-model-version", help="smoke: the model_version every answer must carry")
+        p.add_argument("--days", type=int, default=7, help="collected: how many days back")
         p.add_argument("--write-specs", action="store_true", help="dry-run: regenerate deploy/azure/specs/")
         p.add_argument("--target", choices=TARGETS, help="kubernetes (attached AKS) or managed")
         p.add_argument("--auth-mode", dest="auth_mode", choices=AUTH_MODES)

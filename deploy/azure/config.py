@@ -155,6 +155,9 @@ class DeploySettings:
     batch_node_memory_gib: float = 14.0
     monitor_name: str = "covid19-death-risk-monitor"
     monitor_reference_name: str = "covid19-training-reference"
+    monitor_prediction_reference_name: str = "covid19-prediction-reference"
+    # Version of both reference assets in the committed spec; `monitor` and rollouts register new
+    # versions from the model the deployment serves and use those (deploy.azure.monitoring).
     monitor_reference_version: str = "1"
     monitor_spark_instance_type: str = "standard_e4s_v3"
     monitor_emails: tuple[str, ...] = field(default_factory=tuple)

@@ -1,4 +1,4 @@
-"""The dashboard in Azure Container Apps: the app's YAML for `az containerapp create --yaml`.
+"""The dashboard in Azure Container Apps: the app's YAML for `az containerapp update --yaml`.
 
 Why Container Apps (docs/azure.md has the comparison with App Service): HTTP ingress that
 carries WebSockets (Streamlit's only transport) with no switch to forget, cookie-based session
@@ -16,7 +16,10 @@ Shape of the app:
 * for an AKS endpoint (key auth) the key is a Key Vault secret exposed as a Container Apps
   secret and the RISK_ENDPOINT_KEY variable (secretRef) - never in the image or the YAML;
 * the Streamlit secrets file holding `[auth]` (Entra ID sign-in) is a Key Vault secret mounted
-  as a file and named by STREAMLIT_SECRETS_FILES.
+  as a file and named by STREAMLIT_SECRETS_FILES;
+* the app itself, its identity, roles and Easy Auth in front of it are created by the Bicep
+  template (deploy/azure/infra); this YAML sets image, model and endpoint on that app and keeps
+  Easy Auth's client-secret reference.
 
 The committed spec (deploy/azure/specs/dashboard-containerapp.yml) is rendered from the
 defaults below with <placeholders>; `python -m deploy.azure dashboard --settings FILE` renders
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.azure import collected
 from deploy.azure.config import ConfigError
 
 TARGET_PORT = 8501
@@ -38,6 +42,9 @@ HEALTH_PATH = "/_stcore/health"
 SECRETS_MOUNT = "/mnt/streamlit-secrets"
 ENDPOINT_KEY_SECRET = "endpoint-key"  # Container Apps secret names: lower case letters, digits, '-'
 STREAMLIT_SECRETS_SECRET = "streamlit-secrets"
+# Container Apps' built-in authentication (Easy Auth, set up by deploy/azure/infra/modules/dashboard.bicep)
+# reads the Entra client secret from this app secret; the app YAML keeps it so an update does not drop it.
+EASY_AUTH_SECRET = "microsoft-provider-authentication-secret"
 # Container Apps consumption profile: allowed cpu/memory pairs are 0.25 vCPU steps with 2 GiB per vCPU.
 _CPU_MEMORY = {0.5: "1Gi", 0.75: "1.5Gi", 1.0: "2Gi", 1.25: "2.5Gi", 1.5: "3Gi", 1.75: "3.5Gi", 2.0: "4Gi"}
 
@@ -62,6 +69,12 @@ class DashboardSettings:
     endpoint_auth: str = "key"  # "key" (AKS endpoint, key from Key Vault) or "aad" (managed endpoint)
     endpoint_key_secret: str = "covid19-endpoint-key"  # Key Vault secret name (key auth only)
     streamlit_secrets_secret: str = "covid19-dashboard-streamlit-secrets"  # Key Vault secret: secrets.toml
+    auth_client_secret_secret: str = "covid19-dashboard-auth-client-secret"  # Key Vault secret: Easy Auth's
+    # Where the deployments' collected data is (Monitoring page, deploy.azure.collected): the workspace's
+    # storage account and its workspaceblobstore container (az ml datastore show -n workspaceblobstore).
+    collected_account_url: str = "https://<workspace storage account>.blob.core.windows.net"
+    collected_container: str = "<workspaceblobstore container, azureml-blobstore-...>"
+    endpoint_name: str = "covid19-death-risk"
     cpu: float = 1.0
     min_replicas: int = 1
     max_replicas: int = 2
@@ -99,7 +112,9 @@ def _probe(kind: str, **timing: int) -> dict[str, Any]:
 
 
 def _kv_secret(s: DashboardSettings, name: str, vault_secret: str) -> dict[str, str]:
-    # A versionless Key Vault URL: Container Apps picks up a rotated key within 30 minutes.
+    # A versionless Key Vault URL always names the latest version, but a running replica keeps the value
+    # it started with: after rotating a secret, restart the revision (`az containerapp revision restart`,
+    # docs/azure.md "Rotate the endpoint key") so the replicas read the new one.
     return {
         "name": name,
         "keyVaultUrl": f"{s.key_vault_uri.rstrip('/')}/secrets/{vault_secret}",
@@ -120,6 +135,9 @@ def environment_variables(s: DashboardSettings) -> list[dict[str, str]]:
         {"name": "AZUREML_WORKSPACE_NAME", "value": s.workspace_name},
         {"name": "AZURE_CLIENT_ID", "value": s.identity_client_id},  # which managed identity to use
         {"name": "STREAMLIT_SECRETS_FILES", "value": f"{SECRETS_MOUNT}/secrets.toml"},
+        {"name": collected.ACCOUNT_URL_ENV, "value": s.collected_account_url},
+        {"name": collected.CONTAINER_ENV, "value": s.collected_container},
+        {"name": collected.ENDPOINT_ENV, "value": s.endpoint_name},
     ]
     if s.endpoint_auth == "key":
         env.insert(2, {"name": "RISK_ENDPOINT_KEY", "secretRef": ENDPOINT_KEY_SECRET})
@@ -127,8 +145,11 @@ def environment_variables(s: DashboardSettings) -> list[dict[str, str]]:
 
 
 def build_containerapp(s: DashboardSettings) -> dict[str, Any]:
-    """The Container App resource as `az containerapp create --yaml` takes it (ARM property names)."""
-    secrets = [_kv_secret(s, STREAMLIT_SECRETS_SECRET, s.streamlit_secrets_secret)]
+    """The Container App resource as `az containerapp update --yaml` takes it (ARM property names)."""
+    secrets = [
+        _kv_secret(s, STREAMLIT_SECRETS_SECRET, s.streamlit_secrets_secret),
+        _kv_secret(s, EASY_AUTH_SECRET, s.auth_client_secret_secret),
+    ]
     if s.endpoint_auth == "key":
         secrets.insert(0, _kv_secret(s, ENDPOINT_KEY_SECRET, s.endpoint_key_secret))
     ingress: dict[str, Any] = {
@@ -183,4 +204,5 @@ def build_containerapp(s: DashboardSettings) -> dict[str, Any]:
 
 
 def az_create_command(s: DashboardSettings, yaml_file: str) -> str:
-    return f"az containerapp create --name {s.app_name} --resource-group {s.resource_group} --yaml {yaml_file}"
+    """The command that applies the YAML: an update, since the template (deploy/azure/infra) created the app."""
+    return f"az containerapp update --name {s.app_name} --resource-group {s.resource_group} --yaml {yaml_file}"

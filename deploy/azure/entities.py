@@ -64,6 +64,7 @@ from deploy.azure.environment import (
     BATCH_ENVIRONMENT_NAME,
     CONDA_FILE,
     ENVIRONMENT_NAME,
+    TRAIN_CONDA_FILE,
 )
 from deploy.server_settings import SCORING_SERVER_ENV
 from model import schema
@@ -74,9 +75,16 @@ DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
 DEFAULT_CODE_DIR = REPO_ROOT / "artifacts" / "azure" / "code"
 # Folder holding the monitoring reference MLTable (deploy.azure.reference_data.write_reference).
 DEFAULT_REFERENCE_DIR = REPO_ROOT / "artifacts" / "azure" / "reference"
+# Beside it: the prediction-drift reference (reference_data.write_prediction_reference).
+PREDICTION_REFERENCE_FOLDER = "prediction-reference"
+DEFAULT_PREDICTION_REFERENCE_DIR = DEFAULT_REFERENCE_DIR.parent / PREDICTION_REFERENCE_FOLDER
 SCORING_SCRIPT = "model/score.py"
 BATCH_DRIVER = "model/batch_driver.py"
-TRAIN_COMMAND = "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}}"
+# Train, then report the card's figures to the job's MLflow run (Azure ML's tracking; model/mlflow_log.py).
+TRAIN_COMMAND = (
+    "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}} && "
+    "python -m model.mlflow_log ${{outputs.model}}"
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,10 @@ class SpecPaths:
     conda_ref: str  # the same file as the YAML refers to it
     batch_conda_file: Path = BATCH_CONDA_FILE
     batch_conda_ref: str = str(BATCH_CONDA_FILE)
+    train_conda_file: Path = TRAIN_CONDA_FILE
+    train_conda_ref: str = str(TRAIN_CONDA_FILE)
     reference_dir: str = str(DEFAULT_REFERENCE_DIR)
+    prediction_reference_dir: str = str(DEFAULT_PREDICTION_REFERENCE_DIR)
 
     @classmethod
     def absolute(cls, model_dir: Path = DEFAULT_MODEL_DIR, code_dir: Path = DEFAULT_CODE_DIR) -> SpecPaths:
@@ -109,7 +120,10 @@ class SpecPaths:
             rel(CONDA_FILE),
             BATCH_CONDA_FILE,
             rel(BATCH_CONDA_FILE),
+            TRAIN_CONDA_FILE,
+            rel(TRAIN_CONDA_FILE),
             rel(DEFAULT_REFERENCE_DIR),
+            rel(DEFAULT_PREDICTION_REFERENCE_DIR),
         )
 
 
@@ -177,6 +191,11 @@ def build_batch_environment(paths: SpecPaths, named: bool = False) -> Environmen
             description="Batch scoring: model pins from requirements.txt + azureml-core for Azure ML's batch driver.",
         )
     return Environment(**kwargs)
+
+
+def build_training_environment(paths: SpecPaths) -> Environment:
+    """The training job's environment: the model's pins + MLflow (only here: the product stays light)."""
+    return Environment(image=BASE_IMAGE, conda_file=str(paths.train_conda_file))
 
 
 # --- online endpoint --------------------------------------------------------------------
@@ -287,7 +306,7 @@ def build_training_job(settings: DeploySettings, paths: SpecPaths) -> Job:
         command=TRAIN_COMMAND,
         inputs={"data": Input(type=data_type, path=settings.training_data)},
         outputs={"model": Output(type=AssetTypes.URI_FOLDER)},
-        environment=build_environment(paths),
+        environment=build_training_environment(paths),
         compute=settings.cluster,
     )
 
@@ -350,7 +369,7 @@ def collected_data_asset(settings: DeploySettings, collection: str) -> str:
 
 
 def _collected(settings: DeploySettings, collection: str, lookback: str, offset: str) -> dict[str, Any]:
-    """Production/reference data arguments for a window of the deployment's collected data."""
+    """Production data arguments for a window of the deployment's collected data."""
     return {
         "input_data": Input(type=AssetTypes.URI_FOLDER, path=collected_data_asset(settings, collection)),
         "data_context": collection,
@@ -363,24 +382,49 @@ def reference_data_reference(settings: DeploySettings) -> str:
     return f"azureml:{settings.monitor_reference_name}:{settings.monitor_reference_version}"
 
 
-def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
-    """Daily data drift (inputs vs training) and prediction drift (outputs vs previous weeks)."""
-    features = list(schema.MODEL_INPUTS)
+def prediction_reference(settings: DeploySettings) -> str:
+    """`azureml:name:version` of the fixed MLTable of model outputs the prediction-drift signal compares against."""
+    return f"azureml:{settings.monitor_prediction_reference_name}:{settings.monitor_reference_version}"
+
+
+@dataclass(frozen=True)
+class MonitorReferences:
+    """The two reference assets of one model version, as registered (`azureml:name:version`)."""
+
+    inputs: str
+    outputs: str
+    model_version: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: DeploySettings) -> MonitorReferences:
+        return cls(reference_data_reference(settings), prediction_reference(settings))
+
+
+def build_monitor_schedule(settings: DeploySettings, references: MonitorReferences | None = None) -> MonitorSchedule:
+    """Daily data drift (inputs vs training) and prediction drift (outputs vs the model's training predictions).
+
+    Watches `settings.deployment_name` (the deployment serving 100%, see deploy.azure.monitoring);
+    `references` are the served model's registered reference assets (default: the settings' names and version).
+    """
+    references = references or MonitorReferences.from_settings(settings)
     data_drift = DataDriftSignal(
         production_data=ProductionData(**_collected(settings, "model_inputs", "P7D", "P0D")),
         reference_data=ReferenceData(
-            input_data=Input(type=AssetTypes.MLTABLE, path=reference_data_reference(settings)),
-            data_context="training",
+            input_data=Input(type=AssetTypes.MLTABLE, path=references.inputs), data_context="training"
         ),
-        features=features,
+        features=list(schema.MODEL_INPUTS),
         metric_thresholds=DataDriftMetricThreshold(
             categorical=CategoricalDriftMetrics(jensen_shannon_distance=0.1, pearsons_chi_squared_test=0.05),
         ),
         alert_enabled=bool(settings.monitor_emails),
     )
+    # A fixed reference: the served model's predictions over its training patients (data context
+    # "validation" as in azureml-examples' cli/monitoring/model-monitoring-with-collected-data.yaml).
     prediction_drift = PredictionDriftSignal(
         production_data=ProductionData(**_collected(settings, "model_outputs", "P7D", "P0D")),
-        reference_data=ReferenceData(**_collected(settings, "model_outputs", "P28D", "P7D")),
+        reference_data=ReferenceData(
+            input_data=Input(type=AssetTypes.MLTABLE, path=references.outputs), data_context="validation"
+        ),
         metric_thresholds=PredictionDriftMetricThreshold(
             numerical=NumericalDriftMetrics(jensen_shannon_distance=0.1),
             categorical=CategoricalDriftMetrics(jensen_shannon_distance=0.1),
@@ -390,7 +434,7 @@ def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
     return MonitorSchedule(
         name=settings.monitor_name,
         display_name="COVID-19 death-risk drift",
-        description="Data drift of model inputs vs training and prediction drift vs earlier weeks.",
+        description="Data drift of model inputs vs training; prediction drift vs the model's training predictions.",
         trigger=RecurrenceTrigger(frequency="day", interval=1, schedule=RecurrencePattern(hours=3, minutes=15)),
         create_monitor=MonitorDefinition(
             compute=ServerlessSparkCompute(instance_type=settings.monitor_spark_instance_type, runtime_version="3.4"),
@@ -406,13 +450,23 @@ def build_monitor_schedule(settings: DeploySettings) -> MonitorSchedule:
     )
 
 
-def retarget_schedule(existing: MonitorSchedule, settings: DeploySettings) -> MonitorSchedule:
-    """The schedule rebuilt for `settings.deployment_name`, keeping the existing one's reference data.
+def schedule_references(schedule: MonitorSchedule) -> MonitorReferences:
+    """The reference assets an existing schedule uses."""
+    signals = schedule.create_monitor.monitoring_signals
+    return MonitorReferences(
+        inputs=signals["input_drift"].reference_data.input_data.path,
+        outputs=signals["prediction_drift"].reference_data.input_data.path,
+    )
 
-    After a blue/green switch the collected data comes from the new deployment, so its target and
-    production windows must move; the training reference (registered once per model) stays.
+
+def retarget_schedule(
+    existing: MonitorSchedule, settings: DeploySettings, references: MonitorReferences | None = None
+) -> MonitorSchedule:
+    """The schedule rebuilt for `settings.deployment_name` and the model that deployment serves.
+
+    After a blue/green switch both the collected data and the model change: the target and the
+    production windows move to the new deployment, and the references become the new model's
+    (registered at deploy time, deploy.azure.monitoring). Without `references` (a promote whose
+    model could not be resolved) the existing schedule's references are kept, and the log says so.
     """
-    rebuilt = build_monitor_schedule(settings)
-    old_ref = existing.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path
-    rebuilt.create_monitor.monitoring_signals["input_drift"].reference_data.input_data.path = old_ref
-    return rebuilt
+    return build_monitor_schedule(settings, references or schedule_references(existing))

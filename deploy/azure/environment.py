@@ -26,11 +26,14 @@ ENV_DIR = Path(__file__).resolve().parent / "environment"
 CONDA_FILE = ENV_DIR / "conda.yaml"
 BATCH_CONDA_FILE = ENV_DIR / "batch-conda.yaml"
 BATCH_REQUIREMENTS = ENV_DIR / "batch-requirements.txt"
+TRAIN_CONDA_FILE = ENV_DIR / "train-conda.yaml"
+TRAIN_REQUIREMENTS = ENV_DIR / "train-requirements.txt"
 # Curated Azure ML inference/training base image (Ubuntu 22.04, conda, no Python packages).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 PYTHON_VERSION = "3.11"
 ENVIRONMENT_NAME = "covid19-death-risk-scoring"
 BATCH_ENVIRONMENT_NAME = "covid19-death-risk-batch"
+TRAIN_ENVIRONMENT_NAME = "covid19-death-risk-train"
 # The subset of requirements.txt the model code needs inside Azure ML (scoring, batch
 # driver, training job). Dashboard and deployment tooling stay out of the image.
 SCORING_PACKAGES = (
@@ -46,6 +49,10 @@ SCORING_PACKAGES = (
 # What model/batch_driver.py imports (no server, no data collection), plus the batch-only pins.
 BATCH_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 BATCH_ONLY_PACKAGES = ("azureml-core",)
+# The training job: the model's pins + MLflow for Azure ML's tracking (model/mlflow_log.py).
+# Training reads with polars (model/scan.py); the scheduled update (model.recalibrate) fits statsmodels GLMs.
+TRAIN_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "polars", "statsmodels")
+TRAIN_ONLY_PACKAGES = ("mlflow-skinny", "azureml-mlflow")
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
 
@@ -84,6 +91,11 @@ def batch_pins(requirements: Path = REQUIREMENTS, batch_requirements: Path = BAT
     return {**_pinned(BATCH_PACKAGES, requirements), **_pinned(BATCH_ONLY_PACKAGES, batch_requirements)}
 
 
+def train_pins(requirements: Path = REQUIREMENTS, train_requirements: Path = TRAIN_REQUIREMENTS) -> dict[str, str]:
+    """The training job's packages: the model's pins from requirements.txt + MLflow (train-requirements.txt)."""
+    return {**_pinned(TRAIN_PACKAGES, requirements), **_pinned(TRAIN_ONLY_PACKAGES, train_requirements)}
+
+
 def _conda(name: str, pins: dict[str, str]) -> dict[str, Any]:
     """A conda environment as a dict (python from conda, everything else pip-pinned)."""
     return {
@@ -101,6 +113,12 @@ def batch_conda_spec(
     requirements: Path = REQUIREMENTS, batch_requirements: Path = BATCH_REQUIREMENTS
 ) -> dict[str, Any]:
     return _conda(BATCH_ENVIRONMENT_NAME, batch_pins(requirements, batch_requirements))
+
+
+def train_conda_spec(
+    requirements: Path = REQUIREMENTS, train_requirements: Path = TRAIN_REQUIREMENTS
+) -> dict[str, Any]:
+    return _conda(TRAIN_ENVIRONMENT_NAME, train_pins(requirements, train_requirements))
 
 
 _HEADER = (
@@ -121,9 +139,17 @@ def render_batch_conda_yaml(requirements: Path = REQUIREMENTS, batch_requirement
     return header + yaml.safe_dump(batch_conda_spec(requirements, batch_requirements), sort_keys=False)
 
 
+def render_train_conda_yaml(requirements: Path = REQUIREMENTS, train_requirements: Path = TRAIN_REQUIREMENTS) -> str:
+    header = _HEADER.format(
+        source="requirements.txt and environment/train-requirements.txt", fn="render_train_conda_yaml"
+    )
+    return header + yaml.safe_dump(train_conda_spec(requirements, train_requirements), sort_keys=False)
+
+
 def write_conda_yaml(path: Path = CONDA_FILE, requirements: Path = REQUIREMENTS) -> Path:
-    """Write both conda files (online at `path`, batch beside it as batch-conda.yaml)."""
+    """Write the three conda files (online at `path`; batch-conda.yaml and train-conda.yaml beside it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_conda_yaml(requirements), encoding="utf-8")
     (path.parent / BATCH_CONDA_FILE.name).write_text(render_batch_conda_yaml(requirements), encoding="utf-8")
+    (path.parent / TRAIN_CONDA_FILE.name).write_text(render_train_conda_yaml(requirements), encoding="utf-8")
     return path

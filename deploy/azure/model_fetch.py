@@ -8,8 +8,10 @@ App's user-assigned managed identity (AZURE_CLIENT_ID), so no key or connection 
 image or the app's settings. The dashboard then reads the folder exactly as it reads a local
 one (dashboard/ui/artifacts.py). Without RISK_AZUREML_MODEL nothing here runs.
 
-The identity needs the "AzureML Data Scientist" role on the workspace (read models, list the
-datastore's credentials for the download); see docs/azure.md.
+The identity needs read access to registered models and datastores (the template's custom
+"COVID-19 risk dashboard" role on the workspace) and, because the workspace storage has shared-key
+access off, "Storage Blob Data Reader" on the storage account: the SDK then downloads with the
+identity's own token (no datastore secret is listed). deploy/azure/infra/modules/roles.bicep assigns both.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ def fetch_model(ml_client: Any, reference: str, dest: Path) -> Path:
         except Exception as exc:  # SDK/HTTP errors; only the class and message (they hold no credential)
             raise ModelFetchError(
                 f"could not download model {name}:{version} ({type(exc).__name__}: {exc}). Check that the "
-                "version exists and that the app's managed identity has the AzureML Data Scientist role "
-                "on the workspace."
+                "version exists and that the app's managed identity has the dashboard role on the workspace and "
+                "Storage Blob Data Reader on its storage account (deploy/azure/infra/modules/roles.bicep)."
             ) from None
         # models.download writes <download_path>/<name>/<folder name>/...; find_model_dir takes one level.
         try:

@@ -84,8 +84,12 @@ def check_pod_resources(
                 f"{limits['memory']} (the pod is evicted at the type's limit); use e.g. 1536Mi, or apply "
                 f'deploy/azure/k8s/instance-type.yml and set instance_type = "riskscoring"'
             )
-        if cpu_lim > parse_quantity(limits["cpu"]):
-            problems.append(f"cpu_limit {cpu_limit} is above instance type {instance_type}'s cpu limit {limits['cpu']}")
+        # Microsoft: a deployment's limits must be *below* the instance type's (equal is refused at scheduling).
+        if cpu_lim >= parse_quantity(limits["cpu"]):
+            problems.append(
+                f"cpu_limit {cpu_limit} must be below instance type {instance_type!r}'s cpu limit {limits['cpu']}; "
+                "use e.g. 1 (or a custom instance type with a higher limit)"
+            )
     needed = (workers * MEASURED_WORKER_MIB + MEASURED_MASTER_MIB) * 2**20
     if mem_lim < needed:
         problems.append(

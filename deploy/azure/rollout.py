@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from deploy.azure.traffic import RolloutPlan
@@ -41,6 +42,11 @@ class ControlPlane(Protocol):
     def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
     def delete_endpoint(self, endpoint: str) -> None: ...
     def retarget_monitor(self, name: str, retarget: Callable[[Any], Any]) -> bool: ...
+    def create_schedule(self, schedule: Any) -> None: ...
+    def deployment_model(self, endpoint: str, deployment: str) -> str: ...
+    def latest_model_version(self, name: str) -> str: ...
+    def download_model(self, name: str, version: str, dest: Path) -> Path: ...
+    def register_data(self, data: Any) -> str: ...
 
 
 class RolloutFailed(RuntimeError):
@@ -112,6 +118,26 @@ class AzureControlPlane:
             return False
         self.ml_client.schedules.begin_create_or_update(retarget(existing)).result()
         return True
+
+    def create_schedule(self, schedule: Any) -> None:
+        self.ml_client.schedules.begin_create_or_update(schedule).result()
+
+    def deployment_model(self, endpoint: str, deployment: str) -> str:
+        """The model a deployment serves, as the service returns it (an ARM id or azureml:name:version)."""
+        return str(self.ml_client.online_deployments.get(name=deployment, endpoint_name=endpoint).model)
+
+    def latest_model_version(self, name: str) -> str:
+        return str(self.ml_client.models.get(name=name, label="latest").version)
+
+    def download_model(self, name: str, version: str, dest: Path) -> Path:
+        """The registered version's artifact folder at `dest` (deploy.azure.model_fetch)."""
+        from deploy.azure.model_fetch import fetch_model
+
+        return fetch_model(self.ml_client, f"{name}:{version}", dest)
+
+    def register_data(self, data: Any) -> str:
+        """Register a data asset (uploading its local folder); returns the version Azure gave it."""
+        return str(self.ml_client.data.create_or_update(data).version)
 
 
 def smoke_records() -> list[dict[str, str]]:

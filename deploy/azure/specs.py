@@ -20,7 +20,7 @@ from deploy.azure import entities as ent
 from deploy.azure.config import DeploySettings
 from deploy.azure.containerapp import DashboardSettings, az_create_command, build_containerapp
 from deploy.azure.environment import BASE_IMAGE, BATCH_ENVIRONMENT_NAME, ENVIRONMENT_NAME
-from deploy.azure.reference_data import build_reference_data
+from deploy.azure.reference_data import OUTPUTS_DESCRIPTION, build_reference_data
 
 SCHEMA_BASE = "https://azuremlschemas.azureedge.net/latest/"
 
@@ -157,7 +157,7 @@ def _train_job_spec(settings: DeploySettings, paths: ent.SpecPaths) -> Spec:
             "command": ent.TRAIN_COMMAND,
             "inputs": {"data": {"type": data_input.type, "path": data_input.path}},
             "outputs": {"model": {"type": job.outputs["model"].type}},
-            "environment": {"image": BASE_IMAGE, "conda_file": paths.conda_ref},
+            "environment": {"image": BASE_IMAGE, "conda_file": paths.train_conda_ref},
             "compute": f"azureml:{settings.cluster}",
         },
         "az ml job create -f train-job.yml --stream",
@@ -195,6 +195,19 @@ def _monitoring_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Sp
                 "description": build_reference_data(settings.monitor_reference_name, paths.reference_dir).description,
             },
             "python -m deploy.azure reference --dry-run (writes the folder); az ml data create -f data-reference.yml",
+        ),
+        Spec(
+            "data-prediction-reference.yml",
+            SCHEMA_BASE + "data.schema.json",
+            {
+                "name": settings.monitor_prediction_reference_name,
+                "version": settings.monitor_reference_version,
+                "type": "mltable",
+                "path": paths.prediction_reference_dir,
+                "description": OUTPUTS_DESCRIPTION,
+            },
+            "python -m deploy.azure reference --dry-run (writes the folder); "
+            "az ml data create -f data-prediction-reference.yml",
         ),
         Spec(
             "monitor-schedule.yml",

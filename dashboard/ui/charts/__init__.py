@@ -11,15 +11,20 @@ Modules:
     counts       patients per risk band and per case month
     icu          ICU beds needed against recall, and the ICU census day by day
     monitoring   drift: PSI per model input, category shares, predicted risk now and at training
+    periods      leave-one-month-out forest plot (Model card)
+    text         every figure's text alternative: a summary in words and its numbers in a table (`show`)
 
-Pages call the figures through this package (`charts.risk_scale(...)`).
+Pages call the figures through this package (`charts.risk_scale(...)`) and draw them with
+`charts.show(fig, summary)`, which adds the text alternative.
 """
 
 from dashboard.ui.charts.counts import band_counts, deaths_by_month
-from dashboard.ui.charts.icu import icu_capacity, icu_census_timeline
+from dashboard.ui.charts.icu import icu_census_timeline, surveillance_curve
 from dashboard.ui.charts.monitoring import predicted_risk_bars, psi_bars, share_bars
 from dashboard.ui.charts.patient import SCALE_MAX, SCALE_MIN, risk_scale, risk_waterfall
 from dashboard.ui.charts.performance import calibration, confusion_matrix, decision_curve, pr_curve, roc_curve
+from dashboard.ui.charts.periods import forest
+from dashboard.ui.charts.text import describe, figure_table, show
 
 __all__ = [
     "SCALE_MAX",
@@ -29,7 +34,9 @@ __all__ = [
     "confusion_matrix",
     "deaths_by_month",
     "decision_curve",
-    "icu_capacity",
+    "describe",
+    "figure_table",
+    "forest",
     "icu_census_timeline",
     "pr_curve",
     "predicted_risk_bars",
@@ -38,4 +45,6 @@ __all__ = [
     "risk_waterfall",
     "roc_curve",
     "share_bars",
+    "show",
+    "surveillance_curve",
 ]

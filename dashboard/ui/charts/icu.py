@@ -1,4 +1,5 @@
-"""ICU beds the flagged patients need: against recall (steady state) and day by day (census)."""
+"""ICU census day by day (everyone who needs a bed, the flagged part shaded) and the threshold's surveillance load
+against recall (steady state)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ def _scale_top(peak: float, capacity: float, factor: float = 3.0) -> tuple[float
     return factor * capacity, True
 
 
-def _capacity_line(capacity: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def _capacity_line(capacity: float, unit: str = "beds") -> tuple[dict[str, Any], dict[str, Any]]:
     """The dashed capacity line and its label at the left end ("no ICU beds" when there are none)."""
-    text = f"capacity {capacity:,.0f} beds" if capacity > 0 else "no ICU beds"
+    text = f"capacity {capacity:,.0f} {unit}" if capacity > 0 else ("no ICU beds" if unit == "beds" else f"no {unit}")
     return style.hline(capacity, theme.CAPACITY, "dash"), style.label(
         0, capacity, text, theme.CAPACITY, xref="paper", yref="y", yanchor="bottom"
     )
@@ -32,53 +33,54 @@ def _off_scale_note(x: float, text: str, xanchor: str) -> dict[str, Any]:
     return style.label(x, 0.98, text, theme.MUTED, xref="paper", xanchor=xanchor, yanchor="top")
 
 
-def icu_capacity(
-    curve: pd.DataFrame, capacity: float, current_recall: float, current_beds: float, saturation_recall: float | None
+def surveillance_curve(
+    curve: pd.DataFrame, capacity: float, current_recall: float, current_load: float, saturation_recall: float | None
 ) -> go.Figure:
-    """Steady-state ICU beds the flagged patients occupy against recall, with the capacity line.
+    """Steady-state flagged patients under surveillance against recall, with the team's capacity line.
 
-    Flagging nearly everybody needs far more beds than any ICU has: the axis stops at 3 × capacity and
-    says so with the value the curve reaches, rather than cutting the top off silently.
+    Flagging nearly everybody means following far more patients than any team can: the axis stops at
+    3 × capacity and says so with the value the curve reaches, rather than cutting the top off silently.
     """
     curve = style.thin(curve, 800)
-    line, line_label = _capacity_line(capacity)
+    line, line_label = _capacity_line(capacity, "patients followed")
     shapes, notes = [line], [line_label]
     if saturation_recall is not None:
         shapes.append(style.vline(saturation_recall, theme.CAPACITY, "dot", 1))
-        text = f"saturates above recall {saturation_recall:.2f}"
+        text = f"team full above recall {saturation_recall:.2f}"
         notes.append(style.label(saturation_recall, 1, text, theme.CAPACITY, xanchor="right", yanchor="top"))
-    peak = float(curve["beds_needed"].max()) if not curve.empty else 0.0
-    top, clipped = _scale_top(max(peak, current_beds), max(capacity, current_beds / 2.5))
+    peak = float(curve["under_surveillance"].max()) if not curve.empty else 0.0
+    top, clipped = _scale_top(max(peak, current_load), max(capacity, current_load / 2.5))
     if clipped:
-        at = curve.loc[curve["beds_needed"].idxmax()]
-        notes.append(_off_scale_note(0.01, f"↑ off scale: up to {peak:,.0f} beds at recall {at['recall']:.2f}", "left"))
+        at = curve.loc[curve["under_surveillance"].idxmax()]
+        text = f"↑ off scale: up to {peak:,.0f} patients at recall {at['recall']:.2f}"
+        notes.append(_off_scale_note(0.01, text, "left"))
     return style.figure(
-        _beds_traces(curve, current_recall, current_beds),
+        _load_traces(curve, current_recall, current_load),
         xaxis={"title": {"text": "recall (share of deaths flagged)"}, "range": [0, 1.01]},
-        yaxis={"title": {"text": "ICU beds occupied (steady state)"}, "range": [0, top]},
+        yaxis={"title": {"text": "flagged patients followed (steady state)"}, "range": [0, top]},
         height=420,
-        title="ICU beds needed vs recall (steady state)",
+        title="Surveillance load vs recall (steady state)",
         shapes=shapes,
         annotations=notes,
         legend_below=True,
     )
 
 
-def _beds_traces(curve: pd.DataFrame, current_recall: float, current_beds: float) -> list[dict[str, Any]]:
-    """Beds needed along the recall curve (a step line), and the current threshold's point on it."""
+def _load_traces(curve: pd.DataFrame, current_recall: float, current_load: float) -> list[dict[str, Any]]:
+    """Patients followed along the recall curve (a step line), and the current threshold's point on it."""
     return [
         style.line(
             curve["recall"].to_numpy(),
-            curve["beds_needed"].to_numpy(),
-            "ICU beds needed",
+            curve["under_surveillance"].to_numpy(),
+            "flagged patients followed",
             {"color": theme.PRIMARY, "width": 3, "shape": "hv"},
             customdata=curve["threshold"].to_numpy(),
-            hovertemplate="recall %{x:.3f}<br>%{y:,.1f} beds<br>threshold %{customdata:.4f}<extra></extra>",
+            hovertemplate="recall %{x:.3f}<br>%{y:,.0f} followed<br>threshold %{customdata:.4f}<extra></extra>",
         ),
         {
             "type": "scatter",
             "x": [current_recall],
-            "y": [current_beds],
+            "y": [current_load],
             "mode": "markers",
             "name": "current threshold",
             "marker": {"size": 14, "color": theme.ACCENT, "line": {"color": "#FFFFFF", "width": 2}},
@@ -87,33 +89,27 @@ def _beds_traces(curve: pd.DataFrame, current_recall: float, current_beds: float
 
 
 def icu_census_timeline(
-    now: pd.DataFrame,
-    capacity: float,
-    *,
-    now_label: str,
-    fit: pd.DataFrame | None = None,
-    fit_label: str = "",
-    saturation_day: int | None = None,
+    days: pd.DataFrame, capacity: float, *, label: str, saturation_day: int | None = None
 ) -> go.Figure:
-    """ICU census by day for the current threshold (with its 90% band and overflow) and the threshold that fits.
+    """ICU census by day for everyone who needs a bed (with its 90% band and overflow), the flagged part below.
 
-    `now` / `fit` carry the `model.capacity.Projection.days` columns (day, census, census_p05, census_p95).
-    Census beyond the beds is shaded as overflow: patients without a bed, not a higher occupancy.
+    `days` carries the `model.capacity.Projection.days` columns (day, census, census_flagged, census_p05,
+    census_p95) for the days shown. Census beyond the beds is shaded as overflow: patients without a bed.
     """
-    day = now["day"].to_numpy()
-    census = now["census"].to_numpy(dtype=float)
+    day = days["day"].to_numpy()
+    census = days["census"].to_numpy(dtype=float)
     line, line_label = _capacity_line(capacity)
     shapes, notes = [line], [line_label]
-    band = now["census_p95"].notna().any()
+    band = days["census_p95"].notna().any()
     data = [
-        *(_census_band(now) if band else []),
+        *(_census_band(days) if band else []),
         *_overflow(day, census, capacity),
-        *_census_lines(now, now_label, fit, fit_label),
+        *_census_lines(days, label),
     ]
     if saturation_day is not None:
         shapes.append(style.vline(saturation_day, theme.CAPACITY, "dot", 1.5))
         notes.append(style.label(saturation_day, 1, f" full on day {saturation_day}", theme.CAPACITY, yanchor="top"))
-    highest = float(np.nanmax([census.max(), now["census_p95"].max() if band else 0.0]))
+    highest = float(np.nanmax([census.max(), days["census_p95"].max() if band else 0.0]))
     top, clipped = _scale_top(highest, capacity)
     if clipped:
         text = f"↑ off scale: census peaks at {census.max():,.0f} on day {int(day[census.argmax()])}"
@@ -123,7 +119,7 @@ def icu_census_timeline(
         xaxis={"title": {"text": "days from today"}, "range": [0, max(int(day[-1]), 1)]},
         yaxis={"title": {"text": "COVID-19 patients in the ICU (end of day)"}, "range": [0, top]},
         height=460,
-        title="ICU census over time",
+        title="ICU census over time: everyone who needs a bed",
         shapes=shapes,
         annotations=notes,
         legend_below=True,
@@ -166,27 +162,19 @@ def _overflow(day: np.ndarray, census: np.ndarray, capacity: float) -> list[dict
     )
 
 
-def _census_lines(now: pd.DataFrame, now_label: str, fit: pd.DataFrame | None, fit_label: str) -> list[dict[str, Any]]:
-    """The census at the threshold that fits (dashed, when given) under the census at the current threshold."""
+def _census_lines(days: pd.DataFrame, label: str) -> list[dict[str, Any]]:
+    """The census of everyone (solid) and its flagged part (dashed): the same ICU, the threshold's share of it."""
     hover = "day %{x}<br>%{y:,.1f} patients expected<extra></extra>"
-    lines = []
-    if fit is not None:
-        lines.append(
-            style.line(
-                fit["day"].to_numpy(),
-                fit["census"].to_numpy(),
-                fit_label,
-                {"color": theme.ACCENT, "width": 2.5, "dash": "dash"},
-                hovertemplate=hover,
-            )
-        )
-    lines.append(
+    x = days["day"].to_numpy()
+    return [
         style.line(
-            now["day"].to_numpy(),
-            now["census"].to_numpy(dtype=float),
-            now_label,
-            {"color": theme.PRIMARY, "width": 3},
+            x,
+            days["census_flagged"].to_numpy(dtype=float),
+            "of which flagged by the model",
+            {"color": theme.ACCENT, "width": 2.5, "dash": "dash"},
             hovertemplate=hover,
-        )
-    )
-    return lines
+        ),
+        style.line(
+            x, days["census"].to_numpy(dtype=float), label, {"color": theme.PRIMARY, "width": 3}, hovertemplate=hover
+        ),
+    ]

@@ -16,6 +16,12 @@ from model import schema
 SCALE_MIN = 0.0001  # below the models' 0.02% floor: no risk is pinned to the edge
 SCALE_MAX = 1.0
 _TICKS = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5, 1.0)
+_LABEL_FLIP = 0.03  # a reference label right of this risk is written to the left of its line, so it stays inside
+
+
+def _side(value: float) -> str:
+    """Which side of its line a label goes: left-anchored (text to the right) low on the scale, else the reverse."""
+    return "left" if _clip(value) < _LABEL_FLIP else "right"
 
 
 def _clip(p: float) -> float:
@@ -86,10 +92,12 @@ def _reference_marks(
     for label, value, colour, dash, height in refs:
         if value is not None and math.isfinite(value):
             shapes.append(style.vline(_clip(value), colour, dash))
-            notes.append(style.label(math.log10(_clip(value)), height, f"{label} {value:.1%}", colour))
+            text = f"{label} {value:.1%}"
+            notes.append(style.label(math.log10(_clip(value)), height, text, colour, xanchor=_side(value)))
     if threshold is not None:
         shapes.append(style.vline(_clip(threshold), theme.INK, "longdash", 1))
-        notes.append(style.label(math.log10(_clip(threshold)), 0.72, f"threshold {threshold:.1%}", theme.INK))
+        text = f"threshold {threshold:.1%}"
+        notes.append(style.label(math.log10(_clip(threshold)), 0.72, text, theme.INK, xanchor=_side(threshold)))
     return shapes, notes
 
 
@@ -126,6 +134,7 @@ def _patient_traces(probability: float, interval: tuple[float, float] | None) ->
         },
         "hovertemplate": "This patient: %{x:.2%}<extra></extra>",
         "showlegend": False,
+        "cliponaxis": False,  # the risk written above the diamond stays whole at the scale's ends
     }
     return [*traces, patient]
 
@@ -158,14 +167,18 @@ def risk_waterfall(baseline: float, contributions: list[tuple[str, float]], prob
         "decreasing": {"marker": {"color": theme.PRIMARY}},
         "totals": {"marker": {"color": theme.INK}},
         "hovertemplate": "%{y}: %{text}<extra></extra>",
+        "cliponaxis": False,
     }
     running = baseline * 100 + np.cumsum([0.0, *(v * 100 for _, v in contributions)])
     low, high = min(0.0, float(running.min())), max(float(running.max()), probability * 100, 1.0)
+    # Room for the labels written outside the bars: right of rising bars and, when any input lowers the risk,
+    # left of falling ones (a "-4.7 pts" that ends near zero used to be cut to "7 pts").
+    left_room = 0.25 if any(value < 0 for _, value in contributions) else 0.05
     return style.figure(
         [trace],
         xaxis={
             "title": {"text": "probability of death (percentage points)"},
-            "range": [low - 0.05 * (high - low), high + 0.25 * (high - low)],
+            "range": [low - left_room * (high - low), high + 0.25 * (high - low)],
         },
         yaxis={"autorange": "reversed"},
         height=120 + 42 * len(labels),
