@@ -23,7 +23,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from model import artifact, batch_score, datacollect, exit_codes, schema, score
 from model.lookup import MAX_RECORDS, example_record
 from tests.app_pages import app_test, open_page
 from tests.conftest import REPO_ROOT
+from tests.loopback import serving
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -340,20 +341,6 @@ def _hostile_handler(top: dict, result: dict, stream_bytes: int = 0) -> type[Bas
     return Hostile
 
 
-@contextlib.contextmanager
-def hostile_endpoint(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """A hostile or broken endpoint on loopback (not the project's: an adversary); stopped on exit."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/score"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def hostile_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> Callable[[str], None]:
     """Point the app at a given endpoint URL and the session's model; no key or auth from the shell."""
@@ -375,7 +362,7 @@ GOOD_RESULT = {"probability": 0.5, "risk_band": "very high", "interval": [0.4, 0
     ],
 )
 def test_an_endpoints_words_never_become_markup(hostile_env: Callable[[str], None], top: dict, result: dict) -> None:
-    with hostile_endpoint(_hostile_handler(top, result)) as url:
+    with serving(_hostile_handler(top, result), daemon_threads=True) as url:
         hostile_env(url)
         at = open_page("patient_risk.py")
         at.button(key="intake.score").click().run()
@@ -391,7 +378,7 @@ def test_an_endpoints_words_never_become_markup(hostile_env: Callable[[str], Non
 
 
 def test_a_huge_reply_is_not_read_and_the_client_stays_small(hostile_env: Callable[[str], None]) -> None:
-    with hostile_endpoint(_hostile_handler({}, {}, stream_bytes=512 << 20)) as url:
+    with serving(_hostile_handler({}, {}, stream_bytes=512 << 20), daemon_threads=True) as url:
         client = EndpointClient(EndpointConfig(scoring_url=url, timeout_s=10.0))
         with PeakRss(os.getpid(), children=False) as rss:
             health = client.health()
