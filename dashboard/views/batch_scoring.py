@@ -330,7 +330,7 @@ n_rejected = 0 if result["rejected"] is None else result["rejected"].num_rows
 assert ctx.model is not None  # run_app stopped the page otherwise
 icu_need = _icu_need(ctx.model.directory, ctx.model.card, state.get_icu_assumptions(), threshold, flagged)
 
-st.subheader(f"{text.md(result['name'], 120)}: {_rows(result['rows'])} (model {text.md(result['model_version'], 120)})")
+st.header(f"{text.md(result['name'], 120)}: {_rows(result['rows'])} (model {text.md(result['model_version'], 120)})")
 a, b, c, d = st.columns(4)
 a.metric("Rows scored", f"{n_scored:,}")
 b.metric(
