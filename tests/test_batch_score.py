@@ -307,3 +307,11 @@ def test_batch_driver_files_mode(
     scored = pq.read_table(output / f"{stem}.scored.parquet").to_pandas()
     assert len(scored) + pq.read_metadata(output / f"{stem}.rejects.parquet").num_rows == 11_549
     assert (scored["flagged"] == (scored["probability"] >= 0.2)).all()
+
+
+def test_docs_list_the_scored_file_columns_in_order() -> None:
+    """docs/monitoring.md's table of the scored file's columns is OUTPUT_COLUMNS, in order."""
+    docs = (REPO_ROOT / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    table = docs[docs.index("| column | what it is |") :].split("\n\n")[0]
+    listed = [name.strip("` ") for line in table.splitlines()[2:] for name in line.split("|")[1].split(",")]
+    assert listed == list(batch_score.OUTPUT_COLUMNS)
