@@ -445,10 +445,7 @@ def test_the_page_keeps_bounded_columns_and_its_downloads_are_neutralised(dashbo
         "row_number",
         *CDC_HEADER.split(","),
         *notes[:5],
-        "probability_if_unrecorded_survived",
-        "probability",
-        "risk_band",
-        "flagged",
+        *batch_score.OUTPUT_COLUMNS,
     ]
     assert scored.column_names == kept and rejected.num_rows == 1
     assert max(len(v) for v in scored.column("n1").to_pylist()) == batch_score.PassThrough().max_chars
