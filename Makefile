@@ -1,14 +1,21 @@
 # The two commands a new user needs (see README): `make run` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --disable-pip-version-check
 
 .PHONY: run test tools
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# What the product needs, nothing more: `make run` never installs the test tools.
+$(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
-	@echo "installing pinned packages into $(VENV) (log: $(VENV)/pip.log)"
-	@$(PY) -m pip install --disable-pip-version-check -r requirements.txt -r requirements-dev.txt \
-		> $(VENV)/pip.log 2>&1 || (tail -40 $(VENV)/pip.log; exit 1)
+	@echo "installing pinned runtime packages into $(VENV) (log: $(VENV)/pip.log)"
+	@$(PIP) -r requirements.txt > $(VENV)/pip.log 2>&1 || (tail -40 $(VENV)/pip.log; exit 1)
+	touch $@
+
+# The test and lint tools on top (playwright, schemathesis, hypothesis, ruff, duckdb, the sign-in mock, ...).
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	@echo "installing pinned test tools into $(VENV) (log: $(VENV)/pip-dev.log)"
+	@$(PIP) -r requirements.txt -r requirements-dev.txt > $(VENV)/pip-dev.log 2>&1 || (tail -40 $(VENV)/pip-dev.log; exit 1)
 	touch $@
 
 # Local endpoint (azmlinfsrv) + dashboard; trains a model on the bundled real CDC extract first if none exists.
@@ -30,7 +37,7 @@ $(AZURITE):
 tools: $(CHECKOV) $(AZURITE)
 
 # Lint and format check, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
-test: $(VENV)/.installed tools
+test: $(VENV)/.installed-dev tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

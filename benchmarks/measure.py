@@ -30,13 +30,18 @@ class Measurement:
 
 def measure(label: str, command: list[str]) -> Measurement:
     """Run `command` (in a fresh helper process) and return wall time and peak RSS."""
+    return measure_logged(label, command)[0]
+
+
+def measure_logged(label: str, command: list[str]) -> tuple[Measurement, str]:
+    """`measure`, plus what the command wrote to stderr (e.g. training's timed progress lines)."""
     probe = subprocess.run(
         [sys.executable, __file__, *command], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     if probe.returncode != 0:
         raise RuntimeError(f"{label} failed:\n{probe.stdout}\n{probe.stderr[-4000:]}")
     figures = json.loads(probe.stdout.strip().splitlines()[-1])
-    return Measurement(label=label, **figures)
+    return Measurement(label=label, **figures), probe.stderr
 
 
 def elapsed_ms(start: float) -> float:

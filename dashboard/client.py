@@ -49,6 +49,23 @@ RETRY_STATUSES = (429, 502, 503, 504)
 RETRY_AFTER_MAX_S = 10.0
 REDACTED = "[redacted]"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The most of an answer that is read: 64 KiB plus 2 KiB per record scored (a result with its explanation
+# is under 1 KiB), never more than 64 MiB; beyond it the call fails without reading on. Why: a hostile or
+# broken endpoint's 3 GiB reply drove the dashboard to 6.7 GB, and the sidebar's health check (one record,
+# so 66 KiB here) reaches the endpoint on every page view.
+RESPONSE_BASE_BYTES = 64 << 10
+RESPONSE_PER_RECORD_BYTES = 2 << 10
+MAX_RESPONSE_BYTES = 64 << 20
+_READ_CHUNK_BYTES = 64 << 10
+# What a model version may look like (ours: "20240101.000000-abcdef12-recal"): it is shown on every page.
+_MODEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
+MAX_DATA_PERIOD_CHARS = 1000
+RISK_BAND_NAMES = frozenset(name for _, name in schema.RISK_BANDS)
+
+
+def response_cap(records: int) -> int:
+    """The most bytes read from the answer to a request of `records` records (see RESPONSE_BASE_BYTES)."""
+    return min(MAX_RESPONSE_BYTES, RESPONSE_BASE_BYTES + max(records, 0) * RESPONSE_PER_RECORD_BYTES)
 
 
 class EndpointError(Exception):
@@ -310,9 +327,15 @@ class EndpointClient:
 
     # --- calls ------------------------------------------------------------------
     def _send(
-        self, method: str, url: str, body: bytes | None, attempts: _Attempts, extra: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        attempts: _Attempts,
+        extra: Mapping[str, str] | None = None,
+        max_bytes: int = RESPONSE_BASE_BYTES,
     ) -> requests.Response:
-        """One request with its body read, shut down by a watchdog when the call's deadline passes."""
+        """One request with its body read (at most `max_bytes`), shut down by a watchdog when the deadline passes."""
         left = attempts.left()
         if left <= 0:
             raise self._too_slow(url, attempts)
@@ -331,7 +354,7 @@ class EndpointClient:
                 timeout=(min(3.05, left), left),
                 stream=True,
             )
-            response.content  # noqa: B018 -- read the body inside the deadline
+            _read_capped(response, max_bytes, url)  # the body, read inside the deadline
             return response
         except requests.ConnectionError as exc:
             if watch.fired:
@@ -349,12 +372,18 @@ class EndpointClient:
             _CURRENT.watch = None
 
     def _request(
-        self, method: str, url: str, body: bytes | None, attempts: _Attempts, extra: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        attempts: _Attempts,
+        extra: Mapping[str, str] | None = None,
+        max_bytes: int = RESPONSE_BASE_BYTES,
     ) -> requests.Response:
         """Send with retries (connection errors, RETRY_STATUSES) and backoff, all within the deadline."""
         while True:
             try:
-                response = self._send(method, url, body, attempts, extra)
+                response = self._send(method, url, body, attempts, extra, max_bytes)
             except _Unreachable as exc:
                 if attempts.tries <= self.config.retries and self._pause(self._backoff(attempts), attempts):
                     continue
@@ -408,7 +437,7 @@ class EndpointClient:
         started = time.perf_counter()
         # model/score.py collects live and batch records (marked) for the monitor, and never probes.
         extra = {schema.TRAFFIC_HEADER: traffic}
-        response = self._request("POST", self.config.scoring_url, body, attempts, extra)
+        response = self._request("POST", self.config.scoring_url, body, attempts, extra, response_cap(len(records)))
         latency_ms = (time.perf_counter() - started) * 1000
         self._raise_for_status(response, attempts)
         try:
@@ -562,6 +591,11 @@ def contract_problem(payload: object, expected: int) -> str | None:
         return f"the body is {_kind(payload)}, not an object"
     if not isinstance(payload.get("model_version"), str) or not payload["model_version"]:
         return '"model_version" is missing or not a string'
+    if not _MODEL_VERSION.fullmatch(payload["model_version"]):
+        return f'"model_version" {_kind(payload["model_version"])} is not a version (letters, digits, . _ : + -)'
+    period = payload.get("data_period")
+    if period is not None and not (isinstance(period, str) and len(period) <= MAX_DATA_PERIOD_CHARS):
+        return f'"data_period" is {_kind(period)}, not a text of at most {MAX_DATA_PERIOD_CHARS} characters'
     results = payload.get("results")
     if not isinstance(results, list):
         return f'"results" is {_kind(results)}, not a list'
@@ -581,6 +615,8 @@ def _result_problem(result: object) -> str | None:
         return f"has probability {_kind(result.get('probability'))}, not a number between 0 and 1"
     if not isinstance(result.get("risk_band"), str) or not result["risk_band"]:
         return "has no risk_band string"
+    if result["risk_band"] not in RISK_BAND_NAMES:
+        return f"has risk_band {_kind(result['risk_band'])}, not one of {', '.join(sorted(RISK_BAND_NAMES))}"
     if "model" in result and not isinstance(result["model"], str):
         return "has a model that is not a string"
     if "extrapolated" in result and not isinstance(result["extrapolated"], bool):
@@ -621,6 +657,32 @@ def _kind(value: object) -> str:
         return "missing/null"
     text = json.dumps(value) if isinstance(value, int | float | str | bool) else type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _read_capped(response: requests.Response, max_bytes: int, url: str) -> None:
+    """Read the (decoded) body into the response, or EndpointContractError once it passes `max_bytes`.
+
+    The declared Content-Length is checked first; a body without one (chunked, or compressed) is
+    counted as it arrives, so nothing beyond the cap is ever held.
+    """
+    declared = response.headers.get("Content-Length", "").strip()
+    if declared.isdigit() and int(declared) > max_bytes:
+        response.close()
+        raise _too_large(url, max_bytes, f"it announced {int(declared):,} bytes")
+    body = bytearray()
+    for chunk in response.iter_content(_READ_CHUNK_BYTES):
+        body += chunk
+        if len(body) > max_bytes:
+            response.close()
+            raise _too_large(url, max_bytes, f"more than {max_bytes:,} bytes arrived")
+    response._content = bytes(body)  # where requests keeps a body it has read (Response.content)
+
+
+def _too_large(url: str, max_bytes: int, what: str) -> EndpointContractError:
+    return EndpointContractError(
+        f"The endpoint at {url} answered with more than this request can need ({what}; at most {max_bytes:,} "
+        "bytes are read). Is it running model/score.py (docs/scoring_contract.md)?"
+    )
 
 
 def _endpoint_message(response: requests.Response) -> str:

@@ -5,18 +5,26 @@
 Trains a model on the bundled real CDC extract first if the model directory holds
 none, starts `azmlinfsrv` with model/score.py on loopback, then Streamlit pointed
 at it. If the endpoint dies, the dashboard stays up (its pages say the endpoint is
-down) while the launcher restarts the endpoint on the same port, at most
-`MAX_RESTARTS` times with a growing pause. Ctrl-C, SIGTERM or SIGHUP stops both.
+down and re-check it) while the launcher restarts the endpoint on the same port, as
+often as it takes: the pause doubles from 1 s up to `--max-restart-pause` (30 s) and
+starts again from 1 s once a restarted endpoint has stayed up for `STABLE_S`. The
+launcher never stops the dashboard because of the endpoint; it tells the dashboard
+how the restarts go through a small status file (env `RISK_LAUNCHER_STATUS`).
+Ctrl-C, SIGTERM or SIGHUP stops both.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +40,15 @@ from deploy.local_endpoint import (
 )
 from model import artifact
 
-MAX_RESTARTS = 5  # endpoint restarts before the launcher gives up (the dashboard is then stopped too)
-RESTART_PAUSE_S = (1.0, 2.0, 5.0, 10.0, 20.0)  # pause before restart 1, 2, ...
+FIRST_PAUSE_S = 1.0  # pause before the first restart; doubled for each further one, up to --max-restart-pause
+MAX_PAUSE_S = 30.0
+STABLE_S = 60.0  # a restarted endpoint that stays up this long resets the pause to FIRST_PAUSE_S
+STATUS_ENV = "RISK_LAUNCHER_STATUS"  # dashboard.ui.settings.LAUNCHER_STATUS_ENV reads the same name
+
+
+def restart_pause(restarts: int, max_pause_s: float = MAX_PAUSE_S) -> float:
+    """Seconds to wait before restart number `restarts + 1`: 1, 2, 4, 8, ... capped at `max_pause_s`."""
+    return min(max_pause_s, FIRST_PAUSE_S * 2.0 ** min(restarts, 30))
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -54,7 +69,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, default=artifact.model_dir_from_env())
     parser.add_argument("--endpoint-port", type=int, default=5001)
     parser.add_argument("--dashboard-port", type=int, default=8501)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--max-restart-pause",
+        type=float,
+        default=MAX_PAUSE_S,
+        metavar="SECONDS",
+        help=f"longest pause between two restarts of a dead endpoint (default {MAX_PAUSE_S:.0f})",
+    )
+    args = parser.parse_args(argv)
+    if not args.max_restart_pause > 0:
+        parser.error(f"--max-restart-pause must be more than 0 seconds, got {args.max_restart_pause}")
+    return args
 
 
 @dataclass
@@ -62,6 +87,18 @@ class _Serving:
     """The endpoint running now: a restart replaces it, so main's `finally` stops the one alive at the end."""
 
     endpoint: LocalEndpoint | None
+    status_path: Path
+    max_pause_s: float = MAX_PAUSE_S
+    restarts: int = 0  # restarts since the endpoint last stayed up STABLE_S (sets the pause)
+    total_restarts: int = 0
+    up_since: float = 0.0
+
+    def write_status(self, state: str, next_attempt_unix: float | None = None) -> None:
+        """What the dashboard's pages show while the endpoint is down (written whole, then renamed into place)."""
+        status = {"state": state, "restarts": self.total_restarts, "next_attempt_unix": next_attempt_unix}
+        partial = self.status_path.with_suffix(".partial")
+        partial.write_text(json.dumps(status), encoding="utf-8")
+        os.replace(partial, self.status_path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,11 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = ensure_model(args.model_dir.resolve())
     endpoint = start(model_dir, port=pick_port(args.endpoint_port, "scoring endpoint"))
     print(f"Scoring endpoint (azmlinfsrv) ready: POST {endpoint.scoring_url}", flush=True)
-    serving = _Serving(endpoint)  # restarts replace serving.endpoint (same port, so the same URL)
+    status_dir = Path(tempfile.mkdtemp(prefix="risk-launcher-"))
+    # Restarts replace serving.endpoint (same port, so the same URL).
+    serving = _Serving(endpoint, status_dir / "status.json", args.max_restart_pause, up_since=time.monotonic())
+    serving.write_status("running")
     dashboard: subprocess.Popen[bytes] | None = None
     try:
         dashboard_port = pick_port(args.dashboard_port, "dashboard")
-        env = {**os.environ, "RISK_ENDPOINT_URL": endpoint.scoring_url, "RISK_MODEL_DIR": str(model_dir)}
+        env = {
+            **os.environ,
+            "RISK_ENDPOINT_URL": endpoint.scoring_url,
+            "RISK_MODEL_DIR": str(model_dir),
+            STATUS_ENV: str(serving.status_path),
+        }
         dashboard = subprocess.Popen(
             [
                 sys.executable,
@@ -105,33 +150,35 @@ def main(argv: list[str] | None = None) -> int:
             _stop_dashboard(dashboard)
         if serving.endpoint is not None:
             stop(serving.endpoint)
+        shutil.rmtree(status_dir, ignore_errors=True)
 
 
 def _supervise(
     dashboard: subprocess.Popen[bytes], serving: _Serving, model_dir: Path, stop_requested: threading.Event
 ) -> int:
-    """Restart the endpoint whenever it dies while the dashboard runs; the exit code once either side gives up.
+    """Restart the endpoint whenever it dies, for as long as the dashboard runs; the exit code at the end.
 
-    0 when a stop is requested, 1 when the dashboard stops or the endpoint died more than MAX_RESTARTS times.
+    0 when a stop is requested, 1 when the dashboard itself stops. The endpoint's deaths never end the loop.
     """
-    restarts = 0
     while dashboard.poll() is None:
         if stop_requested.wait(0.5):
             print("Stopping…", flush=True)
             return 0
         endpoint = serving.endpoint  # never None here: it is only set to None on a stop, which returns
         if endpoint.process.poll() is None:
+            if serving.restarts and time.monotonic() - serving.up_since >= STABLE_S:
+                serving.restarts = 0  # up long enough: the next death starts the pauses from 1 s again
             continue
-        if restarts >= MAX_RESTARTS:
-            print(
-                f"The scoring endpoint stopped {restarts + 1} times; giving up. Its log: {endpoint.log_path}",
-                file=sys.stderr,
-            )
-            return 1
-        serving.endpoint = restart(endpoint, model_dir, RESTART_PAUSE_S[restarts], stop_requested)
-        restarts += 1
+        pause = restart_pause(serving.restarts, serving.max_pause_s)
+        serving.write_status("restarting", time.time() + pause)
+        serving.endpoint = restart(endpoint, model_dir, pause, stop_requested)
+        serving.restarts += 1
+        serving.total_restarts += 1
         if serving.endpoint is None:
             return 0  # stop requested while waiting
+        if serving.endpoint is not endpoint:  # started (a failed start keeps the dead one: tried again next loop)
+            serving.up_since = time.monotonic()
+            serving.write_status("running")
     print("The dashboard stopped; stopping the endpoint.", file=sys.stderr)
     return 1
 
@@ -153,7 +200,8 @@ def restart(
     A failed start keeps the old (dead) endpoint, so the next check of the loop tries again.
     """
     print(
-        f"The scoring endpoint stopped (exit {endpoint.process.returncode}); restarting it in {pause_s:.0f} s. "
+        f"The scoring endpoint stopped (exit {endpoint.process.returncode}); restarting it in {pause_s:g} s "
+        "(the dashboard stays up). "
         f"Its log: {endpoint.log_path}",
         file=sys.stderr,
         flush=True,

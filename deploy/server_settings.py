@@ -16,10 +16,14 @@ Why these values (measured in tests/test_hardening.py and benchmarks/bench_load.
   the other worker keep serving, and `model/score.py` stops waiting for a body after
   `BODY_READ_TIMEOUT_S` (10 s, answered 408). gunicorn's gthread worker also parks
   connections that send nothing at all after 5 s instead of holding a thread.
-- Limits that remain: a client that sends an *incomplete header block* and then stalls holds a
-  thread until it disconnects (gunicorn has no header-read timeout); WORKER_COUNT x threads
-  (8) such clients at once would block the server. In Azure the endpoint's front end
-  (azureml-fe / the managed endpoint's gateway) sits in front of the server.
+- gunicorn has no header-read timeout: a client that sent an *incomplete header block* and stalled
+  held a thread until it disconnected, and WORKER_COUNT x threads (8) of them left health checks
+  unanswered. `model/score.py`'s init() adds one to its gthread worker
+  (`model.request_body.install_header_deadline`): the request line and headers must arrive within
+  `RISK_HEADER_READ_TIMEOUT_S` (5 s) of the connection being queued, else it is closed; with 16
+  stalled clients a health check is answered within about 3 s in the test's 2 s setting. It works
+  the same in Azure (same worker, same script), where the endpoint's front end (azureml-fe / the
+  managed endpoint's gateway) also sits in front of the server.
 - `SCORING_TIMEOUT_MS` (azmlinfsrv's run() timeout) uses SIGALRM, which works only in a
   worker's main thread; with gthread workers run() executes on pool threads, so it does not
   apply. Scoring is a table lookup (milliseconds), so nothing relies on it.

@@ -9,7 +9,9 @@ Two output modes (deployment environment variable `RISK_BATCH_OUTPUT`):
 
 * `rows` (default, for `output_action: append_row`): `run` returns a DataFrame with
   one row per input row: `file`, `row_number`, the model inputs as read,
-  `probability`, `risk_band`, `flagged`, `reject_reason` ("" when scored).
+  `model.batch_score.OUTPUT_COLUMNS` (`probability`, `ci_low`, `ci_high`,
+  `probability_if_unrecorded_survived`, `risk_band`, `flagged`, `flag_rule`, `model`,
+  `inputs_used`), `reject_reason` ("" when scored).
   Azure appends them to the job's `predictions.csv`. Rejected rows are in it too,
   with an empty probability, so nothing is dropped.
 * `files` (for `output_action: summary_only` and large files): each input file is
@@ -89,6 +91,8 @@ def _rows_of(path: Path) -> pd.DataFrame:
             rejected = chunk.rejected.to_pandas()
             bad = _input_columns(rejected, path, mapped)
             bad.insert(1, batch_score.ROW_COLUMN, rejected[batch_score.ROW_COLUMN].to_numpy())
+            for column in batch_score.OUTPUT_COLUMNS:  # a reject has no score: empty cells, not flagged
+                bad[column] = None
             bad["probability"], bad["risk_band"], bad["flagged"] = float("nan"), "", False
             bad[batch_score.REASON_COLUMN] = rejected[batch_score.REASON_COLUMN].to_numpy()
             parts.append(bad)

@@ -4,10 +4,13 @@
 
 Reads CSV / CSV.gz / Parquet in any CDC schema version `model.loader` knows (or
 a file holding only the model's input columns), chunk by chunk with pyarrow, and
-writes each input row with its original columns as read plus `probability` (the risk among
-recorded outcomes), `probability_if_unrecorded_survived` (the risk counting every case whose
-outcome was never recorded as a survival: the low end of the range), `risk_band` and `flagged`
-(`probability` >= threshold: the flag and the band use the high end). A file with a
+writes each input row with its `row_number` and original columns as read, plus (`OUTPUT_COLUMNS`):
+`probability` (the risk among recorded outcomes: the high end of the outcome-recording range),
+`ci_low`, `ci_high` (its 95% interval), `probability_if_unrecorded_survived` (the risk counting
+every case whose outcome was never recorded as a survival: the low end), `risk_band` and `flagged`
+(both from `probability`, the high end: `flagged` = `probability` >= threshold), `flag_rule`
+(that rule with the threshold, e.g. "probability >= 0.05"), `model` (which model scored the row:
+intake, intake_race or in_hospital) and `inputs_used` (its inputs, joined by ";"). A file with a
 `race_ethnicity_combined` column is scored by the race-aware intake model (its "Unknown",
 "Missing" and empty cells mean what the CDC meant); without the column, race-blind. The output format follows
 the extension of --out (.csv, .csv.gz, .parquet). Rows whose model inputs are
@@ -58,8 +61,22 @@ from model.loader import (
     mark_problems,
 )
 
-# The low end first, so the last three stay probability, risk_band, flagged as before.
-OUTPUT_COLUMNS: tuple[str, ...] = ("probability_if_unrecorded_survived", "probability", "risk_band", "flagged")
+# What a scored row adds to its input columns, in this order (docs/monitoring.md lists them):
+# the risk among recorded outcomes (the high end) with its 95% interval, the low end of the outcome-recording
+# range, the band and the flag (both from `probability`), the rule the flag used, the model that scored the
+# row and the inputs it used. Input columns with these names (a file scored before) are replaced.
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "probability",
+    "ci_low",
+    "ci_high",
+    "probability_if_unrecorded_survived",
+    "risk_band",
+    "flagged",
+    "flag_rule",
+    "model",
+    "inputs_used",
+)
+FLAG_COLUMN = "flagged"
 ROW_COLUMN = "row_number"  # 1-based data-row number in the input (header excluded)
 REASON_COLUMN = "reject_reason"
 PROGRESS_EVERY_S = 2.0
@@ -105,21 +122,54 @@ def _require_inputs(info: SourceInfo) -> None:
 
 # --------------------------------------------------------------------------- scoring
 
-# (canonical MODEL_INPUTS frame, plus race_ethnicity_combined when the file has it) ->
-# (probabilities, risk bands[, probabilities if unrecorded outcomes survived]), one per row, in order.
-# A scorer without the third array leaves that column empty (null).
-Scorer = Callable[[pd.DataFrame], tuple[np.ndarray, ...]]
+
+@dataclass(frozen=True)
+class Scores:
+    """A scorer's answer for each row of a chunk, in order (the endpoint's fields, as arrays).
+
+    `probability` and `risk_band` are required; a field left None (a scorer that cannot give it)
+    becomes an empty (null) column, never a made-up value.
+    """
+
+    probability: np.ndarray  # risk among recorded outcomes: the high end of the recording range
+    risk_band: np.ndarray
+    unrecorded: np.ndarray | None = None  # probability_if_unrecorded_survived: the low end
+    ci_low: np.ndarray | None = None  # 95% interval of `probability`
+    ci_high: np.ndarray | None = None
+    model: np.ndarray | pa.Array | None = None  # which model scored the row (schema.MODEL_FEATURES key)
+    inputs_used: np.ndarray | pa.Array | None = None  # the inputs it used, joined by lookup.INPUTS_SEPARATOR
+
+
+# (canonical MODEL_INPUTS frame, plus race_ethnicity_combined when the file has it) -> Scores, one per row.
+Scorer = Callable[[pd.DataFrame], Scores]
 
 
 def lookup_scorer(risk: lookup.RiskLookup) -> Scorer:
     """Score with the precomputed answers the scoring script serves (bit-identical to the endpoint)."""
     bands = lookup.risk_bands(risk.request_probability)
+    # The repeated texts as codes into their few distinct values, so a chunk's columns are integer lookups.
+    model_codes, models = pd.factorize(risk.request_model)
+    inputs_codes, inputs = pd.factorize(risk.request_inputs_used)
+    model_names, inputs_texts = pa.array(list(models), pa.string()), pa.array(list(inputs), pa.string())
 
-    def score(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def score(frame: pd.DataFrame) -> Scores:
         index = risk.request_indices(frame)
-        return risk.request_probability[index], bands[index], risk.request_unrecorded[index]
+        return Scores(
+            probability=risk.request_probability[index],
+            risk_band=bands[index],
+            unrecorded=risk.request_unrecorded[index],
+            ci_low=risk.request_ci_low[index],
+            ci_high=risk.request_ci_high[index],
+            model=pa.DictionaryArray.from_arrays(pa.array(model_codes[index].astype(np.int32)), model_names),
+            inputs_used=pa.DictionaryArray.from_arrays(pa.array(inputs_codes[index].astype(np.int32)), inputs_texts),
+        )
 
     return score
+
+
+def flag_rule(threshold: float) -> str:
+    """The flag's rule in words, written into every scored row: which end it uses and the threshold."""
+    return f"probability >= {threshold:g}"
 
 
 def _input_columns(info: SourceInfo) -> tuple[str, ...]:
@@ -127,14 +177,37 @@ def _input_columns(info: SourceInfo) -> tuple[str, ...]:
     return (*schema.MODEL_INPUTS, *((schema.RACE,) if schema.RACE in info.mapped else ()))
 
 
+_TEXT = pa.dictionary(pa.int32(), pa.string())  # repeated texts (model, inputs used, flag rule): 4 bytes a row
+
+
+def _column(values: np.ndarray | pa.Array | None, n: int, kind: pa.DataType) -> pa.Array:
+    """One output column: the scorer's values, or nulls when the scorer did not give them."""
+    if values is None:
+        return pa.nulls(n, kind)
+    if isinstance(values, pa.Array):
+        return values if values.type == kind else values.cast(kind)
+    if kind == _TEXT:
+        return pa.array(values, type=pa.string()).dictionary_encode()
+    return pa.array(np.asarray(values, dtype=np.float64) if kind == pa.float64() else values, type=kind)
+
+
 def _outputs(scorer: Scorer, frame: pd.DataFrame, threshold: float) -> list[pa.Array]:
     """The output columns (OUTPUT_COLUMNS order) of one chunk's valid rows."""
-    if not len(frame):
-        return [pa.array(np.empty(0)), pa.array(np.empty(0)), pa.array([], pa.string()), pa.array([], pa.bool_())]
-    result = scorer(frame)
-    probability = np.asarray(result[0], dtype=np.float64)
-    low = pa.array(np.asarray(result[2], dtype=np.float64)) if len(result) > 2 else pa.nulls(len(frame), pa.float64())
-    return [low, pa.array(probability), pa.array(result[1], type=pa.string()), pa.array(probability >= threshold)]
+    n = len(frame)
+    s = scorer(frame) if n else Scores(np.empty(0), np.empty(0, dtype=object))
+    probability = np.asarray(s.probability, dtype=np.float64)
+    rule = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([flag_rule(threshold)]))
+    return [
+        pa.array(probability),
+        _column(s.ci_low, n, pa.float64()),
+        _column(s.ci_high, n, pa.float64()),
+        _column(s.unrecorded, n, pa.float64()),
+        _column(s.risk_band, n, pa.string()),
+        pa.array(probability >= threshold),
+        rule,
+        _column(s.model, n, _TEXT),
+        _column(s.inputs_used, n, _TEXT),
+    ]
 
 
 @dataclass
@@ -146,6 +219,36 @@ class ScoredChunk:
     rows_read: int  # rows of the input in this chunk
     reasons: Counter[str]
     scored_rows: np.ndarray  # 1-based data-row numbers of the scored rows
+    bytes_read: int = 0  # the chunk's unpacked size as read (every column), before any column was dropped
+
+
+@dataclass(frozen=True)
+class PassThrough:
+    """Which input columns a scored row keeps, for callers that hold the result in memory (the Batch page).
+
+    The model's inputs and `death_yn` always; then the first `columns` other columns of the file,
+    every kept text cell cut to `max_chars` characters. Why: a file may carry any number of columns of
+    any width (a 3.3 MB .csv.gz unpacked to 3 GB of extra cells once took the dashboard to 6.6 GB);
+    with these bounds what is held per row is bounded too. The CLI writes every column to disk instead.
+    """
+
+    columns: int = 5
+    max_chars: int = 200
+
+    def apply(self, batch: pa.RecordBatch, info: SourceInfo) -> pa.RecordBatch:
+        """`batch` with only the kept columns, in file order, text cells cut to `max_chars`."""
+        needed = {info.mapped[c] for c in (*schema.MODEL_INPUTS, schema.TARGET) if c in info.mapped}
+        others = [n for n in batch.schema.names if n not in needed][: self.columns]
+        keep = [n for n in batch.schema.names if n in needed or n in others]
+        columns = [self._cut(batch.column(batch.schema.get_field_index(n))) for n in keep]
+        return pa.RecordBatch.from_arrays(columns, names=keep)
+
+    def _cut(self, column: pa.Array) -> pa.Array:
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            return pc.utf8_slice_codeunits(column, 0, self.max_chars)
+        return column
 
 
 def _without_outputs(batch: pa.RecordBatch, reserved: tuple[str, ...]) -> pa.RecordBatch:
@@ -155,11 +258,14 @@ def _without_outputs(batch: pa.RecordBatch, reserved: tuple[str, ...]) -> pa.Rec
     return pa.RecordBatch.from_arrays([batch.column(i) for i in keep], names=[batch.schema.names[i] for i in keep])
 
 
-def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[ScoredChunk]:
-    """Stream a file and score it chunk by chunk; nothing is dropped (bad rows come back as rejects).
+def iter_scored(
+    data: str | Path, scorer: Scorer, threshold: float, pass_through: PassThrough | None = None
+) -> Iterator[ScoredChunk]:
+    """Stream a file and score it chunk by chunk; no row is dropped (bad rows come back as rejects).
 
-    Input columns named like an output column (e.g. a file scored before) are replaced.
-    Raises DataError for an unreadable file or one without the model's input columns.
+    Every input column is kept, unless `pass_through` bounds them. Input columns named like an
+    output column (e.g. a file scored before) are replaced. Raises DataError for an unreadable
+    file or one without the model's input columns.
     """
     info = describe_source(data)
     _require_inputs(info)
@@ -167,7 +273,9 @@ def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[
     raw_names = [info.mapped[c] for c in _input_columns(info)]
     start = 0
     for batch in arrow_batches(info, None):  # every column as written: rows are written back out
-        n = batch.num_rows
+        n, bytes_read = batch.num_rows, batch.nbytes
+        if pass_through is not None:
+            batch = pass_through.apply(batch, info)
         codes: dict[str, np.ndarray] = {}
         reasons: np.ndarray | None = None  # per row; a row may fail on several columns: all are named
         for coder, raw_name in zip(coders, raw_names, strict=True):
@@ -201,7 +309,7 @@ def iter_scored(data: str | Path, scorer: Scorer, threshold: float) -> Iterator[
                 [pa.array(np.flatnonzero(bad) + start + 1), *rows.columns, pa.array(bad_reasons, type=pa.string())],
                 names=[ROW_COLUMN, *rows.schema.names, REASON_COLUMN],
             )
-        yield ScoredChunk(scored=scored, rejected=rejected, rows_read=n, reasons=counts, scored_rows=numbers)
+        yield ScoredChunk(scored, rejected, n, counts, numbers, bytes_read)
         start += n
 
 
@@ -222,8 +330,32 @@ def output_format(path: str | Path) -> str:
     )
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell that begins with one of these as a formula.
+FORMULA_STARTS = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text cells that a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM(1+1)`, `-2+3`,
+    `=cmd|' /C calc'!A0`) get a leading apostrophe, so they open as the text they are (OWASP).
+
+    Why: a scored or rejects CSV carries the input's cells back to whoever opens it in Excel.
+    Numbers stay numbers (only text columns change); `-` as a CDC value does not occur.
+    """
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.fill_null(pc.match_substring_regex(column, FORMULA_STARTS), False)
+            if pc.any(risky).as_py():
+                column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 class ChunkWriter:
-    """Writes record batches to CSV / CSV.gz / Parquet (by extension), atomically on close."""
+    """Writes record batches to CSV / CSV.gz / Parquet (by extension), atomically on close.
+
+    CSV cells that would run as spreadsheet formulas are neutralised (`neutralise_formulas`).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -258,6 +390,8 @@ class ChunkWriter:
 
     def write(self, batch: pa.RecordBatch) -> None:
         batch = self._plain(batch)
+        if self.format != "parquet":
+            batch = neutralise_formulas(batch)
         if self._writer is None:
             self._open(batch.schema)
         elif batch.schema != self._schema:
@@ -425,9 +559,10 @@ def score_file(
                 )
             reasons.update(chunk.reasons)
             probability = chunk.scored.column(chunk.scored.schema.get_field_index("probability"))
+            flagged = chunk.scored.column(chunk.scored.schema.get_field_index(FLAG_COLUMN))
             summary.rows_read += chunk.rows_read
             summary.scored += chunk.scored.num_rows
-            summary.flagged += int(pc.sum(chunk.scored.column(chunk.scored.num_columns - 1)).as_py() or 0)
+            summary.flagged += int(pc.sum(flagged).as_py() or 0)
             summary.expected_deaths += float(pc.sum(probability).as_py() or 0.0)
             if progress is not None:
                 progress(summary.rows_read)

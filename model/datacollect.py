@@ -15,7 +15,8 @@ Where rows go:
   correlated by the request id, when collection is enabled; otherwise nowhere. Patient
   records are never written to the pod's disk (`RISK_DATA_COLLECTION_DIR` is ignored there).
 - Locally: JSON Lines files `<dir>/scored-<host>-<pid>.jsonl` (one per server process, so
-  gunicorn workers never share a file), default dir `artifacts/collected/`. Each file is
+  gunicorn workers never share a file), default dir `artifacts/collected/`. Files are 0600 and
+  the folder 0700 (they hold patient attributes; other local users must not read them). Each file is
   capped at `RISK_DATA_COLLECTION_FILE_MB` (default 50) *within* a write, then rotated to
   `.jsonl.1` ... `.jsonl.<N>` with N = `RISK_DATA_COLLECTION_KEEP_FILES` (default 20); the
   oldest is deleted beyond that, and every deletion is logged with its size and records.
@@ -39,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -142,7 +144,7 @@ class RotatingJsonl:
         self.deleted_records = 0  # records this writer deleted by retention (known counts only)
         # Records per file [path, path.1, ...] as far as this writer knows (None: written before it started).
         self._records: list[int | None] = [None] * (backups + 1)
-        self._handle = path.open("ab")
+        self._handle = _open_private(path)
         self._size = self._handle.tell()
         self._records[0] = None if self._size else 0
 
@@ -181,7 +183,7 @@ class RotatingJsonl:
             if names[i - 1].exists():
                 os.replace(names[i - 1], names[i])
         self._records = [0, *self._records[:-1]]
-        self._handle = self.path.open("ab")
+        self._handle = _open_private(self.path)
         self._size = 0
 
     def _delete(self, path: Path, records: int | None) -> None:
@@ -205,11 +207,32 @@ class RotatingJsonl:
         self._handle.close()
 
 
+PRIVATE_FILE = 0o600  # collected files hold patient attributes: readable by the server's user only
+PRIVATE_DIR = 0o700
+
+
+def _open_private(path: Path) -> BinaryIO:
+    """Open `path` for appending, created 0600 (and tightened to 0600 if an older run left it wider)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab")
+
+
+def _private_dir(directory: Path) -> None:
+    """Create the collection folder 0700, or tighten an existing one: other local users must not list it."""
+    directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    directory.chmod(PRIVATE_DIR)
+
+
 class JsonlSink(_Sink):
-    """Capped, rotating JSON Lines files, one per process."""
+    """Capped, rotating JSON Lines files, one per process; files 0600 in a 0700 folder."""
 
     def __init__(self, directory: Path, max_bytes: int = MAX_FILE_BYTES, backups: int = BACKUP_FILES) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        _private_dir(directory)
         self.path = directory / f"scored-{socket.gethostname()}-{os.getpid()}.jsonl"
         self._file = RotatingJsonl(self.path, max_bytes, backups)
 

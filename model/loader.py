@@ -1,21 +1,22 @@
-"""Streaming reader of CDC case-surveillance files → canonical values and counts.
+"""Reader of CDC case-surveillance files → canonical values and counts.
 
 Reads every CDC schema version (current, and the 2020 one with
-"Race and ethnicity (combined)") from CSV, gzip-compressed CSV or Parquet,
-chunk by chunk with pyarrow, so a 13M-row / 3 GB file needs a few hundred MB.
-
-Speed comes from never touching rows in Python: each chunk is dictionary-encoded
-by pyarrow, only the handful of *distinct* raw values per chunk are mapped onto
-schema codes (`schema.canonical_value`, cached across chunks), and rows become
-one mixed-radix integer per feature combination that `numpy.bincount`
-accumulates into a dense table of every combination.
+"Race and ethnicity (combined)") from CSV, gzip-compressed CSV or Parquet.
+Rows are never touched in Python.
 
 Two entry points:
 
 * `load_counts(path)` → the counts table of docs/ARCHITECTURE.md + `LoadReport`
-  (training).
-* `iter_canonical_batches(path, ...)` → canonical per-row batches (batch scoring);
-  it can mark unrecognised rows instead of raising.
+  (training). One polars streaming pass over the file (`model.scan`) groups it by
+  the raw category strings, case month and an intake flag, with the checks as
+  aggregations over the same pass; the few distinct raw spellings are then mapped
+  onto schema values here (`schema.canonical_value`), and unknown ones named with
+  their counts.
+* `iter_canonical_batches(path, ...)` → canonical per-row batches (batch scoring,
+  monitoring); streamed chunk by chunk with pyarrow (`arrow_batches`), each
+  chunk dictionary-encoded so only its distinct raw values are mapped; it can mark
+  unrecognised rows instead of raising. The same pyarrow reader names structural
+  problems of files the polars pass cannot read.
 
 Anything not recognised raises `DataError` saying what, where, how many, and
 how to fix it. A file whose every outcome is unknown is NOT an error here:
@@ -29,6 +30,7 @@ import csv
 import difflib
 import hashlib
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -508,15 +510,53 @@ def _show(raw: str) -> str:
 # --------------------------------------------------------------------------- hashing
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 of the file's bytes, streamed in 1 MiB blocks (constant memory)."""
+def file_sha256(path: str | Path, stop: threading.Event | None = None) -> str:
+    """sha256 of the file's bytes, streamed in 1 MiB blocks (constant memory); "" if `stop` is set meanwhile."""
     digest = hashlib.sha256()
     buffer = bytearray(HASH_BLOCK_BYTES)
     view = memoryview(buffer)
     with Path(path).open("rb", buffering=0) as handle:
         while n := handle.readinto(buffer):
+            if stop is not None and stop.is_set():
+                return ""
             digest.update(view[:n])
     return digest.hexdigest()
+
+
+class _BackgroundHash:
+    """`file_sha256` in a thread while the polars pass runs; stopped if the load fails.
+
+    hashlib releases the GIL, and the streaming pass leaves part of the 2 cores idle:
+    measured on the 2M-row file, 0.3-0.45 s less wall time than hashing after the pass,
+    the same CPU time. (With the old pyarrow chunk loop a concurrent hash was slower.)
+    """
+
+    def __init__(self, path: str) -> None:
+        self._stop = threading.Event()
+        self._sha: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), name="sha256", daemon=True)
+
+    def _run(self, path: str) -> None:
+        try:
+            self._sha = file_sha256(path, self._stop)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def __enter__(self) -> _BackgroundHash:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._stop.set()
+        self._thread.join()
+
+    def result(self) -> str:
+        """The digest (waits for it; call after leaving the `with` block)."""
+        if self._error is not None:
+            raise self._error
+        return self._sha or ""
 
 
 # --------------------------------------------------------------------------- public API
@@ -527,39 +567,10 @@ COUNT_COLUMNS: tuple[str, ...] = (*schema.ALL_COLUMNS, schema.TARGET)
 CASE_MONTH = "case_month"  # "YYYY-MM" of the case date, or "unknown"
 INTAKE_POPULATION = "intake_population"  # False for rows excluded by schema.INTAKE_EXCLUSION
 OUTCOME_COUNTS = ("deaths", "survivors", "unknown_outcome")
-_CONSOLIDATE_EVERY = 64  # chunks of (key, count) pairs merged at a time: bounded memory, few merges
 
 
 def _date_columns(info: SourceInfo) -> list[str]:
     return [c for c in schema.DATE_COLUMNS if c in info.mapped]
-
-
-class _SparseCounter:
-    """Counts of int64 keys over a stream of chunks, merged now and then (the key space is too big to be dense)."""
-
-    def __init__(self) -> None:
-        self._keys: list[np.ndarray] = []
-        self._counts: list[np.ndarray] = []
-
-    def add(self, keys: np.ndarray) -> None:
-        uniq, counts = np.unique(keys, return_counts=True)
-        self._keys.append(uniq)
-        self._counts.append(counts.astype(np.int64))
-        if len(self._keys) >= _CONSOLIDATE_EVERY:
-            self._merge()
-
-    def _merge(self) -> None:
-        if not self._keys:
-            self._keys, self._counts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-            return
-        keys, inverse = np.unique(np.concatenate(self._keys), return_inverse=True)
-        self._keys = [keys]
-        weights = np.concatenate(self._counts)
-        self._counts = [np.bincount(inverse, weights=weights, minlength=keys.size).astype(np.int64)]
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self._merge()
-        return self._keys[0], self._counts[0]
 
 
 def load_counts(
@@ -575,36 +586,29 @@ def load_counts(
     report. The case month is `cdc_case_earliest_dt`, else the earliest of onset,
     positive specimen and report dates (`model.case_dates`). `intake_population`
     is False for rows matching `schema.INTAKE_EXCLUSION`.
-    `progress` is called after every chunk with the number of data rows read so far.
+    The file is read in one polars streaming pass (`model.scan`); `progress` is called
+    during it with the number of data rows read so far: every `chunk_rows` rows (and
+    once at the end), or after every batch polars streams when `chunk_rows` is None.
     Unrecognised category values anywhere raise DataError after the whole file has
     been scanned, so the message gives complete counts.
     """
+    if chunk_rows is not None and chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be a positive number of rows, not {chunk_rows}")
     info = describe_source(path)
     _require(info, COUNT_COLUMNS, "needed to train and to report per subgroup")
-    date_columns = _date_columns(info)
-    coders = [ColumnCoder(c) for c in COUNT_COLUMNS]
-    dates = case_dates.FileDates(tuple(date_columns))
-    radix = (*(len(c.values) for c in coders[:-1]), case_dates.MONTH_CODES, 2, len(coders[-1].values))
-    status_probable = schema.FEATURES_BY_NAME["current_status"].values.index("Probable Case")
-    counter = _SparseCounter()
+    from model import scan  # polars: only training reads counts (the batch scoring image has no polars)
+
     report = _empty_report(info)
-    for batch in arrow_batches(info, (*COUNT_COLUMNS, *date_columns), chunk_rows):
-        counter.add(_batch_keys(batch, coders, dates, radix, status_probable, report.rows_read))
-        report.rows_read += batch.num_rows
-        report.chunks += 1
-        if progress is not None:
-            progress(report.rows_read)
-    for coder in coders:
-        if coder.unknown:
-            raise coder.error(info.source, f"(of {report.rows_read:,})")
-    # Hashed after parsing, not in a parallel thread: on 2 cores a concurrent hash
-    # slowed the whole load more than a second sequential pass (~0.85 GB/s, page-cached).
-    report.sha256 = file_sha256(info.source)
-    report.dates = dates.report()
-    report.normalised = {c.column: c.normalised for c in coders if c.normalised}
-    keys, counts = counter.result()
-    _count_unknown_outcomes(keys, counts, coders[-1], radix[-1], report)
-    table = _counts_table(keys, counts, coders, radix)
+    with _BackgroundHash(info.source) as sha256:
+        counted = scan.count_rows(info, COUNT_COLUMNS, _date_columns(info), progress=progress, chunk_rows=chunk_rows)
+        report.rows_read, report.chunks = counted.rows, counted.chunks
+        codes = [_canonical_codes(info, counted, column, report) for column in COUNT_COLUMNS]
+    report.sha256 = sha256.result()
+    report.dates = counted.dates.report()
+    keys = _group_keys(codes, counted.column(scan.CASE_MONTH), counted.column(scan.MAYBE_EXCLUDED))
+    counts = counted.column(scan.ROWS)
+    _count_unknown_outcomes(keys, counts, report)
+    table = _counts_table(keys, counts)
     _summarise_outcomes(table, report)
     return table, report
 
@@ -621,86 +625,91 @@ def _empty_report(info: SourceInfo) -> LoadReport:
     )
 
 
-def _batch_keys(
-    batch: pa.RecordBatch,
-    coders: list[ColumnCoder],
-    dates: case_dates.FileDates,
-    radix: tuple[int, ...],
-    status_probable: int,
-    row_start: int,
-) -> np.ndarray:
-    """One int64 key per accepted row: its column codes, case month, intake flag and death_yn as digits in `radix`."""
-    codes: list[np.ndarray] = []
-    bad_any: np.ndarray | None = None
-    for i, coder in enumerate(coders):
-        column_codes, bad, _, _ = coder.encode(batch.column(i), row_start)
-        codes.append(column_codes)
-        if bad is not None:
-            bad_any = bad if bad_any is None else bad_any | bad
-    months = dates.month_codes([batch.column(len(coders) + j) for j in range(len(dates.columns))])
-    key = np.zeros(batch.num_rows, dtype=np.int64)
-    month = _case_month(months, batch.num_rows)
-    intake = _intake(codes, months, status_probable)
-    for digits, base in zip((*codes[:-1], month, intake, codes[-1]), radix, strict=True):
-        key = key * base + digits
-    return key if bad_any is None else key[~bad_any]  # a rejected file is scanned only to count rejects
+def _canonical_codes(info: SourceInfo, counted: Any, column: str, report: LoadReport) -> np.ndarray:
+    """Schema code of `column` per group of the pass, mapping each distinct raw spelling once.
+
+    Re-spellings go to `report.normalised`; unrecognised values raise DataError with
+    their complete counts and first data rows. `counted` is a `model.scan.Counted`.
+    """
+    per_raw = counted.raw_counts(column)
+    mapping = {raw: schema.canonical_code(column, raw) for raw, _ in per_raw}
+    unknown = {raw: rows for raw, rows in per_raw if mapping[raw] < 0}
+    if unknown:
+        raise _unknown_values(info, column, unknown, report.rows_read)
+    values = _values_of(column)
+    for raw, rows in per_raw:
+        canonical = values[mapping[raw]]
+        if raw != canonical:
+            slot = report.normalised.setdefault(column, {}).setdefault(NULL_KEY if raw is None else raw, {})
+            slot[canonical] = slot.get(canonical, 0) + rows
+    return counted.codes(column, mapping)
 
 
-def _count_unknown_outcomes(
-    keys: np.ndarray, counts: np.ndarray, target: ColumnCoder, n_target: int, report: LoadReport
-) -> None:
+def _unknown_values(info: SourceInfo, column: str, unknown: dict[str | None, int], rows_read: int) -> DataError:
+    """The DataError for unrecognised values: each with its count and first data row (one more pass)."""
+    from model import scan
+
+    first = scan.first_rows(info, column, list(unknown))
+    coder = ColumnCoder(column)
+    for raw, rows in unknown.items():
+        name = NULL_KEY if raw is None else raw
+        coder.unknown[name] = rows
+        coder.unknown_first_row[name] = first.get(raw, 0)
+    return coder.error(info.source, f"(of {rows_read:,})")
+
+
+def _radix() -> tuple[int, ...]:
+    """Digit bases of a group key: each ALL_COLUMNS code, case month, intake flag, death_yn code."""
+    return (*(len(_values_of(c)) for c in schema.ALL_COLUMNS), case_dates.MONTH_CODES, 2, len(schema.TARGET_VALUES))
+
+
+def _group_keys(codes: list[np.ndarray], months: np.ndarray, maybe_excluded: np.ndarray) -> np.ndarray:
+    """One int64 per group: its canonical codes, case month, intake flag and death_yn as digits in `_radix()`.
+
+    Intake is decided here, on the canonical status: probable cases the pass found
+    without onset and specimen date are outside it (schema.INTAKE_EXCLUSION).
+    """
+    status = codes[COUNT_COLUMNS.index("current_status")]
+    probable = _values_of("current_status").index("Probable Case")
+    intake = ~((status == probable) & maybe_excluded)
+    key = np.zeros(status.size, dtype=np.int64)
+    for digits, base in zip((*codes[:-1], months, intake, codes[-1]), _radix(), strict=True):
+        key = key * base + digits.astype(np.int64)
+    return key
+
+
+def _count_unknown_outcomes(keys: np.ndarray, counts: np.ndarray, report: LoadReport) -> None:
     """Rows whose death_yn is Missing/Unknown go to rows_dropped, so rows_read = rows_used + dropped."""
+    n_target = len(schema.TARGET_VALUES)
     per_target = np.bincount(keys % n_target, weights=counts, minlength=n_target)
     for value in schema.TARGET_UNKNOWN_VALUES:
-        n = int(per_target[target.values.index(value)])
+        n = int(per_target[schema.TARGET_VALUES.index(value)])
         if n:
             report.rows_dropped[f"{schema.TARGET}={value}"] = n
 
 
-def _case_month(months: dict[str, np.ndarray], rows: int) -> np.ndarray:
-    """cdc_case_earliest_dt where it has a date, else the earliest of the other dates (CDC's own definition)."""
-    if not months:
-        return np.zeros(rows, dtype=np.int16)
-    others = [m for c, m in months.items() if c != "cdc_case_earliest_dt"]
-    fallback = case_dates.earliest(others) if others else None
-    given = months.get("cdc_case_earliest_dt")
-    if given is None:
-        return fallback
-    return given if fallback is None else np.where(given != case_dates.NO_DATE, given, fallback)
-
-
-def _intake(codes: list[np.ndarray], months: dict[str, np.ndarray], status_probable: int) -> np.ndarray:
-    """1 for rows in the intake population, 0 for probable cases with no onset and no specimen date."""
-    status = codes[COUNT_COLUMNS.index("current_status")]
-    onset, specimen = months.get("onset_dt"), months.get("pos_spec_dt")
-    if onset is None or specimen is None:  # the file cannot tell; nobody is excluded (the report says so)
-        return np.ones(status.size, dtype=np.int64)
-    dateless = (onset == case_dates.NO_DATE) & (specimen == case_dates.NO_DATE)
-    return (~((status == status_probable) & dateless)).astype(np.int64)
-
-
-def _counts_table(
-    keys: np.ndarray, counts: np.ndarray, coders: list[ColumnCoder], radix: tuple[int, ...]
-) -> pd.DataFrame:
-    """Unravel (key, count) pairs into the counts table, one outcome column per death_yn group."""
-    n_target = radix[-1]
-    group, target = np.divmod(keys, n_target)
-    target_values = coders[-1].values
-    outcome = np.full(n_target, 2)  # unknown_outcome
-    outcome[target_values.index(schema.TARGET_POSITIVE)] = 0
-    outcome[target_values.index(schema.TARGET_NEGATIVE)] = 1
+def _counts_table(keys: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """Unravel (key, count) pairs into the counts table, one outcome column per death_yn group (rows in key order)."""
+    radix = _radix()
+    group, target = np.divmod(keys, radix[-1])
+    outcome = np.full(radix[-1], 2)  # unknown_outcome
+    outcome[schema.TARGET_VALUES.index(schema.TARGET_POSITIVE)] = 0
+    outcome[schema.TARGET_VALUES.index(schema.TARGET_NEGATIVE)] = 1
     groups, inverse = np.unique(group, return_inverse=True)
     sums = np.zeros((groups.size, 3), dtype=np.int64)
-    np.add.at(sums, (inverse, outcome[target]), counts)
+    for j in range(3):
+        mine = outcome[target] == j
+        sums[:, j] = np.bincount(inverse[mine], weights=counts[mine], minlength=groups.size)
     digits = np.unravel_index(groups, radix[:-1])
+    # Labels by an Arrow `take` of each column's values: the table's string columns in a third of the time.
     table = pd.DataFrame(
         {
-            coder.column: pd.Series(np.asarray(coder.values, dtype=object)[d], dtype="str")
-            for coder, d in zip(coders[:-1], digits[: len(coders) - 1], strict=True)
+            column: pd.Series(pa.array(_values_of(column)).take(d), dtype="str")
+            for column, d in zip(schema.ALL_COLUMNS, digits, strict=False)
         }
     )
-    months = np.array([case_dates.month_label(m) for m in range(case_dates.MONTH_CODES)], dtype=object)
-    table[CASE_MONTH] = pd.Series(months[digits[-2]], dtype="str")
+    months = pa.array([case_dates.month_label(m) for m in range(case_dates.MONTH_CODES)])
+    table[CASE_MONTH] = pd.Series(months.take(digits[-2]), dtype="str")
     table[INTAKE_POPULATION] = digits[-1].astype(bool)
     for j, name in enumerate(OUTCOME_COUNTS):
         table[name] = sums[:, j]

@@ -56,6 +56,9 @@ _EXACT_OFFSET: dict[str, dict[str, int]] = {
     c: {v: (i - _OMITTED.get(c, 0)) * _REQUEST_STRIDE[c] for i, v in enumerate(_VALUES[c])}
     for c in schema.REQUEST_FIELDS
 }
+# Answer arrays kept per request index (RiskLookup.request_*).
+_REQUEST_COLUMNS = ("probability", "unrecorded", "ci_low", "ci_high")
+INPUTS_SEPARATOR = ";"  # inputs_used as one text cell in a scored file: "age_group;sex;..."
 _BAND_UPPERS = np.array([upper for upper, _ in schema.RISK_BANDS], dtype=np.float64)
 _BAND_NAMES = tuple(name for _, name in schema.RISK_BANDS)
 
@@ -236,6 +239,12 @@ def _answer_dicts(models: dict[str, submodels.ModelAnswers]) -> tuple[list[str],
     return plain, explained
 
 
+def _inputs_used_texts(models: dict[str, submodels.ModelAnswers]) -> np.ndarray:
+    """Per answer (models concatenated in dict order): the inputs it used, joined by INPUTS_SEPARATOR."""
+    texts = [INPUTS_SEPARATOR.join(m.used(i)) for m in models.values() for i in range(len(m.baseline))]
+    return np.asarray(texts, dtype=object)
+
+
 def risk_bands(probabilities: np.ndarray) -> np.ndarray:
     """Vectorised `schema.risk_band` (band upper bounds are exclusive)."""
     idx = np.searchsorted(_BAND_UPPERS, probabilities, side="right")
@@ -252,12 +261,18 @@ class RiskLookup:
         self.data_period = data_period
         self.models = models
         position = _routing(models)
-        probability = np.concatenate([m.answers["probability"] for m in models.values()])
-        unrecorded = np.concatenate([m.answers["unrecorded"] for m in models.values()])
+        answers = {c: np.concatenate([m.answers[c] for m in models.values()]) for c in _REQUEST_COLUMNS}
         self._position = position
-        # Per request index: the answer's probability and its low end (batch scoring, collection).
-        self.request_probability = probability[position]
-        self.request_unrecorded = unrecorded[position]
+        # Per request index: the answer's probability and its low end (batch scoring, collection), and
+        # what the scored file adds (batch scoring): the 95% interval, the model and the inputs it used.
+        self.request_probability = answers["probability"][position]
+        self.request_unrecorded = answers["unrecorded"][position]
+        self.request_ci_low = answers["ci_low"][position]
+        self.request_ci_high = answers["ci_high"][position]
+        self.request_model = np.concatenate(
+            [np.full(len(m.baseline), name, dtype=object) for name, m in models.items()]
+        )[position]
+        self.request_inputs_used = _inputs_used_texts(models)[position]
         # Full-record space (six core inputs given, race not): the monitor's and race-less files' table.
         self.table = self.request_probability[full_record_request_indices()]
         self.bands = risk_bands(self.table)

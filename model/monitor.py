@@ -246,16 +246,35 @@ def _intake_flags(path: str | Path) -> Iterator[np.ndarray | None]:
     if not all(c in info.mapped for c in columns):
         while True:
             yield None
-    dates = case_dates.FileDates(INTAKE_DATE_COLUMNS)
     for batch in arrow_batches(info, columns):
         status = pc.dictionary_encode(batch.column(0).cast(pa.string()), null_encoding="encode")
         is_probable = [
             schema.canonical_value("current_status", v) == "Probable Case" for v in status.dictionary.to_pylist()
         ]
         probable = np.array(is_probable, dtype=bool)[status.indices.to_numpy(zero_copy_only=False)]
-        months = dates.month_codes([batch.column(1), batch.column(2)])
-        dateless = (months["onset_dt"] == case_dates.NO_DATE) & (months["pos_spec_dt"] == case_dates.NO_DATE)
+        dateless = ~_has_date(batch.column(1)) & ~_has_date(batch.column(2))
         yield ~(probable & dateless)
+
+
+def _has_date(cells: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """True where a date cell holds a usable date (`case_dates.parse`, either day/month order; Parquet dates as is).
+
+    Only whether a date exists matters here (the intake-population rule), so the file's slash order is not needed:
+    a cell that reads as a date in either order is a date, as the loader would count it under the file's order.
+    """
+    if pa.types.is_date(cells.type) or pa.types.is_timestamp(cells.type):
+        return ~np.asarray(pc.is_null(cells).to_numpy(zero_copy_only=False), dtype=bool)
+    encoded = pc.dictionary_encode(cells.cast(pa.string()), null_encoding="encode")
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    usable = [
+        any(
+            case_dates.parse(v, order)[0] != case_dates.NO_DATE
+            for order in (case_dates.FORMAT_MDY, case_dates.FORMAT_DMY)
+        )
+        for v in encoded.dictionary.to_pylist()
+    ]
+    return np.array(usable, dtype=bool)[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def aggregate_file(path: str | Path, risk: lookup.RiskLookup) -> Aggregate:

@@ -231,6 +231,7 @@ def recalibrate(
     intercept_only: bool = False,
 ) -> dict[str, Any]:
     """Write an updated copy of the model in `model_dir` to `out`; return its card (its last update says how)."""
+    artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     card = copy.deepcopy(artifact.load_card(model_dir))
     recent, report, counts = recent_patients(data, since)
     tables, changes = {}, {}
@@ -329,7 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.recalibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="model directory to update")
     parser.add_argument("--data", type=Path, required=True, help="recent CDC file with known outcomes")
-    parser.add_argument("--out", type=Path, required=True, help="directory for the new model version")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="directory for the new model version: a new or empty folder, or an earlier model (replaced once "
+        "the new one is complete); a folder holding anything else is refused",
+    )
     parser.add_argument("--since", help="use only cases from this month on (YYYY-MM)")
     parser.add_argument(
         "--criterion",
@@ -352,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             criterion=args.criterion,
             intercept_only=args.intercept_only,
         )
-    except (DataError, RecalibrationError, artifact.ArtifactError) as exc:
+    except (DataError, RecalibrationError, artifact.ArtifactError, artifact.OutDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:

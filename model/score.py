@@ -47,6 +47,10 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 # stalled client cannot hold a server thread (docs/scoring_contract.md).
 BODY_TIMEOUT_ENV = "RISK_BODY_READ_TIMEOUT_S"
 BODY_READ_TIMEOUT_S = float(os.environ.get(BODY_TIMEOUT_ENV) or 10.0)
+# The request line and headers must arrive within this time (the connection is closed otherwise):
+# gunicorn itself has no such limit (model.request_body.install_header_deadline).
+HEADER_TIMEOUT_ENV = "RISK_HEADER_READ_TIMEOUT_S"
+HEADER_READ_TIMEOUT_S = float(os.environ.get(HEADER_TIMEOUT_ENV) or 5.0)
 _LOOKUP: lookup.RiskLookup | None = None
 _COLLECTOR: datacollect.ScoringCollector | None = None
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -62,6 +66,8 @@ def init() -> None:
     _LOOKUP.score_records([lookup.example_record()])  # warm the code path before the first request
     _COLLECTOR = datacollect.from_environment(_LOOKUP.model_version, _LOOKUP.request_probability)
     _register_openapi_schema()
+    if not request_body.install_header_deadline(HEADER_READ_TIMEOUT_S):
+        logger.warning("no header-read deadline: not gunicorn's gthread worker (see deploy/server_settings.py)")
     logger.info("model %s ready (%d request combinations)", _LOOKUP.model_version, len(_LOOKUP.request_probability))
 
 
@@ -100,12 +106,13 @@ def _handle(request: Any) -> AMLResponse:
         return _error(503, "The model is not loaded yet; retry shortly.")
     try:
         body = request_body.read_body(request.environ, request.stream, MAX_BODY_BYTES, BODY_READ_TIMEOUT_S)
+        request_body.check_json_items(body, MAX_RECORDS, len(lookup.ACCEPTED_FIELDS) + 1)  # before json.loads
     except request_body.BodyError as exc:  # gunicorn drains (for at most 5 s) or closes the connection
         return _error(exc.status, str(exc))
     if not body:
         return _error(400, 'The request body is empty. Send JSON: {"data": [{...}, ...]}.')
     try:
-        payload = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+        payload = json.loads(request_body.take_text(body), object_pairs_hook=_no_duplicate_keys)  # frees body
     except DuplicateKeyError as exc:
         return _error(400, str(exc))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError

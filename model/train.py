@@ -149,6 +149,7 @@ def train(
 ) -> dict[str, Any]:
     """Run the whole pipeline on `data` and write the artifact to `out`; return the model card."""
     progress = progress or Progress()
+    artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     counts, report, known = _read(data, progress)
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
@@ -267,7 +268,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="CDC case surveillance file (CSV, CSV.gz or Parquet; any schema version). "
         f"Default: the bundled real first-wave extract ({DEFAULT_DATA.name}).",
     )
-    parser.add_argument("--out", type=Path, default=artifact.DEFAULT_MODEL_DIR, help="model directory to write")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=artifact.DEFAULT_MODEL_DIR,
+        help="model directory to write: a new or empty folder, or an earlier model (replaced once the new one "
+        "is complete); a folder holding anything else is refused",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the split, the models and bootstrap")
     parser.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), help="candidate models to compare")
     parser.add_argument(
@@ -288,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"--data {args.data}: no such file. Give the path of a CDC case surveillance file.")
         synthetic = args.synthetic or is_synthetic(args.data)
         train(args.data, args.out, synthetic=synthetic, seed=args.seed, candidates=args.candidates, progress=progress)
-    except (DataError, TrainingError) as exc:
+    except (DataError, TrainingError, artifact.OutDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
     return 0

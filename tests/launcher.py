@@ -34,8 +34,10 @@ def wait_for(url: str, timeout_s: float = 120) -> requests.Response:
     raise AssertionError(f"{url} did not answer 200 within {timeout_s}s ({last})")
 
 
-def launch(model_dir: Path, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[str], int, int]:
-    """`python -m deploy.run_local` on two free ports: (process, endpoint port, dashboard port).
+def launch(
+    model_dir: Path, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], int, int]:
+    """`python -m deploy.run_local` on two free ports (and `args`): (process, endpoint port, dashboard port).
 
     No RISK_ENDPOINT_* setting of the developer's shell leaks in; `env` adds settings (e.g. where the
     endpoint collects data). It runs in its own session, so its process group (launcher + dashboard) can
@@ -54,6 +56,7 @@ def launch(model_dir: Path, env: Mapping[str, str] | None = None) -> tuple[subpr
             str(endpoint_port),
             "--dashboard-port",
             str(dashboard_port),
+            *args,
         ],
         cwd=REPO_ROOT,
         env=child_env,

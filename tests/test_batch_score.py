@@ -117,6 +117,35 @@ def test_generated_file_scores_like_the_endpoint(model_dir: Path, local_endpoint
     np.testing.assert_array_equal(low, [r["probability_if_unrecorded_survived"] for r in results])
     assert (low <= sample["probability"].astype(float).to_numpy()).all()
     assert {r["model"] for r in results} <= {schema.INTAKE_RACE_MODEL, schema.IN_HOSPITAL_MODEL}
+    # Every field of the scored file is the endpoint's answer: interval, model and the inputs it used.
+    np.testing.assert_array_equal(sample["ci_low"].astype(float).to_numpy(), [r["interval"][0] for r in results])
+    np.testing.assert_array_equal(sample["ci_high"].astype(float).to_numpy(), [r["interval"][1] for r in results])
+    assert sample["model"].tolist() == [r["model"] for r in results]
+    assert sample["inputs_used"].tolist() == [lookup.INPUTS_SEPARATOR.join(r["inputs_used"]) for r in results]
+    assert set(scored["flag_rule"]) == {"probability >= 0.1"}  # the file says which end the flag uses, and where
+
+
+def test_cli_in_process_writes_every_output_column_for_a_race_blind_file(model_dir: Path, tmp_path: Path) -> None:
+    """A file without race: the race-blind intake model or the in-hospital one, named per row; the Parquet
+    output keeps the repeated texts as dictionaries and every column a scored row promises."""
+    data = tmp_path / "inputs.csv"
+    data.write_text(BAD_ROWS)
+    out = tmp_path / "inputs.scored.parquet"
+    assert batch_score.main(["--data", str(data), "--out", str(out), "--model-dir", str(model_dir), "--quiet"]) == 0
+    scored = pq.read_table(out)
+    assert scored.column_names[-len(batch_score.OUTPUT_COLUMNS) :] == list(batch_score.OUTPUT_COLUMNS)
+    rows = scored.to_pandas()
+    risk = lookup.RiskLookup.from_model_dir(model_dir)
+    records = [
+        {c: v for c, v in zip(schema.MODEL_INPUTS, r, strict=True)} for r in rows[list(schema.MODEL_INPUTS)].values
+    ]
+    records = [{c: v.strip() or schema.MISSING for c, v in r.items()} for r in records]
+    expected = risk.score_records(records)
+    assert rows["model"].tolist() == [r["model"] for r in expected] == [schema.IN_HOSPITAL_MODEL, schema.INTAKE_MODEL]
+    assert rows["inputs_used"].tolist() == [";".join(r["inputs_used"]) for r in expected]
+    assert rows[["ci_low", "ci_high"]].values.tolist() == [r["interval"] for r in expected]
+    assert rows["flag_rule"].tolist() == ["probability >= 0.05"] * 2
+    assert (rows["ci_low"] <= rows["probability"]).all() and (rows["probability"] <= rows["ci_high"]).all()
 
 
 BAD_ROWS = """age_group,sex,current_status,medcond_yn,hosp_yn,icu_yn,death_yn
@@ -250,6 +279,8 @@ def test_batch_driver_rows_mode(
     mixed = result[result["file"] == "mixed.csv"]
     assert mixed[batch_score.ROW_COLUMN].tolist() == [1, 2, 3, 4, 5]
     assert mixed["probability"].isna().tolist() == [False, True, False, True, True]
+    assert list(result.columns[-len(batch_score.OUTPUT_COLUMNS) - 1 : -1]) == list(batch_score.OUTPUT_COLUMNS)
+    assert mixed["model"].isna().tolist() == [False, True, False, True, True]  # a reject has no model
     legacy = result[result["file"] == legacy_cdc_file.name]
     cli = tmp_path / "legacy.parquet"
     run_module(
@@ -276,3 +307,11 @@ def test_batch_driver_files_mode(
     scored = pq.read_table(output / f"{stem}.scored.parquet").to_pandas()
     assert len(scored) + pq.read_metadata(output / f"{stem}.rejects.parquet").num_rows == 11_549
     assert (scored["flagged"] == (scored["probability"] >= 0.2)).all()
+
+
+def test_docs_list_the_scored_file_columns_in_order() -> None:
+    """docs/monitoring.md's table of the scored file's columns is OUTPUT_COLUMNS, in order."""
+    docs = (REPO_ROOT / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    table = docs[docs.index("| column | what it is |") :].split("\n\n")[0]
+    listed = [name.strip("` ") for line in table.splitlines()[2:] for name in line.split("|")[1].split(",")]
+    assert listed == list(batch_score.OUTPUT_COLUMNS)

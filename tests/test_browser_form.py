@@ -5,14 +5,12 @@ button before every field, Score unreachable until an age is chosen), the out-of
 styling, the range as plotly.js drew it, and axe-core's WCAG 2.1 A/AA verdict on the empty form, a scored
 patient and an out-of-date result.
 
-axe-core: `tests/assets/axe.min.js` when it is in the tree (vendored with the frame's accessibility work),
-else an unmodified axe-core 4.14.1 from npm at AXE_FALLBACK (`npm pack axe-core@4.14.1` unpacked there);
-without either the axe checks skip and say why. Nothing is fetched at test time.
+axe-core is the vendored `tests/assets/axe.min.js`, run by `tests.test_browser.check_accessibility`
+(nothing is fetched at test time).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -21,14 +19,16 @@ import pytest
 from dashboard.client import EndpointClient, EndpointConfig
 from dashboard.ui import patient_form, patient_result
 from model import schema
-from tests.test_browser import REPO_ROOT, SCREENSHOTS, app_url, chromium_path, open_page  # noqa: F401 (fixtures)
+from tests.test_browser import (  # noqa: F401 (fixtures)
+    SCREENSHOTS,
+    app_url,
+    check_accessibility,
+    chromium_path,
+    open_page,
+)
 
 pytestmark = pytest.mark.browser
 
-AXE_VENDORED = REPO_ROOT / "tests" / "assets" / "axe.min.js"
-AXE_FALLBACK = Path("/tmp/axe-core-4.14.1/package/axe.min.js")
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-AXE_RESULTS = REPO_ROOT / "test-output" / "axe"
 TYPED = {"age_group": "80+ Years", "sex": "Male"}
 READING_ORDER = [
     *(schema.FEATURES_BY_NAME[n].label for n in patient_form.intake_questions()),
@@ -77,46 +77,6 @@ def _tab_stops_in_form(page, count: int) -> list[str]:
     return stops
 
 
-def _axe_script() -> Path | None:
-    return next((p for p in (AXE_VENDORED, AXE_FALLBACK) if p.is_file()), None)
-
-
-def check_axe(page, name: str) -> None:
-    """axe-core on the page's main region: no critical or serious WCAG 2.1 A/AA violation.
-
-    The sidebar and the page header belong to the frame (tests/test_browser.py checks them). Until the frame's
-    global caption style is in this tree (Streamlit draws captions at 60% opacity, 3.8:1), a caption's own
-    contrast is left to that work: only then, and only for nodes inside captions, is color-contrast excused.
-    """
-    script = _axe_script()
-    if script is None:
-        pytest.skip(f"axe-core not found at {AXE_VENDORED} or {AXE_FALLBACK} (npm pack axe-core@4.14.1)")
-    page.add_script_tag(path=str(script))
-    result = page.evaluate(
-        "async (tags) => await axe.run({include: [['[data-testid=stMain]']]},"
-        " {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
-        AXE_TAGS,
-    )
-    AXE_RESULTS.mkdir(parents=True, exist_ok=True)
-    (AXE_RESULTS / f"{name}.json").write_text(json.dumps(result["violations"], indent=1))
-    faded_captions = page.evaluate(
-        "() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
-        ".some(c => Number(getComputedStyle(c).opacity) < 1)"
-    )
-    blocking = []
-    for violation in result["violations"]:
-        nodes = violation["nodes"]
-        if violation["id"] == "color-contrast" and faded_captions:
-            nodes = [n for n in nodes if not _in_caption(page, n["target"][0])]
-        if violation["impact"] in ("critical", "serious") and nodes:
-            blocking.append(f"{violation['impact']} {violation['id']}: {[n['target'] for n in nodes[:5]]}")
-    assert not blocking, f"axe-core on {name}:\n" + "\n".join(blocking)
-
-
-def _in_caption(page, selector: str) -> bool:
-    return page.evaluate("(s) => !!document.querySelector(s)?.closest('[data-testid=stCaptionContainer]')", selector)
-
-
 def _drawn_range(page) -> list[float]:
     """The x of the risk scale's range bar as plotly.js holds it (the 12-px line)."""
     return page.evaluate(
@@ -139,7 +99,7 @@ def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, l
     assert page.get_by_role("button", name=re.compile("^Help for")).count() == 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "form_0_empty.png")
-    check_axe(page, "form_0_empty")
+    check_accessibility(page, "form_0_empty")
 
     for name, value in TYPED.items():
         _choose(page, schema.FEATURES_BY_NAME[name].label, value)
@@ -155,7 +115,7 @@ def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, l
     p, low = float(answer["probability"]), float(answer["probability_if_unrecorded_survived"])
     assert _drawn_range(page) == pytest.approx([low, p], abs=1e-12)
     page.screenshot(path=SCREENSHOTS / "form_1_scored.png")
-    check_axe(page, "form_1_scored")
+    check_accessibility(page, "form_1_scored")
 
     # One answer changes: everything derived from the old answers is dimmed and labelled.
     _choose(page, schema.FEATURES_BY_NAME["age_group"].label, "20 - 29 Years")
@@ -169,7 +129,7 @@ def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, l
     assert patient_result.STALE_LABEL in stale.locator(".risk-badge").inner_text()
     assert stale.locator(".risk-number").evaluate("e => getComputedStyle(e).textDecorationLine") == "line-through"
     page.screenshot(path=SCREENSHOTS / "form_2_out_of_date.png", full_page=True)
-    check_axe(page, "form_2_out_of_date")  # dimmed, still readable: text contrast holds
+    check_accessibility(page, "form_2_out_of_date")  # dimmed, still readable: text contrast holds
 
     # In hospital: both questions appear unanswered, and Score waits for both.
     page.get_by_text(patient_form.IN_HOSPITAL_LABEL).click()

@@ -1,5 +1,6 @@
-"""`make run` in a real browser: the endpoint dies under the launcher, the dashboard stays up and says so,
-and the endpoint the launcher restarts scores again.
+"""`make run` in a real browser (the operator's task): the endpoint dies under the launcher, the dashboard stays
+up and says so, re-checks the endpoint by itself, and clears the outage once the restarted endpoint answers,
+without anyone pressing a button; the endpoint the launcher restarts then scores again.
 
 `python -m deploy.run_local` (real azmlinfsrv + real Streamlit) driven by headless Debian Chromium.
 While the test looks at the "endpoint down" state it holds the launcher with SIGSTOP (and releases it
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -20,12 +22,15 @@ import requests
 
 from model import schema
 from tests.launcher import assert_nothing_listens, launch, listener_pid, stop_launcher, wait_for, wait_refused
-from tests.test_browser import SCREENSHOTS, chromium_path, open_page  # noqa: F401 (fixture)
+from tests.test_browser import SCREENSHOTS, check_accessibility, chromium_path, open_page  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 
 UNAVAILABLE = "The risk service is not reachable right now."  # dashboard.ui.endpoint.explain_error's banner
 PATIENT = {"age_group": schema.AGE_GROUPS[4]}  # 40-49: what the form sends when only the age is chosen
+WAITING = "Waiting for the risk service."  # dashboard.ui.endpoint._waiting_text, while the page re-checks
+LAUNCHER_SAYS = "restarts the endpoint by itself and never gives up"  # endpoint.launcher_text
+BACK = "The risk service answers again"  # dashboard.ui.endpoint.watch_while_down, once it answers
 CONNECTION_LOST = ("Connection error", "Is Streamlit still running", "is not responding")  # Streamlit's own dialog
 
 
@@ -73,18 +78,30 @@ def test_endpoint_death_under_the_launcher_shows_the_banner_then_recovers(
             score.click()
             expect(page.get_by_text(UNAVAILABLE)).to_be_visible(timeout=30_000)
             expect(risk).to_have_count(0)  # no earlier result left standing beside the banner
+            expect(page.get_by_text(WAITING)).to_be_visible(timeout=30_000)  # the page re-checks by itself
+            expect(page.get_by_text(LAUNCHER_SAYS)).to_be_visible()
             _assert_dashboard_connected(page, dashboard_port)
             page.screenshot(path=SCREENSHOTS / "launcher_1_endpoint_down.png")
+            check_accessibility(page, "launcher_1_endpoint_down")
 
-            # 3. The launcher restarts the endpoint; the same patient scores again, the dashboard up throughout.
+            # 3. The launcher restarts the endpoint; the page clears the outage by itself (issue 21: it stayed
+            # "unavailable" until the clerk pressed Score again), and the same patient scores again.
             os.kill(proc.pid, signal.SIGCONT)
             wait_for(f"http://127.0.0.1:{endpoint_port}/", timeout_s=90)
+            answering = time.monotonic()
+            expect(page.get_by_text(BACK)).to_be_visible(timeout=30_000)  # no click in between
+            seen_after_s = time.monotonic() - answering
+            expect(page.get_by_text(UNAVAILABLE)).to_have_count(0)
+            expect(page.get_by_text(WAITING)).to_have_count(0)
+            expect(page.get_by_test_id("stSidebar").get_by_text("healthy")).to_be_visible()
+            page.screenshot(path=SCREENSHOTS / "launcher_2_endpoint_back.png")
+            check_accessibility(page, "launcher_2_endpoint_back")
+            assert seen_after_s < 10, f"the page saw the recovery {seen_after_s:.1f} s after the endpoint answered"
             _assert_dashboard_connected(page, dashboard_port)
             score.click()
             expect(risk).to_have_text(shown, timeout=30_000)
-            expect(page.get_by_text(UNAVAILABLE)).to_have_count(0)
             _assert_dashboard_connected(page, dashboard_port)
-            page.screenshot(path=SCREENSHOTS / "launcher_2_endpoint_back.png")
+            print(f"recovery seen on the page {seen_after_s:.1f} s after the endpoint answered")
     finally:
         output = stop_launcher(proc, endpoint_port)
         assert_nothing_listens(endpoint_port, dashboard_port)  # also when the test failed: nothing left behind

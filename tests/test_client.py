@@ -8,14 +8,13 @@ object because Azure AD cannot exist on this machine.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from dashboard.client import (
 from deploy.local_endpoint import LocalEndpoint, free_port
 from model.artifact import load_card
 from model.lookup import example_record
+from tests.loopback import serving
 
 SECRET = "k3y-" + uuid.uuid4().hex
 OK_BODY = {"model_version": "v-test", "results": [{"probability": 0.5, "risk_band": "very high"}]}
@@ -75,20 +75,6 @@ def recording_server(recorder: Recorder) -> Iterator[str]:
 
     with serving(Handler) as url:
         yield url
-
-
-@contextmanager
-def serving(handler: type[BaseHTTPRequestHandler], daemon_threads: bool = False) -> Iterator[str]:
-    """`handler` on a free loopback port, in a thread; yields the scoring URL and stops the server on exit."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = daemon_threads
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/score"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def client_for(url: str, **overrides: object) -> EndpointClient:

@@ -92,3 +92,32 @@ def test_treat_all_reference() -> None:
 def test_table_without_columns_is_explained() -> None:
     with pytest.raises(thresholds.ThresholdTableError, match=r"lacks columns .*recall.*python -m model.train"):
         thresholds.prepare_table(pd.DataFrame({"threshold": [0.1], "tp": [1]}))
+
+
+# --- The explorer's threshold inputs (issue 21: the slider was linear 0-1 in steps of 0.0001) ---------------
+
+
+def test_slider_spans_the_useful_range_and_the_box_types_any_threshold(dashboard_env: str) -> None:
+    from tests.app_pages import open_page
+
+    at = open_page("threshold_explorer.py")
+    slider = at.slider(key="threshold_explorer.slider")
+    typed = at.number_input(key="threshold_explorer.typed")
+    assert (slider.min, slider.max, slider.step) == (0.0, 0.5, 0.001)  # arrows 0.001, Page Up/Down 0.05
+    assert typed.value == slider.value == at.session_state["shared.threshold"]
+
+    slider.set_value(0.123).run()
+    assert at.number_input(key="threshold_explorer.typed").value == pytest.approx(0.123)
+    assert at.query_params["threshold"] == "0.1230"
+
+    at.number_input(key="threshold_explorer.typed").set_value(0.7123).run()  # above the slider's range
+    assert at.session_state["shared.threshold"] == pytest.approx(0.7123)
+    widened = at.slider(key="threshold_explorer.slider")
+    assert widened.max == 1.0 and widened.value == pytest.approx(0.7123)  # the slider shows it, not its end
+    assert at.query_params["threshold"] == "0.7123"
+    assert any("0.712" in c.value for c in at.caption)  # the figures follow the typed value
+
+    widened.set_value(0.3).run()  # back in the useful range: the slider narrows again
+    assert at.slider(key="threshold_explorer.slider").max == 0.5
+    assert at.number_input(key="threshold_explorer.typed").value == pytest.approx(0.3)
+    assert not at.exception

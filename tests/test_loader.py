@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import itertools
 import random
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -432,3 +433,141 @@ def test_header_spelling_is_forgiven_and_reported(tmp_path: Path) -> None:
     }
     assert report.ignored_columns == ["extra"]
     assert report.normalised["race_ethnicity_combined"] == {"": {"Missing": 1}}
+
+
+# --------------------------------------------------------------------------- the single polars pass (issue 25)
+
+
+def test_generated_file_matches_a_pandas_group_by(synthetic_csv: Path) -> None:
+    """The whole pass (date lookups, case month, intake flag, raw-string groups) against pandas on 400k rows."""
+    rows = pd.read_csv(synthetic_csv, dtype=str, keep_default_na=False).to_dict("records")
+    table, report = load_counts(synthetic_csv)
+    same_counts(table, expected_counts(rows))
+    assert report.sha256 == hashlib.sha256(synthetic_csv.read_bytes()).hexdigest()
+    assert all(d == {"formats": ["YYYY/MM/DD"], "unreadable": 0} for d in report.dates.values())
+
+
+def _dated(rows: list[dict[str, str]], dates: list[str]) -> list[dict[str, str]]:
+    """`rows` with every date column set to the i-th of `dates` (cycled)."""
+    return [{**r, **dict.fromkeys(schema.DATE_COLUMNS, dates[i % len(dates)])} for i, r in enumerate(rows)]
+
+
+def test_odd_date_cells_are_read_exactly(tmp_path: Path, rows) -> None:
+    """Cells outside the lookup table (blanks, times, unpadded, out of range, garbage) take the exact path."""
+    cells = [
+        "2021/03/04",
+        " 2021/3/4 ",
+        "2021-03-04T10:00:00",
+        "2021/03/04 00:00",
+        "2018/05/01",
+        "2021/13/01",
+        "soon",
+        " ",
+    ]
+    table, report = load_counts(write_csv(tmp_path / "odd.csv", _dated(rows, cells)))
+    months = table.groupby(CASE_MONTH)[list(OUTCOME_COUNTS)].sum().sum(axis=1)
+    per_cell = len(rows) // len(cells)
+    assert months["2021-03"] == 4 * per_cell and months["unknown"] == 4 * per_cell
+    # 2018 (before the first cases), month 13 and "soon" are unreadable; a blank cell is just empty.
+    assert all(d == {"formats": ["YYYY/MM/DD"], "unreadable": 3 * per_cell} for d in report.dates.values())
+    check_invariants(table, report)
+
+
+def test_day_month_order_is_decided_over_the_whole_file(tmp_path: Path, rows) -> None:
+    """A DD/MM/YYYY file whose first 60,000 rows (7 MiB) fit both orders: late day-first dates decide for all.
+
+    (The loader before issue 25 decided from its first 4 MiB block and read the early rows month-first.)
+    """
+    from model.scan import SNIFF_ROWS
+
+    early = _dated(rows, ["02/03/2021"]) * (max(SNIFF_ROWS, 60_000) // len(rows))  # 2 March, or 3 February US-style
+    late = _dated(rows[:10], ["25/03/2021"])
+    table, report = load_counts(write_csv(tmp_path / "dmy.csv", early + late))
+    assert set(table[CASE_MONTH]) == {"2021-03"}
+    assert all(d == {"formats": ["DD/MM/YYYY"], "unreadable": 0} for d in report.dates.values())
+
+
+def test_ambiguous_and_contradictory_slash_dates(tmp_path: Path, rows) -> None:
+    ambiguous, report = load_counts(write_csv(tmp_path / "ambiguous.csv", _dated(rows, ["02/03/2021"])))
+    assert set(ambiguous[CASE_MONTH]) == {"2021-02"}  # read month-first, and the report says so
+    assert all(d["formats"] == ["M/D/YYYY"] and "could not be told apart" in d["note"] for d in report.dates.values())
+    mixed, report = load_counts(write_csv(tmp_path / "mixed.csv", _dated(rows, ["02/25/2021", "25/02/2021"])))
+    assert set(mixed[CASE_MONTH]) == {"2021-02", "unknown"}  # month-first; the day-first half is unreadable
+    assert all(d["unreadable"] == len(rows) // 2 for d in report.dates.values())
+
+
+def test_parquet_date_and_timestamp_columns(tmp_path: Path, rows, current_csv: Path) -> None:
+    frame = pd.DataFrame(rows)
+    for column in schema.DATE_COLUMNS:
+        frame[column] = pd.to_datetime(frame[column], format="%Y/%m/%d")
+    frame["onset_dt"] = frame["onset_dt"].dt.date  # a Parquet date32 column; the others are timestamps
+    path = tmp_path / "dates.parquet"
+    frame.to_parquet(path)
+    table, report = load_counts(path)
+    pd.testing.assert_frame_equal(table, load_counts(current_csv)[0])
+    assert all(d == {"formats": ["YYYY/MM/DD"], "unreadable": 0} for d in report.dates.values())
+
+
+def test_a_short_row_is_an_error_even_where_missing_is_allowed(tmp_path: Path, rows) -> None:
+    """A line cut before its last field (medcond_yn, which allows Missing) must not load as Missing."""
+    text = write_csv(tmp_path / "t.csv", rows[:50]).read_text()
+    cut = text.rstrip("\n").rsplit(",", 1)[0] + "\n"  # the last line loses its last field
+    path = tmp_path / "cut.csv"
+    path.write_text(cut)
+    with pytest.raises(DataError, match="different number of fields"):
+        load_counts(path)
+
+
+def test_blank_lines_and_empty_last_cells(tmp_path: Path, rows) -> None:
+    """Blank lines are skipped (as pyarrow did); an unquoted empty last cell is a cell, not a short row."""
+    data = [dict(r) for r in rows[:300]]
+    for r in data[::3]:
+        r["medcond_yn"] = ""  # last column of the file, written unquoted
+    lines = write_csv(tmp_path / "t.csv", data).read_text().splitlines()
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join([*lines[:100], "", *lines[100:], "", ""]) + "\n")
+    table, report = load_counts(path)
+    assert report.rows_read == 300
+    assert report.normalised["medcond_yn"] == {"": {"Missing": 100}}
+    want = [{**r, "medcond_yn": r["medcond_yn"] or "Missing"} for r in data]
+    same_counts(table, expected_counts(want))
+
+
+def test_unknown_parquet_null_is_named_with_its_first_row(tmp_path: Path, rows) -> None:
+    frame = pd.DataFrame(rows[:200])
+    frame.loc[[7, 9], "current_status"] = None  # current_status has no Missing value
+    path = tmp_path / "null_status.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match=r"'current_status' has 2 row\(s\).*'\(null\)' ×2 \(first at data row 8\)"):
+        load_counts(path)
+
+
+def test_progress_runs_during_the_pass_and_its_error_stops_the_load(current_csv: Path, rows) -> None:
+    seen: list[int] = []
+    load_counts(current_csv, chunk_rows=1000, progress=seen.append)
+    assert seen == [1000, 2000, 3000]
+
+    class Stop(Exception):
+        pass
+
+    def stop(rows_read: int) -> None:
+        raise Stop(rows_read)
+
+    threads = threading.active_count()
+    with pytest.raises(Stop):
+        load_counts(current_csv, chunk_rows=1000, progress=stop)
+    assert threading.active_count() == threads  # the background hash was stopped and joined
+
+
+def test_every_cell_quoted(tmp_path: Path, rows, current_csv: Path) -> None:
+    """Quoted empty cells ("") are empty cells too: the same table as the plain file, no unreadable date."""
+    path = tmp_path / "quoted.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(schema.CURRENT_SCHEMA_COLUMNS), quoting=csv.QUOTE_ALL)
+        writer.writeheader()
+        writer.writerows(rows)
+    assert '""' in path.read_text()
+    table, report = load_counts(path)
+    want, want_report = load_counts(current_csv)
+    pd.testing.assert_frame_equal(table, want)
+    assert report.dates == want_report.dates and report.normalised == want_report.normalised

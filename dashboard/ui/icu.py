@@ -32,13 +32,12 @@ class IcuAssumptions:
     """Planner's inputs, kept across pages (and in the URL); validated so that nonsense never reaches a chart.
 
     Raises `model.capacity.CapacityInputError` (a ValueError) whose message says what to change.
-    `icu_share` is no longer used here: the Batch scoring page still reads it (share of flagged patients).
+    The Batch scoring page reads `icu_end` too, so both pages count ICU need at the same end.
     """
 
     cases_per_day: float = 200.0
     icu_beds: float = 40.0
     los_days: float = 9.0  # CHIME's default ICU stay
-    icu_share: float = 0.25
     growth: Growth = "flat"
     growth_days: float = 14.0  # doubling or halving time
     census: float = 0.0
@@ -57,8 +56,6 @@ class IcuAssumptions:
 
     def __post_init__(self) -> None:
         problems = []
-        if not 0.0 <= self.icu_share <= 1.0:
-            problems.append(f"share of flagged patients needing ICU must be between 0 and 1 (got {self.icu_share})")
         if self.growth not in GROWTH_MODES:
             problems.append(f"growth must be one of {', '.join(GROWTH_MODES)} (got {self.growth!r})")
         if self.icu_end not in ICU_ENDS:
@@ -146,6 +143,20 @@ def need_source(model_dir: Path, card: dict[str, Any], a: IcuAssumptions) -> Nee
         )
         return NeedSource(need, text)
     return NeedSource(need, _model_description(card, need))
+
+
+def icu_rates(need: capacity.IcuNeed, threshold: float) -> tuple[float, float]:
+    """ICU admissions per flagged and per unflagged reported case at `threshold`, at the need's end.
+
+    Why per patient: the Batch scoring page applies them to a file's own flagged and unflagged patients
+    (the ICU page applies them per reported case). Where no stored case is flagged (or none unflagged)
+    that side's rate is unknown: every case's rate (`icu_per_case`) stands in for it.
+    """
+    row = capacity.need_at(need.table, threshold)
+    share = row.case_flagged_share
+    flagged = row.icu_per_case_flagged / share if share > 0 else row.icu_per_case
+    unflagged = row.icu_per_case_unflagged / (1.0 - share) if share < 1 else row.icu_per_case
+    return flagged, unflagged
 
 
 def _model_description(card: dict[str, Any], need: capacity.IcuNeed) -> str:
@@ -284,6 +295,7 @@ __all__ = [
     "deaths_text",
     "fit_message",
     "has_icu_table",
+    "icu_rates",
     "is_same_row",
     "need_source",
     "occupancy",

@@ -2,7 +2,8 @@
 
 `run_app()` (called by `dashboard/app.py`) sets the page config, theme and sign-in, resolves the page with
 `st.navigation`, draws the sidebar, header and data banners, then runs the page. A page asks for what it
-needs with `context()`.
+needs with `context()`. Before and after the page the shared state is written into the address, so a link
+copied on any page, after any number of menu switches, opens the same view.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
-from dashboard.ui import auth, navigation, settings, state, theme, thresholds
+from dashboard.ui import auth, endpoint, navigation, settings, share, state, text, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import draw_sidebar
 
@@ -42,15 +43,21 @@ class PageContext:
 
 def run_app() -> None:
     """Set up what every page shares, then run the page the URL asks for."""
+    # The tab icon is a local file, set *before* st.navigation: without a page icon the browser takes the
+    # current page's Material icon for the tab and fetches it from an internet font host (which would
+    # learn which page a clinician opens, and fails offline) before a later set_page_config replaces it.
+    st.set_page_config(page_icon=str(theme.FAVICON), layout="wide")
     # Signed out, the menu is hidden too: only the sign-in screen shows, whatever the URL.
     current = st.navigation(navigation.streamlit_pages(), position="hidden" if auth.sign_in_pending() else "sidebar")
     spec = navigation.spec_for(current)
-    # The favicon is a local file: a Material icon name would make the browser fetch it from the internet.
-    st.set_page_config(page_title=f"{spec.title} · {theme.APP_NAME}", page_icon=str(theme.FAVICON), layout="wide")
+    st.set_page_config(page_title=f"{spec.title} · {theme.APP_NAME}")
     theme.apply_theme()
     auth.require_sign_in()  # returns when sign-in is off or done; otherwise shows only the sign-in screen
-    st.session_state[_CONTEXT_KEY] = _shared_context(spec)
-    current.run()
+    try:
+        st.session_state[_CONTEXT_KEY] = _shared_context(spec)
+        current.run()
+    finally:  # again after the page, for values the page itself changed (a page that stops has sent its own)
+        state.sync_url()
 
 
 def context() -> PageContext:
@@ -74,14 +81,19 @@ def _shared_context(spec: navigation.PageSpec) -> PageContext:
         config = settings.endpoint_config()
     except EndpointError as exc:  # EndpointConfigError explains bad settings; it never includes the key
         config_error = str(exc)
-    draw_sidebar(config, model, config_error)
+    draw_sidebar(config, model, config_error)  # also settles the threshold (the URL's, or the default)
+    state.sync_url()  # now, before the page: after st.stop() nothing reaches the browser any more
+    with st.sidebar:
+        share.copy_link_button()
     theme.header(theme.APP_NAME if spec is navigation.HOME else spec.title, spec.subtitle)
     for problem in url_problems:
-        st.warning(problem, icon=":material/link_off:")
+        st.warning(text.md(problem), icon=":material/link_off:")  # quotes the URL: literal text only
+    if config is not None:
+        endpoint.watch_while_down(config)
     if model is not None:
         theme.data_banner(model.card)
     elif model_error:
-        st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")
+        st.error(f"**No model to show.** {model_error}", icon=":material/folder_off:")  # our words, the set path
         if spec.needs_model:
             st.stop()
     return PageContext(model=model, model_error=model_error, endpoint=config, endpoint_error=config_error)

@@ -3,10 +3,13 @@
 - model directory: env `RISK_MODEL_DIR` (default `artifacts/model` under the repo root)
 - endpoint: `dashboard.client.EndpointConfig.from_sources` reads the `[endpoint]`
   secrets section and the `RISK_ENDPOINT_*` environment; default is the local endpoint.
+- launcher: env `RISK_LAUNCHER_STATUS` names the status file `python -m deploy.run_local` keeps
+  (restarts so far, next attempt), so a page can say that the endpoint is being restarted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,3 +41,18 @@ def secrets_section(name: str) -> Mapping[str, Any] | None:
 def endpoint_config() -> EndpointConfig:
     """Endpoint settings; raises `dashboard.client.EndpointConfigError` when they are inconsistent."""
     return EndpointConfig.from_sources(secrets=secrets_section("endpoint"), environ=os.environ)
+
+
+LAUNCHER_STATUS_ENV = "RISK_LAUNCHER_STATUS"  # set by deploy.run_local for the dashboard it starts
+
+
+def launcher_status() -> dict[str, Any] | None:
+    """The launcher's status (`deploy.run_local.write_status`), or None when no launcher started this dashboard."""
+    path = os.environ.get(LAUNCHER_STATUS_ENV)
+    if not path:
+        return None
+    try:
+        status = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # between two writes, or the launcher is gone: say nothing rather than guess
+        return None
+    return status if isinstance(status, dict) else None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from dashboard.ui import endpoint, state
+from dashboard.ui import endpoint, state, text
 
 if TYPE_CHECKING:
     from dashboard.client import EndpointConfig
@@ -22,7 +22,7 @@ def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, con
     with st.sidebar:
         st.subheader("Scoring endpoint")
         if config is None:
-            st.error(f"Endpoint settings are invalid: {config_error}")
+            st.error(f"Endpoint settings are invalid: {text.md(config_error)}")
         else:
             _endpoint_box(config)
             st.button(
@@ -33,20 +33,31 @@ def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, con
                 on_click=_recheck,
             )
         st.subheader("Operating threshold")
-        st.markdown(
-            f"Flag when risk ≥ **{state.get_threshold():.4g}** ({state.get_threshold():.2%})  \n"
-            "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
-            unsafe_allow_html=True,
-        )
+        st.session_state[THRESHOLD_SLOT_KEY] = st.empty()
+        refresh_threshold()
         st.subheader("Model")
         if model is None:
             st.caption("No model directory found.")
         else:
             kind = "synthetic data" if model.synthetic else "real data"
             st.markdown(
-                f"`{model.version}`  \n<span class='risk-caption'>trained on {kind}</span>",
+                f"{text.md_code(model.version)}  \n<span class='risk-caption'>trained on {kind}</span>",
                 unsafe_allow_html=True,
             )
+
+
+THRESHOLD_SLOT_KEY = "sidebar.threshold_slot"  # this run's place for the threshold line
+
+
+def refresh_threshold() -> None:
+    """(Re)write the sidebar's threshold line; a page that reruns alone (a fragment) calls it after a change."""
+    slot = st.session_state.get(THRESHOLD_SLOT_KEY)
+    if slot is not None:
+        slot.markdown(
+            f"Flag when risk ≥ **{state.get_threshold():.4g}** ({state.get_threshold():.2%})  \n"
+            "<span class='risk-caption'>Set it on the Threshold explorer; every page uses it.</span>",
+            unsafe_allow_html=True,
+        )
 
 
 def _recheck() -> None:
@@ -67,11 +78,11 @@ def _endpoint_box(config: EndpointConfig) -> None:
     latency = last.get("latency_ms")
     lines = [
         f"<b>{where}</b> {status}",
-        f"<span class='risk-caption'>{config.scoring_url}</span>",
-        f"model version: <code>{version}</code>",
+        f"<span class='risk-caption'>{text.html_text(config.scoring_url)}</span>",
+        f"model version: <code>{text.html_text(version, 120)}</code>",  # the endpoint's words: never markup
         f"health check: {health.latency_ms:.0f} ms" if health.latency_ms is not None else "health check: —",
         f"last scoring latency: {latency:.0f} ms" if isinstance(latency, int | float) else "last scoring latency: —",
     ]
     st.html("<div class='endpoint-box'>" + "<br>".join(lines) + "</div>")
     if not ok:
-        st.caption(f"Detail: {last.get('detail') if down_since_check else health.detail}")
+        st.caption(f"Detail: {text.md(last.get('detail') if down_since_check else health.detail, 2000)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -64,7 +65,7 @@ def set_threshold(value: float, *, round_up: bool = False) -> None:
     steps = min(max(float(value), 0.0), 1.0) / THRESHOLD_STEP
     snapped = (math.ceil(steps - 1e-9) if round_up else math.floor(steps + 1e-9)) * THRESHOLD_STEP
     st.session_state[THRESHOLD_KEY] = round(min(snapped, 1.0), 4)
-    st.query_params[THRESHOLD_PARAM] = f"{st.session_state[THRESHOLD_KEY]:.4f}"  # a shareable link
+    sync_url()  # the address to share opens this view at once, not only after the run
 
 
 def get_icu_assumptions() -> IcuAssumptions:
@@ -77,17 +78,21 @@ def get_icu_assumptions() -> IcuAssumptions:
 
 def set_icu_assumptions(value: IcuAssumptions) -> None:
     st.session_state[ICU_KEY] = value
-    # The planner's scenario goes in the link too (only what differs from the defaults, so links stay short).
-    defaults = IcuAssumptions()
-    for field in dataclasses.fields(IcuAssumptions):
-        param, mine = ICU_PARAM_PREFIX + field.name, getattr(value, field.name)
-        if mine != getattr(defaults, field.name):
-            st.query_params[param] = str(mine).lower() if isinstance(mine, bool) else str(mine)
-        elif param in st.query_params:
-            del st.query_params[param]
+    sync_url()
 
 
 ICU_PARAM_PREFIX = "icu."  # ?icu.icu_beds=60&icu.growth=doubling: a link opens the same ICU scenario
+
+
+def icu_params(value: IcuAssumptions) -> dict[str, str]:
+    """The planner's scenario as URL parameters: only what differs from the defaults, so links stay short."""
+    defaults = IcuAssumptions()
+    params = {}
+    for field in dataclasses.fields(IcuAssumptions):
+        mine = getattr(value, field.name)
+        if mine != getattr(defaults, field.name):
+            params[ICU_PARAM_PREFIX + field.name] = str(mine).lower() if isinstance(mine, bool) else str(mine)
+    return params
 
 
 def icu_from_url() -> str | None:
@@ -143,3 +148,55 @@ def endpoint_status() -> dict[str, Any]:
 
 def record_endpoint_status(**facts: Any) -> None:
     endpoint_status().update(facts)
+
+
+# --- the address carries the view ---------------------------------------------------------------------------
+# Streamlit empties the query string when the menu switches pages, so a link copied after a switch lost the
+# threshold (issue 21). Every run therefore writes the shared state back into the URL from this registry:
+# one entry per shared value, so a page's own keys (e.g. the ICU scenario's `icu.*`) need no code of their own.
+
+
+@dataclasses.dataclass(frozen=True)
+class UrlBinding:
+    """One shared session value carried in the address: how it becomes parameters, and which parameters it owns."""
+
+    state_key: str
+    to_params: Callable[[Any], dict[str, str]]  # the value's parameters; {} when there is nothing to carry
+    owns: Callable[[str], bool]  # parameters of this binding the value no longer needs are removed
+
+    def wanted(self) -> dict[str, str] | None:
+        """The parameters for the value in this session (None when the session has no value, or an unusable one)."""
+        if self.state_key not in st.session_state:
+            return None
+        try:
+            return self.to_params(st.session_state[self.state_key])
+        except (TypeError, ValueError, AttributeError):  # a stale or foreign value: leave the URL alone
+            return None
+
+
+URL_BINDINGS: dict[str, UrlBinding] = {}
+
+
+def bind_to_url(state_key: str, to_params: Callable[[Any], dict[str, str]], owns: Callable[[str], bool]) -> None:
+    """Carry `st.session_state[state_key]` in the address on every page (registering again replaces)."""
+    URL_BINDINGS[state_key] = UrlBinding(state_key, to_params, owns)
+
+
+def sync_url() -> None:
+    """Write every bound value into `st.query_params` (called on every run and whenever a shared value changes).
+
+    Only parameters that differ are written, so an unchanged view sends nothing to the browser.
+    """
+    for binding in URL_BINDINGS.values():
+        wanted = binding.wanted()
+        if wanted is None:
+            continue
+        for stale in [name for name in st.query_params if binding.owns(name) and name not in wanted]:
+            del st.query_params[stale]
+        for name, value in wanted.items():
+            if st.query_params.get(name) != value:
+                st.query_params[name] = value
+
+
+bind_to_url(THRESHOLD_KEY, lambda value: {THRESHOLD_PARAM: f"{float(value):.4f}"}, lambda name: name == THRESHOLD_PARAM)
+bind_to_url(ICU_KEY, icu_params, lambda name: name.startswith(ICU_PARAM_PREFIX))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.ui import text
 from model import schema
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -65,16 +66,16 @@ def data_banner(card: dict) -> None:
     data = card.get("data") or {}
     period = card.get("data_period")
     if period:
-        st.caption(f"Model `{card.get('model_version', '?')}` describes **{period}**.")
+        st.caption(f"Model {text.md_code(card.get('model_version', '?'))} describes **{text.md(period, 500)}**.")
     if data.get("synthetic"):
         st.warning(
-            f"**Synthetic-data model.** Version `{card.get('model_version', '?')}` was trained on generated "
-            f"data (`{data.get('source', '?')}`), not on real patients: its risks and metrics describe the "
-            "generator. Do not use them for care or planning decisions.",
+            f"**Synthetic-data model.** Version {text.md_code(card.get('model_version', '?'))} was trained on "
+            f"generated data ({text.md_code(data.get('source', '?'))}), not on real patients: its risks and metrics "
+            "describe the generator. Do not use them for care or planning decisions.",
             icon=":material/science:",
         )
 
 
 def band_badge(band: str) -> str:
     """HTML pill for a risk band in its colour."""
-    return f'<span class="risk-badge" style="background:{band_colour(band)}">{band}</span>'
+    return f'<span class="risk-badge" style="background:{band_colour(band)}">{text.html_text(band, 40)}</span>'

@@ -20,7 +20,7 @@ for row in range(0, len(others), 3):
             st.page_link(spec.path, label=f"**{spec.title}**", icon=spec.icon)
             st.caption(spec.audience)
 
-st.subheader("How to read a risk")
+st.header("How to read a risk")
 bands = [f"**{name}** below {upper:.0%}" for upper, name in schema.RISK_BANDS[:-1]]
 bands.append(f"**{schema.RISK_BANDS[-1][1]}** from {schema.RISK_BANDS[-2][0]:.0%}")
 base = f" Among all cases with a known outcome the death rate is {ctx.model.prevalence:.1%}." if ctx.model else ""

@@ -31,7 +31,7 @@ for update in card.get("updates") or []:
         icon=":material/update:",
     )
 
-st.subheader("Data and population")
+st.header("Data and population")
 if data.get("synthetic"):
     st.warning("**SYNTHETIC data.** Generated to resemble CDC case surveillance; metrics describe the generator.")
 else:
@@ -51,7 +51,7 @@ details = [
 ]
 details += [f"- Dropped, {reason}: {count:,}" for reason, count in dropped.items()]
 st.markdown("\n".join(details))
-st.plotly_chart(charts.deaths_by_month(ctx.model.table("deaths_by_month")), config={"displayModeBar": False})
+charts.show(charts.deaths_by_month(ctx.model.table("deaths_by_month")))
 known = ctx.model.table("outcome_known")
 st.dataframe(
     known[known["column"] == "age_group"],
@@ -63,7 +63,7 @@ st.dataframe(
     },
 )
 
-st.subheader("The two models")
+st.header("The two models")
 for name, model in (card.get("models") or {}).items():
     with st.container(border=True):
         st.markdown(f"**{model.get('label', name)}**")
@@ -120,10 +120,7 @@ if card.get("period_validation"):
 
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(
-        charts.calibration(ctx.model.table("calibration"), ctx.model.table("calibration_smooth")),
-        config={"displayModeBar": False},
-    )
+    charts.show(charts.calibration(ctx.model.table("calibration"), ctx.model.table("calibration_smooth")))
 with right:
     temporal = card.get("temporal_validation") or {}
     st.markdown("**Temporal validation**")
@@ -136,7 +133,7 @@ with right:
     limits = card.get("limitations") or []
     st.markdown("\n".join(f"- {item}" for item in limits) if isinstance(limits, list) else str(limits))
 
-st.subheader("Observed / expected per subgroup (intake model, test split)")
+st.header("Observed / expected per subgroup (intake model, test split)")
 subgroups = ctx.model.table("subgroups").copy()
 labels = {name: schema.FEATURES_BY_NAME[name].label for name in schema.SUBGROUP_COLUMNS}
 subgroups["column"] = subgroups["column"].map(lambda c: labels.get(c, c))

@@ -6,13 +6,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.ui import azure_collected, charts, page, settings
-from dashboard.ui.uploads import upload_as_file, user_facing
+from dashboard.ui import azure_collected, charts, page, settings, text
+from dashboard.ui.uploads import MAX_UPLOAD_MB, upload_as_file, user_facing
 from model import artifact, lookup, monitor, schema
 from model.datacollect import DEFAULT_DIR, ENV_DIR
 from model.loader import DataError
 
-MAX_UPLOAD_MB = 200
 ROOTS_ENV = "RISK_MONITOR_ROOTS"  # more folders (os.pathsep-separated) whose collected records may be read here
 REPORT_KEY = "monitor.report"
 SOURCE_LOG = "Records collected by the endpoint"
@@ -94,7 +93,7 @@ elif source == SOURCE_LOG:
         try:
             st.session_state[REPORT_KEY] = _run(_readable_folder(folder), folder, traffic or monitor.ALL_TRAFFIC)
         except FolderRefused as exc:
-            st.error(f"**This folder cannot be read here:** {exc}")
+            st.error(f"**This folder cannot be read here:** {exc}")  # the server's folders and the user's own input
         except (DataError, OSError, ValueError) as exc:
             st.error(f"**Cannot read the collected records:** {exc}")
 else:
@@ -105,14 +104,17 @@ else:
     )
     if upload is not None:
         if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-            st.error(f"**{upload.name}** is larger than {MAX_UPLOAD_MB} MB; run `python -m model.monitor` instead.")
-        elif st.button(f"Check drift in {upload.name}", type="primary", key="monitor.run_file"):
+            st.error(
+                f"**{text.md(upload.name, 120)}** is larger than {MAX_UPLOAD_MB} MB; run `python -m model.monitor` "
+                "instead."
+            )
+        elif st.button(f"Check drift in {text.md(upload.name, 120)}", type="primary", key="monitor.run_file"):
             with upload_as_file(upload) as path:
                 try:
                     st.session_state[REPORT_KEY] = _run(path, upload.name)
                 except (DataError, ValueError) as exc:
                     st.session_state.pop(REPORT_KEY, None)
-                    st.error(f"**This file cannot be checked:** {user_facing(exc, path, upload.name)}")
+                    st.error(f"**This file cannot be checked:** {text.md(user_facing(exc, path, upload.name))}")
 
 report = st.session_state.get(REPORT_KEY)
 if report is None:
@@ -137,11 +139,11 @@ else:
         "**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:"
     )
 for warning in report["warnings"]:
-    st.warning(warning)
+    st.warning(warning)  # model.monitor's words about schema values and numbers
 cur = report["current"]
 traffic_read = monitor.traffic_text(cur)
 st.caption(
-    f"{cur['source']}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used"
+    f"{text.md(cur['source'], 300)}: {cur['rows_used']:,} of {cur['rows_read']:,} rows used"
     f"{f' ({traffic_read})' if traffic_read else ''}; drift measured on "
     f"{cur['drift_population']}, against {report['reference']['population']}. Model {report['model_version']}; "
     f"G-test per input, Holm-corrected, family-wise alpha {monitor.ALPHA}; limits in docs/monitoring.md."
@@ -151,7 +153,7 @@ features = report["features"]
 if features:
     names = list(features)
     psi = [features[n]["psi"] for n in names]
-    st.plotly_chart(charts.psi_bars(features), config={"displayModeBar": False}, key="monitor.psi_chart")
+    charts.show(charts.psi_bars(features), key="monitor.psi_chart")
     st.dataframe(
         pd.DataFrame(
             {
@@ -165,11 +167,11 @@ if features:
         hide_index=True,
     )
     chosen = st.selectbox("Category shares of", names, key="monitor.feature")
-    st.plotly_chart(charts.share_bars(features[chosen]), config={"displayModeBar": False}, key="monitor.share_chart")
+    charts.show(charts.share_bars(features[chosen]), key="monitor.share_chart")
 
 predicted = report["predicted_risk"]
 if predicted:
-    st.plotly_chart(charts.predicted_risk_bars(predicted), config={"displayModeBar": False}, key="monitor.risk_chart")
+    charts.show(charts.predicted_risk_bars(predicted), key="monitor.risk_chart")
 
 perf = report["performance"]
 if perf is None:
@@ -177,7 +179,7 @@ if perf is None:
 elif not perf["assessed"]:
     st.info(perf["warnings"][0] if perf["warnings"] else "Live performance not assessed.")
 else:
-    st.subheader(f"Live performance: {perf['patients']:,.0f} patients with known outcome, {perf['deaths']:,.0f} deaths")
+    st.header(f"Live performance: {perf['patients']:,.0f} patients with known outcome, {perf['deaths']:,.0f} deaths")
     keys = ("roc_auc", "pr_auc", "brier", "prevalence", "mean_predicted")
     metrics = {
         "metric": keys,
@@ -192,10 +194,9 @@ else:
         f"(95% CI {slope['ci_low']:.2f}-{slope['ci_high']:.2f}); ROC-AUC {perf['roc_auc']['roc_auc']:.3f} "
         f"(95% CI {perf['roc_auc']['ci_low']:.3f}-{perf['roc_auc']['ci_high']:.3f})."
     )
-    st.plotly_chart(
+    charts.show(
         charts.calibration(
             pd.DataFrame(perf["calibration"]), title="Calibration on the current data's patients with a known outcome"
         ),
-        config={"displayModeBar": False},
         key="monitor.calibration_chart",
     )

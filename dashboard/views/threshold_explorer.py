@@ -4,10 +4,21 @@ import math
 
 import streamlit as st
 
-from dashboard.ui import charts, page, state, thresholds
+from dashboard.ui import charts, page, sidebar, state, thresholds
 
 SLIDER_KEY = "threshold_explorer.slider"
-STEP = state.THRESHOLD_STEP
+NUMBER_KEY = "threshold_explorer.typed"
+# Risks that matter for flagging lie well below 0.5 (the "high" band starts at 5%), so the slider spans 0 to 0.5
+# in steps of 0.001 (arrow keys: 0.1 percentage point; Page Up/Down: 0.05; Home/End: the ends) and the box
+# beside it takes any threshold from 0 to 1 to four decimals. A threshold above 0.5 (typed, linked, or the ICU
+# page's "threshold that fits" when beds are scarce) widens the slider to 0 to 1 while it lasts.
+SLIDER_MAX = 0.5
+SLIDER_STEP = 0.001
+
+
+def slider_max(threshold: float) -> float:
+    return SLIDER_MAX if threshold <= SLIDER_MAX else 1.0
+
 
 ctx = page.context()
 assert ctx.model is not None  # run_app stopped the page otherwise
@@ -15,71 +26,129 @@ table = ctx.threshold_table()
 prevalence = ctx.model.prevalence
 
 
+def _show(value: float) -> None:
+    """Both inputs show the shared threshold."""
+    st.session_state[SLIDER_KEY] = value
+    st.session_state[NUMBER_KEY] = value
+
+
 def _use(value: float) -> None:
-    # state.set_threshold floors to the slider's step: flags at least as many patients, so a preset holds.
+    # state.set_threshold floors to the 0.0001 grid: flags at least as many patients, so a preset holds.
     state.set_threshold(value)
-    st.session_state[SLIDER_KEY] = state.get_threshold()
+    _show(state.get_threshold())
 
 
 def _slid() -> None:
     """The slider's callback: the shared threshold changes before the rerun, so the sidebar shows it at once."""
     state.set_threshold(st.session_state[SLIDER_KEY])
+    st.session_state[NUMBER_KEY] = state.get_threshold()
 
 
-state.seed_widget(SLIDER_KEY, state.get_threshold())
-st.caption(
-    "Thresholds apply to the high end of each patient's risk range: the risk among cases whose outcome was "
-    "recorded (the test split's patients with a recorded outcome, as in every figure on this page)."
-)
-st.markdown("**Presets**")
-preset_columns = st.columns(len(thresholds.presets(table)))
-for column, (label, value) in zip(preset_columns, thresholds.presets(table).items(), strict=True):
-    column.button(
-        label, on_click=_use, args=(value,), key=f"preset.{label}", width="stretch", help=f"threshold {value:.4f}"
+def _typed() -> None:
+    _use(st.session_state[NUMBER_KEY])
+
+
+def _inputs() -> None:
+    """Preset buttons, the slider and the typed box, all bound to the shared threshold."""
+    state.seed_widget(SLIDER_KEY, state.get_threshold())
+    state.seed_widget(NUMBER_KEY, state.get_threshold())
+    st.caption(
+        "Thresholds apply to the high end of each patient's risk range: the risk among cases whose outcome was "
+        "recorded (the test split's patients with a recorded outcome, as in every figure on this page)."
     )
-chosen = st.slider(
-    "Operating threshold (flag when predicted risk ≥ threshold)",
-    min_value=0.0,
-    max_value=1.0,
-    step=STEP,
-    format="%.4f",
-    key=SLIDER_KEY,
-    on_change=_slid,
-)
-point = thresholds.operating_point(table, chosen)
-
-c = st.columns(6)
-c[0].metric("Recall", f"{point.recall:.3f}", help="Share of deaths the flag catches (sensitivity).")
-c[1].metric(
-    "Precision",
-    "—" if math.isnan(point.precision) else f"{point.precision:.3f}",
-    help="Share of flagged patients who died (positive predictive value).",
-)
-c[2].metric("Specificity", f"{point.specificity:.3f}", help="Share of survivors not flagged.")
-c[3].metric("F1", f"{point.f1:.3f}", help="Harmonic mean of precision and recall.")
-c[4].metric("Flagged /1k", f"{point.flagged_per_1000:,.1f}", help="Patients flagged per 1,000 cases.")
-c[5].metric(
-    "Deaths missed /1k", f"{point.deaths_missed_per_1000:,.2f}", help="Deaths among unflagged patients per 1,000 cases."
-)
-st.caption(
-    f"Of 1,000 cases like the test set (death rate {prevalence:.2%}), flagging at risk ≥ {chosen:.3f} flags "
-    f"{point.flagged_per_1000:,.0f}, catches {1000 * point.tp / point.patients:,.1f} of "
-    f"{1000 * (point.tp + point.fn) / point.patients:,.1f} deaths and misses {point.deaths_missed_per_1000:,.1f}."
-)
-
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(charts.roc_curve(ctx.model.table("roc"), point), config={"displayModeBar": False})
-with right:
-    st.plotly_chart(charts.pr_curve(ctx.model.table("pr"), point, prevalence), config={"displayModeBar": False})
-left, right = st.columns([2, 3])
-with left:
-    st.plotly_chart(charts.confusion_matrix(point), config={"displayModeBar": False})
-with right:
-    st.plotly_chart(
-        charts.decision_curve(table, point, prevalence, max_threshold=min(1.0, max(0.3, 1.5 * chosen))),
-        config={"displayModeBar": False},
+    st.markdown("**Presets**")
+    presets = thresholds.presets(table)
+    for column, (label, value) in zip(st.columns(len(presets)), presets.items(), strict=True):
+        column.button(
+            label, on_click=_use, args=(value,), key=f"preset.{label}", width="stretch", help=f"threshold {value:.4f}"
+        )
+    slide, typed = st.columns([4, 1], vertical_alignment="bottom")
+    slide.slider(
+        "Operating threshold (flag when predicted risk ≥ threshold)",
+        min_value=0.0,
+        max_value=slider_max(state.get_threshold()),
+        step=SLIDER_STEP,
+        format="%.4f",
+        key=SLIDER_KEY,
+        on_change=_slid,
     )
+    typed.number_input(
+        "Threshold, typed (0 to 1)",
+        min_value=0.0,
+        max_value=1.0,
+        step=SLIDER_STEP,
+        format="%.4f",
+        key=NUMBER_KEY,
+        on_change=_typed,
+    )
+
+
+def _metrics(point: thresholds.OperatingPoint) -> None:
+    """The operating point in six numbers and one sentence per 1,000 cases."""
+    c = st.columns(6)
+    c[0].metric("Recall", f"{point.recall:.3f}", help="Share of deaths the flag catches (sensitivity).")
+    c[1].metric(
+        "Precision",
+        "—" if math.isnan(point.precision) else f"{point.precision:.3f}",
+        help="Share of flagged patients who died (positive predictive value).",
+    )
+    c[2].metric("Specificity", f"{point.specificity:.3f}", help="Share of survivors not flagged.")
+    c[3].metric("F1", f"{point.f1:.3f}", help="Harmonic mean of precision and recall.")
+    c[4].metric("Flagged /1k", f"{point.flagged_per_1000:,.1f}", help="Patients flagged per 1,000 cases.")
+    c[5].metric("Deaths missed /1k", f"{point.deaths_missed_per_1000:,.2f}", help="Deaths among unflagged per 1,000.")
+    st.caption(
+        f"Of 1,000 cases like the test set (death rate {prevalence:.2%}), flagging at risk ≥ {point.threshold:.3f} "
+        f"flags {point.flagged_per_1000:,.0f}, catches {1000 * point.tp / point.patients:,.1f} of "
+        f"{1000 * (point.tp + point.fn) / point.patients:,.1f} deaths and misses {point.deaths_missed_per_1000:,.1f}."
+    )
+
+
+def _figures(point: thresholds.OperatingPoint) -> None:
+    """ROC, PR, confusion matrix and decision curve, each with its text alternative."""
+    t = point.threshold
+    precision_text = "undefined (nobody flagged)" if math.isnan(point.precision) else f"{point.precision:.3f}"
+    nb_all = float(thresholds.treat_all_net_benefit(prevalence, [t])[0])
+    left, right = st.columns(2)
+    with left:
+        charts.show(
+            charts.roc_curve(ctx.model.table("roc"), point),
+            f"ROC curve, test split: at threshold {t:.4f} the flag catches {point.recall:.1%} of deaths (recall) "
+            f"and flags {1 - point.specificity:.1%} of survivors (false positive rate).",
+        )
+    with right:
+        charts.show(
+            charts.pr_curve(ctx.model.table("pr"), point, prevalence),
+            f"Precision–recall curve, test split: at threshold {t:.4f} precision is {precision_text} at recall "
+            f"{point.recall:.3f}; a random ranking's precision would be the death rate, {prevalence:.2%}.",
+        )
+    left, right = st.columns([2, 3])
+    with left:
+        charts.show(
+            charts.confusion_matrix(point),
+            f"Of {point.patients:,.0f} test patients at threshold {t:.4f}: {point.tp:,.0f} died and were flagged, "
+            f"{point.fn:,.0f} died unflagged, {point.fp:,.0f} survived flagged, {point.tn:,.0f} survived unflagged.",
+        )
+    with right:
+        charts.show(
+            charts.decision_curve(table, point, prevalence, max_threshold=min(1.0, max(0.3, 1.5 * t))),
+            f"Decision curve, test split: net benefit at threshold {t:.4f} is {point.net_benefit:.4f} per "
+            f"patient, against {nb_all:.4f} for flagging everybody and 0 for flagging nobody.",
+        )
+
+
+@st.fragment
+def operating_point_view() -> None:
+    """Inputs, metrics and figures. A slider move reruns only this fragment, not the sidebar, header and
+    banners, so the browser redraws far less; the sidebar's threshold line is rewritten here instead."""
+    _inputs()
+    point = thresholds.operating_point(table, state.get_threshold())
+    _metrics(point)
+    _figures(point)
+    sidebar.refresh_threshold()
+
+
+operating_point_view()
+
 with st.expander("How to read these charts"):
     st.markdown(
         "- **ROC / PR**: the red marker is the chosen threshold. PR matters more here: deaths are rare, so "

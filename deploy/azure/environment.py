@@ -50,7 +50,8 @@ SCORING_PACKAGES = (
 BATCH_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 BATCH_ONLY_PACKAGES = ("azureml-core",)
 # The training job: the model's pins + MLflow for Azure ML's tracking (model/mlflow_log.py).
-TRAIN_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
+# Training reads with polars (model/scan.py); the scheduled update (model.recalibrate) fits statsmodels GLMs.
+TRAIN_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "polars", "statsmodels")
 TRAIN_ONLY_PACKAGES = ("mlflow-skinny", "azureml-mlflow")
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 

@@ -12,8 +12,10 @@ Modules:
     icu          ICU beds needed against recall, and the ICU census day by day
     monitoring   drift: PSI per model input, category shares, predicted risk now and at training
     periods      leave-one-month-out forest plot (Model card)
+    text         every figure's text alternative: a summary in words and its numbers in a table (`show`)
 
-Pages call the figures through this package (`charts.risk_scale(...)`).
+Pages call the figures through this package (`charts.risk_scale(...)`) and draw them with
+`charts.show(fig, summary)`, which adds the text alternative.
 """
 
 from dashboard.ui.charts.counts import band_counts, deaths_by_month
@@ -22,6 +24,7 @@ from dashboard.ui.charts.monitoring import predicted_risk_bars, psi_bars, share_
 from dashboard.ui.charts.patient import SCALE_MAX, SCALE_MIN, risk_scale, risk_waterfall
 from dashboard.ui.charts.performance import calibration, confusion_matrix, decision_curve, pr_curve, roc_curve
 from dashboard.ui.charts.periods import forest
+from dashboard.ui.charts.text import describe, figure_table, show
 
 __all__ = [
     "SCALE_MAX",
@@ -31,6 +34,8 @@ __all__ = [
     "confusion_matrix",
     "deaths_by_month",
     "decision_curve",
+    "describe",
+    "figure_table",
     "forest",
     "icu_census_timeline",
     "pr_curve",
@@ -40,5 +45,6 @@ __all__ = [
     "risk_waterfall",
     "roc_curve",
     "share_bars",
+    "show",
     "surveillance_curve",
 ]

@@ -54,7 +54,10 @@ def figure(
         layout["barmode"] = barmode
     if title:
         layout["title"] = {"text": title, "x": 0.0, "xref": "paper", "y": 0.985, "yanchor": "top", "font": {"size": 15}}
-    return go.Figure(data=data, layout=layout)
+    fig = go.Figure(data=data, layout=layout)
+    # The plain dicts too: the text alternative (charts.text) reads them without plotly's slow property access.
+    fig._plain = {"data": data, "layout": layout}
+    return fig
 
 
 def vline(x: float, colour: str, dash: str = "solid", width: float = 2) -> dict[str, Any]:
