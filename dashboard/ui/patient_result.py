@@ -53,7 +53,7 @@ def _band_html(band: str, stale: bool) -> str:
     """The band badge; out of date a grey dashed pill that says so (the band's colour would read as current)."""
     if stale:
         return f'<span class="risk-badge risk-badge-stale">{text.html_text(band, 40)} ({STALE_LABEL})</span>'
-    return theme.band_badge(text.html_text(band, 40))
+    return theme.band_badge(band)  # escapes the band itself
 
 
 def risk_html(last: dict, stale: bool = False) -> str:
