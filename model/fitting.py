@@ -247,7 +247,10 @@ def fit_model(
     replicates: int = BOOTSTRAP_REPLICATES,
     progress: Callable[[str], None] = lambda _: None,
 ) -> FittedModel:
-    """Select, recalibrate, constrain and bootstrap one model; return its table."""
+    """Select, recalibrate, constrain and bootstrap one model; return its table.
+
+    `replicates=0` asks for no interval (ci_low = ci_high = probability): what the validation refits use.
+    """
     inputs = schema.MODEL_FEATURES[model]
     names = names or list(CANDIDATES)
     chosen, estimator, selection = select(model, inputs, train, validation, names, seed, progress)
@@ -258,7 +261,8 @@ def fit_model(
     combos = grid(model, inputs)
     support = _patients_per_combination(combos, inputs, train, validation)
     raw = _grid_probabilities(estimator, recal, combos)
-    if replicates < 1:  # no interval asked for: the period and temporal validation refits judge the risk only
+    intervals = replicates >= 1  # none for the period and temporal validation refits: they judge the risk only
+    if not intervals:
         spread = np.zeros(len(combos))
     elif isinstance(estimator[-1], LogisticRegression):
         spread = abs(recal.slope) * posterior_logit_sd(estimator, train, combos)
@@ -275,7 +279,8 @@ def fit_model(
     table["ci_high"] = np.clip(expit(centre + Z95 * spread), p, PROBABILITY_CEILING)
     table["train_patients"] = support
     table["extrapolated"] = support < EXTRAPOLATED_BELOW_PATIENTS
-    widen_extrapolated(table, inputs)
+    if intervals:
+        widen_extrapolated(table, inputs)
     notes = {
         "recalibration_with_slope": with_slope,
         "monotone_adjusted_combinations": int(

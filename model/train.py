@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from model import artifact, evaluate, period_validation, reporting, schema
 from model.candidates import CANDIDATES
@@ -147,7 +148,25 @@ def train(
     candidates: list[str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run the whole pipeline on `data` and write the artifact to `out`; return the model card."""
+    """Run the whole pipeline on `data` and write the artifact to `out`; return the model card.
+
+    Every fit and prediction runs on one OpenMP / BLAS thread: the data are a few thousand aggregated
+    rows, and on 2 shared cores the threads' spin-waits made each boosted-tree prediction 3-20x slower
+    (polars' own thread pool, which reads the file, is not affected).
+    """
+    with threadpool_limits(limits=1):
+        return _train(data, out, synthetic=synthetic, seed=seed, candidates=candidates, progress=progress)
+
+
+def _train(
+    data: Path,
+    out: Path,
+    *,
+    synthetic: bool,
+    seed: int,
+    candidates: list[str] | None,
+    progress: Progress | None,
+) -> dict[str, Any]:
     progress = progress or Progress()
     artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     counts, report, known = _read(data, progress)
@@ -198,12 +217,22 @@ def _read(data: Path, progress: Progress) -> tuple[pd.DataFrame, LoadReport, pd.
     """The file's counts table, its load report and the intake rows with a known outcome (what is trained on)."""
     progress(f"reading {data}")
     counts, report = load_counts(data, progress=progress.rows)
+    counts = _as_categories(counts)
     known = known_intake_outcomes(counts)
     progress(
         f"read {report.rows_read:,} rows; {int(known['deaths'].sum() + known['survivors'].sum()):,} intake "
         f"patients with a known outcome; {int(known['deaths'].sum()):,} deaths"
     )
     return counts, report, known
+
+
+def _as_categories(counts: pd.DataFrame) -> pd.DataFrame:
+    """The counts table with its input columns as pandas Categoricals (same values, integer codes underneath).
+
+    Why: the period validation splits, filters and regroups this table dozens of times; Arrow-backed
+    string columns made every such step a string `take` (seconds in all on a multi-year file).
+    """
+    return counts.assign(**{column: counts[column].astype("category") for column in schema.ALL_COLUMNS})
 
 
 def _fit_and_evaluate(
