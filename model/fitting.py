@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
@@ -70,11 +69,23 @@ class Weighted:
 
     @classmethod
     def collapse(cls, frame: pd.DataFrame, y: np.ndarray, w: np.ndarray, inputs: tuple[str, ...]) -> Weighted:
-        """Group identical (inputs, outcome) rows: fewer rows, the same weighted data."""
-        grouped = frame[list(inputs)].assign(y=y, w=w).groupby([*inputs, "y"], observed=True, as_index=False)["w"].sum()
-        grouped = grouped[grouped["w"] > 0]
+        """Group identical (inputs, outcome) rows: fewer rows, the same weighted data.
+
+        Rows come out in sorted (inputs, outcome) order, as a pandas group-by gives them; the key is one
+        mixed-radix integer per row (a group-by over several string columns cost more, tens of times per run).
+        """
+        key = np.zeros(len(frame), dtype=np.int64)
+        for column in inputs:
+            codes, uniques = pd.factorize(frame[column], sort=True)
+            key = key * (len(uniques) + 1) + codes
+        key = key * 2 + np.asarray(y, dtype=np.int64)
+        keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        total = np.bincount(inverse, weights=np.asarray(w, dtype=float), minlength=keys.size)
+        keep = total > 0
         return cls(
-            grouped[list(inputs)].reset_index(drop=True), grouped["y"].to_numpy(np.int8), grouped["w"].to_numpy(float)
+            frame[list(inputs)].iloc[first[keep]].reset_index(drop=True),
+            np.asarray(y)[first[keep]].astype(np.int8),
+            total[keep],
         )
 
     def resampled(self, rng: np.random.Generator) -> Weighted:
@@ -197,13 +208,31 @@ def monotone_in_age(table: pd.DataFrame, inputs: tuple[str, ...], column: str, w
     order = rows[np.lexsort((rank[rows], strata))]  # by stratum, then age
     stratum = np.sort(strata)
     falls = (np.diff(values[order]) < 0) & (stratum[1:] == stratum[:-1])
-    iso = IsotonicRegression(increasing=True)
     for bad in np.unique(stratum[1:][falls]):
         members = order[stratum == bad]
-        values[members] = iso.fit_transform(
-            np.arange(members.size), values[members], sample_weight=weights[members] + 1.0
-        )
+        values[members] = pool_adjacent_violators(values[members], weights[members] + 1.0)
     return values
+
+
+def pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted least-squares non-decreasing fit to `values` (in their order): pool adjacent violators.
+
+    Written out because a stratum holds at most the 8 age groups from 10-19 up: scikit-learn's
+    IsotonicRegression (the same fit) spent its time validating, on thousands of strata per refit.
+    """
+    means: list[float] = []
+    mass: list[float] = []
+    sizes: list[int] = []
+    for value, weight in zip(values.tolist(), weights.tolist(), strict=True):
+        means.append(value)
+        mass.append(weight)
+        sizes.append(1)
+        while len(means) > 1 and means[-2] > means[-1]:
+            mean, total, size = means.pop(), mass.pop(), sizes.pop()
+            means[-1] = (means[-1] * mass[-1] + mean * total) / (mass[-1] + total)
+            mass[-1] += total
+            sizes[-1] += size
+    return np.repeat(means, sizes)
 
 
 @dataclass
@@ -224,9 +253,24 @@ class FittedModel:
 
 
 def table_rows(table: pd.DataFrame, frame: pd.DataFrame, inputs: tuple[str, ...]) -> np.ndarray:
-    """Row of `table` matching each row of `frame` on `inputs` (raises on a combination not in the table)."""
-    index = pd.MultiIndex.from_frame(table[list(inputs)].astype(str))
-    rows = index.get_indexer(pd.MultiIndex.from_frame(frame[list(inputs)].astype(str)))
+    """Row of `table` matching each row of `frame` on `inputs` (raises on a combination not in the table).
+
+    Each input's values are coded by their position among the table's values and the codes combined
+    mixed-radix into one integer key per row (no string keys: this runs several times per refit).
+    """
+    table_key, frame_key = np.zeros(len(table), dtype=np.int64), np.zeros(len(frame), dtype=np.int64)
+    missing = np.zeros(len(frame), dtype=bool)
+    for column in inputs:
+        values = pd.unique(np.asarray(table[column], dtype=object).astype(str))
+        codes = pd.Categorical(np.asarray(frame[column], dtype=object).astype(str), categories=values).codes
+        missing |= codes < 0
+        table_key = (
+            table_key * len(values)
+            + pd.Categorical(np.asarray(table[column], dtype=object).astype(str), categories=values).codes
+        )
+        frame_key = frame_key * len(values) + codes
+    rows = pd.Index(table_key).get_indexer(frame_key)
+    rows[missing] = -1
     if (rows < 0).any():
         bad = frame[list(inputs)].iloc[int(np.flatnonzero(rows < 0)[0])].to_dict()
         raise ValueError(f"combination {bad} is not in the model's table")
@@ -246,14 +290,18 @@ def fit_model(
     names: list[str] | None = None,
     replicates: int = BOOTSTRAP_REPLICATES,
     progress: Callable[[str], None] = lambda _: None,
+    on_selected: Callable[[str], None] = lambda _: None,
 ) -> FittedModel:
     """Select, recalibrate, constrain and bootstrap one model; return its table.
 
     `replicates=0` asks for no interval (ci_low = ci_high = probability): what the validation refits use.
+    `on_selected(candidate)` is called as soon as the candidate is chosen, so training can start the
+    validation refits of that candidate elsewhere while the intervals are computed here.
     """
     inputs = schema.MODEL_FEATURES[model]
     names = names or list(CANDIDATES)
     chosen, estimator, selection = select(model, inputs, train, validation, names, seed, progress)
+    on_selected(chosen)
     with_slope = validation.events >= MIN_EVENTS_FOR_SLOPE
     recal = Recalibration.fit(
         estimator.predict_proba(validation.x)[:, 1], validation.y, validation.w, with_slope=with_slope
