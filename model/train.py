@@ -73,16 +73,19 @@ class Background:
     The leave-one-month-out and temporal refits need only the counts and each model's chosen candidate,
     and they are most of the fitting (one refit per month and model). Once this process is done with its
     own work it takes back the jobs the worker has not started (`Job.steal`), so both cores stay busy to
-    the end. With one core, or `workers=1`, every job runs here when its result is asked for. Started
-    before the file is read so the worker's imports overlap the read; a context manager, so the worker
-    is stopped even when training fails.
+    the end; the results do not depend on where a job ran. With `workers=1` every job runs here when
+    its result is asked for. The worker is started after the file is read (`start`: its imports would
+    slow polars' read on 2 cores); a context manager, so it is stopped even when training fails.
     """
 
     def __init__(self, workers: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.pool = ProcessPoolExecutor(1, mp_context=context) if workers > 1 else None
-        if self.pool is not None:
-            self.pool.submit(in_one_thread, int)  # start the worker and its imports now
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the worker (a fresh interpreter) when there is to be one."""
+        if self.workers > 1 and self.pool is None:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
         """`function(*args, **kwargs)` on one OpenMP/BLAS thread, in the worker when there is one."""
@@ -104,8 +107,13 @@ def in_one_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> An
 
 
 def default_workers() -> int:
-    """Processes training uses: 2 when this process may run on 2 cores or more."""
-    return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    """Processes training uses: 2 when it may run on 2 cores or more and one of them is idle, else 1.
+
+    On a machine already busy (load average above cores - 1) a second process only competes for the
+    same core and adds its start-up: measured slower than one process on the shared 2-core machine.
+    """
+    cores = len(os.sched_getaffinity(0))
+    return 2 if cores >= 2 and os.getloadavg()[0] <= cores - 1 else 1
 
 
 class Validations:
@@ -274,6 +282,7 @@ def _train(
     progress = progress or Progress()
     artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     counts, report, known = _read(data, progress)
+    background.start()
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
     unknown = split_unknown_outcomes(counts, seed)
