@@ -1,12 +1,14 @@
 """Internal-external cross-validation by calendar period: how much does the model's performance move between months?
 
 Each month holding at least MIN_PERIOD_EVENTS deaths and as many survivors is left out
-in turn; the model (the chosen candidate, refitted and recalibrated as in training) is
-trained on every other month and judged on the one left out: observed/expected deaths,
+in turn; the model (the chosen candidate, refitted and recalibrated as in training, without
+an interval) is trained on every other month and judged on the one left out: observed/expected deaths,
 ROC-AUC (DeLong SE) and calibration slope. The months' ln(O/E) and logit(AUC) are
 pooled by a random-effects meta-analysis (REML), with a 95% prediction interval for a
 new month, mu ± t(k-2) * sqrt(tau^2 + SE(mu)^2) (Riley et al., BMJ 2011;342:d549 and
-BMJ 2016;353:i3140; Debray et al., BMJ 2017;356:i6460).
+BMJ 2016;353:i3140; Debray et al., BMJ 2017;356:i6460). Each refit reads only the model's
+counts per (inputs, case month) (`model_counts`): its cost grows with combinations and months,
+never with rows, and training runs the months as separate jobs on both cores (`model.train`).
 
 The between-month SD of ln(O/E), tau, is the part of a risk's uncertainty that sampling
 error does not describe: case fatality moved 0.23 on the logit from March to April 2020
