@@ -76,6 +76,8 @@ class Background:
     the end; the results do not depend on where a job ran. With `workers=1` every job runs here when
     its result is asked for. The worker is started after the file is read (`start`: its imports would
     slow polars' read on 2 cores); a context manager, so it is stopped even when training fails.
+    The worker is spawned (a fork would inherit polars' and OpenMP's thread state), so a script calling
+    `train` with 2 workers needs the usual `if __name__ == "__main__":` guard.
     """
 
     def __init__(self, workers: int) -> None:
