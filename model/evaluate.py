@@ -206,17 +206,45 @@ BOOTSTRAP_METRIC_REPLICATES = 200
 def bootstrap_intervals(
     y: np.ndarray, score: np.ndarray, weight: np.ndarray, *, seed: int, replicates: int = BOOTSTRAP_METRIC_REPLICATES
 ) -> dict[str, list[float] | None]:
-    """95% percentile intervals of ROC-AUC, PR-AUC and Brier over a Poisson bootstrap of patients."""
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {"roc_auc": [], "pr_auc": [], "brier": []}
-    for _ in range(replicates):
-        w = rng.poisson(weight).astype(float)
-        if not both_classes(y, w):
-            continue
-        draws["roc_auc"].append(roc_auc_score(y, score, sample_weight=w))
-        draws["pr_auc"].append(average_precision_score(y, score, sample_weight=w))
-        draws["brier"].append(brier_score_loss(y, score, sample_weight=w))
-    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v else None for k, v in draws.items()}
+    """95% percentile intervals of ROC-AUC, PR-AUC and Brier over a Poisson bootstrap of patients.
+
+    Each replicate redraws every aggregated row's patients as Poisson(weight); a replicate without both
+    outcomes is skipped. All replicates are scored at once (`weighted_curve_metrics`), the same figures
+    scikit-learn's roc_auc_score, average_precision_score and brier_score_loss give replicate by replicate.
+    """
+    draws = np.random.default_rng(seed).poisson(weight, size=(replicates, len(weight))).astype(float)
+    metrics = weighted_curve_metrics(np.asarray(y), np.asarray(score, dtype=float), draws)
+    return {
+        k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v.size else None for k, v in metrics.items()
+    }
+
+
+def weighted_curve_metrics(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """ROC-AUC, average precision and Brier score for each row of `weights` (replicates x aggregated rows).
+
+    Why not scikit-learn in a loop: each call re-validates and re-sorts the same scores; here they are
+    sorted once and every replicate's curve is a cumulative sum over the distinct scores (ties as one
+    threshold, as scikit-learn treats them). Rows of `weights` lacking a positive or a negative are dropped.
+    """
+    order = np.argsort(-score, kind="stable")
+    ordered = score[order]
+    last = np.append(np.flatnonzero(np.diff(ordered) != 0), ordered.size - 1)  # last row of each distinct score
+    positive = (y[order] == 1).astype(float)
+    w = weights[:, order]
+    tp = np.cumsum(w * positive, axis=1)[:, last]
+    fp = np.cumsum(w * (1.0 - positive), axis=1)[:, last]
+    total_pos, total_neg = tp[:, -1], fp[:, -1]
+    keep = (total_pos > 0) & (total_neg > 0)
+    tp, fp, total_pos, total_neg = tp[keep], fp[keep], total_pos[keep, None], total_neg[keep, None]
+    zero = np.zeros((tp.shape[0], 1))
+    tpr, fpr = np.hstack([zero, tp / total_pos]), np.hstack([zero, fp / total_neg])
+    roc_auc = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+    flagged = tp + fp
+    precision = np.divide(tp, flagged, out=np.zeros_like(tp), where=flagged > 0)
+    pr_auc = np.sum(np.diff(tpr, axis=1) * precision, axis=1)
+    squared = (score - y) ** 2
+    brier = (weights[keep] @ squared) / weights[keep].sum(axis=1)
+    return {"roc_auc": roc_auc, "pr_auc": pr_auc, "brier": brier}
 
 
 def calibration_line(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> dict[str, float | None]:

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
@@ -70,11 +69,23 @@ class Weighted:
 
     @classmethod
     def collapse(cls, frame: pd.DataFrame, y: np.ndarray, w: np.ndarray, inputs: tuple[str, ...]) -> Weighted:
-        """Group identical (inputs, outcome) rows: fewer rows, the same weighted data."""
-        grouped = frame[list(inputs)].assign(y=y, w=w).groupby([*inputs, "y"], observed=True, as_index=False)["w"].sum()
-        grouped = grouped[grouped["w"] > 0]
+        """Group identical (inputs, outcome) rows: fewer rows, the same weighted data.
+
+        Rows come out in sorted (inputs, outcome) order, as a pandas group-by gives them; the key is one
+        mixed-radix integer per row (a group-by over several string columns cost more, tens of times per run).
+        """
+        key = np.zeros(len(frame), dtype=np.int64)
+        for column in inputs:
+            codes, uniques = pd.factorize(frame[column], sort=True)
+            key = key * (len(uniques) + 1) + codes
+        key = key * 2 + np.asarray(y, dtype=np.int64)
+        keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        total = np.bincount(inverse, weights=np.asarray(w, dtype=float), minlength=keys.size)
+        keep = total > 0
         return cls(
-            grouped[list(inputs)].reset_index(drop=True), grouped["y"].to_numpy(np.int8), grouped["w"].to_numpy(float)
+            frame[list(inputs)].iloc[first[keep]].reset_index(drop=True),
+            np.asarray(y)[first[keep]].astype(np.int8),
+            total[keep],
         )
 
     def resampled(self, rng: np.random.Generator) -> Weighted:
@@ -180,25 +191,48 @@ def select(
 
 
 def monotone_in_age(table: pd.DataFrame, inputs: tuple[str, ...], column: str, weights: np.ndarray) -> np.ndarray:
-    """`column` made non-decreasing over schema.MONOTONE_AGE_GROUPS within each stratum of the other inputs."""
+    """`column` made non-decreasing over schema.MONOTONE_AGE_GROUPS within each stratum of the other inputs.
+
+    Only strata that break the order are refitted (weighted isotonic regression); the check is one
+    vectorised pass over the table, so a model whose risk already rises with age costs almost nothing.
+    """
     values = table[column].to_numpy(dtype=float).copy()
-    ages = table["age_group"].to_numpy()
-    rank = {g: i for i, g in enumerate(schema.MONOTONE_AGE_GROUPS)}
-    in_scope = np.array([a in rank for a in ages])
+    rank = table["age_group"].map({g: i for i, g in enumerate(schema.MONOTONE_AGE_GROUPS)}).to_numpy(dtype=float)
+    rows = np.flatnonzero(~np.isnan(rank))
     others = [c for c in inputs if c != "age_group"]
     strata = (
-        table.loc[in_scope, others].astype(str).agg("|".join, axis=1)
+        table.iloc[rows].groupby(others, sort=False, observed=True).ngroup().to_numpy()
         if others
-        else pd.Series("", index=table.index[in_scope])
+        else np.zeros(rows.size, dtype=np.int64)
     )
-    iso = IsotonicRegression(increasing=True)
-    for _, index in strata.groupby(strata).groups.items():
-        rows = table.index.get_indexer(index)
-        order = rows[np.argsort([rank[ages[r]] for r in rows])]
-        if np.all(np.diff(values[order]) >= 0):
-            continue
-        values[order] = iso.fit_transform(np.arange(order.size), values[order], sample_weight=weights[order] + 1.0)
+    order = rows[np.lexsort((rank[rows], strata))]  # by stratum, then age
+    stratum = np.sort(strata)
+    falls = (np.diff(values[order]) < 0) & (stratum[1:] == stratum[:-1])
+    for bad in np.unique(stratum[1:][falls]):
+        members = order[stratum == bad]
+        values[members] = pool_adjacent_violators(values[members], weights[members] + 1.0)
     return values
+
+
+def pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted least-squares non-decreasing fit to `values` (in their order): pool adjacent violators.
+
+    Written out because a stratum holds at most the 8 age groups from 10-19 up: scikit-learn's
+    IsotonicRegression (the same fit) spent its time validating, on thousands of strata per refit.
+    """
+    means: list[float] = []
+    mass: list[float] = []
+    sizes: list[int] = []
+    for value, weight in zip(values.tolist(), weights.tolist(), strict=True):
+        means.append(value)
+        mass.append(weight)
+        sizes.append(1)
+        while len(means) > 1 and means[-2] > means[-1]:
+            mean, total, size = means.pop(), mass.pop(), sizes.pop()
+            means[-1] = (means[-1] * mass[-1] + mean * total) / (mass[-1] + total)
+            mass[-1] += total
+            sizes[-1] += size
+    return np.repeat(means, sizes)
 
 
 @dataclass
@@ -219,13 +253,36 @@ class FittedModel:
 
 
 def table_rows(table: pd.DataFrame, frame: pd.DataFrame, inputs: tuple[str, ...]) -> np.ndarray:
-    """Row of `table` matching each row of `frame` on `inputs` (raises on a combination not in the table)."""
-    index = pd.MultiIndex.from_frame(table[list(inputs)].astype(str))
-    rows = index.get_indexer(pd.MultiIndex.from_frame(frame[list(inputs)].astype(str)))
+    """Row of `table` matching each row of `frame` on `inputs` (raises on a combination not in the table).
+
+    Each input's values are coded by their position among the table's values and the codes combined
+    mixed-radix into one integer key per row (no string keys: this runs several times per refit).
+    """
+    table_key, frame_key = np.zeros(len(table), dtype=np.int64), np.zeros(len(frame), dtype=np.int64)
+    missing = np.zeros(len(frame), dtype=bool)
+    for column in inputs:
+        codes, values = pd.factorize(table[column])
+        positions = _positions(pd.Index(values), frame[column])
+        missing |= positions < 0
+        table_key = table_key * len(values) + codes
+        frame_key = frame_key * len(values) + positions
+    rows = pd.Index(table_key).get_indexer(frame_key)
+    rows[missing] = -1
     if (rows < 0).any():
         bad = frame[list(inputs)].iloc[int(np.flatnonzero(rows < 0)[0])].to_dict()
         raise ValueError(f"combination {bad} is not in the model's table")
     return rows
+
+
+def _positions(values: pd.Index, column: pd.Series) -> np.ndarray:
+    """Position of each of `column`'s values in `values` (-1 for a value not there)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):  # look up each category once, not each row
+        found = values.get_indexer(column.cat.categories)
+        codes = column.cat.codes.to_numpy()
+        positions = np.where(codes >= 0, found[codes], -1)
+    else:
+        positions = values.get_indexer(column)
+    return positions.astype(np.int64)
 
 
 def _grid_probabilities(estimator: Any, recal: Recalibration, combos: pd.DataFrame) -> np.ndarray:
@@ -241,11 +298,18 @@ def fit_model(
     names: list[str] | None = None,
     replicates: int = BOOTSTRAP_REPLICATES,
     progress: Callable[[str], None] = lambda _: None,
+    on_selected: Callable[[str], None] = lambda _: None,
 ) -> FittedModel:
-    """Select, recalibrate, constrain and bootstrap one model; return its table."""
+    """Select, recalibrate, constrain and bootstrap one model; return its table.
+
+    `replicates=0` asks for no interval (ci_low = ci_high = probability): what the validation refits use.
+    `on_selected(candidate)` is called as soon as the candidate is chosen, so training can start the
+    validation refits of that candidate elsewhere while the intervals are computed here.
+    """
     inputs = schema.MODEL_FEATURES[model]
     names = names or list(CANDIDATES)
     chosen, estimator, selection = select(model, inputs, train, validation, names, seed, progress)
+    on_selected(chosen)
     with_slope = validation.events >= MIN_EVENTS_FOR_SLOPE
     recal = Recalibration.fit(
         estimator.predict_proba(validation.x)[:, 1], validation.y, validation.w, with_slope=with_slope
@@ -253,7 +317,10 @@ def fit_model(
     combos = grid(model, inputs)
     support = _patients_per_combination(combos, inputs, train, validation)
     raw = _grid_probabilities(estimator, recal, combos)
-    if isinstance(estimator[-1], LogisticRegression):
+    intervals = replicates >= 1  # none for the period and temporal validation refits: they judge the risk only
+    if not intervals:
+        spread = np.zeros(len(combos))
+    elif isinstance(estimator[-1], LogisticRegression):
         spread = abs(recal.slope) * posterior_logit_sd(estimator, train, combos)
         replicates = 0
     else:
@@ -268,7 +335,8 @@ def fit_model(
     table["ci_high"] = np.clip(expit(centre + Z95 * spread), p, PROBABILITY_CEILING)
     table["train_patients"] = support
     table["extrapolated"] = support < EXTRAPOLATED_BELOW_PATIENTS
-    widen_extrapolated(table, inputs)
+    if intervals:
+        widen_extrapolated(table, inputs)
     notes = {
         "recalibration_with_slope": with_slope,
         "monotone_adjusted_combinations": int(
@@ -366,12 +434,14 @@ def posterior_logit_sd(estimator: Any, train: Weighted, combos: pd.DataFrame) ->
     v = train.w[keep] * p * (1 - p)
     hessian = final.C * (x.T * v) @ x
     hessian[np.diag_indices_from(hessian)[0][1:], np.diag_indices_from(hessian)[1][1:]] += 1.0
+    g = np.hstack([np.ones((len(combos), 1)), np.asarray(features.transform(combos), dtype=float)])
     # A few hundred coefficients (the race-aware pairwise model): one BLAS thread is several times faster
-    # than many contending for 2 shared cores.
+    # than many contending for 2 shared cores. Each row's g' C g is one matrix product and a row sum:
+    # einsum("ij,jk,ik->i") looped without BLAS and took seconds on the race-aware model's combinations.
     with threadpool_limits(limits=1):
         covariance = np.linalg.pinv(hessian, hermitian=True)
-    g = np.hstack([np.ones((len(combos), 1)), np.asarray(features.transform(combos), dtype=float)])
-    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", g, covariance, g), 0.0))
+        variance = np.sum((g @ covariance) * g, axis=1)
+    return np.sqrt(np.maximum(variance, 0.0))
 
 
 def _bootstrap_logit_sd(
@@ -385,7 +455,7 @@ def _bootstrap_logit_sd(
     replicates: int,
 ) -> np.ndarray:
     """Standard deviation, on the logit scale, of each combination's risk over bootstrap replicates."""
-    if replicates < 2:  # no interval asked for (e.g. the temporal-validation refit)
+    if replicates < 2:  # too few replicates for a standard deviation
         return np.zeros(len(combos))
     rng = np.random.default_rng(seed)
     draws = np.empty((replicates, len(combos)))

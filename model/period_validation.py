@@ -1,12 +1,14 @@
 """Internal-external cross-validation by calendar period: how much does the model's performance move between months?
 
 Each month holding at least MIN_PERIOD_EVENTS deaths and as many survivors is left out
-in turn; the model (the chosen candidate, refitted and recalibrated as in training) is
-trained on every other month and judged on the one left out: observed/expected deaths,
+in turn; the model (the chosen candidate, refitted and recalibrated as in training, without
+an interval) is trained on every other month and judged on the one left out: observed/expected deaths,
 ROC-AUC (DeLong SE) and calibration slope. The months' ln(O/E) and logit(AUC) are
 pooled by a random-effects meta-analysis (REML), with a 95% prediction interval for a
 new month, mu ± t(k-2) * sqrt(tau^2 + SE(mu)^2) (Riley et al., BMJ 2011;342:d549 and
-BMJ 2016;353:i3140; Debray et al., BMJ 2017;356:i6460).
+BMJ 2016;353:i3140; Debray et al., BMJ 2017;356:i6460). Each refit reads only the model's
+counts per (inputs, case month) (`model_counts`): its cost grows with combinations and months,
+never with rows, and training runs the months as separate jobs on both cores (`model.train`).
 
 The between-month SD of ln(O/E), tau, is the part of a risk's uncertainty that sampling
 error does not describe: case fatality moved 0.23 on the logit from March to April 2020
@@ -26,52 +28,63 @@ from scipy.special import expit, logit
 from scipy.stats import t as student_t
 
 from model import performance, schema
-from model.fitting import PROBABILITY_CEILING, PROBABILITY_FLOOR, Z95, FittedModel, fit_model, safe_logit
+from model.fitting import PROBABILITY_CEILING, PROBABILITY_FLOOR, Z95, FittedModel, Weighted, fit_model, safe_logit
 from model.loader import CASE_MONTH
-from model.splits import split_counts
+from model.splits import hospital_known
 
 MIN_PERIOD_EVENTS = 100  # deaths (and survivors) for a month to be left out and judged (Riley et al. 2021)
 MIN_PERIODS = 3  # a prediction interval needs k - 2 >= 1 degrees of freedom
 UNKNOWN_MONTH = "unknown"
 
 
-def eligible_months(known: pd.DataFrame, model: str) -> list[str]:
-    """Months with at least MIN_PERIOD_EVENTS deaths and survivors among the model's patients."""
+def model_counts(known: pd.DataFrame, model: str) -> pd.DataFrame:
+    """The model's patients with a dated case, deaths and survivors summed per (its inputs, case month).
+
+    Every refit below needs only these columns, so the months are cut from this table (tens of times
+    smaller than the file's counts table): the validation costs what the combinations cost, not the rows.
+    """
     rows = known[known[CASE_MONTH] != UNKNOWN_MONTH]
     if model == schema.IN_HOSPITAL_MODEL:
-        for column in schema.HOSPITAL_FIELDS:
-            rows = rows[rows[column].isin(schema.HOSPITAL_KNOWN_VALUES)]
-    by_month = rows.groupby(CASE_MONTH)[["deaths", "survivors"]].sum()
+        rows = rows[hospital_known(rows)]
+    keys = [*schema.MODEL_FEATURES[model], CASE_MONTH]
+    summed = rows.groupby(keys, observed=True, sort=False, as_index=False)[["deaths", "survivors"]].sum()
+    return summed[(summed["deaths"] + summed["survivors"]) > 0].reset_index(drop=True)
+
+
+def eligible_months(counts: pd.DataFrame) -> list[str]:
+    """Months with at least MIN_PERIOD_EVENTS deaths and survivors (`counts`: one model's `model_counts`)."""
+    by_month = counts.groupby(CASE_MONTH, observed=True)[["deaths", "survivors"]].sum()
     enough = (by_month["deaths"] >= MIN_PERIOD_EVENTS) & (by_month["survivors"] >= MIN_PERIOD_EVENTS)
-    return sorted(by_month.index[enough])
+    return sorted(str(month) for month in by_month.index[enough])
 
 
-def _rest_deaths(known: pd.DataFrame, model: str, month: str) -> float:
-    """Deaths of the model's patients outside `month`: a month is left out only when the rest can train."""
-    rest = known[known[CASE_MONTH] != month]
-    if model == schema.IN_HOSPITAL_MODEL:
-        for column in schema.HOSPITAL_FIELDS:
-            rest = rest[rest[column].isin(schema.HOSPITAL_KNOWN_VALUES)]
-    return float(rest["deaths"].sum())
-
-
-def leave_one_out(known: pd.DataFrame, model: str, candidate: str, month: str, seed: int) -> dict[str, Any]:
-    """Train on every month but `month` (fit 75% / recalibrate 25%), judge on `month`."""
-    rest, held = known[known[CASE_MONTH] != month], known[known[CASE_MONTH] == month]
-    fit_part, recal_part = split_counts(rest, seed, (0.75, 0.25))
-    fitted = fit_model(
-        model, fit_part.weighted(model), recal_part.weighted(model), seed=seed, names=[candidate], replicates=0
+def dealt(counts: pd.DataFrame, inputs: tuple[str, ...], rng: np.random.Generator, shares: tuple[float, ...]):
+    """Each row's deaths and survivors dealt out multinomially over `shares` (a patient-level split), as Weighted."""
+    deaths = rng.multinomial(counts["deaths"].to_numpy(dtype=np.int64), shares)
+    survivors = rng.multinomial(counts["survivors"].to_numpy(dtype=np.int64), shares)
+    frame = pd.concat([counts[list(inputs)]] * 2, ignore_index=True)
+    y = np.repeat(np.array([1, 0], dtype=np.int8), len(counts))
+    return tuple(
+        Weighted.collapse(frame, y, np.concatenate([deaths[:, k], survivors[:, k]]).astype(float), inputs)
+        for k in range(len(shares))
     )
-    (later,) = split_counts(held, seed, (1.0,))
-    part = later.for_model(model)
-    p = fitted.predict(part.frame)
+
+
+def leave_one_out(counts: pd.DataFrame, model: str, candidate: str, month: str, seed: int) -> dict[str, Any]:
+    """Train on every month but `month` (fit 75% / recalibrate 25%), judge on `month` (`counts`: `model_counts`)."""
+    inputs = schema.MODEL_FEATURES[model]
+    held_out = (counts[CASE_MONTH] == month).to_numpy()
+    fit_part, recal_part = dealt(counts[~held_out], inputs, np.random.default_rng(seed), (0.75, 0.25))
+    fitted = fit_model(model, fit_part, recal_part, seed=seed, names=[candidate], replicates=0)
+    (part,) = dealt(counts[held_out], inputs, np.random.default_rng(seed), (1.0,))
+    p = fitted.predict(part.x)
     oe = performance.observed_expected(part.y, p, part.w)
     auc, auc_se = performance.delong(part.y, p, part.w)
     slope = performance.calibration_slope(part.y, p, part.w)
     return {
         "month": month,
-        "patients": part.patients,
-        "deaths": part.deaths,
+        "patients": float(part.w.sum()),
+        "deaths": part.events,
         "oe": oe["ratio"],
         "oe_low": oe["ci_low"],
         "oe_high": oe["ci_high"],
@@ -129,10 +142,22 @@ def _pooled(per_month: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def months_to_leave_out(counts: pd.DataFrame) -> list[str]:
+    """Eligible months whose other months hold at least MIN_PERIOD_EVENTS deaths to train on (`model_counts`)."""
+    deaths = counts.groupby(CASE_MONTH, observed=True)["deaths"].sum()
+    return [m for m in eligible_months(counts) if deaths.sum() - deaths[m] >= MIN_PERIOD_EVENTS]
+
+
 def validate_model(known: pd.DataFrame, model: str, candidate: str, seed: int) -> dict[str, Any]:
     """Leave-one-month-out figures of one model and, with MIN_PERIODS months or more, their pooled values."""
-    months = [m for m in eligible_months(known, model) if _rest_deaths(known, model, m) >= MIN_PERIOD_EVENTS]
-    rows = [leave_one_out(known, model, candidate, m, seed) for m in months]
+    counts = model_counts(known, model)
+    return pooled_result(
+        [leave_one_out(counts, model, candidate, m, seed) for m in months_to_leave_out(counts)], candidate
+    )
+
+
+def pooled_result(rows: list[dict[str, Any]], candidate: str) -> dict[str, Any]:
+    """One model's entry: the per-month figures (`leave_one_out`, month order) and their pooled values."""
     out: dict[str, Any] = {"months": rows, "candidate": candidate, "performed": len(rows) >= MIN_PERIODS}
     if not out["performed"]:
         out["reason"] = (
@@ -147,13 +172,19 @@ def validate_model(known: pd.DataFrame, model: str, candidate: str, seed: int) -
 def validate(known: pd.DataFrame, fitted: dict[str, FittedModel], seed: int) -> dict[str, Any]:
     """Leave-one-month-out validation of every fitted model; widens each table's intervals by its tau (in place).
 
-    A model with too few months borrows the intake model's tau (said in the result).
+    A model with too few months borrows the intake model's tau (said in the result). Training runs the
+    `leave_one_out` refits on both cores instead and hands `pooled_result`s to `combine`.
     """
+    return combine({name: validate_model(known, name, model.candidate, seed) for name, model in fitted.items()}, fitted)
+
+
+def combine(results: dict[str, dict[str, Any]], fitted: dict[str, FittedModel]) -> dict[str, Any]:
+    """The card's section from each model's `validate_model` result; widens each table's intervals (in place)."""
     out: dict[str, Any] = {
         "method": "internal-external cross-validation: leave one calendar month out, train on the rest",
         "min_events_per_month": MIN_PERIOD_EVENTS,
         "pooling": "random effects (REML); 95% prediction interval with t(k-2)",
-        "models": {name: validate_model(known, name, model.candidate, seed) for name, model in fitted.items()},
+        "models": {name: results[name] for name in fitted},
     }
     intake = out["models"].get(schema.INTAKE_MODEL, {})
     fallback = intake["pooled"]["observed_expected"]["tau_log"] if intake.get("performed") else 0.0

@@ -20,13 +20,18 @@ sample weights. Cost grows with distinct combinations, not with rows.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from model import artifact, evaluate, period_validation, reporting, schema
 from model.candidates import CANDIDATES
@@ -42,6 +47,112 @@ MIN_DEATHS_PER_HELD_OUT_SPLIT = 30
 MIN_DEATHS_TOTAL = 150
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "cdc_first_wave_500k.csv.gz"
 DEFAULT_SEED = 20201
+
+
+class Job:
+    """One call handed to `Background`: its result, computed here if the worker has not started it yet."""
+
+    def __init__(self, future: Future | None, function: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        self.future, self.call = future, (function, args, kwargs)
+        self._local: tuple[Any] | None = None
+
+    def steal(self) -> None:
+        """Run it in this process now unless the worker already has it (work stealing at the end of training)."""
+        if self._local is None and (self.future is None or self.future.cancel()):
+            function, args, kwargs = self.call
+            self._local = (in_one_thread(function, *args, **kwargs),)
+
+    def result(self) -> Any:
+        self.steal()
+        return self._local[0] if self._local is not None else self.future.result()  # type: ignore[union-attr]
+
+
+class Background:
+    """A second process for the validation refits, so they run while this one fits and evaluates (2 cores).
+
+    The leave-one-month-out and temporal refits need only the counts and each model's chosen candidate,
+    and they are most of the fitting (one refit per month and model). Once this process is done with its
+    own work it takes back the jobs the worker has not started (`Job.steal`), so both cores stay busy to
+    the end; the results do not depend on where a job ran. With `workers=1` every job runs here when
+    its result is asked for. The worker is started after the file is read (`start`: its imports would
+    slow polars' read on 2 cores); a context manager, so it is stopped even when training fails.
+    The worker is spawned (a fork would inherit polars' and OpenMP's thread state), so a script calling
+    `train` with 2 workers needs the usual `if __name__ == "__main__":` guard.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the worker (a fresh interpreter) when there is to be one."""
+        if self.workers > 1 and self.pool is None:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
+        """`function(*args, **kwargs)` on one OpenMP/BLAS thread, in the worker when there is one."""
+        future = self.pool.submit(in_one_thread, function, *args, **kwargs) if self.pool is not None else None
+        return Job(future, function, args, kwargs)
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def in_one_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run `function` with one OpenMP / BLAS thread (see `train`); importable, so a worker process can run it."""
+    with threadpool_limits(limits=1):
+        return function(*args, **kwargs)
+
+
+def default_workers() -> int:
+    """Processes training uses: 2 when it may run on 2 cores or more and one of them is idle, else 1.
+
+    On a machine already busy (load average above cores - 1) a second process only competes for the
+    same core and adds its start-up: measured slower than one process on the shared 2-core machine.
+    """
+    cores = len(os.sched_getaffinity(0))
+    return 2 if cores >= 2 and os.getloadavg()[0] <= cores - 1 else 1
+
+
+class Validations:
+    """The validation refits of each model's chosen candidate, one job per month, started once it is chosen."""
+
+    def __init__(self, background: Background, known: pd.DataFrame, seed: int) -> None:
+        self.background, self.known, self.seed = background, known, seed
+        self.periods: dict[str, tuple[str, list[Job]]] = {}
+        self.temporal: Job | None = None
+
+    def start(self, model: str, candidate: str) -> None:
+        """Leave-one-month-out refits of `model`'s candidate; for the intake model, temporal validation too."""
+        if model == schema.INTAKE_MODEL:
+            # The chosen candidate refitted on earlier months: the question is how *this* model ages.
+            self.temporal = self.background.submit(
+                reporting.temporal_validation, self.known, seed=self.seed, names=[candidate]
+            )
+        counts = period_validation.model_counts(self.known, model)
+        jobs = [
+            self.background.submit(period_validation.leave_one_out, counts, model, candidate, month, self.seed)
+            for month in period_validation.months_to_leave_out(counts)
+        ]
+        self.periods[model] = (candidate, jobs)
+
+    def results(self, fitted: dict[str, FittedModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The card's period validation (widening each table's intervals, in place) and temporal validation."""
+        assert self.temporal is not None  # the intake model is always fitted (check_enough_outcomes)
+        every = [self.temporal, *(job for name in fitted for job in self.periods[name][1])]
+        for job in reversed(every):  # the worker takes jobs from the front: take back from the end
+            job.steal()
+        periods = {
+            name: period_validation.pooled_result(
+                [job.result() for job in self.periods[name][1]], self.periods[name][0]
+            )
+            for name in fitted
+        }
+        return period_validation.combine(periods, fitted), self.temporal.result()
 
 
 class TrainingError(RuntimeError):
@@ -146,19 +257,42 @@ def train(
     seed: int = DEFAULT_SEED,
     candidates: list[str] | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
-    """Run the whole pipeline on `data` and write the artifact to `out`; return the model card."""
+    """Run the whole pipeline on `data` and write the artifact to `out`; return the model card.
+
+    Every fit and prediction runs on one OpenMP / BLAS thread: the data are a few thousand aggregated
+    rows, and on 2 shared cores the threads' spin-waits made each boosted-tree prediction 3-20x slower
+    (polars' own thread pool, which reads the file, is not affected).
+    """
+    with threadpool_limits(limits=1), Background(default_workers() if workers is None else workers) as background:
+        return _train(
+            data, out, synthetic=synthetic, seed=seed, candidates=candidates, progress=progress, background=background
+        )
+
+
+def _train(
+    data: Path,
+    out: Path,
+    *,
+    synthetic: bool,
+    seed: int,
+    candidates: list[str] | None,
+    progress: Progress | None,
+    background: Background,
+) -> dict[str, Any]:
     progress = progress or Progress()
     artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     counts, report, known = _read(data, progress)
+    background.start()
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
     unknown = split_unknown_outcomes(counts, seed)
-    fitted, evaluation, skipped = _fit_and_evaluate(splits, unknown, seed, candidates, progress)
-    periods = period_validation.validate(known, fitted, seed)  # leave-one-month-out; widens intervals by tau
+    validations = Validations(background, known, seed)
+    fitted, evaluation, skipped = _fit_and_evaluate(splits, unknown, seed, candidates, progress, validations.start)
     tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic, seed=seed)
-    # The chosen candidate refitted on earlier months: the question is how *this* model ages.
-    temporal = reporting.temporal_validation(known, seed=seed, names=[fitted[schema.INTAKE_MODEL].candidate])
+    periods, temporal = validations.results(fitted)  # leave-one-month-out widens the intervals by tau
+    progress(f"period validation: {_periods_text(periods)}")
     progress(f"temporal validation: {temporal_text(temporal)}")
     card = build_card(
         created=datetime.now(UTC),
@@ -198,6 +332,7 @@ def _read(data: Path, progress: Progress) -> tuple[pd.DataFrame, LoadReport, pd.
     """The file's counts table, its load report and the intake rows with a known outcome (what is trained on)."""
     progress(f"reading {data}")
     counts, report = load_counts(data, progress=progress.rows)
+    counts = _as_categories(counts)
     known = known_intake_outcomes(counts)
     progress(
         f"read {report.rows_read:,} rows; {int(known['deaths'].sum() + known['survivors'].sum()):,} intake "
@@ -206,12 +341,22 @@ def _read(data: Path, progress: Progress) -> tuple[pd.DataFrame, LoadReport, pd.
     return counts, report, known
 
 
+def _as_categories(counts: pd.DataFrame) -> pd.DataFrame:
+    """The counts table with its input columns as pandas Categoricals (same values, integer codes underneath).
+
+    Why: the period validation splits, filters and regroups this table dozens of times; Arrow-backed
+    string columns made every such step a string `take` (seconds in all on a multi-year file).
+    """
+    return counts.assign(**{column: counts[column].astype("category") for column in schema.ALL_COLUMNS})
+
+
 def _fit_and_evaluate(
     splits: tuple[Split, ...],
     unknown: tuple[pd.DataFrame, ...],
     seed: int,
     candidates: list[str] | None,
     progress: Progress,
+    on_selected: Callable[[str, str], None] = lambda model, candidate: None,
 ) -> tuple[dict[str, FittedModel], dict[str, _Evaluation], dict[str, dict[str, Any]]]:
     """Fit and test each model the splits can support; the others are skipped with the reason for the card.
 
@@ -228,12 +373,26 @@ def _fit_and_evaluate(
             progress(f"{model} model not trained: {shortfall}")
             continue
         fitted[model] = fit_model(
-            model, splits[0].weighted(model), splits[1].weighted(model), seed=seed, names=candidates, progress=progress
+            model,
+            splits[0].weighted(model),
+            splits[1].weighted(model),
+            seed=seed,
+            names=candidates,
+            progress=progress,
+            on_selected=lambda candidate, model=model: on_selected(model, candidate),
         )
         attach_recording(fitted[model], recording_data(splits[:2], unknown[:2], model), seed)
         evaluation[model] = evaluate_model(fitted[model], splits[2], seed)
         _describe(model, fitted[model], evaluation[model][0], progress)
     return fitted, evaluation, skipped
+
+
+def _periods_text(periods: dict[str, Any]) -> str:
+    """One progress line: months left out and the between-month SD of ln(O/E) per model."""
+    return "; ".join(
+        f"{name} {len(result['months'])} months, tau {result['interval_tau_log']:.3f}"
+        for name, result in periods["models"].items()
+    )
 
 
 def _card_tables(
@@ -282,6 +441,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="label the model as trained on synthetic data (automatic for generated files)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        choices=(1, 2),
+        help="processes: 2 runs the validation refits beside the model fits (default: 2 when 2 cores are free to use)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     return parser.parse_args(argv)
 
@@ -294,7 +459,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.data.exists():
             raise DataError(f"--data {args.data}: no such file. Give the path of a CDC case surveillance file.")
         synthetic = args.synthetic or is_synthetic(args.data)
-        train(args.data, args.out, synthetic=synthetic, seed=args.seed, candidates=args.candidates, progress=progress)
+        train(
+            args.data,
+            args.out,
+            synthetic=synthetic,
+            seed=args.seed,
+            candidates=args.candidates,
+            progress=progress,
+            workers=args.workers,
+        )
     except (DataError, TrainingError, artifact.OutDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT

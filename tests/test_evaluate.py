@@ -77,3 +77,17 @@ def test_subgroup_metrics_undefined_when_one_class(aggregated):
     a = table.set_index("value").loc["a"]
     assert 0.0 < a["roc_auc"] <= 1.0
     assert table["count"].sum() == pytest.approx(weight.sum())
+
+
+def test_bootstrap_curve_metrics_equal_scikit_learn_replicate_by_replicate(aggregated):
+    """All replicates scored at once give scikit-learn's figures, ties and zero-weight rows included."""
+    y, score, weight = aggregated
+    draws = np.random.default_rng(7).poisson(weight / 8, size=(40, len(weight))).astype(float)  # many zeros
+    draws[0, y == 1] = 0.0  # a replicate without a death is dropped, as the loop skipped it
+    got = evaluate.weighted_curve_metrics(y, score, draws)
+    kept = [w for w in draws if evaluate.both_classes(y, w)]
+    assert len(kept) == 39 == got["roc_auc"].size
+    for k, w in enumerate(kept):
+        assert got["roc_auc"][k] == pytest.approx(roc_auc_score(y, score, sample_weight=w), abs=1e-12)
+        assert got["pr_auc"][k] == pytest.approx(average_precision_score(y, score, sample_weight=w), abs=1e-12)
+        assert got["brier"][k] == pytest.approx(brier_score_loss(y, score, sample_weight=w), abs=1e-12)
