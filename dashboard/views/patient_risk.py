@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from functools import partial
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.client import EndpointConfig, EndpointError
@@ -26,7 +25,6 @@ RESULT_KEY = "patient.last_result"
 IN_HOSPITAL_KEY = "intake.in_hospital"
 SCORE_ERROR_KEY = "patient.score_error"  # set by the button's callback, shown once by the page
 RESULT_CONTAINER = "patient-result"  # the current result's container (the stale one: patient_result.STALE_KEY)
-CHART_CONFIG = {"displayModeBar": False}
 
 ctx = page.context()
 
@@ -206,16 +204,6 @@ def _references(last: dict) -> patient_result.References:
     )
 
 
-def _chart(fig: go.Figure, what: str, table: pd.DataFrame, summary: str | None = None) -> None:
-    """A chart with its text alternative: the summary in words (unless the page says it beside the chart)
-    and its numbers in an expandable table (`st.table`: an HTML table screen readers read cell by cell)."""
-    st.plotly_chart(fig, config=CHART_CONFIG)
-    if summary:
-        st.caption(summary)
-    with st.expander(f"Numbers behind {what}"):
-        st.table(table, hide_index=True)
-
-
 def _title(text: str, stale: bool) -> str:
     """A chart's title; out of date it says so (short: the why-chart's column is narrow)."""
     return f"{text} — previous answers" if stale else text
@@ -245,8 +233,11 @@ def _risk_section(last: dict, stale: bool, refs: patient_result.References) -> N
             low_interval=tuple(last["low_interval"]) if last.get("low_interval") else None,
             title=_title("Risk scale", stale) if stale else None,
         )
-        _chart(
-            figure, "the risk scale", patient_result.scale_table(last, refs), patient_result.scale_summary(last, refs)
+        charts.show(
+            figure,
+            patient_result.scale_summary(last, refs),
+            table=patient_result.scale_table(last, refs),
+            what="the risk scale",
         )
 
 
@@ -260,7 +251,8 @@ def _why_section(last: dict, stale: bool) -> None:
         figure = charts.risk_waterfall(
             last["baseline"], patient_result.contributions(last), last["probability"], title=title
         )
-        _chart(figure, "why this risk", patient_result.why_table(last))
+        # Its summary in words is the text beside it (the right column).
+        charts.show(figure, table=patient_result.why_table(last), what="why this risk", caption=False)
     with right:
         st.markdown("**Why this risk.** " + patient_result.why_summary(last))
         what_if = patient_result.what_if_frame(last)

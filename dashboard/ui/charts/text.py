@@ -24,12 +24,25 @@ CONFIG = {"displayModeBar": False}
 _TAGS = re.compile(r"<[^>]+>")
 
 
-def show(fig: go.Figure, summary: str | None = None, *, key: str | None = None) -> None:
-    """The chart, its summary in words and its numbers in an expander (what every page draws a figure with)."""
+def show(
+    fig: go.Figure,
+    summary: str | None = None,
+    *,
+    key: str | None = None,
+    table: pd.DataFrame | None = None,
+    what: str | None = None,
+    caption: bool = True,
+) -> None:
+    """The chart, its summary in words and its numbers in an expander (what every page draws a figure with).
+
+    A page with better words or numbers than the figure's own passes them: `table` (with `what` it is of, for
+    the expander's label) replaces `figure_table`; `caption=False` where the page says the summary beside it.
+    """
     st.plotly_chart(fig, config=CONFIG, key=key)
-    st.caption(summary or describe(fig))
-    with st.expander(f"Numbers behind “{title_of(fig)}”"):
-        st.table(figure_table(fig), hide_index=True)
+    if caption:
+        st.caption(summary or describe(fig))
+    with st.expander(f"Numbers behind {what}" if what else f"Numbers behind “{title_of(fig)}”"):
+        st.table(figure_table(fig) if table is None else table, hide_index=True)
 
 
 def _plain(fig: go.Figure) -> dict[str, Any]:
