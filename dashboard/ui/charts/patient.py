@@ -75,16 +75,15 @@ def _range_traces(low: float, probability: float, span: tuple[float, float] | No
     """The range [low, probability]: both intervals' span (thin), the range (thick), a circle and the diamond."""
     traces = _patient_traces(probability, span)
     traces[-1] = {**traces[-1], "mode": "markers", "hovertemplate": "Among recorded outcomes: %{x:.2%}<extra></extra>"}
-    bar = {
-        "type": "scatter",
-        "x": [_clip(low), _clip(probability)],
-        "y": [0.5, 0.5],
-        "mode": "lines",
-        "line": {"color": theme.INK, "width": 12},
-        "opacity": 0.75,
-        "hoverinfo": "skip",
-        "showlegend": False,
-    }
+    bar = style.line(
+        [_clip(low), _clip(probability)],
+        [0.5, 0.5],
+        "risk range",
+        {"color": theme.INK, "width": 12},
+        opacity=0.75,
+        hoverinfo="skip",
+        showlegend=False,
+    )
     low_mark = {
         "type": "scatter",
         "x": [_clip(low)],
@@ -161,17 +160,16 @@ def _patient_traces(probability: float, interval: tuple[float, float] | None) ->
     traces = []
     if interval is not None:
         traces.append(
-            {
-                "type": "scatter",
-                "x": [_clip(interval[0]), _clip(interval[1])],
-                "y": [0.5, 0.5],
-                "mode": "lines",
-                "line": {"color": theme.INK, "width": 6},
-                "opacity": 0.45,
-                "hovertemplate": f"95% interval {theme.format_risk(interval[0])} to "
+            style.line(
+                [_clip(interval[0]), _clip(interval[1])],
+                [0.5, 0.5],
+                "95% interval",
+                {"color": theme.INK, "width": 6},
+                opacity=0.45,
+                hovertemplate=f"95% interval {theme.format_risk(interval[0])} to "
                 f"{theme.format_risk(interval[1])}<extra></extra>",
-                "showlegend": False,
-            }
+                showlegend=False,
+            )
         )
     patient = {
         "type": "scatter",
