@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from model import schema
 from model.candidates import CANDIDATES
+from model.isotonic import pool_adjacent_violators
 
 # No risk the data cannot support: a 1-in-5,000 floor and a 98% ceiling. Between them
 # the model speaks; outside them no CDC cell of this size could tell values apart.
@@ -212,27 +213,6 @@ def monotone_in_age(table: pd.DataFrame, inputs: tuple[str, ...], column: str, w
         members = order[stratum == bad]
         values[members] = pool_adjacent_violators(values[members], weights[members] + 1.0)
     return values
-
-
-def pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The weighted least-squares non-decreasing fit to `values` (in their order): pool adjacent violators.
-
-    Written out because a stratum holds at most the 8 age groups from 10-19 up: scikit-learn's
-    IsotonicRegression (the same fit) spent its time validating, on thousands of strata per refit.
-    """
-    means: list[float] = []
-    mass: list[float] = []
-    sizes: list[int] = []
-    for value, weight in zip(values.tolist(), weights.tolist(), strict=True):
-        means.append(value)
-        mass.append(weight)
-        sizes.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            mean, total, size = means.pop(), mass.pop(), sizes.pop()
-            means[-1] = (means[-1] * mass[-1] + mean * total) / (mass[-1] + total)
-            mass[-1] += total
-            sizes[-1] += size
-    return np.repeat(means, sizes)
 
 
 @dataclass

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from model import explain, schema
+from model.isotonic import pool_adjacent_violators
 
 # As in model/fitting.py: fewer training patients than this behind an answer marks it extrapolated.
 EXTRAPOLATED_BELOW_PATIENTS = schema.EXTRAPOLATED_BELOW_PATIENTS
@@ -124,28 +125,17 @@ def sub_answers(t: dict[str, np.ndarray], axes: tuple[int, ...], model: str) -> 
 def _monotone(p: np.ndarray, support: np.ndarray) -> np.ndarray:
     """p (age on axis 0) made non-decreasing over schema.MONOTONE_AGE_GROUPS within every stratum of the rest.
 
-    Weighted isotonic regression (pool adjacent violators, weights = patients + 1), as model/fitting.py
-    does for the full tables; numpy only, so the scoring server never imports scikit-learn.
+    Weighted isotonic regression (`model.isotonic`, weights = patients + 1), the same fit model/fitting.py
+    uses for the full tables; numpy only, so the scoring server never imports scikit-learn.
     """
     ages = list(schema.FEATURES_BY_NAME["age_group"].values)
     rows = [ages.index(a) for a in schema.MONOTONE_AGE_GROUPS]
     out = p.copy()
     flat, weight = out[rows].reshape(len(rows), -1), support[rows].reshape(len(rows), -1) + 1.0
     for j in np.flatnonzero((np.diff(flat, axis=0) < 0).any(axis=0)):
-        flat[:, j] = _pool_adjacent_violators(flat[:, j], weight[:, j])
+        flat[:, j] = pool_adjacent_violators(flat[:, j], weight[:, j])
     out[rows] = flat.reshape(out[rows].shape)
     return out
-
-
-def _pool_adjacent_violators(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The non-decreasing sequence closest to y in weighted least squares."""
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for value, weight in zip(y, w, strict=True):
-        blocks.append([float(value), float(weight), 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            (m2, w2, n2), (m1, w1, n1) = blocks.pop(), blocks.pop()
-            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
-    return np.concatenate([np.full(int(n), m) for m, _, n in blocks])
 
 
 def model_answers(table: pd.DataFrame, model: str) -> ModelAnswers:

@@ -15,7 +15,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from model import artifact, evaluate, fitting, performance, period_validation, schema
+from model import artifact, evaluate, fitting, isotonic, performance, period_validation, schema
 from model.fitting import Weighted, fit_model
 from model.loader import CASE_MONTH, load_counts
 from model.splits import known_intake_outcomes, split_counts
@@ -127,4 +127,4 @@ def test_pool_adjacent_violators_equals_isotonic_regression():
         size = int(rng.integers(1, 9))
         values, weights = rng.random(size), rng.uniform(1, 50, size)
         want = IsotonicRegression(increasing=True).fit_transform(np.arange(size), values, sample_weight=weights)
-        assert np.allclose(fitting.pool_adjacent_violators(values, weights), want, atol=1e-12)
+        assert np.allclose(isotonic.pool_adjacent_violators(values, weights), want, atol=1e-12)
