@@ -33,7 +33,7 @@ COPY .streamlit/config.toml ./.streamlit/config.toml
 RUN useradd --create-home --uid 10001 appuser && chown -R appuser /app
 USER appuser
 
-# Endpoint settings come from the environment at run time (dashboard.client.EndpointConfig);
+# Endpoint settings come from the environment at run time (model.serving.client.EndpointConfig);
 # only non-secret defaults here. RISK_ENDPOINT_KEY is passed with -e / a secret store, never baked.
 ENV RISK_MODEL_DIR=/app/artifacts/model \
     RISK_ENDPOINT_URL=http://127.0.0.1:5001/score \

@@ -6,10 +6,11 @@ PIP := $(PY) -m pip install --disable-pip-version-check
 .PHONY: run test tools
 
 # What the product needs, nothing more: `make run` never installs the test tools.
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	@echo "installing pinned runtime packages into $(VENV) (log: $(VENV)/pip.log)"
 	@$(PIP) -r requirements.txt > $(VENV)/pip.log 2>&1 || (tail -40 $(VENV)/pip.log; exit 1)
+	@$(PIP) --no-deps -e . >> $(VENV)/pip.log 2>&1 || (tail -40 $(VENV)/pip.log; exit 1)
 	touch $@
 
 # The test and lint tools on top (playwright, schemathesis, hypothesis, ruff, duckdb, the sign-in mock, ...).
@@ -40,4 +41,5 @@ tools: $(CHECKOV) $(AZURITE)
 test: $(VENV)/.installed-dev tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest

@@ -1,4 +1,4 @@
-"""Azure ML batch driver (model/batch_driver.py) in both output modes: rows/s and peak RSS.
+"""Azure ML batch driver (model/serving/batch_driver.py) in both output modes: rows/s and peak RSS.
 
     python -m benchmarks.bench_batch_driver [--rows 2000000] [--model-dir DIR]
 
@@ -26,13 +26,13 @@ from pathlib import Path
 mode, data, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 os.environ["RISK_BATCH_OUTPUT"] = mode
 os.environ["AZUREML_BI_OUTPUT_PATH"] = str(out)
-from model import batch_driver
+from model.serving import batch_driver
 batch_driver.init()
 result = batch_driver.run([data])
 if mode == "rows":
     result.to_csv(out / "predictions.csv", index=False)
 """
-BASELINE = "import os; os.environ['RISK_BATCH_OUTPUT'] = 'files'; from model import batch_driver"
+BASELINE = "import os; os.environ['RISK_BATCH_OUTPUT'] = 'files'; from model.serving import batch_driver"
 
 
 def main() -> int:
@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, help="model artifact (default: train a small one)")
     args = parser.parse_args()
     from benchmarks.bench_batch_score import _model
-    from model import synth
+    from model.synthetic import synth
 
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=OUTPUT_DIR) as tmp_name:

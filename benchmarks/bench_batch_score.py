@@ -29,7 +29,8 @@ MODEL_ROWS = 400_000
 
 def _model(tmp: Path) -> Path:
     """A small model for the run (scoring speed does not depend on the training size)."""
-    from model import synth, train
+    from model.synthetic import synth
+    from model.training import train
 
     data = tmp / "train.csv"
     synth.write(data, rows=MODEL_ROWS, seed=7)

@@ -1,7 +1,7 @@
 """Speed of the ICU capacity projection: 365 days with the 90% band, target < 300 ms server side.
 
 Measures
-- `model.capacity.project` alone (total census, band of 200 seeded runs drawing ICU share, stay and growth,
+- `model.planning.capacity.project` alone (total census, band of 200 seeded runs drawing ICU share, stay and growth,
   saturation day, Erlang-B and beds for 1%, surveillance load, deaths missed) plus `surveillance_fit`, for
   scenarios from a small flat ICU to one too big to simulate patient by patient, an SIR curve, and the
   largest inputs the page accepts (issue 22: they hung for hours);
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import elapsed_ms, point_dashboard_at, timing_summary, write_json
-from model import artifact, capacity
+from model.core import artifact
+from model.planning import capacity
 
 OUTPUT_NAME = "bench_capacity.json"  # under benchmarks/output/
 TARGET_MS = 300.0
@@ -120,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model_dir = args.model_dir.resolve()
     if not artifact.has_model(model_dir):
-        print(f"No model in {model_dir}: train one with `python -m model.train --out {model_dir}`", file=sys.stderr)
+        print(
+            f"No model in {model_dir}: train one with `python -m model.train --out {model_dir}`",
+            file=sys.stderr,
+        )
         return 2
     from deploy.local_endpoint import serve  # only the page half needs the endpoint
 

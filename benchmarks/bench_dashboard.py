@@ -34,7 +34,7 @@ from benchmarks.bench_dashboard_browser import BROWSER_TARGETS_MS, browser_timin
 from benchmarks.measure import elapsed_ms, point_dashboard_at, timing_summary, write_json
 from dashboard.ui import navigation
 from deploy.local_endpoint import serve
-from model import artifact
+from model.core import artifact
 from tests.app_pages import APP, open_page, switch_to
 
 OUTPUT_NAME = "bench_dashboard.json"  # under benchmarks/output/
@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model_dir = args.model_dir.resolve()
     if not artifact.has_model(model_dir):
-        print(f"No model in {model_dir}: train one with `python -m model.train --out {model_dir}`", file=sys.stderr)
+        print(
+            f"No model in {model_dir}: train one with `python -m model.train --out {model_dir}`",
+            file=sys.stderr,
+        )
         return 2
     with serve(model_dir) as endpoint:
         browser = None if args.skip_browser else browser_timings(model_dir, endpoint.scoring_url, args.browser_repeats)

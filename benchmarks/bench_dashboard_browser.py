@@ -19,11 +19,11 @@ from pathlib import Path
 
 import requests
 
-from dashboard.client import EndpointClient, EndpointConfig
 from dashboard.ui import navigation
 from dashboard.ui.theme import format_risk
 from deploy.local_endpoint import free_port
-from model import schema
+from model.core import schema
+from model.serving.client import EndpointClient, EndpointConfig
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, streamlit_command
 
 BROWSER_TARGETS_MS = {"first_load": 1500.0, "slider_to_metrics": 150.0}

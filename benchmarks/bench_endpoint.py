@@ -1,4 +1,4 @@
-"""Benchmark the local scoring endpoint (azmlinfsrv + model/score.py) against an echo script.
+"""Benchmark the local scoring endpoint (azmlinfsrv + model/serving/score.py) against an echo script.
 
     python -m benchmarks.bench_endpoint [--model-dir DIR] [--workers N] [--seconds S]
 
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from deploy.local_endpoint import LocalEndpoint, ensure_model, serve
-from model import artifact
-from model.lookup import all_combinations
+from model.core import artifact
+from model.serving.lookup import all_combinations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = REPO_ROOT / "benchmarks" / "output" / "bench_endpoint.json"

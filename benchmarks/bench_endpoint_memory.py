@@ -20,7 +20,7 @@ import requests
 
 from benchmarks.measure import OUTPUT_DIR, write_json
 from deploy.local_endpoint import serve
-from model import schema
+from model.core import schema
 
 
 def main() -> int:

@@ -35,8 +35,9 @@ import numpy as np
 from benchmarks.measure import write_json
 from deploy import server_settings
 from deploy.local_endpoint import ensure_model, serve
-from model import artifact, datacollect
-from model.lookup import all_combinations
+from model.core import artifact
+from model.serving import datacollect
+from model.serving.lookup import all_combinations
 
 KINDS = (("single", 1, True), ("single", 1, False), ("batch100", 100, True), ("batch100", 100, False))
 CLIENT_PROCESSES = 4  # client threads are spread over this many processes (the GIL would cap one)

@@ -4,7 +4,7 @@
 
 Trains (once per run, unless --model-dir) a model on a generated file, then for each
 file size generates --seeds files from the *same* generator with other seeds and runs
-the monitor on each (through `model.monitor.aggregate` and `build_report`, the CLI's
+the monitor on each (through `model.monitoring.monitor.aggregate` and `build_report`, the CLI's
 path). Any verdict other than "ok" or "insufficient data" on these files is a false
 alarm. As a check of power, it also runs a few files whose 80+ share is tripled and
 whose fatality is halved (a drift that must be seen).
@@ -15,7 +15,7 @@ Target: false alarms <= 1% (the monitor's family-wise alpha) at every size.
 The power table instead: known-outcome patients drawn from the case mix of the bundled real file
 (intake population), outcomes from the model's own risks changed by a known truth (none, O/E 1.19,
 O/E 1.5, calibration slope 0.7, half the patients' outcomes shuffled), at several numbers of deaths;
-each run through `model.monitor.performance_report`, the CLI's statistics.
+each run through `model.monitoring.monitor.performance_report`, the CLI's statistics.
 Writes benchmarks/output/bench_monitor_false_alarms-<label>.json.
 """
 
@@ -37,7 +37,8 @@ TARGET_RATE = 0.01
 
 
 def _model(tmp: Path) -> Path:
-    from model import synth, train
+    from model.synthetic import synth
+    from model.training import train
 
     data = tmp / "train.csv"
     synth.write(data, rows=MODEL_ROWS, seed=MODEL_SEED)
@@ -48,7 +49,8 @@ def _model(tmp: Path) -> Path:
 
 def verdicts(model_dir: Path, tmp: Path, rows: int, seeds: range, **shift: object) -> Counter[str]:
     """Verdict counts over one generated file per seed."""
-    from model import monitor, synth
+    from model.monitoring import monitor
+    from model.synthetic import synth
 
     load = getattr(monitor, "load_model", None)
     risk = load(model_dir) if load else monitor.lookup.RiskLookup.from_model_dir(model_dir)
@@ -80,7 +82,8 @@ def power_table(model_dir: Path, replicates: int, seed: int = 0) -> dict[str, di
     import numpy as np
     from scipy.special import expit, logit
 
-    from model import artifact, monitor
+    from model.core import artifact
+    from model.monitoring import monitor
 
     risk = monitor.load_model(model_dir)
     views = monitor.model_views(model_dir, risk, artifact.load_card(model_dir))

@@ -3,12 +3,12 @@
     python -m benchmarks.bench_train [--rows 13400000] [--data FILE]
 
 Generates (once, reused afterwards) a file of --rows rows in the current CDC
-schema with model.synth, then measures, each in its own process:
+schema with model.synthetic.synth, then measures, each in its own process:
   1. the floor: polars `scan_csv(FILE).group_by(the 8 category columns + case month).len()`
      on its streaming engine (any trainer must at least read and count every row),
   2. the same group-by with the category columns read as Categorical (what the loader does),
      and DuckDB's same group-by,
-  3. the loader's read + aggregate stage alone (`model.loader.load_counts`, its own peak RSS),
+  3. the loader's read + aggregate stage alone (`model.data.loader.load_counts`, its own peak RSS),
      then the full training command `python -m model.train --data FILE` (every model,
      intervals, evaluation, temporal validation, ICU need, card, artifact),
   4. the floor again (the machine is shared: the ratio uses the faster floor run).
@@ -50,7 +50,7 @@ POLARS_FLOOR = (
     f".group_by(*{CATEGORY_COLUMNS!r}, pl.col('cdc_case_earliest_dt').str.slice(0, 7)).len()"
     ".collect(engine='streaming').height)"
 )
-# The same group-by as polars runs it best on 2 cores (what model/scan.py does): category columns read as
+# The same group-by as polars runs it best on 2 cores (what model/data/scan.py does): category columns read as
 # Categorical (integer keys) and 4 MiB CSV chunks. Shown for reference; the ratio uses the plain floor above.
 POLARS_TUNED = (
     "import os; os.environ['POLARS_CSV_CHUNK_SIZE'] = str(4 << 20); import polars as pl, sys; "
@@ -65,12 +65,12 @@ DUCKDB_FLOOR = (
 )
 
 # The loader's stage alone, in its own process (its own peak RSS).
-LOAD_ONLY = "import sys; from model.loader import load_counts; print(load_counts(sys.argv[1])[1].rows_read)"
+LOAD_ONLY = "import sys; from model.data.loader import load_counts; print(load_counts(sys.argv[1])[1].rows_read)"
 _LINE = re.compile(r"^\[\s*(\d+(?:\.\d+)?)s\] (.*)$")
 # Progress line -> stage it ends. Anything else is named by the start of its own text.
 _STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^reading "), "start"),
-    (re.compile(r"^read [\d,]+ rows"), "read + aggregate (model.loader.load_counts)"),
+    (re.compile(r"^read [\d,]+ rows"), "read + aggregate (model.data.loader.load_counts)"),
     (re.compile(r"^(\S+) candidate "), r"\1 model: fit the candidates, validation log loss"),
     (re.compile(r"^(\S+) \(.*\): test "), r"\1 model: recalibrate, intervals, test evaluation (bootstrap CIs)"),
     (re.compile(r"^(\S+) model not trained"), r"\1 model: skipped"),
@@ -82,7 +82,7 @@ _STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
 def ensure_file(rows: int, path: Path) -> Path:
     if not path.exists():
         print(f"generating {rows:,} rows into {path} (once) ...", flush=True)
-        from model import synth
+        from model.synthetic import synth
 
         path.parent.mkdir(parents=True, exist_ok=True)
         synth.write(path, rows=rows, seed=2024)
@@ -143,7 +143,7 @@ def main() -> int:
     polars_before = measure("polars group-by (floor)", [sys.executable, "-c", POLARS_FLOOR, str(data)])
     tuned = measure("polars group-by, Categorical keys", [sys.executable, "-c", POLARS_TUNED, str(data)])
     duckdb = measure("duckdb group-by", [sys.executable, "-c", DUCKDB_FLOOR, str(data)])
-    load = measure("model.loader.load_counts alone", [sys.executable, "-c", LOAD_ONLY, str(data)])
+    load = measure("model.data.loader.load_counts alone", [sys.executable, "-c", LOAD_ONLY, str(data)])
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "model.train", "--data", str(data), "--out", str(Path(tmp) / "model")]
         train, log = measure_logged("python -m model.train", command)
@@ -156,7 +156,7 @@ def main() -> int:
     measured = [
         ("polars group-by (floor)", polars_before),
         ("duckdb group-by", duckdb),
-        ("model.loader.load_counts alone (read + aggregate)", load),
+        ("model.data.loader.load_counts alone (read + aggregate)", load),
         ("python -m model.train", train),
         ("polars group-by (floor), after training", polars_after),
         ("polars group-by, Categorical keys, 4 MiB chunks", tuned),

@@ -2,7 +2,7 @@
 
 It parses the JSON body and answers a response of the real shape and size with a
 constant result, so `bench_endpoint.py` can separate azmlinfsrv/HTTP/JSON overhead
-from the cost of validation, lookup and data collection in model/score.py.
+from the cost of validation, lookup and data collection in model/serving/score.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run the real scoring endpoint locally: `azmlinfsrv` + `model/score.py` + a model directory.
+"""Run the real scoring endpoint locally: `azmlinfsrv` + `model/serving/score.py` + a model directory.
 
 CLI:  python -m deploy.local_endpoint [--model-dir DIR] [--port P] [--host 127.0.0.1] [--workers N]
 Library:  with serve(model_dir) as ep: requests.post(ep.scoring_url, json={"data": [...]})
@@ -34,10 +34,10 @@ from pathlib import Path
 import requests
 
 from deploy import server_settings
-from model import artifact, exit_codes
+from model.core import artifact, exit_codes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENTRY_SCRIPT = REPO_ROOT / "model" / "score.py"
+ENTRY_SCRIPT = REPO_ROOT / "model" / "serving" / "score.py"
 DEFAULT_PORT = 5001
 STARTUP_TIMEOUT_S = 120.0
 
@@ -105,7 +105,7 @@ def azure_model_layout(model_dir: Path) -> tuple[Path, Path]:
     """(temporary root, AZUREML_MODEL_DIR): `<root>/azureml-models/<name>/<version>/<model dir>`.
 
     The model directory is linked, not copied. Azure ML mounts a registered folder model one
-    level below AZUREML_MODEL_DIR, which `model.artifact.find_model_dir` resolves.
+    level below AZUREML_MODEL_DIR, which `model.core.artifact.find_model_dir` resolves.
     """
     root = Path(tempfile.mkdtemp(prefix="local-endpoint-models-"))
     version_dir = root / "azureml-models" / server_settings.LOCAL_MODEL_NAME / server_settings.LOCAL_MODEL_VERSION

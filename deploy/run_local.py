@@ -3,7 +3,7 @@
     python -m deploy.run_local [--model-dir DIR] [--endpoint-port 5001] [--dashboard-port 8501]
 
 Trains a model on the bundled real CDC extract first if the model directory holds
-none, starts `azmlinfsrv` with model/score.py on loopback, then Streamlit pointed
+none, starts `azmlinfsrv` with model/serving/score.py on loopback, then Streamlit pointed
 at it. If the endpoint dies, the dashboard stays up (its pages say the endpoint is
 down and re-check it) while the launcher restarts the endpoint on the same port, as
 often as it takes: the pause doubles from 1 s up to `--max-restart-pause` (30 s) and
@@ -38,7 +38,7 @@ from deploy.local_endpoint import (
     stop,
     stop_requested_by_signals,
 )
-from model import artifact
+from model.core import artifact
 
 FIRST_PAUSE_S = 1.0  # pause before the first restart; doubled for each further one, up to --max-restart-pause
 MAX_PAUSE_S = 30.0

@@ -13,13 +13,13 @@ Why these values (measured in tests/test_hardening.py and benchmarks/bench_load.
 - With the default single *sync* worker, one client that sends headers and then a partial
   body holds the only worker until gunicorn kills it after 300 s ("WORKER TIMEOUT"). With
   `gthread` workers the connection waits on a thread while the worker's other threads and
-  the other worker keep serving, and `model/score.py` stops waiting for a body after
+  the other worker keep serving, and `model/serving/score.py` stops waiting for a body after
   `BODY_READ_TIMEOUT_S` (10 s, answered 408). gunicorn's gthread worker also parks
   connections that send nothing at all after 5 s instead of holding a thread.
 - gunicorn has no header-read timeout: a client that sent an *incomplete header block* and stalled
   held a thread until it disconnected, and WORKER_COUNT x threads (8) of them left health checks
-  unanswered. `model/score.py`'s init() adds one to its gthread worker
-  (`model.request_body.install_header_deadline`): the request line and headers must arrive within
+  unanswered. `model/serving/score.py`'s init() adds one to its gthread worker
+  (`model.serving.request_body.install_header_deadline`): the request line and headers must arrive within
   `RISK_HEADER_READ_TIMEOUT_S` (5 s) of the connection being queued, else it is closed; with 16
   stalled clients a health check is answered within about 3 s in the test's 2 s setting. It works
   the same in Azure (same worker, same script), where the endpoint's front end (azureml-fe / the

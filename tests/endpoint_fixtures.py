@@ -1,4 +1,4 @@
-"""Session fixture: the real scoring endpoint (azmlinfsrv + model/score.py) on a free loopback port.
+"""Session fixture: the real scoring endpoint (azmlinfsrv + model/serving/score.py) on a free loopback port.
 
 Registered in tests/conftest.py with `pytest_plugins = ["tests.endpoint_fixtures"]`.
 """

@@ -22,15 +22,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy.azure.collected import (
+from deploy.local_endpoint import free_port
+from model.core import schema
+from model.monitoring import monitor
+from model.monitoring.collected import (
     CONNECTION_ENV,
     CONTAINER_ENV,
     ENDPOINT_ENV,
     CollectedDataError,
     fetch_collected,
 )
-from deploy.local_endpoint import free_port
-from model import monitor, schema
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE = Path(os.environ.get("AZURITE_BIN") or REPO / ".tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob")

@@ -29,7 +29,7 @@ from deploy.azure.containerapp import (
     load_dashboard_settings,
 )
 from deploy.azure.model_fetch import ModelFetchError, fetch_if_configured, parse_reference
-from model import artifact
+from model.core import artifact
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "deploy" / "azure" / "specs" / "dashboard-containerapp.yml"

@@ -29,7 +29,7 @@ def test_batch_outputs_of_similar_names_never_overwrite_each_other(
     model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Dotted names (cases.2020.csv / cases.2021.csv) and same names in two folders get four outputs."""
-    from model import batch_driver
+    from model.serving import batch_driver
 
     rows = pd.read_csv(REAL_CDC_FILE, dtype=str, keep_default_na=False, nrows=157)
     inputs = {

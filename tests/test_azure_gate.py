@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from deploy.azure.gate import GateError, gate, load_card
-from model.monitor import OE_MATERIAL
+from model.monitoring.monitor import OE_MATERIAL
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,8 +18,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from dashboard.client import EndpointClient, EndpointConfig
-from model import batch_score, lookup, schema, synth
+from model.core import schema
+from model.serving import batch_score, lookup
+from model.serving.client import EndpointClient, EndpointConfig
+from model.synthetic import synth
 from tests.conftest import REPO_ROOT, run_module
 
 SAMPLE = 400
@@ -265,7 +267,7 @@ def test_bad_output_name_is_refused_before_reading(model_dir: Path, legacy_cdc_f
 def test_batch_driver_rows_mode(
     model_dir: Path, legacy_cdc_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from model import batch_driver
+    from model.serving import batch_driver
 
     # Azure mounts the registered folder one level down inside AZUREML_MODEL_DIR.
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir.parent))
@@ -284,7 +286,14 @@ def test_batch_driver_rows_mode(
     legacy = result[result["file"] == legacy_cdc_file.name]
     cli = tmp_path / "legacy.parquet"
     run_module(
-        "model.batch_score", "--data", str(legacy_cdc_file), "--out", str(cli), "--model-dir", str(model_dir), "--quiet"
+        "model.batch_score",
+        "--data",
+        str(legacy_cdc_file),
+        "--out",
+        str(cli),
+        "--model-dir",
+        str(model_dir),
+        "--quiet",
     )
     np.testing.assert_array_equal(legacy["probability"].to_numpy(), pq.read_table(cli)["probability"].to_numpy())
 
@@ -292,7 +301,7 @@ def test_batch_driver_rows_mode(
 def test_batch_driver_files_mode(
     model_dir: Path, legacy_cdc_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from model import batch_driver
+    from model.serving import batch_driver
 
     output = tmp_path / "job-output"
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(model_dir))

@@ -29,9 +29,9 @@ import pytest
 import requests
 
 import dashboard
-from dashboard.client import EndpointClient, EndpointConfig
 from deploy.local_endpoint import free_port
-from model import schema
+from model.core import schema
+from model.serving.client import EndpointClient, EndpointConfig
 
 REPO_ROOT = Path(dashboard.__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.client import EndpointClient, EndpointConfig
 from dashboard.ui import patient_form, patient_result
-from model import schema
+from model.core import schema
+from model.serving.client import EndpointClient, EndpointConfig
 from tests.test_browser import (  # noqa: F401 (fixtures)
     SCREENSHOTS,
     app_url,

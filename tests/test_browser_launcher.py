@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from model import schema
+from model.core import schema
 from tests.launcher import assert_nothing_listens, launch, listener_pid, stop_launcher, wait_for, wait_refused
 from tests.test_browser import SCREENSHOTS, check_accessibility, chromium_path, open_page  # noqa: F401 (fixture)
 

@@ -1,4 +1,4 @@
-"""ICU capacity maths (model/capacity.py) against textbook values, brute force and exact distributions,
+"""ICU capacity maths (model/planning/capacity.py) against textbook values, brute force and exact distributions,
 and its CLI run as a subprocess on a model trained by `python -m model.train`.
 
 The maths is tested on pure inputs (need tables written out here); only the CLI tests read a model directory.
@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from model import capacity
+from model.planning import capacity
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -237,7 +237,7 @@ def _python(code: str, timeout: float) -> subprocess.CompletedProcess[str]:
 def test_beds_search_is_bounded_for_any_load_the_inputs_allow() -> None:
     """Regression (issue 22 #1): a load of 5.9e10 looped for hours; now the answer is "more than 1,000,000"."""
     code = (
-        "import time; from model import capacity as c; t = time.perf_counter(); "
+        "import time; from model.planning import capacity as c; t = time.perf_counter(); "
         "print(c.beds_for_blocking(5.9e10, 0.01), c.beds_for_blocking(1e9 * 0.12 * 365, 0.01), "
         "round(c.erlang_b(5.9e10, 1_000_000), 6), time.perf_counter() - t)"
     )
@@ -494,7 +494,11 @@ def test_runaway_growth_says_which_horizon_works() -> None:
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The CLI as a subprocess; killed when `timeout` s pass (subprocess.run does that before raising)."""
     return subprocess.run(
-        [sys.executable, "-m", "model.capacity", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "model.capacity", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -1,6 +1,6 @@
 """The Monitoring page's figures (dashboard/ui/charts/monitoring.py): data in the report's shape, figure out.
 
-The page itself (AppTest, real report from `model.monitor`) is covered in test_dashboard_batch_monitor.py;
+The page itself (AppTest, real report from `model.monitoring.monitor`) is covered in test_dashboard_batch_monitor.py;
 here each figure is checked against what it must show.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dashboard.ui import charts, theme
 from dashboard.ui.charts import style
-from model import drift
+from model.stats import drift
 
 FEATURES = {
     "age_group": {"psi": 0.31, "status": "major", "reference": {"0 - 9 Years": 0.3, "80+ Years": 0.7}},

@@ -1,4 +1,4 @@
-"""dashboard.client against real HTTP on loopback: the real endpoint, and small recording servers.
+"""model.serving.client against real HTTP on loopback: the real endpoint, and small recording servers.
 
 The recording servers (http.server in a thread) stand in for Azure's managed endpoint front
 door only to observe headers, status codes and delays; the AAD credential is a stand-in
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.client import (
+from deploy.local_endpoint import LocalEndpoint, free_port
+from model.core.artifact import load_card
+from model.serving.client import (
     EndpointAuthError,
     EndpointClient,
     EndpointConfig,
@@ -30,9 +32,7 @@ from dashboard.client import (
     EndpointServerError,
     EndpointUnavailable,
 )
-from deploy.local_endpoint import LocalEndpoint, free_port
-from model.artifact import load_card
-from model.lookup import example_record
+from model.serving.lookup import example_record
 from tests.loopback import serving
 
 SECRET = "k3y-" + uuid.uuid4().hex

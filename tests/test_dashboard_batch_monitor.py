@@ -15,7 +15,10 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.ui import downloads
 from dashboard.ui.icu import IcuAssumptions
-from model import batch_score, lookup, monitor, schema, synth
+from model.core import schema
+from model.monitoring import monitor
+from model.serving import batch_score, lookup
+from model.synthetic import synth
 from tests.app_pages import open_page
 
 BATCH, MONITOR = "batch_scoring.py", "monitoring.py"
@@ -152,7 +155,7 @@ def test_a_file_with_outcomes_is_checked_against_them(dashboard_env: str, model_
 
     data = tmp_path / "real.csv"
     rows = pd.read_csv(REAL_CDC_FILE, nrows=4_000, dtype=str, keep_default_na=False)
-    # Without the date columns, for now: model.monitor's date reading (the intake-population rule) calls
+    # Without the date columns, for now: model.monitoring.monitor's date reading (the intake-population rule) calls
     # case_dates.FileDates, which the loader's rewrite removed (the monitor CLI fails on dated files too).
     rows[[*schema.MODEL_INPUTS, "race_ethnicity_combined", "death_yn"]].to_csv(data, index=False)
     at = _upload_and_score(BATCH, "real.csv", data.read_bytes())

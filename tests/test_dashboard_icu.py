@@ -2,7 +2,7 @@
 `python -m model.train`.
 
 Expected curves are rebuilt here from the stored CSV tables, looked up with plain pandas, and from
-`model.capacity` (tested on its own in tests/test_capacity.py), so the page's wiring is what is under test.
+`model.planning.capacity` (tested on its own in tests/test_capacity.py), so the page's wiring is what is under test.
 The model's ICU table (`evaluation/icu_by_threshold.csv`) is used (training on the bundled real file writes one);
 a copy of the model without it checks the constant-share fallback.
 """
@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model import capacity
+from model.planning import capacity
 from tests.app_pages import app_test, open_page
 
 KEYS = {

@@ -1,5 +1,5 @@
 """Each dashboard page run by Streamlit's AppTest against the real local endpoint
-(azmlinfsrv serving model/score.py) and a model trained by `python -m model.train`.
+(azmlinfsrv serving model/serving/score.py) and a model trained by `python -m model.train`.
 
 Expected numbers are recomputed here from the stored CSV tables with plain pandas,
 not with the dashboard's own helpers, so a wrong lookup in the app fails the test.
@@ -22,10 +22,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.errors import AppTestError
 
-from dashboard.client import EndpointClient, EndpointConfig
 from dashboard.ui import navigation, patient_form, patient_result
 from deploy.local_endpoint import free_port, serve
-from model import schema
+from model.core import schema
+from model.serving.client import EndpointClient, EndpointConfig
 from tests.app_pages import app_test, open_page, switch_to
 
 HOME, PATIENT, THRESHOLD = "home.py", "patient_risk.py", "threshold_explorer.py"

@@ -1,6 +1,6 @@
 """Threshold maths of the dashboard (dashboard/ui/thresholds.py) against brute force.
 
-The table comes from the project's own `model.evaluate.threshold_table`, so these
+The table comes from the project's own `model.stats.evaluate.threshold_table`, so these
 tests also pin the contract between the writer and the dashboard.
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from dashboard.ui import thresholds
-from model import evaluate
+from model.stats import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_max_f1_preset_is_the_best_row(table: pd.DataFrame) -> None:
 
 
 def test_default_threshold_is_a_band_edge() -> None:
-    from model import schema
+    from model.core import schema
 
     assert thresholds.default_threshold() in [upper for upper, _ in schema.RISK_BANDS]
     assert schema.risk_band(thresholds.default_threshold()) != schema.risk_band(thresholds.default_threshold() - 1e-9)

@@ -36,7 +36,6 @@ from azure.ai.ml.entities._load_functions import (
     load_schedule,
 )
 
-from dashboard.client import EndpointClient, EndpointConfig
 from deploy.azure import batch_sizing, resources
 from deploy.azure import entities as ent
 from deploy.azure.config import ConfigError, DeploySettings, load_settings, load_workspace_config
@@ -71,7 +70,8 @@ from deploy.azure.specs import build_specs
 from deploy.azure.staging import stage_code
 from deploy.azure.teardown import TeardownRefused, run_teardown, teardown_plan
 from deploy.azure.traffic import TrafficPlanError, next_deployment_name, plan_rollout
-from model import schema
+from model.core import schema
+from model.serving.client import EndpointClient, EndpointConfig
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "deploy" / "azure" / "specs"
@@ -163,8 +163,8 @@ def test_spec_loads_and_equals_built_entity(mirror: Path, filename: str) -> None
 def test_kubernetes_deployment_spec_content(mirror: Path) -> None:
     d = load_online_deployment(mirror / "kubernetes-deployment.yml")
     assert d.type.lower() == "kubernetes" and d.instance_type == "defaultinstancetype"
-    assert d.code_configuration.scoring_script == "model/score.py"
-    assert (Path(d.base_path) / d.code_configuration.code / "model" / "score.py").parent.is_dir()
+    assert d.code_configuration.scoring_script == "model/serving/score.py"
+    assert (Path(d.base_path) / d.code_configuration.code / "model" / "serving" / "score.py").parent.is_dir()
     assert d.resources.requests.cpu == "500m" and d.resources.limits.memory == "1536Mi"
     assert d.scale_settings.type == "target_utilization"
     assert d.liveness_probe.period == 10 and d.readiness_probe.failure_threshold == 3
@@ -234,7 +234,7 @@ def test_card_tags_on_a_folder_without_card(tmp_path: Path) -> None:
 def test_stage_code_holds_only_the_model_package(tmp_path: Path) -> None:
     dest = stage_code(tmp_path / "code", REPO)
     assert [p.name for p in dest.iterdir()] == ["model"]
-    assert (dest / "model" / "schema.py").read_text() == (REPO / "model" / "schema.py").read_text()
+    assert (dest / "model" / "core" / "schema.py").read_text() == (REPO / "model" / "core" / "schema.py").read_text()
     assert not list(dest.rglob("__pycache__"))
 
 
@@ -550,7 +550,7 @@ def test_monitor_refuses_an_endpoint_that_serves_nothing() -> None:
 
 def test_collected_outputs_are_only_what_the_prediction_reference_holds(model_dir: Path) -> None:
     """model_version and traffic change at every rollout: collected as outputs, a rollout itself was drift."""
-    from model.datacollect import AZURE_OUTPUT_COLUMNS
+    from model.serving.datacollect import AZURE_OUTPUT_COLUMNS
 
     distribution = json.loads((model_dir / "training_distribution.json").read_text())
     assert AZURE_OUTPUT_COLUMNS == tuple(prediction_frame(distribution).columns) == ("probability", "risk_band")

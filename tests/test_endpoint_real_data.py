@@ -20,10 +20,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from deploy.local_endpoint import LocalEndpoint
-from model import artifact, schema
-from model.loader import load_counts
-from model.lookup import all_combinations
-from model.splits import known_intake_outcomes, split_counts, split_unknown_outcomes
+from model.core import artifact, schema
+from model.data.loader import load_counts
+from model.serving.lookup import all_combinations
+from model.training.splits import known_intake_outcomes, split_counts, split_unknown_outcomes
 from tests.conftest import REAL_CDC_FILE
 
 FIGURES = Path(__file__).resolve().parent.parent / "test-output" / "intake_holdout_through_endpoint.json"

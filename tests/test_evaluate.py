@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, confusion_matrix, roc_auc_score
 
-from model import evaluate
+from model.stats import evaluate
 
 
 @pytest.fixture(scope="module")

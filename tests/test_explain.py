@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from deploy.local_endpoint import LocalEndpoint
-from model import artifact, schema
-from model.lookup import all_combinations
+from model.core import artifact, schema
+from model.serving.lookup import all_combinations
 
 
 def post(endpoint: LocalEndpoint, body: object) -> requests.Response:

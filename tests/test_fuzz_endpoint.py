@@ -17,8 +17,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from dashboard.client import contract_problem
 from deploy.local_endpoint import LocalEndpoint
+from model.serving.client import contract_problem
 
 EXAMPLES_PER_MODE = 120  # x 2 modes x 2 document versions: ~500 requests, a few seconds
 

@@ -1,6 +1,6 @@
 """Regression tests for what an adversarial pass broke (issue 15): the real endpoint, its files and CLIs.
 
-Everything runs for real on loopback: azmlinfsrv with model/score.py, the project's CLIs as
+Everything runs for real on loopback: azmlinfsrv with model/serving/score.py, the project's CLIs as
 subprocesses, raw sockets as hostile clients. Nothing of the project is mocked.
 """
 
@@ -31,8 +31,11 @@ import requests
 from streamlit.testing.v1 import AppTest
 
 from deploy.local_endpoint import LocalEndpoint, PortInUseError, free_port, serve, start, stop
-from model import datacollect, exit_codes, loader, monitor, schema, score
-from model.lookup import RiskLookup, example_record
+from model.core import exit_codes, schema
+from model.data import loader
+from model.monitoring import monitor
+from model.serving import datacollect, score
+from model.serving.lookup import RiskLookup, example_record
 from tests.app_pages import open_page
 from tests.conftest import REPO_ROOT
 from tests.launcher import launch
@@ -309,7 +312,7 @@ def test_a_quoted_newline_at_a_block_edge_reads_in_train_monitor_and_batch(
     newline_at_block_edge: tuple[Path, int], model_dir: Path, tmp_path: Path
 ) -> None:
     path, n = newline_at_block_edge
-    _, report = loader.load_counts(path)  # what model.train reads
+    _, report = loader.load_counts(path)  # what model.training.train reads
     assert report.rows_read == n
     assert monitor.aggregate_file(path, RiskLookup.from_model_dir(model_dir)).rows_read == n
     out = tmp_path / "scored.csv"
@@ -379,7 +382,7 @@ def test_an_internal_error_is_one_line_and_its_own_exit_code(capsys: pytest.Capt
     def main() -> int:
         return {}["missing"]  # a bug
 
-    assert main() == exit_codes.INTERNAL_ERROR not in (0, 1, 2, 3)  # 1 and 3 are model.monitor verdicts
+    assert main() == exit_codes.INTERNAL_ERROR not in (0, 1, 2, 3)  # 1 and 3 are model.monitoring.monitor verdicts
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error: KeyError" in err and "Traceback" not in err
 

@@ -1,6 +1,6 @@
 """Regression tests for the second adversarial pass (issue 22, findings 2-11).
 
-Everything runs for real: the project's CLIs as subprocesses, azmlinfsrv with model/score.py on
+Everything runs for real: the project's CLIs as subprocesses, azmlinfsrv with model/serving/score.py on
 loopback, the Streamlit app through AppTest, raw sockets as hostile clients, memory as the RSS of
 the real process (psutil). Nothing of the project is mocked.
 """
@@ -32,12 +32,13 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from dashboard.client import EndpointClient, EndpointConfig, EndpointContractError
 from dashboard.ui import downloads, uploads
 from deploy import server_settings
 from deploy.local_endpoint import LocalEndpoint, serve
-from model import artifact, batch_score, datacollect, exit_codes, schema, score
-from model.lookup import MAX_RECORDS, example_record
+from model.core import artifact, exit_codes, schema
+from model.serving import batch_score, datacollect, score
+from model.serving.client import EndpointClient, EndpointConfig, EndpointContractError
+from model.serving.lookup import MAX_RECORDS, example_record
 from tests.app_pages import app_test, open_page
 from tests.conftest import REPO_ROOT
 from tests.loopback import serving

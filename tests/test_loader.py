@@ -1,4 +1,4 @@
-"""model.loader on real files: the shared 2020 CDC extract, and files written here to tmp_path.
+"""model.data.loader on real files: the shared 2020 CDC extract, and files written here to tmp_path.
 
 Expected counts are computed independently of the loader (pandas groupby on the
 rows the test itself wrote), so a wrong aggregation fails.
@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model import schema
-from model.loader import (
+from model.core import schema
+from model.data.loader import (
     CASE_MONTH,
     INTAKE_POPULATION,
     OUTCOME_COUNTS,
@@ -478,7 +478,7 @@ def test_day_month_order_is_decided_over_the_whole_file(tmp_path: Path, rows) ->
 
     (The loader before issue 25 decided from its first 4 MiB block and read the early rows month-first.)
     """
-    from model.scan import SNIFF_ROWS
+    from model.data.scan import SNIFF_ROWS
 
     early = _dated(rows, ["02/03/2021"]) * (max(SNIFF_ROWS, 60_000) // len(rows))  # 2 March, or 3 February US-style
     late = _dated(rows[:10], ["25/03/2021"])

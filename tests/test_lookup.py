@@ -1,4 +1,4 @@
-"""model.lookup against the real trained artifact: exact agreement with each model's table, payload validation."""
+"""model.serving.lookup on the real trained artifact: exact agreement with each model's table, payload validation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import artifact, schema
-from model.lookup import (
+from model.core import artifact, schema
+from model.serving.lookup import (
     MAX_RECORDS,
     PayloadError,
     RiskLookup,
@@ -27,7 +27,7 @@ def lookup(model_dir: Path) -> RiskLookup:
 
 @pytest.fixture(scope="module")
 def grid() -> pd.DataFrame:
-    """Every combination, built independently of model.lookup and shuffled (order must not matter)."""
+    """Every combination, built independently of model.serving.lookup and shuffled (order must not matter)."""
     rows = list(itertools.product(*(schema.FEATURES_BY_NAME[c].values for c in schema.MODEL_INPUTS)))
     frame = pd.DataFrame(rows, columns=list(schema.MODEL_INPUTS))
     return frame.sample(frac=1.0, random_state=3).reset_index(drop=True)

@@ -1,4 +1,4 @@
-"""The training job reports the card to Azure ML through MLflow (model/mlflow_log.py), offline.
+"""The training job reports the card to Azure ML through MLflow (model/training/mlflow_log.py), offline.
 
 Real: the card of the default model trained on the real first-wave CDC file, the committed training
 environment and job spec (loaded by azure-ai-ml's own loader). Stand-in: `Recorder` takes the place
@@ -21,7 +21,7 @@ from azure.ai.ml.entities._load_functions import load_job
 from deploy.azure import entities as ent
 from deploy.azure.environment import CONDA_FILE, TRAIN_CONDA_FILE, read_pins, render_train_conda_yaml
 from deploy.azure.staging import stage_code
-from model.mlflow_log import card_metrics, log_card
+from model.training.mlflow_log import card_metrics, log_card
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,11 @@ def test_log_card_sends_metrics_tags_and_the_card(model_dir: Path) -> None:
 
 def test_without_mlflow_the_command_says_where_it_lives(model_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "model.mlflow_log", str(model_dir)], cwd=REPO, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "model.training.mlflow_log", str(model_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2 and "training job's environment only" in proc.stderr
 
@@ -84,5 +88,5 @@ def test_only_the_training_job_gets_mlflow(tmp_path: Path) -> None:
     shutil.copytree(CONDA_FILE.parent, root / "deploy" / "azure" / "environment")
     stage_code(root / "artifacts" / "azure" / "code", REPO)
     job = load_job(root / "deploy" / "azure" / "specs" / "train-job.yml")
-    assert job.command == ent.TRAIN_COMMAND and "python -m model.mlflow_log ${{outputs.model}}" in job.command
+    assert job.command == ent.TRAIN_COMMAND and "python -m model.training.mlflow_log ${{outputs.model}}" in job.command
     assert job.environment.conda_file == train

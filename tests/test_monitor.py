@@ -15,9 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dashboard.client import EndpointClient, EndpointConfig
 from deploy.local_endpoint import serve
-from model import drift, monitor, performance, schema, synth
+from model.core import schema
+from model.monitoring import monitor
+from model.serving.client import EndpointClient, EndpointConfig
+from model.stats import drift, performance
+from model.synthetic import synth
 from tests.conftest import FIXTURE_SEED, REAL_CDC_FILE, REPO_ROOT
 
 ROWS = 80_000
@@ -25,7 +28,11 @@ ROWS = 80_000
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "model.monitor", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "model.monitor", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -12,7 +12,7 @@ import math
 import pytest
 
 from dashboard.ui import charts, patient_form, patient_result
-from model import schema
+from model.core import schema
 
 INTAKE = patient_form.intake_questions()
 

@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from model import artifact, evaluate, schema, updating
-from model.fitting import PROBABILITY_CEILING, PROBABILITY_FLOOR, grid, safe_logit, table_rows
-from model.loader import load_counts
-from model.recalibrate import RecentRows, choose_update, update_model
-from model.splits import Split, known_intake_outcomes, split_counts
+from model.core import artifact, schema
+from model.data.loader import load_counts
+from model.stats import evaluate
+from model.training import updating
+from model.training.fitting import PROBABILITY_CEILING, PROBABILITY_FLOOR, grid, safe_logit, table_rows
+from model.training.recalibrate import RecentRows, choose_update, update_model
+from model.training.splits import Split, known_intake_outcomes, split_counts
 from tests.conftest import REPO_ROOT, RealPeriods, run_module
 
 
@@ -118,10 +120,26 @@ def test_recalibration_on_generated_data_whose_fatality_falls(tmp_path: Path) ->
         str(files["first_wave"]),
     )
     run_module(
-        "model.synth", "--rows", "40000", "--seed", "32", "--months", "2021-01:2021-06", "--out", str(files["recent"])
+        "model.synth",
+        "--rows",
+        "40000",
+        "--seed",
+        "32",
+        "--months",
+        "2021-01:2021-06",
+        "--out",
+        str(files["recent"]),
     )
     run_module(
-        "model.synth", "--rows", "200000", "--seed", "33", "--months", "2021-07:2021-12", "--out", str(files["later"])
+        "model.synth",
+        "--rows",
+        "200000",
+        "--seed",
+        "33",
+        "--months",
+        "2021-07:2021-12",
+        "--out",
+        str(files["later"]),
     )
     model = tmp_path / "model"
     run_module("model.train", "--data", str(files["first_wave"]), "--out", str(model), "--quiet")
@@ -224,8 +242,8 @@ def test_glm_fits_match_a_newton_fit_and_the_aic_variant_agrees_on_a_clear_case(
 
 def test_the_cards_updating_plan_describes_the_closed_test() -> None:
     """Issue 19/20 follow-up: the plan described the old intercept/slope update; it must name what
-    `model.recalibrate` does: four updates chosen by a closed test, with updating.py's event minimums."""
-    from model import model_card
+    `model.training.recalibrate` does: four updates chosen by a closed test, with updating.py's event minimums."""
+    from model.training import model_card
 
     plan = model_card.UPDATING_PLAN
     assert "recalibrate the intercept" not in plan

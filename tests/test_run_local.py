@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from deploy import run_local
-from model import schema
+from model.core import schema
 from tests.launcher import assert_nothing_listens, launch, listener_pid, stop_launcher, wait_for, wait_refused
 
 

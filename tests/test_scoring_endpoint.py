@@ -1,4 +1,4 @@
-"""model/score.py served by the real azmlinfsrv on loopback: scoring, 400s, OpenAPI, data collection."""
+"""model/serving/score.py served by the real azmlinfsrv on loopback: scoring, 400s, OpenAPI, data collection."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 import requests
 
 from deploy.local_endpoint import LocalEndpoint
-from model import datacollect, schema
-from model.lookup import MAX_RECORDS, RiskLookup, all_combinations, example_record
+from model.core import schema
+from model.serving import datacollect
+from model.serving.lookup import MAX_RECORDS, RiskLookup, all_combinations, example_record
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
@@ -196,7 +197,7 @@ def test_data_collection_can_be_switched_off(model_dir: Path, tmp_path: Path) ->
 
 def test_health_probes_are_not_collected(local_endpoint: LocalEndpoint, collected_dir: Path) -> None:
     """Three health checks score a record each (readiness) and add nothing to the monitor's data."""
-    from dashboard.client import EndpointClient, EndpointConfig
+    from model.serving.client import EndpointClient, EndpointConfig
 
     def lines() -> int:
         return sum(len(p.read_text().splitlines()) for p in collected_dir.glob("*.jsonl*"))
@@ -218,8 +219,9 @@ def test_batch_traffic_is_collected_and_marked(
     local_endpoint: LocalEndpoint, collected_dir: Path, model_dir: Path
 ) -> None:
     """The Batch scoring page's requests (client traffic=BATCH) are collected as "batch", patients as "live"."""
-    from dashboard.client import EndpointClient, EndpointConfig
-    from model import monitor, schema
+    from model.core import schema
+    from model.monitoring import monitor
+    from model.serving.client import EndpointClient, EndpointConfig
 
     client = EndpointClient(
         EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": local_endpoint.scoring_url})

@@ -1,4 +1,4 @@
-"""Tests of the synthetic data generator (model/synth.py).
+"""Tests of the synthetic data generator (model/synthetic/synth.py).
 
 Files are produced by the real CLI in a subprocess and read back with pyarrow,
 then compared with the calibration tables the generator exposes.
@@ -22,8 +22,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from model import schema, synth
-from model.loader import load_counts
+from model.core import schema
+from model.data.loader import load_counts
+from model.synthetic import synth
 from tests.conftest import REPO_ROOT, SHARED_DATA, run_module
 
 ROWS = 200_000
@@ -55,7 +56,11 @@ def assert_share(hits: int, n: int, expected: float, what: str) -> None:
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI without failing on a non-zero exit (for the bad-argument tests)."""
     return subprocess.run(
-        [sys.executable, "-m", "model.synth", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "model.synth", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

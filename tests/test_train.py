@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import artifact, fitting, schema
-from model.lookup import RiskLookup
-from model.splits import SPLIT_SHARES, split_counts
+from model.core import artifact, schema
+from model.serving.lookup import RiskLookup
+from model.training import fitting
+from model.training.splits import SPLIT_SHARES, split_counts
 from tests.conftest import REPO_ROOT
 
 
@@ -237,7 +238,15 @@ def test_real_legacy_file_stops_with_clear_message(legacy_cdc_file: Path, tmp_pa
 
 def test_missing_data_file_is_a_clear_error(tmp_path: Path):
     proc = subprocess.run(
-        [sys.executable, "-m", "model.train", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m")],
+        [
+            sys.executable,
+            "-m",
+            "model.train",
+            "--data",
+            str(tmp_path / "nope.csv"),
+            "--out",
+            str(tmp_path / "m"),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -15,11 +15,13 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from model import artifact, evaluate, fitting, isotonic, performance, period_validation, schema
-from model.fitting import Weighted, fit_model
-from model.loader import CASE_MONTH, load_counts
-from model.splits import known_intake_outcomes, split_counts
-from model.train import DEFAULT_SEED, Background, Validations, _as_categories
+from model.core import artifact, isotonic, schema
+from model.data.loader import CASE_MONTH, load_counts
+from model.stats import evaluate, performance
+from model.training import fitting, period_validation
+from model.training.fitting import Weighted, fit_model
+from model.training.splits import known_intake_outcomes, split_counts
+from model.training.train import DEFAULT_SEED, Background, Validations, _as_categories
 from tests.conftest import REAL_CDC_FILE
 
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from deploy.azure.__main__ import COMMANDS
-from model import monitor
+from model.monitoring import monitor
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -114,7 +114,7 @@ def test_the_commands_the_workflows_call_exist() -> None:
 
 
 def test_the_monitor_workflow_acts_on_the_monitors_exit_codes() -> None:
-    """Exit 5 recalibrates, 6 fails the run, 0/3/4 change nothing: the numbers model.monitor uses."""
+    """Exit 5 recalibrates, 6 fails the run, 0/3/4 change nothing: the numbers model.monitoring.monitor uses."""
     text = (REPO / ".github" / "workflows" / "monitor.yml").read_text()
     codes = monitor.EXIT_CODES
     assert f"0|{codes[monitor.VERDICT_INSUFFICIENT]}|{codes[monitor.VERDICT_DRIFT]})" in text

@@ -17,7 +17,7 @@ Modules:
     endpoint    cached client, health check, scoring with human error messages
     state       values that outlive a page (operating threshold, ICU assumptions, scored patients)
     thresholds  pure maths on the stored threshold table (operating point, presets, net benefit)
-    icu         ICU page helpers: inputs, where the ICU need comes from, wording (maths in model.capacity)
+    icu         ICU page helpers: inputs, where the ICU need comes from, wording (maths in model.planning.capacity)
     charts      plotly figures in the house style, every page's (a package: style, patient, performance,
                 counts, icu, monitoring; pages call `charts.<figure>(...)`)
     theme       palette, CSS, header and banners

@@ -1,6 +1,6 @@
 """Read-only, cached access to the model card and its evaluation tables.
 
-The dashboard never touches raw data or the estimator: `model.artifact.load_card`
+The dashboard never touches raw data or the estimator: `model.core.artifact.load_card`
 and `load_table` read only JSON and CSV files. Results are cached per
 (directory, file modification time), so a retrained model shows up on the next
 rerun and a slider move costs no disk read.
@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from model import artifact
+from model.core import artifact
 
 
 class ModelMissing(Exception):

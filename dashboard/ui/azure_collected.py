@@ -1,6 +1,6 @@
 """The Monitoring page's third source in Azure: what the deployments collected, read from Blob Storage.
 
-In Azure the endpoint's records never reach a local folder (deploy/azure/collected.py says why and
+In Azure the endpoint's records never reach a local folder (model/monitoring/collected.py says why and
 where they are); with RISK_COLLECTED_ACCOUNT_URL, RISK_COLLECTED_CONTAINER and RISK_COLLECTED_ENDPOINT
 set (the Container App has them, deploy/azure/containerapp.py) the page offers them here, reads the
 last RISK_COLLECTED_DAYS days (default 7) of every deployment with the app's managed identity into a
@@ -18,8 +18,8 @@ from typing import Any
 
 import streamlit as st
 
-from deploy.azure import collected
-from model.loader import DataError
+from model.data.loader import DataError
+from model.monitoring import collected
 
 SOURCE_LABEL = "Collected in Azure (Blob Storage)"
 DAYS_ENV = "RISK_COLLECTED_DAYS"

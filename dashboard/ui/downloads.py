@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from model.batch_score import neutralise_formulas
+from model.serving.batch_score import neutralise_formulas
 
 BATCH_ROWS = 50_000
 
@@ -23,7 +23,7 @@ def csv_download(
     copy of the whole result; Streamlit runs a callable only on the click. `flagged` (one bool per
     row) replaces the table's `flagged` column and `flag_rule` its `flag_rule` column, so the file
     follows, and states, the threshold set now. Text cells a spreadsheet would run as formulas get a
-    leading apostrophe (model.batch_score.neutralise_formulas).
+    leading apostrophe (model.serving.batch_score.neutralise_formulas).
     """
 
     def make() -> bytes:

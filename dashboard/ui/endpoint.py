@@ -1,4 +1,4 @@
-"""The dashboard's use of `dashboard.client`: one cached client, a cached health check,
+"""The dashboard's use of `model.serving.client`: one cached client, a cached health check,
 and error messages that say what happened and what to do (never the key).
 """
 
@@ -12,7 +12,9 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.client import (
+from dashboard.ui import settings, state, text
+from model.core import schema
+from model.serving.client import (
     EndpointAuthError,
     EndpointClient,
     EndpointConfig,
@@ -21,8 +23,6 @@ from dashboard.client import (
     EndpointServerError,
     EndpointUnavailable,
 )
-from dashboard.ui import settings, state, text
-from model import schema
 
 HEALTH_TTL_S = 20.0  # health is re-checked at most this often per endpoint, so reruns stay instant
 RECHECK_S = 3.0  # while the endpoint is down, the page re-checks it this often in the background

@@ -1,5 +1,5 @@
 """Helpers of the ICU saturation page: the planner's inputs, where the ICU need comes from, and the words
-that go with the numbers. The maths itself is `model.capacity` (pure, shared with the CLI).
+that go with the numbers. The maths itself is `model.planning.capacity` (pure, shared with the CLI).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model import capacity
+from model.planning import capacity
 
 Growth = Literal["flat", "doubling", "halving", "sir"]
 GROWTH_MODES: tuple[Growth, ...] = ("flat", "doubling", "halving", "sir")
@@ -31,7 +31,7 @@ THRESHOLD_GRID = 0.0001  # the operating threshold's grid (dashboard.ui.state.TH
 class IcuAssumptions:
     """Planner's inputs, kept across pages (and in the URL); validated so that nonsense never reaches a chart.
 
-    Raises `model.capacity.CapacityInputError` (a ValueError) whose message says what to change.
+    Raises `model.planning.capacity.CapacityInputError` (a ValueError) whose message says what to change.
     The Batch scoring page reads `icu_end` too, so both pages count ICU need at the same end.
     """
 
@@ -131,7 +131,7 @@ class NeedSource:
 def need_source(model_dir: Path, card: dict[str, Any], a: IcuAssumptions) -> NeedSource:
     """The model's ICU table at the chosen end; a constant share when the model has none.
 
-    Raises `model.capacity.CapacityInputError` when a stored table is unusable.
+    Raises `model.planning.capacity.CapacityInputError` when a stored table is unusable.
     """
     per_case = None if has_icu_table(model_dir) else a.icu_per_case
     need = _need(str(model_dir), _stamp(model_dir), _card_stamp(model_dir), a.icu_end, per_case)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from dashboard.client import EndpointConfig, EndpointError
 from dashboard.ui import auth, endpoint, navigation, settings, share, state, text, theme, thresholds
 from dashboard.ui.artifacts import ModelArtifact, ModelMissing, load_artifact
 from dashboard.ui.sidebar import draw_sidebar
+from model.serving.client import EndpointConfig, EndpointError
 
 _CONTEXT_KEY = "page.context"  # this run's PageContext (per session; replaced on every run)
 

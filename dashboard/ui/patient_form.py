@@ -18,7 +18,7 @@ ethnicity offers "Not given" (the default, the race-blind model) and the CDC gro
 
 from __future__ import annotations
 
-from model import schema
+from model.core import schema
 
 NOT_KNOWN = "Not known"
 NOT_GIVEN = "Not given"

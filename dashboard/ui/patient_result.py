@@ -6,7 +6,7 @@ Pure functions (no Streamlit), so the page stays a layout and the tests can read
 low_interval, risk_band, model, inputs_used, baseline, contributions, what_if, ...
 
 Every number here is formatted by the page itself; what the endpoint sends as text (the risk band, the data
-period) is escaped (`dashboard.ui.text`). Labels come from `model.schema`.
+period) is escaped (`dashboard.ui.text`). Labels come from `model.core.schema`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dashboard.ui import patient_form, text, theme
-from model import schema
+from model.core import schema
 
 RANGE_WHY = (
     "Why a range: many reported cases never had their outcome recorded; the higher number is the risk among "

@@ -1,7 +1,7 @@
 """Where the dashboard's settings come from: environment and `.streamlit/secrets.toml`.
 
 - model directory: env `RISK_MODEL_DIR` (default `artifacts/model` under the repo root)
-- endpoint: `dashboard.client.EndpointConfig.from_sources` reads the `[endpoint]`
+- endpoint: `model.serving.client.EndpointConfig.from_sources` reads the `[endpoint]`
   secrets section and the `RISK_ENDPOINT_*` environment; default is the local endpoint.
 - launcher: env `RISK_LAUNCHER_STATUS` names the status file `python -m deploy.run_local` keeps
   (restarts so far, next attempt), so a page can say that the endpoint is being restarted.
@@ -17,8 +17,8 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.client import EndpointConfig
-from model import artifact
+from model.core import artifact
+from model.serving.client import EndpointConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def secrets_section(name: str) -> Mapping[str, Any] | None:
 
 
 def endpoint_config() -> EndpointConfig:
-    """Endpoint settings; raises `dashboard.client.EndpointConfigError` when they are inconsistent."""
+    """Endpoint settings; raises `model.serving.client.EndpointConfigError` when they are inconsistent."""
     return EndpointConfig.from_sources(secrets=secrets_section("endpoint"), environ=os.environ)
 
 

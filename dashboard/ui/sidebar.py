@@ -13,8 +13,8 @@ import streamlit as st
 from dashboard.ui import endpoint, state, text
 
 if TYPE_CHECKING:
-    from dashboard.client import EndpointConfig
     from dashboard.ui.artifacts import ModelArtifact
+    from model.serving.client import EndpointConfig
 
 
 def draw_sidebar(config: EndpointConfig | None, model: ModelArtifact | None, config_error: str | None) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.ui import text
-from model import schema
+from model.core import schema
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 APP_NAME = "COVID-19 Risk Desk"

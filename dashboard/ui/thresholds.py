@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model import schema
+from model.core import schema
 
 THRESHOLD_COLUMNS: tuple[str, ...] = (
     "threshold",

@@ -9,11 +9,15 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
-from dashboard.client import EndpointError
 from dashboard.ui import charts, downloads, endpoint, icu, page, state, text
 from dashboard.ui.uploads import MAX_UPLOAD_MB, upload_as_file, user_facing
-from model import artifact, batch_score, capacity, lookup, monitor, performance, schema
-from model.loader import DataError
+from model.core import artifact, schema
+from model.data.loader import DataError
+from model.monitoring import monitor
+from model.planning import capacity
+from model.serving import batch_score, lookup
+from model.serving.client import EndpointError
+from model.stats import performance
 
 MAX_ROWS = 1_000_000
 # A file is read unpacked (a .csv.gz of a few MB can unpack to GBs): at most this much is read, about
@@ -103,7 +107,7 @@ def _risk(model_dir: str, stamp: int) -> lookup.RiskLookup:
 
 
 def _per_model_check(path: Path, model_dir: Path) -> dict[str, Any] | None:
-    """Each model on its own rows of the file against its own card figure: `model.monitor`'s judgement.
+    """Each model on its own rows of the file against its own card figure: `model.monitoring.monitor`'s judgement.
 
     The intake model is judged on every intake-population row with a known outcome, the in-hospital
     model on those whose hospital and ICU answers are both Yes/No, each with its own risk table, as on
@@ -220,7 +224,9 @@ def _show_per_model(check: dict[str, Any] | None, served: str) -> None:
         return
     st.markdown("**Each model against its own model-card figure**")
     if "error" in check:
-        st.warning(f"**The per-model check could not run** (`model.monitor` failed): {text.md(check['error'], 300)}")
+        st.warning(
+            f"**The per-model check could not run** (`model.monitoring.monitor` failed): {text.md(check['error'], 300)}"
+        )
         return
     st.dataframe(_per_model_rows(check["models"]), hide_index=True)
     version = check["model_version"]

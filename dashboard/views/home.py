@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard.ui import navigation, page
-from model import schema
+from model.core import schema
 
 ctx = page.context()
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard.ui import charts, icu, page, state
-from model import capacity
+from model.planning import capacity
 
 KEYS = {  # widget keys; the values themselves persist in state.get_icu_assumptions()
     "cases_per_day": "icu.cases_per_day",

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from dashboard.ui import charts, page
-from model import schema
-from model.model_card import RACE_STATEMENT, temporal_text
+from model.core import schema
+from model.training.model_card import RACE_STATEMENT, temporal_text
 
 ctx = page.context()
 assert ctx.model is not None  # run_app stopped the page otherwise

@@ -8,9 +8,11 @@ import streamlit as st
 
 from dashboard.ui import azure_collected, charts, page, settings, text
 from dashboard.ui.uploads import MAX_UPLOAD_MB, upload_as_file, user_facing
-from model import artifact, lookup, monitor, schema
-from model.datacollect import DEFAULT_DIR, ENV_DIR
-from model.loader import DataError
+from model.core import artifact, schema
+from model.data.loader import DataError
+from model.monitoring import monitor
+from model.serving import lookup
+from model.serving.datacollect import DEFAULT_DIR, ENV_DIR
 
 ROOTS_ENV = "RISK_MONITOR_ROOTS"  # more folders (os.pathsep-separated) whose collected records may be read here
 REPORT_KEY = "monitor.report"
@@ -139,7 +141,7 @@ else:
         "**Verdict: insufficient data.** Too few rows to tell drift from chance.", icon=":material/hourglass_top:"
     )
 for warning in report["warnings"]:
-    st.warning(warning)  # model.monitor's words about schema values and numbers
+    st.warning(warning)  # model.monitoring.monitor's words about schema values and numbers
 cur = report["current"]
 traffic_read = monitor.traffic_text(cur)
 st.caption(

@@ -15,9 +15,9 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from dashboard.client import EndpointConfig, EndpointError
 from dashboard.ui import charts, endpoint, page, patient_form, patient_result, state, text
-from model import schema
+from model.core import schema
+from model.serving.client import EndpointConfig, EndpointError
 
 FIELD_KEY = "intake.{}"  # widget keys (dropped by Streamlit when another page is shown)
 SAVED_INPUT_KEY = "patient.saved_input"  # non-widget copy, so the form survives page switches

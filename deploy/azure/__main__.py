@@ -424,9 +424,9 @@ def cmd_gate(args: argparse.Namespace, settings: DeploySettings) -> int:
 
 def cmd_smoke(args: argparse.Namespace, settings: DeploySettings) -> int:
     """Score the smoke records through the traffic split; every answer must carry --expect-model-version."""
-    from dashboard.client import EndpointClient, EndpointConfig, EndpointError
     from deploy.azure.rollout import AzureControlPlane, smoke_records
-    from model import schema
+    from model.core import schema
+    from model.serving.client import EndpointClient, EndpointConfig, EndpointError
 
     if not args.expect_model_version:
         raise CliError("smoke needs --expect-model-version (model_version in the new model's model_card.json)")
@@ -459,7 +459,7 @@ def cmd_serving_model(args: argparse.Namespace, settings: DeploySettings) -> int
 
 def cmd_collected(args: argparse.Namespace, settings: DeploySettings) -> int:
     """Copy the deployments' collected inputs of the last --days days from Blob Storage into --out."""
-    from deploy.azure.collected import container_client, fetch_collected
+    from model.monitoring.collected import container_client, fetch_collected
 
     fetched = fetch_collected(container_client(), settings.endpoint_name, args.out, args.days)
     print(f"{fetched.records:,} records from {fetched.blobs} blobs {fetched.by_deployment} into {args.out}")
@@ -485,7 +485,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     "gate": (cmd_gate, "release gate: may --model-dir replace the serving model? (card figures; exit 1 if not)"),
     "smoke": (cmd_smoke, "after a rollout: score through the endpoint, expect --expect-model-version everywhere"),
     "serving-model": (cmd_serving_model, "download the model the endpoint serves into --out"),
-    "collected": (cmd_collected, "copy the deployments' collected inputs (Blob Storage) into --out for model.monitor"),
+    "collected": (
+        cmd_collected,
+        "copy the deployments' collected inputs (Blob Storage) into --out for model.monitoring.monitor",
+    ),
     "monitor": (
         cmd_monitor,
         "schedule drift monitoring of the deployment serving the endpoint (its model's references registered first)",

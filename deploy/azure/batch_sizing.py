@@ -4,7 +4,7 @@ Figures from `python -m benchmarks.bench_batch_driver` (2,000,000 generated rows
 2-core machine, 2026-11-25), one Azure ML batch worker process per mode:
 
 * files mode (driver writes Parquet itself, returns one summary row): 345,339 rows/s including
-  init, peak RSS 471 MiB, flat in file size (the reader streams 4 MiB blocks; `model.batch_score`
+  init, peak RSS 471 MiB, flat in file size (the reader streams 4 MiB blocks; `model.serving.batch_score`
   on 13.4M rows peaked at 485 MiB).
 * rows mode (driver returns every row to Azure's append_row): 86,519 rows/s, and 365 bytes of RSS
   per row on top of 120 MiB, growing with the file: a full CDC release (~106M rows, docs/azure.md)

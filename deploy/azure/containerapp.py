@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.azure import collected
 from deploy.azure.config import ConfigError
+from model.monitoring import collected
 
 TARGET_PORT = 8501
 HEALTH_PATH = "/_stcore/health"
@@ -70,7 +70,7 @@ class DashboardSettings:
     endpoint_key_secret: str = "covid19-endpoint-key"  # Key Vault secret name (key auth only)
     streamlit_secrets_secret: str = "covid19-dashboard-streamlit-secrets"  # Key Vault secret: secrets.toml
     auth_client_secret_secret: str = "covid19-dashboard-auth-client-secret"  # Key Vault secret: Easy Auth's
-    # Where the deployments' collected data is (Monitoring page, deploy.azure.collected): the workspace's
+    # Where the deployments' collected data is (Monitoring page, model.monitoring.collected): the workspace's
     # storage account and its workspaceblobstore container (az ml datastore show -n workspaceblobstore).
     collected_account_url: str = "https://<workspace storage account>.blob.core.windows.net"
     collected_container: str = "<workspaceblobstore container, azureml-blobstore-...>"

@@ -67,7 +67,7 @@ from deploy.azure.environment import (
     TRAIN_CONDA_FILE,
 )
 from deploy.server_settings import SCORING_SERVER_ENV
-from model import schema
+from model.core import schema
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
@@ -78,12 +78,12 @@ DEFAULT_REFERENCE_DIR = REPO_ROOT / "artifacts" / "azure" / "reference"
 # Beside it: the prediction-drift reference (reference_data.write_prediction_reference).
 PREDICTION_REFERENCE_FOLDER = "prediction-reference"
 DEFAULT_PREDICTION_REFERENCE_DIR = DEFAULT_REFERENCE_DIR.parent / PREDICTION_REFERENCE_FOLDER
-SCORING_SCRIPT = "model/score.py"
-BATCH_DRIVER = "model/batch_driver.py"
-# Train, then report the card's figures to the job's MLflow run (Azure ML's tracking; model/mlflow_log.py).
+SCORING_SCRIPT = "model/serving/score.py"
+BATCH_DRIVER = "model/serving/batch_driver.py"
+# Train, then report the card's figures to the job's MLflow run (Azure ML's tracking; model/training/mlflow_log.py).
 TRAIN_COMMAND = (
     "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}} && "
-    "python -m model.mlflow_log ${{outputs.model}}"
+    "python -m model.training.mlflow_log ${{outputs.model}}"
 )
 
 
@@ -158,7 +158,7 @@ def build_model(settings: DeploySettings, paths: SpecPaths, tags: dict[str, str]
         name=settings.model_name,
         path=paths.model_dir,
         type=AssetTypes.CUSTOM_MODEL,
-        description="Calibrated P(death | COVID-19 case attributes); artifact folder of model.train.",
+        description="Calibrated P(death | COVID-19 case attributes); artifact folder of model.training.train.",
         tags=tags or {},
     )
 
@@ -253,7 +253,7 @@ def build_online_endpoint(settings: DeploySettings) -> KubernetesOnlineEndpoint 
 def build_online_deployment(
     settings: DeploySettings, paths: SpecPaths, model: str | None = None, name: str | None = None
 ) -> KubernetesOnlineDeployment | ManagedOnlineDeployment:
-    """One deployment (blue/green slot) of the scoring script `model/score.py`."""
+    """One deployment (blue/green slot) of the scoring script `model/serving/score.py`."""
     common: dict[str, Any] = {
         "name": name or settings.deployment_name,
         "endpoint_name": settings.endpoint_name,
@@ -325,7 +325,7 @@ def build_batch_endpoint(settings: DeploySettings) -> BatchEndpoint:
 def build_batch_deployment(
     settings: DeploySettings, paths: SpecPaths, model: str | None = None
 ) -> ModelBatchDeployment:
-    """model/batch_driver.py on the compute cluster, sized by deploy.azure.batch_sizing.
+    """model/serving/batch_driver.py on the compute cluster, sized by deploy.azure.batch_sizing.
 
     files mode (default): each input file becomes <name>.scored.parquet in the job's output
     folder and Azure keeps only a summary (output_action summary_only); rows mode appends every
@@ -336,7 +336,7 @@ def build_batch_deployment(
     return ModelBatchDeployment(
         name=settings.batch_deployment_name,
         endpoint_name=settings.batch_endpoint_name,
-        description=f"model/batch_driver.py over CSV/Parquet files, {mode} output mode.",
+        description=f"model/serving/batch_driver.py over CSV/Parquet files, {mode} output mode.",
         model=model or model_reference(settings),
         code_configuration=CodeConfiguration(code=paths.code_dir, scoring_script=BATCH_DRIVER),
         environment=build_batch_environment(paths),

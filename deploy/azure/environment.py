@@ -46,11 +46,11 @@ SCORING_PACKAGES = (
     "azureml-inference-server-http",
     "azureml-ai-monitoring",
 )
-# What model/batch_driver.py imports (no server, no data collection), plus the batch-only pins.
+# What model/serving/batch_driver.py imports (no server, no data collection), plus the batch-only pins.
 BATCH_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")
 BATCH_ONLY_PACKAGES = ("azureml-core",)
-# The training job: the model's pins + MLflow for Azure ML's tracking (model/mlflow_log.py).
-# Training reads with polars (model/scan.py); the scheduled update (model.recalibrate) fits statsmodels GLMs.
+# The training job: the model's pins + MLflow for Azure ML's tracking (model/training/mlflow_log.py).
+# Training reads with polars (model/data/scan.py); the scheduled update (model.recalibrate) fits statsmodels GLMs.
 TRAIN_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "polars", "statsmodels")
 TRAIN_ONLY_PACKAGES = ("mlflow-skinny", "azureml-mlflow")
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")

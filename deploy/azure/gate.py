@@ -3,7 +3,7 @@
 Read from the two model cards (model_card.json), each on its own test split:
 
 * calibration: observed/expected deaths within [1/1.1, 1.1] and calibration slope within
-  [0.8, 1.25] (the limits `model.monitor` uses to call for recalibration or retraining);
+  [0.8, 1.25] (the limits `model.monitoring.monitor` uses to call for recalibration or retraining);
 * ranking: ROC-AUC not more than 0.05 below the serving model's, and not significantly below it
   (the candidate's 95% interval must reach the serving model's figure);
 * subgroups: no subgroup of a model input materially miscalibrated (O/E interval excludes 1 and
@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from model.monitor import OE_MATERIAL, ROC_AUC_MAX_DROP, SLOPE_NEAR
+from model.monitoring.monitor import OE_MATERIAL, ROC_AUC_MAX_DROP, SLOPE_NEAR
 
 
 class GateError(ValueError):

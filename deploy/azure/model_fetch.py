@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.azure.config import ConfigError, load_workspace_config
-from model import artifact
+from model.core import artifact
 
 MODEL_ENV = "RISK_AZUREML_MODEL"
 _REFERENCE = re.compile(r"^(?:azureml:)?([A-Za-z0-9][A-Za-z0-9_.-]{0,254}):([A-Za-z0-9_.-]+)$")

@@ -3,7 +3,7 @@
 The data-drift signal compares the categories in the deployment's collected `model_inputs`
 with a reference table. The model artifact keeps, per model input, the share of each category
 among the training rows (`training_distribution.json`, read with
-`model.artifact.load_training_distribution`). This module turns those shares into a table of
+`model.core.artifact.load_training_distribution`). This module turns those shares into a table of
 `rows` records whose per-column category counts match the shares to within one row
 (largest-remainder rounding), each column shuffled independently with a fixed seed.
 
@@ -31,7 +31,8 @@ import yaml
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data
 
-from model import artifact, lookup
+from model.core import artifact
+from model.serving import lookup
 
 TABLE_FILE = "reference.csv"
 MLTABLE_FILE = "MLTable"

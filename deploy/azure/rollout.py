@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deploy.azure.traffic import RolloutPlan
-from model import schema
+from model.core import schema
 
 Log = Callable[[str], None]
 
@@ -219,7 +219,7 @@ def probe_deployment(
     client: Any, deployment: str, n: int, records: Sequence[dict[str, str]] | None = None
 ) -> ProbeStats:
     """Send `n` scoring requests through `client` (an EndpointClient pinned to `deployment`)."""
-    from dashboard.client import EndpointError
+    from model.serving.client import EndpointError
 
     records = list(records or smoke_records())
     errors, latencies, first_error = 0, [], None
@@ -242,7 +242,7 @@ def probe_deployment(
 
 def endpoint_prober(scoring_uri: str, secret: str, timeout_s: float = 10.0) -> Prober:
     """A Prober over the project's EndpointClient; no retries, so a failing slot shows as failing."""
-    from dashboard.client import EndpointClient, EndpointConfig
+    from model.serving.client import EndpointClient, EndpointConfig
 
     def probe(deployment: str, n: int) -> ProbeStats:
         config = EndpointConfig(

@@ -3,7 +3,7 @@
 Why a staged folder instead of pointing `code:` at the repository: Azure ML uploads the
 whole code folder and honours only an .amlignore/.gitignore at that folder's root, so the
 repo root would ship tests, the dashboard, docs and anything untracked. The scoring script
-(`model/score.py`) and the batch driver put the parent of `model/` on sys.path, so a folder
+(`model/serving/score.py`) and the batch driver put the parent of `model/` on sys.path, so a folder
 holding only `model/` is exactly what they need, and it is small and reproducible.
 """
 

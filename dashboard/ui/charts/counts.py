@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from dashboard.ui import theme
 from dashboard.ui.charts import style
-from model import schema
+from model.core import schema
 
 
 def band_counts(bands: pd.Series) -> go.Figure:

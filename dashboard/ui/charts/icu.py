@@ -93,7 +93,7 @@ def icu_census_timeline(
 ) -> go.Figure:
     """ICU census by day for everyone who needs a bed (with its 90% band and overflow), the flagged part below.
 
-    `days` carries the `model.capacity.Projection.days` columns (day, census, census_flagged, census_p05,
+    `days` carries the `model.planning.capacity.Projection.days` columns (day, census, census_flagged, census_p05,
     census_p95) for the days shown. Census beyond the beds is shaded as overflow: patients without a bed.
     """
     day = days["day"].to_numpy()

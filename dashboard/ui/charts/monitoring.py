@@ -1,6 +1,6 @@
 """The Monitoring page's drift charts: PSI per model input, category shares, predicted risk then and now.
 
-Each takes the part of `model.monitor.build_report`'s report it draws, unchanged.
+Each takes the part of `model.monitoring.monitor.build_report`'s report it draws, unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from dashboard.ui import theme
 from dashboard.ui.charts import style
-from model import drift
+from model.stats import drift
 
 _MODERATE = "#E07B39"  # the orange of the "high" risk band: between the house teal and the capacity red
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from dashboard.ui import theme
 from dashboard.ui.charts import style
-from model import schema
+from model.core import schema
 
 # Risk scale bounds on a log axis: deaths are rare, so most patients sit below 5 %.
 SCALE_MIN = 0.0001  # below the models' 0.02% floor: no risk is pinned to the edge

@@ -1,6 +1,6 @@
 """The Model card's forest plot: each month left out in turn, and the pooled value with its prediction interval.
 
-Takes one model's entry of the card's `period_validation` (`model.period_validation.validate`), unchanged.
+Takes one model's entry of the card's `period_validation` (`model.training.period_validation.validate`), unchanged.
 """
 
 from __future__ import annotations

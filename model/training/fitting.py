@@ -1,0 +1,344 @@
+"""Fit one prediction model: select a candidate, recalibrate it, and tabulate every combination with an interval.
+
+The input space of a model is finite (a few hundred to a few thousand
+combinations), so the fitted model *is* its table: one row per combination with
+the probability, a 95% interval, the training patients behind it and whether it
+is extrapolated. Scoring, batch scoring and the dashboard read only that table.
+
+Steps (each a function below):
+1. candidates are fitted on the training split and compared on the validation
+   split by log loss (a proper scoring rule), with the one-standard-error rule in
+   favour of the simpler model (`select`);
+2. the chosen model is recalibrated on the validation split by logistic
+   recalibration, a + b * logit(p): smooth and monotone, so unlike isotonic steps it
+   never outputs exactly 0 or 1 (`Recalibration`);
+3. risk is made non-decreasing in age from 10-19 up within every combination of the
+   other inputs (weighted isotonic regression over age, a no-op when the model
+   already is) and kept inside [PROBABILITY_FLOOR, PROBABILITY_CEILING];
+4. the 95% interval: for the logistic candidates, the Laplace approximation of the
+   posterior (the L2 penalty is a standard-normal prior, so the posterior covariance
+   is the inverse penalised Hessian) carried to each combination's logit by the delta
+   method; for the trees, a Poisson bootstrap over patients (each aggregated row's
+   weight redrawn as Poisson(patients)), refitting and recalibrating each time.
+   Recalibration's own uncertainty (two parameters, fitted on tens of thousands of
+   patients) is left out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from model.core import schema
+from model.core.isotonic import pool_adjacent_violators
+from model.core.risk_table import table_rows
+from model.stats.logistic import (
+    PROBABILITY_CEILING,
+    PROBABILITY_FLOOR,
+    Z95,
+    Recalibration,
+    Weighted,
+    safe_logit,
+)
+from model.training.candidates import CANDIDATES
+
+BOOTSTRAP_REPLICATES = 30
+# A combination with fewer training (+ validation) patients than this is marked extrapolated.
+EXTRAPOLATED_BELOW_PATIENTS = schema.EXTRAPOLATED_BELOW_PATIENTS
+# Logistic recalibration estimates the slope only with enough events; else the intercept alone.
+MIN_EVENTS_FOR_SLOPE = 100
+
+
+def log_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def grid(model: str, inputs: tuple[str, ...]) -> pd.DataFrame:
+    """Every combination of a model's inputs, in table order."""
+    values = [schema.model_values(model, c) for c in inputs]
+    return pd.DataFrame(list(itertools.product(*values)), columns=list(inputs), dtype=object)
+
+
+def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: int) -> Any:
+    estimator = CANDIDATES[name](model, inputs, seed)
+    keep = data.w > 0
+    # Few aggregated rows: OpenMP and BLAS threads cost more than they save on 2 shared cores.
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(data.x[keep], data.y[keep], model__sample_weight=data.w[keep])
+    return estimator
+
+
+def select(
+    model: str,
+    inputs: tuple[str, ...],
+    train: Weighted,
+    validation: Weighted,
+    names: list[str],
+    seed: int,
+    progress: Callable[[str], None],
+) -> tuple[str, Any, dict[str, dict[str, Any]]]:
+    """Fit each candidate on train; pick by validation log loss with the one-standard-error rule.
+
+    The best candidate's loss is the reference; the simplest candidate (earliest in
+    CANDIDATES) whose mean loss exceeds it by at most one standard error of the
+    per-patient difference is chosen, so a gap smaller than its noise never buys complexity.
+    """
+    losses, fitted, results = {}, {}, {}
+    for name in names:
+        started = time.perf_counter()
+        fitted[name] = _fit(name, model, inputs, train, seed)
+        losses[name] = log_losses(validation.y, fitted[name].predict_proba(validation.x)[:, 1])
+        mean = float(np.average(losses[name], weights=validation.w))
+        results[name] = {"log_loss": mean, "fit_seconds": round(time.perf_counter() - started, 3)}
+    best = min(names, key=lambda n: results[n]["log_loss"])
+    total = validation.w.sum()
+    for name in names:
+        diff = losses[name] - losses[best]
+        mean_diff = float(np.average(diff, weights=validation.w))
+        se = float(np.sqrt(np.average((diff - mean_diff) ** 2, weights=validation.w) / total))
+        results[name].update({"excess_log_loss": mean_diff, "excess_se": se, "within_one_se": mean_diff <= se})
+        progress(
+            f"  {model} candidate {name}: validation log loss {results[name]['log_loss']:.5f} "
+            f"(+{mean_diff:.5f} ± {se:.5f} vs best)"
+        )
+    chosen = next(n for n in names if results[n]["within_one_se"])
+    return chosen, fitted[chosen], results
+
+
+def monotone_in_age(table: pd.DataFrame, inputs: tuple[str, ...], column: str, weights: np.ndarray) -> np.ndarray:
+    """`column` made non-decreasing over schema.MONOTONE_AGE_GROUPS within each stratum of the other inputs.
+
+    Only strata that break the order are refitted (weighted isotonic regression); the check is one
+    vectorised pass over the table, so a model whose risk already rises with age costs almost nothing.
+    """
+    values = table[column].to_numpy(dtype=float).copy()
+    rank = table["age_group"].map({g: i for i, g in enumerate(schema.MONOTONE_AGE_GROUPS)}).to_numpy(dtype=float)
+    rows = np.flatnonzero(~np.isnan(rank))
+    others = [c for c in inputs if c != "age_group"]
+    strata = (
+        table.iloc[rows].groupby(others, sort=False, observed=True).ngroup().to_numpy()
+        if others
+        else np.zeros(rows.size, dtype=np.int64)
+    )
+    order = rows[np.lexsort((rank[rows], strata))]  # by stratum, then age
+    stratum = np.sort(strata)
+    falls = (np.diff(values[order]) < 0) & (stratum[1:] == stratum[:-1])
+    for bad in np.unique(stratum[1:][falls]):
+        members = order[stratum == bad]
+        values[members] = pool_adjacent_violators(values[members], weights[members] + 1.0)
+    return values
+
+
+@dataclass
+class FittedModel:
+    """One prediction model as its table of every combination (see the module docstring)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    candidate: str
+    selection: dict[str, dict[str, Any]]
+    recalibration: Recalibration
+    table: pd.DataFrame
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probability for each row of `frame` (canonical values of this model's inputs)."""
+        return self.table["probability"].to_numpy()[table_rows(self.table, frame, self.inputs)]
+
+
+def _grid_probabilities(estimator: Any, recal: Recalibration, combos: pd.DataFrame) -> np.ndarray:
+    return recal.apply(estimator.predict_proba(combos)[:, 1])
+
+
+def fit_model(
+    model: str,
+    train: Weighted,
+    validation: Weighted,
+    *,
+    seed: int,
+    names: list[str] | None = None,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    progress: Callable[[str], None] = lambda _: None,
+    on_selected: Callable[[str], None] = lambda _: None,
+) -> FittedModel:
+    """Select, recalibrate, constrain and bootstrap one model; return its table.
+
+    `replicates=0` asks for no interval (ci_low = ci_high = probability): what the validation refits use.
+    `on_selected(candidate)` is called as soon as the candidate is chosen, so training can start the
+    validation refits of that candidate elsewhere while the intervals are computed here.
+    """
+    inputs = schema.MODEL_FEATURES[model]
+    names = names or list(CANDIDATES)
+    chosen, estimator, selection = select(model, inputs, train, validation, names, seed, progress)
+    on_selected(chosen)
+    with_slope = validation.events >= MIN_EVENTS_FOR_SLOPE
+    recal = Recalibration.fit(
+        estimator.predict_proba(validation.x)[:, 1], validation.y, validation.w, with_slope=with_slope
+    )
+    combos = grid(model, inputs)
+    support = _patients_per_combination(combos, inputs, train, validation)
+    raw = _grid_probabilities(estimator, recal, combos)
+    intervals = replicates >= 1  # none for the period and temporal validation refits: they judge the risk only
+    if not intervals:
+        spread = np.zeros(len(combos))
+    elif isinstance(estimator[-1], LogisticRegression):
+        spread = abs(recal.slope) * posterior_logit_sd(estimator, train, combos)
+        replicates = 0
+    else:
+        spread = _bootstrap_logit_sd(model, chosen, train, validation, combos, with_slope, seed, replicates)
+    table = combos.copy()
+    table["probability"] = raw
+    table["probability"] = monotone_in_age(table, inputs, "probability", support)
+    p = np.clip(table["probability"].to_numpy(), PROBABILITY_FLOOR, PROBABILITY_CEILING)
+    centre = safe_logit(p)
+    table["probability"] = p
+    table["ci_low"] = np.clip(expit(centre - Z95 * spread), PROBABILITY_FLOOR, p)
+    table["ci_high"] = np.clip(expit(centre + Z95 * spread), p, PROBABILITY_CEILING)
+    table["train_patients"] = support
+    table["extrapolated"] = support < EXTRAPOLATED_BELOW_PATIENTS
+    if intervals:
+        widen_extrapolated(table, inputs)
+    notes = {
+        "recalibration_with_slope": with_slope,
+        "monotone_adjusted_combinations": int(
+            np.sum(~np.isclose(raw, table["probability"]) & (raw > PROBABILITY_FLOOR) & (raw < PROBABILITY_CEILING))
+        ),
+        "clipped_combinations": int(np.sum((raw < PROBABILITY_FLOOR) | (raw > PROBABILITY_CEILING))),
+        "bootstrap_replicates": replicates,
+    }
+    return FittedModel(model, inputs, chosen, selection, recal, table, notes)
+
+
+def attach_recording(fitted: FittedModel, recording: Weighted, seed: int) -> None:
+    """Add `train_cases` and `recorded_share` to a fitted model's table (in place).
+
+    `recording` holds the training cases of the model's population labelled 1 when their outcome was
+    recorded (death_yn Yes/No) and 0 when it never was (Missing/Unknown/NA). `recorded_share` is a
+    pairwise logistic model of that label over the model's inputs (smooth, so a sparse combination
+    borrows from its neighbours); `train_cases` counts every training case, recorded or not. The risk
+    is conditional on a recorded outcome; probability x recorded_share is the risk counting every
+    unrecorded case as a survival (`probability_if_unrecorded_survived`), never above the risk.
+    """
+    table = fitted.table
+    estimator = _fit("logistic_pairwise", fitted.name, fitted.inputs, recording, seed)
+    table["train_cases"] = _patients_per_combination(table, fitted.inputs, recording)
+    share = estimator.predict_proba(table[list(fitted.inputs)])[:, 1]
+    table["recorded_share"] = np.clip(share, 0.0, 1.0)
+    fitted.notes["recording"] = {
+        "model": "logistic_pairwise of outcome recorded (death_yn Yes/No) vs not, training cases",
+        "cases": float(recording.w.sum()),
+        "recorded": recording.events,
+    }
+
+
+def widen_extrapolated(table: pd.DataFrame, inputs: tuple[str, ...]) -> None:
+    """Widen an extrapolated combination's interval to cover its supported neighbours' intervals (in place).
+
+    A combination nobody like was seen (age "Unknown", sex "Other", ...) gets its risk from the model's
+    structure, and a bootstrap cannot show how unsure that is: no data means no spread. Its interval is
+    therefore stretched over the intervals of every supported combination that differs from it in one
+    input: "this patient could be like any of these".
+    """
+    extrapolated = table["extrapolated"].to_numpy()
+    sources = ~extrapolated
+    low, high = table["ci_low"].to_numpy().copy(), table["ci_high"].to_numpy().copy()
+    keys = {
+        column: table.groupby([c for c in inputs if c != column], sort=False).ngroup().to_numpy()
+        if len(inputs) > 1
+        else np.zeros(len(table), dtype=int)
+        for column in inputs
+    }
+    # Repeat so that a combination unsupported in two inputs borrows from neighbours widened in an earlier pass.
+    for _ in inputs:
+        reached = np.zeros(len(table), dtype=bool)
+        new_low, new_high = low.copy(), high.copy()
+        for key in keys.values():
+            frame = pd.DataFrame(
+                {
+                    "key": key,
+                    "low": np.where(sources, low, np.inf),
+                    "high": np.where(sources, high, -np.inf),
+                    "source": sources,
+                }
+            )
+            grouped = frame.groupby("key")
+            new_low = np.minimum(new_low, grouped["low"].transform("min").to_numpy())
+            new_high = np.maximum(new_high, grouped["high"].transform("max").to_numpy())
+            reached |= grouped["source"].transform("any").to_numpy()
+        update = extrapolated & reached & ~sources
+        if not update.any():
+            break
+        low[update], high[update] = new_low[update], new_high[update]
+        sources = sources | update
+    table["ci_low"] = np.minimum(low, table["probability"].to_numpy())
+    table["ci_high"] = np.maximum(high, table["probability"].to_numpy())
+
+
+def _patients_per_combination(combos: pd.DataFrame, inputs: tuple[str, ...], *parts: Weighted) -> np.ndarray:
+    support = np.zeros(len(combos))
+    for part in parts:
+        rows = table_rows(combos, part.x, inputs)
+        support += np.bincount(rows, weights=part.w, minlength=len(combos))
+    return support
+
+
+def posterior_logit_sd(estimator: Any, train: Weighted, combos: pd.DataFrame) -> np.ndarray:
+    """Posterior standard deviation of each combination's logit under a fitted penalised logistic pipeline.
+
+    scikit-learn minimises 0.5 * ||beta||^2 + C * sum(w * logloss) (intercept unpenalised), so the
+    negative log posterior's Hessian is C * X'VX + diag(0, 1, ..., 1) with V = w p (1 - p).
+    """
+    features, final = estimator[:-1], estimator[-1]
+    keep = train.w > 0
+    x = np.hstack([np.ones((int(keep.sum()), 1)), np.asarray(features.transform(train.x[keep]), dtype=float)])
+    p = final.predict_proba(x[:, 1:])[:, 1]
+    v = train.w[keep] * p * (1 - p)
+    hessian = final.C * (x.T * v) @ x
+    hessian[np.diag_indices_from(hessian)[0][1:], np.diag_indices_from(hessian)[1][1:]] += 1.0
+    g = np.hstack([np.ones((len(combos), 1)), np.asarray(features.transform(combos), dtype=float)])
+    # A few hundred coefficients (the race-aware pairwise model): one BLAS thread is several times faster
+    # than many contending for 2 shared cores. Each row's g' C g is one matrix product and a row sum:
+    # einsum("ij,jk,ik->i") looped without BLAS and took seconds on the race-aware model's combinations.
+    with threadpool_limits(limits=1):
+        covariance = np.linalg.pinv(hessian, hermitian=True)
+        variance = np.sum((g @ covariance) * g, axis=1)
+    return np.sqrt(np.maximum(variance, 0.0))
+
+
+def _bootstrap_logit_sd(
+    model: str,
+    name: str,
+    train: Weighted,
+    validation: Weighted,
+    combos: pd.DataFrame,
+    with_slope: bool,
+    seed: int,
+    replicates: int,
+) -> np.ndarray:
+    """Standard deviation, on the logit scale, of each combination's risk over bootstrap replicates."""
+    if replicates < 2:  # too few replicates for a standard deviation
+        return np.zeros(len(combos))
+    rng = np.random.default_rng(seed)
+    draws = np.empty((replicates, len(combos)))
+    for b in range(replicates):
+        boot_train, boot_val = train.resampled(rng), validation.resampled(rng)
+        estimator = _fit(name, model, schema.MODEL_FEATURES[model], boot_train, seed + b)
+        keep = boot_val.w > 0
+        recal = Recalibration.fit(
+            estimator.predict_proba(boot_val.x[keep])[:, 1], boot_val.y[keep], boot_val.w[keep], with_slope=with_slope
+        )
+        draws[b] = safe_logit(_grid_probabilities(estimator, recal, combos))
+    return draws.std(axis=0, ddof=1)
