@@ -144,8 +144,8 @@ def _foreign_entries(out_dir: Path) -> list[str]:
     """Entries of `out_dir` (relative paths) that a model directory never holds; [] for a model folder."""
     foreign: list[str] = []
     for entry in sorted(out_dir.iterdir()):
-        allowed = _MODEL_ENTRIES.get(entry.name, False)
-        if allowed is False or entry.is_symlink() or entry.is_dir() != (allowed is not None):
+        allowed = _MODEL_ENTRIES.get(entry.name)  # None: a file, or not an entry at all (checked first)
+        if entry.name not in _MODEL_ENTRIES or entry.is_symlink() or entry.is_dir() != (allowed is not None):
             foreign.append(entry.name + ("/" if entry.is_dir() else ""))
             continue
         if allowed is not None:

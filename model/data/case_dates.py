@@ -184,7 +184,7 @@ def exact_table(distinct: Mapping[str, Mapping[str | None, int]]) -> tuple[DateR
             if fmt:
                 seen.add(fmt)
                 reading.assumed |= decided is None and fmt != FORMAT_ISO
-            if code != NO_DATE:
+            if code != NO_DATE and value is not None:  # parse gives a code only to a non-empty cell
                 table[value] = code + KIND_BASE * (KIND_ISO if fmt == FORMAT_ISO else KIND_SLASH)
             elif value and value.strip():
                 bad += rows

@@ -294,7 +294,7 @@ def aggregate_file(path: str | Path, risk: lookup.RiskLookup) -> Aggregate:
         frame, problems, intake = batch.frame, batch.problems, next(flags)
         agg.rows_read += len(frame)
         keep = (problems == "").to_numpy(copy=True) if problems is not None else np.ones(len(frame), dtype=bool)
-        if not keep.all():
+        if problems is not None and not keep.all():  # without problems every row is kept
             agg.skipped.update(problems[~keep].tolist())
         if intake is None:
             agg.population_rule = False
@@ -724,7 +724,8 @@ def performance_report(agg: Aggregate, views: list[ModelView]) -> dict[str, Any]
     The top-level figures are the intake model's (the operating one); `models` holds each model's.
     """
     deaths, survivors = agg.deaths, agg.survivors
-    assert deaths is not None and survivors is not None
+    if deaths is None or survivors is None:
+        raise ValueError(f"{agg.source}: no outcome column (death_yn), so there is no performance to report")
     models = {view.name: model_performance(view, deaths, survivors) for view in views}
     p_values = {
         f"{name}:{test}": m[test]["p_value"]

@@ -43,7 +43,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -205,7 +205,7 @@ def _problems(s: Scenario) -> list[str]:
                 "leave it empty for flat growth"
             )
     if s.population is not None:
-        problems += _sir_problems(s)
+        problems += _sir_problems(s, s.population)
     if not problems and s.doubling_days is not None:
         peak = float(max(s.cases().max(), s.cases(shift=s.delay_days)[0]))
         if peak > MAX_CASES_PER_DAY:
@@ -213,11 +213,11 @@ def _problems(s: Scenario) -> list[str]:
     return problems
 
 
-def _sir_problems(s: Scenario) -> list[str]:
-    """Problems with the susceptible-depletion inputs (only when a population is given)."""
+def _sir_problems(s: Scenario, population: float) -> list[str]:
+    """Problems with the susceptible-depletion inputs; `population` is `s.population`, which is given."""
     problems = _range_problems(
         [
-            (s.population, 1, MAX_POPULATION, False, "population"),
+            (population, 1, MAX_POPULATION, False, "population"),
             (s.reported_share, 0.001, 1, False, "share of infections reported as cases"),
             (s.infectious_days, 1, 60, False, "infectious period (days)"),
         ]
@@ -227,7 +227,7 @@ def _sir_problems(s: Scenario) -> list[str]:
     if s.doubling_days is None or s.doubling_days <= 0:
         return ["susceptible depletion needs a growing epidemic: give a positive doubling time (or choose flat growth)"]
     infected = _already_infected(s.cases_per_day / s.reported_share, s.growth_rate, s.infectious_days)
-    if infected >= 0.99 * s.population:
+    if infected >= 0.99 * population:
         return [
             f"population too small: with {s.cases_per_day:,.0f} cases a day, {s.reported_share:.0%} of infections "
             f"reported and cases {s.growth}, about {infected:,.0f} people have been infected already; enter a "
@@ -237,7 +237,8 @@ def _sir_problems(s: Scenario) -> list[str]:
 
 
 def _runaway_growth(s: Scenario) -> str:
-    assert s.doubling_days is not None
+    if s.doubling_days is None:  # flat growth cannot run away; validation only asks with a doubling time
+        raise ValueError("runaway growth needs a doubling (or halving) time; this scenario has flat growth")
     limit = int(s.doubling_days * math.log2(MAX_CASES_PER_DAY / max(s.cases_per_day, 1e-12)))
     if s.doubling_days > 0:
         return (
@@ -270,7 +271,8 @@ def sir_cases(s: Scenario, rates: np.ndarray, days: int) -> np.ndarray:
     infections J = cases / reported share fix I = J / (g + γ); the people infected before today follow the
     scenario's own doubling time. Reported cases = reported share × new infections.
     """
-    assert s.population is not None
+    if s.population is None:
+        raise ValueError("an SIR curve needs the population that can be infected: give Scenario a population")
     gamma = 1.0 / s.infectious_days
     j0 = s.cases_per_day / s.reported_share
     g = np.maximum(np.expm1(np.asarray(rates, dtype=float)), -0.5 * gamma)  # β stays positive
@@ -1015,7 +1017,8 @@ def icu_source_text(need: IcuNeed) -> str:
             f"a constant {low:.2%} of reported cases admitted to the ICU, flagged or not (without the model's ICU "
             "table: CDC's 2% of 1,320,488 cases, MMWR 2020;69(24))"
         )
-    assert need.end is not None
+    if need.end is None:
+        raise ValueError("an ICU need from the model's table names its end ('lower' or 'upper'); this one has none")
     return (
         f"the model's ICU table, {need.end} end: {ICU_ENDS[need.end]}. ICU admissions per reported case: "
         f"{low:.2%} (lower end) to {high:.2%} (upper end)"
@@ -1026,7 +1029,7 @@ def icu_source_text(need: IcuNeed) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """One line, exit code 2 (argparse prints the whole usage first)."""
         self.exit(2, f"error: {message} (see python -m model.capacity --help)\n")
 

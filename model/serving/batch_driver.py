@@ -76,12 +76,19 @@ def init() -> None:
     print(f"batch driver ready: model {_RISK.model_version}, threshold {_THRESHOLD:g}, mode {_MODE}", flush=True)
 
 
+def _loaded() -> tuple[batch_score.Scorer, lookup.RiskLookup]:
+    """The scorer and model that init() loaded."""
+    if _SCORER is None or _RISK is None:
+        raise RuntimeError("run() called before init(): Azure ML calls init() once per worker, then run()")
+    return _SCORER, _RISK
+
+
 def _rows_of(path: Path) -> pd.DataFrame:
     """Every input row of one file: scored rows and rejected rows, in file order."""
-    assert _SCORER is not None
+    scorer, _ = _loaded()
     mapped = describe_source(path).mapped  # schema column -> header in this file
     parts = []
-    for chunk in batch_score.iter_scored(path, _SCORER, _THRESHOLD):
+    for chunk in batch_score.iter_scored(path, scorer, _THRESHOLD):
         scored = chunk.scored.to_pandas()
         frame = _input_columns(scored, path, mapped)
         frame.insert(1, batch_score.ROW_COLUMN, chunk.scored_rows)
@@ -131,14 +138,16 @@ def output_stem(path: Path) -> str:
 
 
 def _write_files(path: Path) -> dict[str, object]:
-    assert _SCORER is not None and _RISK is not None and _OUTPUT is not None
+    scorer, risk = _loaded()
+    if _OUTPUT is None:
+        raise RuntimeError(f"{MODE_ENV}=files without an output folder: init() reads it from {OUTPUT_PATH_ENV}")
     stem = output_stem(path)
     summary = batch_score.score_file(
         path,
         _OUTPUT / f"{stem}.scored.parquet",
-        _SCORER,
+        scorer,
         threshold=_THRESHOLD,
-        model_version=_RISK.model_version,
+        model_version=risk.model_version,
         rejects=_OUTPUT / f"{stem}.rejects.parquet",
     )
     return {
@@ -155,8 +164,7 @@ def _write_files(path: Path) -> dict[str, object]:
 
 def run(mini_batch: list[str]) -> pd.DataFrame:
     """Score the files of one mini batch; a file that cannot be read fails the mini batch with its reason."""
-    if _SCORER is None:
-        raise RuntimeError("run() called before init()")
+    _loaded()  # refuses a run() before init()
     paths = [Path(p) for p in mini_batch]
     if _MODE == "files":
         return pd.DataFrame([_write_files(p) for p in paths])

@@ -301,8 +301,8 @@ def iter_scored(
         )
         rejected = None
         counts: Counter[str] = Counter()
-        if good is not None:
-            bad = ~good
+        if reasons is not None:  # exactly when `good` is
+            bad = reasons != ""
             rows = _without_outputs(batch.filter(pa.array(bad)), (ROW_COLUMN, REASON_COLUMN))
             bad_reasons = reasons[bad]
             counts.update(bad_reasons.tolist())

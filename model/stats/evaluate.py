@@ -177,8 +177,7 @@ def subgroup_table(
                     "oe": oe["oe"],
                     "oe_low": oe["oe_low"],
                     "oe_high": oe["oe_high"],
-                    # The interval excludes 1: the model's risk is off for this group beyond chance.
-                    "miscalibrated": oe["oe"] is not None and not (oe["oe_low"] <= 1.0 <= oe["oe_high"]),
+                    "miscalibrated": _excludes_one(oe),
                     "count": m["patients"],
                     "deaths": m["deaths"],
                     "prevalence": m["prevalence"],
@@ -283,6 +282,12 @@ def smoothed_calibration(y: np.ndarray, score: np.ndarray, weight: np.ndarray, p
     ).fit(lp, y, logisticregression__sample_weight=weight)
     at = np.linspace(low, high, points).reshape(-1, 1)
     return pd.DataFrame({"predicted": 1 / (1 + np.exp(-at[:, 0])), "observed": curve.predict_proba(at)[:, 1]})
+
+
+def _excludes_one(oe: dict[str, float | None]) -> bool:
+    """The O/E interval excludes 1: the model's risk is off for this group beyond chance (False: no interval)."""
+    low, high = oe["oe_low"], oe["oe_high"]
+    return low is not None and high is not None and not (low <= 1.0 <= high)
 
 
 def observed_expected(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> dict[str, float | None]:
