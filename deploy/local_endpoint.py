@@ -233,10 +233,15 @@ def serve(
     port: int | None = None,
     host: str = "127.0.0.1",
     env: Mapping[str, str] | None = None,
-    **kwargs: object,
+    *,
+    entry_script: Path = ENTRY_SCRIPT,
+    workers: int | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[LocalEndpoint]:
-    """Context manager: a running local endpoint on a free loopback port, stopped on exit."""
-    endpoint = start(Path(model_dir), port=port, host=host, env=env, **kwargs)  # type: ignore[arg-type]
+    """Context manager: a running local endpoint on a free loopback port, stopped on exit (arguments: `start`)."""
+    endpoint = start(
+        Path(model_dir), port=port, host=host, env=env, entry_script=entry_script, workers=workers, log_path=log_path
+    )
     try:
         yield endpoint
     finally:

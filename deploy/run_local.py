@@ -164,7 +164,9 @@ def _supervise(
         if stop_requested.wait(0.5):
             print("Stopping…", flush=True)
             return 0
-        endpoint = serving.endpoint  # never None here: it is only set to None on a stop, which returns
+        endpoint = serving.endpoint
+        if endpoint is None:  # only a stop sets it to None, and a stop returns below before the loop comes back
+            raise RuntimeError("local endpoint supervisor: no endpoint to watch (it was stopped); this is a bug")
         if endpoint.process.poll() is None:
             if serving.restarts and time.monotonic() - serving.up_since >= STABLE_S:
                 serving.restarts = 0  # up long enough: the next death starts the pauses from 1 s again

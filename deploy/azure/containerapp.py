@@ -104,7 +104,9 @@ def load_dashboard_settings(path: Path | None) -> DashboardSettings:
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise ConfigError(f"settings file {path}: unknown [dashboard] setting(s) {', '.join(unknown)}")
-    return DashboardSettings(**{k: float(v) if known[k] == "float" else v for k, v in table.items()})
+    # TOML values are untyped until DashboardSettings checks them (an int cpu such as 1 becomes 1.0).
+    values: dict[str, Any] = {k: float(v) if known[k] == "float" else v for k, v in table.items()}
+    return DashboardSettings(**values)
 
 
 def _probe(kind: str, **timing: int) -> dict[str, Any]:

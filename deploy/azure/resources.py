@@ -25,7 +25,7 @@ DEFAULT_INSTANCE_LIMITS = {"cpu": "2", "memory": "2Gi"}
 MEASURED_WORKER_MIB = 265
 MEASURED_MASTER_MIB = 35
 
-_SUFFIX = {
+_SUFFIX: dict[str, int | Decimal] = {
     "": 1,
     "m": Decimal("0.001"),
     "k": 10**3,

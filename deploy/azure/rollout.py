@@ -198,13 +198,12 @@ def compare_canary(new: ProbeStats, baseline: ProbeStats | None, policy: CanaryP
             f"{base_rate:.1%} on the baseline (allowed +{policy.max_error_rate_increase:.1%})"
             + (f"; e.g. {new.first_error}" if new.first_error else "")
         )
-    slower = (
+    if (
         baseline is not None
         and new.p95_ms is not None
         and baseline.p95_ms is not None
         and new.p95_ms > baseline.p95_ms * policy.max_latency_ratio
-    )
-    if slower:
+    ):
         problems.append(
             f"'{new.deployment}' p95 latency {new.p95_ms:.0f} ms is over {policy.max_latency_ratio:g}x "
             f"'{baseline.deployment}''s {baseline.p95_ms:.0f} ms"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from azure.ai.ml.entities import Command
 
 from deploy.azure import entities as ent
 from deploy.azure.config import DeploySettings
@@ -144,6 +145,8 @@ def _online_specs(settings: DeploySettings, paths: ent.SpecPaths) -> list[Spec]:
 def _train_job_spec(settings: DeploySettings, paths: ent.SpecPaths) -> Spec:
     """The training command job, field by field (its `_to_dict()` is not a valid input document)."""
     job = ent.build_training_job(settings, paths)
+    if not isinstance(job, Command):  # the SDK's `command()` builds one; its inputs and outputs are read below
+        raise TypeError(f"build_training_job returned a {type(job).__name__}, expected a command job")
     data_input = job.inputs["data"]
     return Spec(
         "train-job.yml",
