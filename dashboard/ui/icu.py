@@ -106,9 +106,19 @@ def _card_stamp(model_dir: Path) -> int:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _need(model_dir: str, icu_stamp: int, card_stamp: int, end: str, per_case: float | None) -> capacity.IcuNeed:
+def _need(
+    model_dir: str, icu_stamp: int, card_stamp: int, end: capacity.IcuEnd, per_case: float | None
+) -> capacity.IcuNeed:
     """Need per model version, end and constant (validating a table costs more than a rerun should). Do not mutate."""
-    return capacity.load_need(model_dir, end, per_case)  # type: ignore[arg-type]
+    return capacity.load_need(model_dir, end, per_case)
+
+
+def _icu_end(end: str) -> capacity.IcuEnd:
+    """`end` as one of ICU_ENDS (IcuAssumptions checks it when it is made; a changed one is refused here)."""
+    for known in ICU_ENDS:
+        if end == known:
+            return known
+    raise capacity.CapacityInputError(f"the ICU end must be one of {', '.join(ICU_ENDS)} (got {end!r})")
 
 
 def has_icu_table(model_dir: Path) -> bool:
@@ -134,7 +144,7 @@ def need_source(model_dir: Path, card: dict[str, Any], a: IcuAssumptions) -> Nee
     Raises `model.planning.capacity.CapacityInputError` when a stored table is unusable.
     """
     per_case = None if has_icu_table(model_dir) else a.icu_per_case
-    need = _need(str(model_dir), _stamp(model_dir), _card_stamp(model_dir), a.icu_end, per_case)
+    need = _need(str(model_dir), _stamp(model_dir), _card_stamp(model_dir), _icu_end(a.icu_end), per_case)
     if need.source == "constant":
         text = (
             f"This model directory has no ICU-admission table (`evaluation/{capacity.ICU_TABLE}`), so "
@@ -160,9 +170,11 @@ def icu_rates(need: capacity.IcuNeed, threshold: float) -> tuple[float, float]:
 
 
 def _model_description(card: dict[str, Any], need: capacity.IcuNeed) -> str:
-    icu = card.get("icu") if isinstance(card.get("icu"), dict) else {}
+    stored = card.get("icu")
+    icu = stored if isinstance(stored, dict) else {}
     low, high = need.ends
-    assert need.end is not None
+    if need.end is None:
+        raise ValueError("an ICU need from the model's table names its end ('lower' or 'upper'); this one has none")
     text = (
         f"**{need.end.capitalize()} end in use:** {capacity.ICU_ENDS[need.end]}. ICU admissions per reported case: "
         f"**{low:.2%}** at the lower end, **{high:.2%}** at the upper end, from ICU models on intake answers fitted "

@@ -65,9 +65,13 @@ def risk_html(last: dict, stale: bool = False) -> str:
     head = f"<div class='risk-caption' data-testid='risk-caption'>{caption}</div>"
     band = f"<div>{_band_html(str(last['risk_band']), stale)} <span class='risk-caption'>risk band</span></div>"
     if last.get("low") is None:  # an endpoint without the recording range: one number, as before
-        ci = f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_interval(interval)}</div>"
+        ci = (
+            f"<div class='risk-caption' data-testid='risk-interval'>{theme.format_interval(interval)}</div>"
+            if interval
+            else ""
+        )
         number = f"<div class='risk-number' data-testid='risk-probability'>{theme.format_risk(p)}</div>"
-        return head + number + (ci if interval else "") + band
+        return head + number + ci + band
     low, low_interval = last["low"], last.get("low_interval")
     return (
         head + "<div class='risk-number' data-testid='risk-range' style='font-size:2.2rem'>"

@@ -105,12 +105,14 @@ def icu_from_url() -> str | None:
     problems = [f"{ICU_PARAM_PREFIX}{name} is not an ICU input" for name in given if name not in types]
     for name, raw in given.items():
         kind = types.get(name)
+        if kind is None:
+            continue  # named in `problems` above
         try:
             if kind is bool:
                 if raw.lower() not in ("true", "false"):
                     raise ValueError(raw)
                 values[name] = raw.lower() == "true"
-            elif kind is not None:
+            else:
                 values[name] = kind(raw)
         except ValueError:
             problems.append(f"{ICU_PARAM_PREFIX}{name}={raw[:20]!r} is not a {kind.__name__}")

@@ -112,9 +112,11 @@ def _describe_trace(trace: dict[str, Any]) -> str:
 
 
 def _heatmap_rows(trace: dict[str, Any], x_title: str, y_title: str) -> list[dict[str, Any]]:
-    text, z = trace.get("text"), trace.get("z")
+    values = trace.get("text") or trace.get("z")
+    if values is None:
+        raise ValueError(f"heatmap {_name(trace)!r} has neither text nor z: give the figure its cell values")
     return [
-        {"series": _name(trace), x_title: col, y_title: row, "value": _text(str((text or z)[r][c]))}
+        {"series": _name(trace), x_title: col, y_title: row, "value": _text(str(values[r][c]))}
         for r, row in enumerate(trace.get("y") or [])
         for c, col in enumerate(trace.get("x") or [])
     ]
