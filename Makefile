@@ -37,9 +37,11 @@ $(AZURITE):
 	cd .tools/azurite && npm install --no-audit --no-fund --silent azurite@3.37.0
 tools: $(CHECKOV) $(AZURITE)
 
-# Lint and format check, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
+# Lint and format check, import contracts, types (mypy: its config is in pyproject.toml), then the whole test
+# suite (real endpoint process, real Streamlit app, headless Chromium).
 test: $(VENV)/.installed-dev tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
