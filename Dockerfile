@@ -7,7 +7,7 @@
 # The mounted model directory supplies the model card and evaluation tables the pages read
 # (the estimator in it is not loaded here, except by the Monitoring page). In Azure Container Apps
 # nothing is mounted: RISK_AZUREML_MODEL names the registered version and the start command
-# downloads it with the app's managed identity (deploy/azure/model_fetch.py, docs/azure.md).
+# downloads it with the app's managed identity (dashboard/model_fetch.py, docs/azure.md).
 # Sign-in ([auth]) and keys come from the platform at run time (STREAMLIT_SECRETS_FILES, secretRef).
 FROM python:3.11.11-slim-bookworm
 
@@ -22,13 +22,19 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
-# model/ is imported by the dashboard (schema, artifact/table readers); no estimator is baked in.
+# What the dashboard runs and reads, nothing else: the package (model/: schema, artifact and table
+# readers, the endpoint client; no estimator is baked in), the pages with their start command and
+# model fetch (dashboard/), the images and stylesheet (assets/) and Streamlit's settings (only
+# config.toml: no secrets file). Not deploy/: tests/test_dockerfile.py imports everything the
+# dashboard imports from a copy of exactly these folders.
+COPY pyproject.toml ./
 COPY model/ ./model/
 COPY dashboard/ ./dashboard/
 COPY assets/ ./assets/
-# deploy/ for the start command (model fetch in Azure); it holds no secret (config.json is ignored).
-COPY deploy/ ./deploy/
 COPY .streamlit/config.toml ./.streamlit/config.toml
+# Installed as `make` installs it (editable, no dependencies: requirements.txt pinned them above), so
+# `import model` / `import dashboard` resolve to /app, where assets/ and .streamlit/ sit beside the code.
+RUN pip install --no-deps -e .
 
 RUN useradd --create-home --uid 10001 appuser && chown -R appuser /app
 USER appuser
@@ -46,4 +52,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 
 # Fetches the model when RISK_AZUREML_MODEL is set, then execs
 # streamlit run dashboard/app.py --server.address=0.0.0.0 --server.port=8501 --server.headless=true
-CMD ["python", "-m", "deploy.azure.dashboard_start"]
+CMD ["python", "-m", "dashboard.start"]

@@ -20,15 +20,16 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.azure.config import ConfigError
+from dashboard.model_fetch import WORKSPACE_ENV, ModelFetchError, fetch_if_configured, parse_reference
+from deploy.azure.config import ENV_VARS, ConfigError
 from deploy.azure.containerapp import (
     HEALTH_PATH,
     TARGET_PORT,
     DashboardSettings,
     build_containerapp,
+    environment_variables,
     load_dashboard_settings,
 )
-from deploy.azure.model_fetch import ModelFetchError, fetch_if_configured, parse_reference
 from model.core import artifact
 
 REPO = Path(__file__).resolve().parent.parent
@@ -259,11 +260,17 @@ def test_fetch_failure_says_what_to_check(tmp_path: Path) -> None:
         fetch_if_configured({"RISK_AZUREML_MODEL": "covid19-death-risk:7"}, client)
 
 
+def test_the_fetch_reads_the_workspace_the_container_app_sets() -> None:
+    """The image has no deploy/, so dashboard.model_fetch names the variables itself: held equal here."""
+    assert tuple(ENV_VARS[key] for key in ("subscription_id", "resource_group", "workspace_name")) == WORKSPACE_ENV
+    assert set(WORKSPACE_ENV) <= {e["name"] for e in environment_variables(DashboardSettings())}
+
+
 def test_start_command_stops_with_one_line_when_the_model_cannot_be_fetched(tmp_path: Path) -> None:
     """The real start command, without a workspace: it must not start Streamlit, and say why."""
     env = {"PATH": "/usr/bin:/bin", "RISK_AZUREML_MODEL": "covid19-death-risk:7", "RISK_MODEL_DIR": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, "-m", "deploy.azure.dashboard_start"],
+        [sys.executable, "-m", "dashboard.start"],
         cwd=REPO,
         env=env,
         capture_output=True,

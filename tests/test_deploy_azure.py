@@ -67,11 +67,20 @@ from deploy.azure.rollout import (
     smoke_records,
 )
 from deploy.azure.specs import build_specs
-from deploy.azure.staging import stage_code
+from deploy.azure.staging import (
+    SCORING_PARTS,
+    TRAINING_PARTS,
+    stage_package,
+    stage_scoring_code,
+    stage_training_code,
+)
 from deploy.azure.teardown import TeardownRefused, run_teardown, teardown_plan
 from deploy.azure.traffic import TrafficPlanError, next_deployment_name, plan_rollout
 from model.core import schema
 from model.serving.client import EndpointClient, EndpointConfig
+from model.serving.lookup import RiskLookup
+from tests.conftest import REAL_CDC_FILE
+from tests.import_closure import import_closure, module_name, run_isolated
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "deploy" / "azure" / "specs"
@@ -99,7 +108,8 @@ def mirror(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     root = tmp_path_factory.mktemp("repo")
     shutil.copytree(SPECS, root / "deploy" / "azure" / "specs")
     shutil.copytree(CONDA_FILE.parent, root / "deploy" / "azure" / "environment")
-    stage_code(root / "artifacts" / "azure" / "code", REPO)
+    stage_scoring_code(root / "artifacts" / "azure" / "code", REPO)
+    stage_training_code(root / "artifacts" / "azure" / "train-code", REPO)
     (root / "artifacts" / "model").mkdir(parents=True)
     write_reference(model_dir, root / "artifacts" / "azure" / "reference")
     write_prediction_reference(model_dir, root / "artifacts" / "azure" / ent.PREDICTION_REFERENCE_FOLDER)
@@ -231,11 +241,158 @@ def test_card_tags_on_a_folder_without_card(tmp_path: Path) -> None:
         ent.card_tags(tmp_path)
 
 
-def test_stage_code_holds_only_the_model_package(tmp_path: Path) -> None:
-    dest = stage_code(tmp_path / "code", REPO)
-    assert [p.name for p in dest.iterdir()] == ["model"]
-    assert (dest / "model" / "core" / "schema.py").read_text() == (REPO / "model" / "core" / "schema.py").read_text()
-    assert not list(dest.rglob("__pycache__"))
+# --- staged code folders: what ships is what it needs -----------------------------------
+
+# What Azure runs in each folder: the deployments' scripts (by path) and the job's `python -m` modules.
+ENTRY_POINTS = {
+    "scoring": [module_name(REPO, REPO / ent.SCORING_SCRIPT), module_name(REPO, REPO / ent.BATCH_DRIVER)],
+    "training": re.findall(r"python -m (\S+)", ent.TRAIN_COMMAND),
+}
+STAGERS = {"scoring": (stage_scoring_code, SCORING_PARTS), "training": (stage_training_code, TRAINING_PARTS)}
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("staged")
+    return {kind: stager(root / kind, REPO) for kind, (stager, _) in STAGERS.items()}
+
+
+def test_training_command_runs_modules_not_shims() -> None:
+    assert ENTRY_POINTS["training"] == ["model.training.train", "model.training.mlflow_log"]
+    assert ent.SCORING_SCRIPT == "model/serving/score.py" and ent.BATCH_DRIVER == "model/serving/batch_driver.py"
+
+
+# The scoring folder: the schema and artifact readers, the file readers, the serving code. The training
+# folder: those without serving (training imports none of it) plus statistics and training.
+STAGED_ENTRIES = {
+    "scoring": {"__init__.py", "core", "data", "serving"},
+    "training": {"__init__.py", "core", "data", "stats", "training"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STAGERS))
+def test_staged_folder_holds_exactly_its_parts(staged: dict[str, Path], kind: str) -> None:
+    """File for file the repository's model/<part> of each part, and nothing else (no caches, no other part)."""
+    assert {p.name for p in (staged[kind] / "model").iterdir()} == STAGED_ENTRIES[kind]
+    assert [p.name for p in staged[kind].iterdir()] == ["model"]
+    expected: dict[str, bytes] = {}
+    for part in STAGERS[kind][1]:
+        source = REPO / "model" / part
+        if source.is_file():
+            expected[f"model/{part}"] = source.read_bytes()
+            continue
+        expected.update(
+            {
+                f"model/{part}/{path}": content
+                for path, content in _files(source).items()
+                if "__pycache__" not in path and not path.endswith(".pyc")
+            }
+        )
+    assert _files(staged[kind]) == expected
+
+
+@pytest.mark.parametrize("kind", sorted(STAGERS))
+def test_staged_folder_holds_what_its_entry_points_import_and_no_more(staged: dict[str, Path], kind: str) -> None:
+    """The imports of Azure's entry points, followed through the staged files (lazy ones too), find every
+    module there, and every part staged is reached: a part they do not import would ship for nothing."""
+    closure = import_closure(staged[kind], ENTRY_POINTS[kind], reference=REPO)
+    assert not closure.missing, f"imported but not staged (add the part in deploy/azure/staging.py): {closure.missing}"
+    assert closure.entries("model") == set(STAGERS[kind][1])
+    assert not closure.entries("dashboard") and not closure.entries("deploy")
+
+
+# Libraries a scoring container must not need (the import-linter contract on score.py and batch_driver.py).
+NOT_IN_SCORING = ("sklearn", "statsmodels", "plotly", "streamlit", "mlflow")
+
+
+def test_scoring_folder_scores_on_its_own(staged: dict[str, Path], model_dir: Path, tmp_path: Path) -> None:
+    """score.py and batch_driver.py loaded by path, as Azure loads them, in a clean interpreter that sees
+    only the staged folder and the installed libraries; init() and run() answer as the repository's code does."""
+    records = [{"age_group": "80+ Years"}, {"age_group": "60 - 69 Years", "sex": "Male", "medcond_yn": "Yes"}]
+    cases = tmp_path / "cases.csv"
+    pd.read_csv(REAL_CDC_FILE, dtype=str, keep_default_na=False, nrows=200).to_csv(cases, index=False)
+    code = f"""
+import importlib.util, json, sys
+from pathlib import Path
+folder = Path(sys.path[0])
+
+def load(path, name):  # azmlinfsrv and Azure's batch runner import the entry script from its file
+    spec = importlib.util.spec_from_file_location(name, folder / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+score = load({ent.SCORING_SCRIPT!r}, "entry_module")
+driver = load({ent.BATCH_DRIVER!r}, "batch_driver")
+from flask import Request
+from werkzeug.test import EnvironBuilder
+
+def post(body):
+    environ = EnvironBuilder(method="POST", data=json.dumps(body), content_type="application/json").get_environ()
+    response = score.run(Request(environ))
+    return response.status_code, json.loads(response.get_data(as_text=True))
+
+score.init()
+ok = post({{"data": {records!r}}})
+bad = post({{"data": [{{"sex": "Female"}}]}})
+driver.init()
+rows = driver.run([{str(cases)!r}])
+print(json.dumps({{
+    "ok": ok, "bad": bad, "rows": len(rows), "scored": int(rows["probability"].notna().sum()),
+    "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("model", "dashboard", "deploy")),
+    "files": sorted({{str(Path(m.__file__).resolve()) for n, m in list(sys.modules.items())
+                     if n.split(".")[0] == "model" and getattr(m, "__file__", None)}}),
+    "heavy": sorted({{m.split(".")[0] for m in sys.modules}} & {set(NOT_IN_SCORING)!r}),
+}}))
+"""
+    env = {"AZUREML_MODEL_DIR": str(model_dir), "RISK_DATA_COLLECTION_DIR": str(tmp_path / "collected")}
+    proc = run_isolated(code, staged["scoring"], env={**env, "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    status, body = found["ok"]
+    expected = RiskLookup.from_model_dir(model_dir).score_records(records)
+    assert status == 200 and body["results"] == json.loads(json.dumps(expected))
+    assert found["bad"][0] == 400 and "age_group" in found["bad"][1]["error"]
+    assert found["rows"] == 200 and found["scored"] > 150
+    folder = staged["scoring"].resolve()
+    assert all(Path(f).is_relative_to(folder) for f in found["files"]), found["files"]
+    assert {m.split(".")[1] for m in found["modules"] if m.count(".")} <= {"core", "data", "serving"}
+    assert found["heavy"] == []
+
+
+def test_training_folder_imports_and_runs_its_commands_on_its_own(staged: dict[str, Path]) -> None:
+    """The job's modules import from the staged training folder alone, and its command line parses there."""
+    code = f"""
+import importlib, io, json, runpy, sys
+from contextlib import redirect_stdout
+from pathlib import Path
+for name in {ENTRY_POINTS["training"]!r}:
+    importlib.import_module(name)
+sys.argv = ["train", "--help"]
+out = io.StringIO()
+try:
+    with redirect_stdout(out):
+        runpy.run_module({ENTRY_POINTS["training"][0]!r}, run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+folder = Path(sys.path[0]).resolve()
+print(json.dumps({{"exit": code, "help": "--data" in out.getvalue() and "--out" in out.getvalue(),
+    "outside": sorted(n for n, m in list(sys.modules.items()) if n.split(".")[0] == "model"
+                      and getattr(m, "__file__", None) and not Path(m.__file__).resolve().is_relative_to(folder))}}))
+"""
+    proc = run_isolated(code, staged["training"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"exit": 0, "help": True, "outside": []}
+
+
+def test_staging_names_a_missing_part(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model/planning2 not found.*deploy/azure/staging\.py"):
+        stage_package(tmp_path / "code", ("__init__.py", "planning2"), REPO)
+    assert not (tmp_path / "code").exists()
 
 
 # --- traffic plans (pure) ---------------------------------------------------------------

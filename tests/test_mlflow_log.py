@@ -20,7 +20,7 @@ from azure.ai.ml.entities._load_functions import load_job
 
 from deploy.azure import entities as ent
 from deploy.azure.environment import CONDA_FILE, TRAIN_CONDA_FILE, read_pins, render_train_conda_yaml
-from deploy.azure.staging import stage_code
+from deploy.azure.staging import stage_training_code
 from model.training.mlflow_log import card_metrics, log_card
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_only_the_training_job_gets_mlflow(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     shutil.copytree(REPO / "deploy" / "azure" / "specs", root / "deploy" / "azure" / "specs")
     shutil.copytree(CONDA_FILE.parent, root / "deploy" / "azure" / "environment")
-    stage_code(root / "artifacts" / "azure" / "code", REPO)
+    stage_training_code(root / "artifacts" / "azure" / "train-code", REPO)
     job = load_job(root / "deploy" / "azure" / "specs" / "train-job.yml")
     assert job.command == ent.TRAIN_COMMAND and "python -m model.training.mlflow_log ${{outputs.model}}" in job.command
     assert job.environment.conda_file == train

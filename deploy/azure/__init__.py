@@ -8,7 +8,7 @@ dry-run --write-specs`) so `az ml ... create -f` and the Python path deploy the 
 
 Around them: `rollout` (blue/green with canary checks), `traffic` (pure plans), `teardown`,
 `reference_data` (the monitor's MLTable), `batch_sizing`, `resources` (Kubernetes limits),
-`containerapp` + `model_fetch` + `dashboard_start` (the dashboard in Azure Container Apps),
+`containerapp` (the dashboard in Azure Container Apps; its start command and model fetch are in dashboard/),
 `k8s/` (AKS cluster script, custom instance type), `monitoring` (the schedule follows the deployment
 serving 100% and its model's references), `gate` (release gate on the model cards), `collected`
 (the deployments' collected data from Blob Storage), `infra/` (the Bicep template set for everything

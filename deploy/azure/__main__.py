@@ -91,7 +91,10 @@ def cmd_dry_run(args: argparse.Namespace, settings: DeploySettings) -> int:
         written = write_specs(args.out, settings)
     for path in written:
         print(f"wrote {path}")
-    print(f"scoring code staged by `deploy` from model/ into {ent.DEFAULT_CODE_DIR} (no network used)")
+    print(
+        f"code folders staged by `deploy`/`batch` into {ent.DEFAULT_CODE_DIR} (scoring) and by `train-job` "
+        f"into {ent.DEFAULT_TRAIN_CODE_DIR} (training); `stage` writes both (no network used)"
+    )
     return 0
 
 
@@ -118,9 +121,11 @@ def _plan_json(plan: Any, settings: DeploySettings) -> dict[str, Any]:
 
 
 def cmd_stage(args: argparse.Namespace, settings: DeploySettings) -> int:
-    from deploy.azure.staging import stage_code
+    """Write both code folders the specs point at (the `az ml ... create -f` route uploads them)."""
+    from deploy.azure.staging import stage_scoring_code, stage_training_code
 
-    print(f"staged {stage_code()}")
+    print(f"staged {stage_scoring_code()} (scoring: online and batch deployments)")
+    print(f"staged {stage_training_code()} (training job)")
     return 0
 
 
@@ -176,7 +181,7 @@ def _rollout(plane: Any, settings: DeploySettings, plan: Any, deployment: Any | 
 def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     from deploy.azure import entities as ent
     from deploy.azure.rollout import AzureControlPlane
-    from deploy.azure.staging import stage_code
+    from deploy.azure.staging import stage_scoring_code
     from deploy.azure.traffic import next_deployment_name, plan_rollout
 
     endpoint = ent.build_online_endpoint(settings)
@@ -198,7 +203,7 @@ def cmd_deploy(args: argparse.Namespace, settings: DeploySettings) -> int:
     current, existing = plane.traffic(settings.endpoint_name), plane.deployments(settings.endpoint_name)
     name = args.deployment or next_deployment_name(current, existing)
     plan = plan_rollout(current, name, settings.traffic_steps, existing=existing)
-    stage_code()
+    stage_scoring_code()
     model_ref = ent.model_reference(settings, version)
     deployment = ent.build_online_deployment(settings, _paths(args), model_ref, name)
     _rollout(plane, settings, plan, deployment, (settings.model_name, version))
@@ -273,13 +278,13 @@ def cmd_teardown(args: argparse.Namespace, settings: DeploySettings) -> int:
 
 def cmd_train_job(args: argparse.Namespace, settings: DeploySettings) -> int:
     from deploy.azure import entities as ent
-    from deploy.azure.staging import stage_code
+    from deploy.azure.staging import stage_training_code
 
     job = ent.build_training_job(settings, _paths(args))
     if args.dry_run:
         _print_entities([job])
         return 0
-    stage_code()
+    stage_training_code()
     submitted = _workspace_client(args, settings).jobs.create_or_update(job)
     print(f"submitted job {submitted.name}: {submitted.studio_url}")
     print(
@@ -291,14 +296,14 @@ def cmd_train_job(args: argparse.Namespace, settings: DeploySettings) -> int:
 
 def cmd_batch(args: argparse.Namespace, settings: DeploySettings) -> int:
     from deploy.azure import entities as ent
-    from deploy.azure.staging import stage_code
+    from deploy.azure.staging import stage_scoring_code
 
     endpoint = ent.build_batch_endpoint(settings)
     deployment = ent.build_batch_deployment(settings, _paths(args), ent.model_reference(settings, args.model_version))
     if args.dry_run:
         _print_entities([endpoint, deployment])
         return 0
-    stage_code()
+    stage_scoring_code()
     client = _workspace_client(args, settings)
     client.batch_endpoints.begin_create_or_update(endpoint).result()
     client.batch_deployments.begin_create_or_update(deployment).result()
@@ -469,7 +474,7 @@ def cmd_collected(args: argparse.Namespace, settings: DeploySettings) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], str]] = {
     "dry-run": (cmd_dry_run, "build every entity and write the YAML specs (no network)"),
     "plan": (cmd_plan, "print the blue/green traffic plan for --current traffic (no network)"),
-    "stage": (cmd_stage, "copy model/ into the code folder uploaded to Azure ML"),
+    "stage": (cmd_stage, "write the code folders uploaded to Azure ML: scoring (deployments) and training (job)"),
     "register": (cmd_register, "register the model artifact folder with tags from model_card.json"),
     "deploy": (cmd_deploy, "create/update the online endpoint and roll out a new deployment"),
     "promote": (cmd_promote, "continue a rollout: shift traffic to --deployment through the steps"),
@@ -478,7 +483,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
         cmd_teardown,
         "delete a deployment (--deployment), or the monitor schedule, online and batch endpoints; needs --yes",
     ),
-    "train-job": (cmd_train_job, "submit `python -m model.train` as a command job on a compute cluster"),
+    "train-job": (cmd_train_job, "submit `python -m model.training.train` as a command job on a compute cluster"),
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
     "reference": (cmd_reference, "write and register the monitoring reference MLTables (inputs, predictions)"),
     "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp update --yaml)"),

@@ -11,7 +11,7 @@ Shape of the app:
   affinity needs single revision mode);
 * liveness/readiness/startup probes on /_stcore/health (startup allows for the model download);
 * a user-assigned managed identity that pulls the image from the registry, reads Key Vault
-  secrets, downloads the registered model version (RISK_AZUREML_MODEL, deploy.azure.model_fetch)
+  secrets, downloads the registered model version (RISK_AZUREML_MODEL, dashboard.model_fetch)
   and, for a managed online endpoint, gets Entra ID tokens to call it (RISK_ENDPOINT_AUTH=aad);
 * for an AKS endpoint (key auth) the key is a Key Vault secret exposed as a Container Apps
   secret and the RISK_ENDPOINT_KEY variable (secretRef) - never in the image or the YAML;

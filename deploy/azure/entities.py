@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import Input, Output, command
-from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.constants import AssetTypes, MonitorDatasetContext
 from azure.ai.ml.entities import (
     AlertNotification,
     BaselineDataRange,
@@ -23,6 +23,7 @@ from azure.ai.ml.entities import (
     BatchRetrySettings,
     CategoricalDriftMetrics,
     CodeConfiguration,
+    Command,
     DataCollector,
     DataDriftMetricThreshold,
     DataDriftSignal,
@@ -54,7 +55,6 @@ from azure.ai.ml.entities import (
     ServerlessSparkCompute,
     TargetUtilizationScaleSettings,
 )
-from azure.ai.ml.entities._job.job import Job
 
 from deploy.azure import batch_sizing
 from deploy.azure.config import REPO_ROOT, DeploySettings
@@ -71,8 +71,10 @@ from model.core import schema
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 DEFAULT_MODEL_DIR = REPO_ROOT / "artifacts" / "model"
-# Staged code folder: only the `model` package (see deploy.azure.staging for why).
+# Staged code folders (deploy.azure.staging says why and what each holds): the scoring code of the
+# online and batch deployments, and the training job's code.
 DEFAULT_CODE_DIR = REPO_ROOT / "artifacts" / "azure" / "code"
+DEFAULT_TRAIN_CODE_DIR = REPO_ROOT / "artifacts" / "azure" / "train-code"
 # Folder holding the monitoring reference MLTable (deploy.azure.reference_data.write_reference).
 DEFAULT_REFERENCE_DIR = REPO_ROOT / "artifacts" / "azure" / "reference"
 # Beside it: the prediction-drift reference (reference_data.write_prediction_reference).
@@ -81,20 +83,22 @@ DEFAULT_PREDICTION_REFERENCE_DIR = DEFAULT_REFERENCE_DIR.parent / PREDICTION_REF
 SCORING_SCRIPT = "model/serving/score.py"
 BATCH_DRIVER = "model/serving/batch_driver.py"
 # Train, then report the card's figures to the job's MLflow run (Azure ML's tracking; model/training/mlflow_log.py).
+# The modules themselves, not the `python -m model.train` shim: the staged training code holds no shims.
 TRAIN_COMMAND = (
-    "python -m model.train --data ${{inputs.data}} --out ${{outputs.model}} && "
+    "python -m model.training.train --data ${{inputs.data}} --out ${{outputs.model}} && "
     "python -m model.training.mlflow_log ${{outputs.model}}"
 )
 
 
 @dataclass(frozen=True)
 class SpecPaths:
-    """Where the model artifact, the staged code and the conda files are, as the entities see them."""
+    """Where the model artifact, the staged code folders and the conda files are, as the entities see them."""
 
     model_dir: str
-    code_dir: str
+    code_dir: str  # scoring code: online and batch deployments
     conda_file: Path  # always a real file: the SDK reads it when the Environment is built
     conda_ref: str  # the same file as the YAML refers to it
+    train_code_dir: str = str(DEFAULT_TRAIN_CODE_DIR)  # the training job's code
     batch_conda_file: Path = BATCH_CONDA_FILE
     batch_conda_ref: str = str(BATCH_CONDA_FILE)
     train_conda_file: Path = TRAIN_CONDA_FILE
@@ -103,27 +107,43 @@ class SpecPaths:
     prediction_reference_dir: str = str(DEFAULT_PREDICTION_REFERENCE_DIR)
 
     @classmethod
-    def absolute(cls, model_dir: Path = DEFAULT_MODEL_DIR, code_dir: Path = DEFAULT_CODE_DIR) -> SpecPaths:
-        return cls(str(model_dir.resolve()), str(code_dir.resolve()), CONDA_FILE, str(CONDA_FILE))
+    def absolute(
+        cls,
+        model_dir: Path = DEFAULT_MODEL_DIR,
+        code_dir: Path = DEFAULT_CODE_DIR,
+        train_code_dir: Path = DEFAULT_TRAIN_CODE_DIR,
+    ) -> SpecPaths:
+        return cls(
+            model_dir=str(model_dir.resolve()),
+            code_dir=str(code_dir.resolve()),
+            conda_file=CONDA_FILE,
+            conda_ref=str(CONDA_FILE),
+            train_code_dir=str(train_code_dir.resolve()),
+        )
 
     @classmethod
     def relative_to(
-        cls, spec_dir: Path, model_dir: Path = DEFAULT_MODEL_DIR, code_dir: Path = DEFAULT_CODE_DIR
+        cls,
+        spec_dir: Path,
+        model_dir: Path = DEFAULT_MODEL_DIR,
+        code_dir: Path = DEFAULT_CODE_DIR,
+        train_code_dir: Path = DEFAULT_TRAIN_CODE_DIR,
     ) -> SpecPaths:
         def rel(p: Path) -> str:
             return Path(os.path.relpath(p.resolve(), spec_dir.resolve())).as_posix()
 
         return cls(
-            rel(model_dir),
-            rel(code_dir),
-            CONDA_FILE,
-            rel(CONDA_FILE),
-            BATCH_CONDA_FILE,
-            rel(BATCH_CONDA_FILE),
-            TRAIN_CONDA_FILE,
-            rel(TRAIN_CONDA_FILE),
-            rel(DEFAULT_REFERENCE_DIR),
-            rel(DEFAULT_PREDICTION_REFERENCE_DIR),
+            model_dir=rel(model_dir),
+            code_dir=rel(code_dir),
+            conda_file=CONDA_FILE,
+            conda_ref=rel(CONDA_FILE),
+            train_code_dir=rel(train_code_dir),
+            batch_conda_file=BATCH_CONDA_FILE,
+            batch_conda_ref=rel(BATCH_CONDA_FILE),
+            train_conda_file=TRAIN_CONDA_FILE,
+            train_conda_ref=rel(TRAIN_CONDA_FILE),
+            reference_dir=rel(DEFAULT_REFERENCE_DIR),
+            prediction_reference_dir=rel(DEFAULT_PREDICTION_REFERENCE_DIR),
         )
 
 
@@ -294,15 +314,18 @@ def build_online_deployment(
 # --- training job -----------------------------------------------------------------------
 
 
-def build_training_job(settings: DeploySettings, paths: SpecPaths) -> Job:
-    """`python -m model.train` on the full data, on a compute cluster, output = the artifact folder."""
+def build_training_job(settings: DeploySettings, paths: SpecPaths) -> Command:
+    """`python -m model.training.train` on the full data, on a compute cluster, output = the artifact folder.
+
+    Its code is the staged training folder (deploy.azure.staging.stage_training_code), not the scoring one.
+    """
     data_type = AssetTypes.URI_FOLDER if settings.training_data.endswith("/") else AssetTypes.URI_FILE
     return command(
         name=None,
         display_name="train covid19 death-risk model",
         experiment_name=settings.experiment_name,
         description="Train, calibrate and evaluate on the full CDC case-surveillance file.",
-        code=paths.code_dir,
+        code=paths.train_code_dir,
         command=TRAIN_COMMAND,
         inputs={"data": Input(type=data_type, path=settings.training_data)},
         outputs={"model": Output(type=AssetTypes.URI_FOLDER)},
@@ -410,7 +433,8 @@ def build_monitor_schedule(settings: DeploySettings, references: MonitorReferenc
     data_drift = DataDriftSignal(
         production_data=ProductionData(**_collected(settings, "model_inputs", "P7D", "P0D")),
         reference_data=ReferenceData(
-            input_data=Input(type=AssetTypes.MLTABLE, path=references.inputs), data_context="training"
+            input_data=Input(type=AssetTypes.MLTABLE, path=references.inputs),
+            data_context=MonitorDatasetContext.TRAINING,
         ),
         features=list(schema.MODEL_INPUTS),
         metric_thresholds=DataDriftMetricThreshold(
@@ -423,7 +447,8 @@ def build_monitor_schedule(settings: DeploySettings, references: MonitorReferenc
     prediction_drift = PredictionDriftSignal(
         production_data=ProductionData(**_collected(settings, "model_outputs", "P7D", "P0D")),
         reference_data=ReferenceData(
-            input_data=Input(type=AssetTypes.MLTABLE, path=references.outputs), data_context="validation"
+            input_data=Input(type=AssetTypes.MLTABLE, path=references.outputs),
+            data_context=MonitorDatasetContext.VALIDATION,
         ),
         metric_thresholds=PredictionDriftMetricThreshold(
             numerical=NumericalDriftMetrics(jensen_shannon_distance=0.1),
@@ -454,9 +479,17 @@ def schedule_references(schedule: MonitorSchedule) -> MonitorReferences:
     """The reference assets an existing schedule uses."""
     signals = schedule.create_monitor.monitoring_signals
     return MonitorReferences(
-        inputs=signals["input_drift"].reference_data.input_data.path,
-        outputs=signals["prediction_drift"].reference_data.input_data.path,
+        inputs=_reference_path(signals["input_drift"]), outputs=_reference_path(signals["prediction_drift"])
     )
+
+
+def _reference_path(signal: Any) -> str:
+    """The reference asset of a drift signal (the signals this module builds always have one)."""
+    if not isinstance(signal, DataDriftSignal | PredictionDriftSignal) or signal.reference_data is None:
+        raise ValueError(
+            f"monitoring signal {signal!r} has no reference data: recreate the schedule (deploy.azure monitor)"
+        )
+    return str(signal.reference_data.input_data.path)
 
 
 def retarget_schedule(

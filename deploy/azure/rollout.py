@@ -130,8 +130,8 @@ class AzureControlPlane:
         return str(self.ml_client.models.get(name=name, label="latest").version)
 
     def download_model(self, name: str, version: str, dest: Path) -> Path:
-        """The registered version's artifact folder at `dest` (deploy.azure.model_fetch)."""
-        from deploy.azure.model_fetch import fetch_model
+        """The registered version's artifact folder at `dest` (dashboard.model_fetch, shared with the image)."""
+        from dashboard.model_fetch import fetch_model
 
         return fetch_model(self.ml_client, f"{name}:{version}", dest)
 

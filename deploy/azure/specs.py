@@ -156,7 +156,7 @@ def _train_job_spec(settings: DeploySettings, paths: ent.SpecPaths) -> Spec:
             "display_name": job.display_name,
             "experiment_name": job.experiment_name,
             "description": job.description,
-            "code": paths.code_dir,
+            "code": paths.train_code_dir,
             "command": ent.TRAIN_COMMAND,
             "inputs": {"data": {"type": data_input.type, "path": data_input.path}},
             "outputs": {"model": {"type": job.outputs["model"].type}},

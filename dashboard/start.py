@@ -1,12 +1,15 @@
 """Container start command of the dashboard image: fetch the model if configured, then run Streamlit.
 
-    python -m deploy.azure.dashboard_start
+    python -m dashboard.start
 
 With RISK_AZUREML_MODEL set (Azure Container Apps), the registered model version is downloaded
-into RISK_MODEL_DIR first (deploy.azure.model_fetch); a failure stops the container with a
+into RISK_MODEL_DIR first (dashboard/model_fetch.py); a failure stops the container with a
 one-line reason, so the revision shows unhealthy instead of serving pages without model tables.
 Without it (a mounted folder, or a local `docker run`), Streamlit starts at once. Streamlit then
 replaces this process (exec), so it receives the container's signals directly.
+
+It lives in the dashboard, not in deploy/, because the image holds only the package and the
+dashboard (the Dockerfile; tests/test_dockerfile.py checks that everything it imports is there).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ STREAMLIT_ARGS = [
 
 
 def main() -> int:
-    from deploy.azure.model_fetch import ModelFetchError, fetch_if_configured
+    from dashboard.model_fetch import ModelFetchError, fetch_if_configured
 
     try:
         fetched = fetch_if_configured()

@@ -2,7 +2,7 @@
 
 In Azure Container Apps the dashboard has no mounted model folder. When RISK_AZUREML_MODEL names
 a registered model version ("covid19-death-risk:7" or "azureml:covid19-death-risk:7"), the
-container's start command (deploy.azure.dashboard_start) calls `fetch_model` before Streamlit
+container's start command (dashboard/start.py) calls `fetch_model` before Streamlit
 starts: it downloads that version with azure-ai-ml into RISK_MODEL_DIR, using the Container
 App's user-assigned managed identity (AZURE_CLIENT_ID), so no key or connection string is in the
 image or the app's settings. The dashboard then reads the folder exactly as it reads a local
@@ -12,6 +12,11 @@ The identity needs read access to registered models and datastores (the template
 "COVID-19 risk dashboard" role on the workspace) and, because the workspace storage has shared-key
 access off, "Storage Blob Data Reader" on the storage account: the SDK then downloads with the
 identity's own token (no datastore secret is listed). deploy/azure/infra/modules/roles.bicep assigns both.
+
+It lives in the dashboard because it runs in the dashboard's image, which holds no deploy/ (the
+Dockerfile); `python -m deploy.azure serving-model` and the rollout reuse `fetch_model` from here.
+The workspace comes from the three variables the Container App sets (deploy/azure/containerapp.py),
+the same names `deploy.azure.config.ENV_VARS` reads (tests/test_azure_dashboard.py holds them equal).
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from deploy.azure.config import ConfigError, load_workspace_config
 from model.core import artifact
 
 MODEL_ENV = "RISK_AZUREML_MODEL"
+# Workspace of the registered model: subscription, resource group, workspace name (in that order).
+WORKSPACE_ENV = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME")
 _REFERENCE = re.compile(r"^(?:azureml:)?([A-Za-z0-9][A-Za-z0-9_.-]{0,254}):([A-Za-z0-9_.-]+)$")
 
 
@@ -80,17 +86,26 @@ def managed_identity_client(environ: Mapping[str, str]) -> Any:
     from azure.ai.ml import MLClient
     from azure.identity import ManagedIdentityCredential
 
-    try:
-        workspace = load_workspace_config(environ=environ, cwd=Path(tempfile.gettempdir()))
-    except ConfigError as exc:
-        raise ModelFetchError(f"{MODEL_ENV} is set but the workspace is not: {exc}") from None
+    subscription_id, resource_group, workspace_name = workspace_from_environment(environ)
     client_id = environ.get("AZURE_CLIENT_ID") or None
     return MLClient(
         credential=ManagedIdentityCredential(client_id=client_id),
-        subscription_id=workspace.subscription_id,
-        resource_group_name=workspace.resource_group,
-        workspace_name=workspace.workspace_name,
+        subscription_id=subscription_id,
+        resource_group_name=resource_group,
+        workspace_name=workspace_name,
     )
+
+
+def workspace_from_environment(environ: Mapping[str, str]) -> tuple[str, str, str]:
+    """(subscription id, resource group, workspace name) from WORKSPACE_ENV; all three must be set."""
+    values = tuple((environ.get(name) or "").strip() for name in WORKSPACE_ENV)
+    missing = [name for name, value in zip(WORKSPACE_ENV, values, strict=True) if not value]
+    if missing:
+        raise ModelFetchError(
+            f"{MODEL_ENV} is set but the workspace is not: {', '.join(missing)} missing. Set all of "
+            f"{', '.join(WORKSPACE_ENV)} in the Container App (python -m deploy.azure dashboard writes them)."
+        )
+    return values[0], values[1], values[2]
 
 
 def fetch_if_configured(environ: Mapping[str, str] | None = None, client: Any | None = None) -> Path | None:
