@@ -8,7 +8,9 @@ so a test reads the same whichever way the tool ran. Tests of the process itself
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 from dataclasses import dataclass
 
 import pytest
@@ -23,13 +25,24 @@ class Ran:
     stderr: str
 
 
-def run_main(capsys: pytest.CaptureFixture[str], module: str, *args: str) -> Ran:
-    """`python -m module args...`, in-process: the module's `main(list(args))`; argparse's exits give their code."""
+def run_main(module: str, *args: str) -> Ran:
+    """`python -m module args...`, in-process: the module's `main(list(args))`; argparse's exits give their code.
+
+    stdout and stderr are captured by swapping `sys.stdout` / `sys.stderr` for the call (the tools print there).
+    """
     main = importlib.import_module(module).main
-    capsys.readouterr()  # what the test printed before is not the tool's
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse: --help and usage errors
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return Ran(int(code), out, err)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help and usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return Ran(int(code), out.getvalue(), err.getvalue())
+
+
+def run_ok(module: str, *args: str) -> Ran:
+    """`run_main`, failing the test with the tool's output unless it exits 0 (in-process `conftest.run_module`)."""
+    ran = run_main(module, *args)
+    if ran.returncode != 0:
+        pytest.fail(f"python -m {module} {' '.join(args)} exited {ran.returncode}\n{ran.stdout}\n{ran.stderr}")
+    return ran

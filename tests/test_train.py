@@ -164,7 +164,7 @@ def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def test_target_is_death_not_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_target_is_death_not_missing(tmp_path: Path):
     """Catches the seed notebook's label bug (alphabetical codes 0/1 = "Missing"/"No").
 
     In this file deaths happen only to the old, while *missing* outcomes are
@@ -187,9 +187,7 @@ def test_target_is_death_not_missing(tmp_path: Path, capsys: pytest.CaptureFixtu
     data = tmp_path / "label_trap.csv"
     write_rows(data, rows)
     out = tmp_path / "model"
-    proc = run_main(
-        capsys, "model.train", "--data", str(data), "--out", str(out), "--candidates", "logistic_main_effects"
-    )
+    proc = run_main("model.train", "--data", str(data), "--out", str(out), "--candidates", "logistic_main_effects")
     assert proc.returncode == 0, proc.stderr
     young, old = risks(out, [profile(age_group="10 - 19 Years"), profile(age_group="80+ Years")])
     assert old > 0.1 and young < 0.01, (young, old)
@@ -204,12 +202,10 @@ def test_target_is_death_not_missing(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert card["data_period"].startswith("real CDC cases, case dates Jan 2021")
 
 
-def test_real_legacy_file_stops_with_clear_message(
-    legacy_cdc_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-):
+def test_real_legacy_file_stops_with_clear_message(legacy_cdc_file: Path, tmp_path: Path):
     """The real 2020 extract loads, but 5 intake deaths cannot support a model: a clear stop, no traceback."""
     out = tmp_path / "model"
-    proc = run_main(capsys, "model.train", "--data", str(legacy_cdc_file), "--out", str(out))
+    proc = run_main("model.train", "--data", str(legacy_cdc_file), "--out", str(out))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "5 deaths and 5,308 survivors among intake-population rows" in proc.stderr
@@ -217,8 +213,8 @@ def test_real_legacy_file_stops_with_clear_message(
     assert not out.exists()
 
 
-def test_missing_data_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    proc = run_main(capsys, "model.train", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m"))
+def test_missing_data_file_is_a_clear_error(tmp_path: Path):
+    proc = run_main("model.train", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m"))
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
 
