@@ -30,7 +30,10 @@ def run_main(module: str, *args: str) -> Ran:
 
     stdout and stderr are captured by swapping `sys.stdout` / `sys.stderr` for the call (the tools print there).
     """
-    main = importlib.import_module(module).main
+    found = importlib.import_module(module)
+    if not hasattr(found, "main"):  # a package: `python -m` runs its __main__
+        found = importlib.import_module(f"{module}.__main__")
+    main = found.main
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
