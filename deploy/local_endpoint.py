@@ -1,6 +1,7 @@
 """Run the real scoring endpoint locally: `azmlinfsrv` + `model/serving/score.py` + a model directory.
 
-CLI:  python -m deploy.local_endpoint [--model-dir DIR] [--port P] [--host 127.0.0.1] [--workers N]
+CLI:  covid-risk endpoint (or python -m deploy.local_endpoint) [--model-dir DIR] [--port P] [--host 127.0.0.1]
+      [--workers N]
 Library:  with serve(model_dir) as ep: requests.post(ep.scoring_url, json={"data": [...]})
 
 azmlinfsrv 1.5.1 always binds 0.0.0.0 (its DEFAULT_HOST constant, no option). On a shared
