@@ -1,6 +1,7 @@
 """Run the real scoring endpoint locally: `azmlinfsrv` + `model/serving/score.py` + a model directory.
 
-CLI:  python -m deploy.local_endpoint [--model-dir DIR] [--port P] [--host 127.0.0.1] [--workers N]
+CLI:  covid-risk endpoint (or python -m deploy.local_endpoint) [--model-dir DIR] [--port P] [--host 127.0.0.1]
+      [--workers N]
 Library:  with serve(model_dir) as ep: requests.post(ep.scoring_url, json={"data": [...]})
 
 azmlinfsrv 1.5.1 always binds 0.0.0.0 (its DEFAULT_HOST constant, no option). On a shared
@@ -264,23 +265,47 @@ def stop_requested_by_signals() -> threading.Event:
     return requested
 
 
+def training_failed(exc: subprocess.CalledProcessError, model_dir: Path) -> int:
+    """The exit code when `ensure_model`'s training run failed: its own 2 (e.g. a folder holding other files), else 70.
+
+    Training printed its reason above; this line says what the launcher was doing.
+    """
+    print(
+        f"error: training a model into {model_dir} failed (exit {exc.returncode}; its reason is above)", file=sys.stderr
+    )
+    return exit_codes.BAD_INPUT if exc.returncode == exit_codes.BAD_INPUT else exit_codes.INTERNAL_ERROR
+
+
 @exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=artifact.model_dir_from_env())
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    """Serve until Ctrl-C / SIGTERM (0); 2 for a taken port or bad input, 70 if the server fails or dies on its own."""
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.local_endpoint",
+        description=__doc__.splitlines()[0],
+        epilog="Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 port taken or bad input, 70 the server did not become "
+        "healthy or died on its own (docs/cli.md).",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=artifact.model_dir_from_env(),
+        help="model directory (trained on the bundled real CDC file first if it holds none)",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     parser.add_argument(
         "--workers", type=int, default=None, help=f"gunicorn worker processes (default {server_settings.WORKER_COUNT})"
     )
     args = parser.parse_args(argv)
     stop_requested = stop_requested_by_signals()
-    model_dir = ensure_model(args.model_dir.resolve())
+    try:
+        model_dir = ensure_model(args.model_dir.resolve())
+    except subprocess.CalledProcessError as exc:
+        return training_failed(exc, args.model_dir)
     try:
         endpoint = start(model_dir, port=args.port, host=args.host, workers=args.workers)
     except PortInUseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_codes.BAD_INPUT
+        return exit_codes.bad_input(exc)
     except EndpointStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_codes.INTERNAL_ERROR

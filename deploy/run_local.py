@@ -37,8 +37,9 @@ from deploy.local_endpoint import (
     start,
     stop,
     stop_requested_by_signals,
+    training_failed,
 )
-from model.core import artifact
+from model.core import artifact, exit_codes
 
 FIRST_PAUSE_S = 1.0  # pause before the first restart; doubled for each further one, up to --max-restart-pause
 MAX_PAUSE_S = 30.0
@@ -65,10 +66,20 @@ def pick_port(wanted: int, what: str) -> int:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m deploy.run_local", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, default=artifact.model_dir_from_env())
-    parser.add_argument("--endpoint-port", type=int, default=5001)
-    parser.add_argument("--dashboard-port", type=int, default=8501)
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.run_local",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 stopped by Ctrl-C or SIGTERM, 2 bad input, 70 a server did not start or the dashboard "
+        "stopped on its own (docs/cli.md).",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=artifact.model_dir_from_env(),
+        help="model directory (trained on the bundled real CDC file first if it holds none)",
+    )
+    parser.add_argument("--endpoint-port", type=int, default=5001, help="scoring endpoint port (default 5001)")
+    parser.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (default 8501)")
     parser.add_argument(
         "--max-restart-pause",
         type=float,
@@ -101,12 +112,22 @@ class _Serving:
         os.replace(partial, self.status_path)
 
 
+@exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
+    """Run endpoint and dashboard until Ctrl-C / SIGTERM (0); 2 for bad input, 70 if a server fails to start or the
+    dashboard stops on its own (the endpoint's deaths are restarts, never an exit)."""
     args = _parse_args(argv)
     stop_requested = stop_requested_by_signals()  # SIGTERM/SIGHUP: stop both children like Ctrl-C
 
-    model_dir = ensure_model(args.model_dir.resolve())
-    endpoint = start(model_dir, port=pick_port(args.endpoint_port, "scoring endpoint"))
+    try:
+        model_dir = ensure_model(args.model_dir.resolve())
+    except subprocess.CalledProcessError as exc:
+        return training_failed(exc, args.model_dir)
+    try:
+        endpoint = start(model_dir, port=pick_port(args.endpoint_port, "scoring endpoint"))
+    except EndpointStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.INTERNAL_ERROR
     print(f"Scoring endpoint (azmlinfsrv) ready: POST {endpoint.scoring_url}", flush=True)
     status_dir = Path(tempfile.mkdtemp(prefix="risk-launcher-"))
     # Restarts replace serving.endpoint (same port, so the same URL).
@@ -158,7 +179,8 @@ def _supervise(
 ) -> int:
     """Restart the endpoint whenever it dies, for as long as the dashboard runs; the exit code at the end.
 
-    0 when a stop is requested, 1 when the dashboard itself stops. The endpoint's deaths never end the loop.
+    0 when a stop is requested, 70 (INTERNAL_ERROR) when the dashboard itself stops. The endpoint's deaths never
+    end the loop.
     """
     while dashboard.poll() is None:
         if stop_requested.wait(0.5):
@@ -181,8 +203,8 @@ def _supervise(
         if serving.endpoint is not endpoint:  # started (a failed start keeps the dead one: tried again next loop)
             serving.up_since = time.monotonic()
             serving.write_status("running")
-    print("The dashboard stopped; stopping the endpoint.", file=sys.stderr)
-    return 1
+    print("error: the dashboard stopped on its own; stopping the endpoint.", file=sys.stderr)
+    return exit_codes.INTERNAL_ERROR
 
 
 def _stop_dashboard(dashboard: subprocess.Popen[bytes]) -> None:

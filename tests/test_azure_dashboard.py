@@ -30,7 +30,7 @@ from deploy.azure.containerapp import (
     environment_variables,
     load_dashboard_settings,
 )
-from model.core import artifact
+from model.core import artifact, exit_codes
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "deploy" / "azure" / "specs" / "dashboard-containerapp.yml"
@@ -277,6 +277,6 @@ def test_start_command_stops_with_one_line_when_the_model_cannot_be_fetched(tmp_
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == exit_codes.BAD_INPUT
     assert "workspace is not" in proc.stderr and "AZURE_SUBSCRIPTION_ID" in proc.stderr
     assert "Traceback" not in proc.stderr

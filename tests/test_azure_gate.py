@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from deploy.azure.gate import GateError, gate, load_card
+from model.core import exit_codes
 from model.monitoring.monitor import OE_MATERIAL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,4 +125,5 @@ def test_cli_exit_codes(model_dir: Path, card: dict[str, Any], tmp_path: Path) -
     worse.mkdir()
     (worse / "model_card.json").write_text(json.dumps(_with(card, slope=0.5)))
     failed = run(worse)
-    assert failed.returncode == 1 and "calibration slope 0.50" in failed.stderr and "not released" in failed.stdout
+    assert failed.returncode == exit_codes.GATE_REFUSED, failed.stderr
+    assert "calibration slope 0.50" in failed.stderr and "not released" in failed.stdout

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,8 @@ from model.core import schema
 from model.serving import batch_score, lookup
 from model.serving.client import EndpointClient, EndpointConfig
 from model.synthetic import synth
-from tests.conftest import REPO_ROOT, run_module
+from tests.conftest import REPO_ROOT
+from tests.inprocess import run_main, run_ok
 
 SAMPLE = 400
 
@@ -52,7 +51,7 @@ def test_legacy_file_scores_like_the_endpoint(
     legacy_cdc_file: Path, model_dir: Path, local_endpoint, tmp_path: Path
 ) -> None:
     out = tmp_path / "legacy.scored.parquet"
-    proc = run_module(
+    proc = run_ok(
         "model.batch_score",
         "--data",
         str(legacy_cdc_file),
@@ -89,7 +88,7 @@ def test_generated_file_scores_like_the_endpoint(model_dir: Path, local_endpoint
     data = tmp_path / "generated.csv.gz"
     synth.write(data, rows=60_000, seed=31)
     out = tmp_path / "generated.scored.csv"
-    proc = run_module(
+    proc = run_ok(
         "model.batch_score",
         "--data",
         str(data),
@@ -163,7 +162,7 @@ def test_unknown_categories_go_to_rejects_with_counts(model_dir: Path, tmp_path:
     data = tmp_path / "mixed.csv"
     data.write_text(BAD_ROWS)
     out = tmp_path / "mixed.scored.parquet"
-    proc = run_module("model.batch_score", "--data", str(data), "--out", str(out), "--model-dir", str(model_dir))
+    proc = run_ok("model.batch_score", "--data", str(data), "--out", str(out), "--model-dir", str(model_dir))
     assert "rejected              3 rows" in proc.stdout
     rejects = pq.read_table(tmp_path / "mixed.scored.rejects.parquet").to_pandas()
     assert rejects[batch_score.ROW_COLUMN].tolist() == [2, 4, 5]
@@ -190,7 +189,7 @@ def test_clean_file_still_gets_an_empty_rejects_file(model_dir: Path, legacy_cdc
     out = tmp_path / "out.csv"
     stale = tmp_path / "custom-rejects.csv"
     stale.write_text("left over from an earlier run\n")
-    run_module(
+    run_ok(
         "model.batch_score",
         "--data",
         str(legacy_cdc_file),
@@ -220,23 +219,7 @@ def test_bad_input_file_gives_a_clear_error(
     data = tmp_path / name
     data.write_bytes(content)
     out = tmp_path / "out.csv"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "model.batch_score",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--model-dir",
-            str(model_dir),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_main("model.batch_score", "--data", str(data), "--out", str(out), "--model-dir", str(model_dir))
     assert proc.returncode == 2
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -244,23 +227,8 @@ def test_bad_input_file_gives_a_clear_error(
 
 
 def test_bad_output_name_is_refused_before_reading(model_dir: Path, legacy_cdc_file: Path, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "model.batch_score",
-            "--data",
-            str(legacy_cdc_file),
-            "--out",
-            str(tmp_path / "out.xlsx"),
-            "--model-dir",
-            str(model_dir),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ("--data", str(legacy_cdc_file), "--out", str(tmp_path / "out.xlsx"), "--model-dir", str(model_dir))
+    proc = run_main("model.batch_score", *args)
     assert proc.returncode == 2 and ".csv.gz, .csv, .parquet" in proc.stderr
 
 
@@ -285,7 +253,7 @@ def test_batch_driver_rows_mode(
     assert mixed["model"].isna().tolist() == [False, True, False, True, True]  # a reject has no model
     legacy = result[result["file"] == legacy_cdc_file.name]
     cli = tmp_path / "legacy.parquet"
-    run_module(
+    run_ok(
         "model.batch_score",
         "--data",
         str(legacy_cdc_file),

@@ -1,5 +1,5 @@
 """ICU capacity maths (model/planning/capacity.py) against textbook values, brute force and exact distributions,
-and its CLI run as a subprocess on a model trained by `python -m model.train`.
+and its CLI (its main, in-process) on a model trained by `python -m model.train`.
 
 The maths is tested on pure inputs (need tables written out here); only the CLI tests read a model directory.
 """
@@ -19,6 +19,7 @@ import pytest
 from scipy import integrate, stats
 
 from model.planning import capacity
+from tests.inprocess import Ran, run_main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -488,11 +489,16 @@ def test_runaway_growth_says_which_horizon_works() -> None:
     _scenario(doubling_days=7.0, days=155)
 
 
-# --- the CLI, as a subprocess on a trained model ---------------------------------------------------------------------
+# --- the CLI (its main, in-process) on a trained model ------------------------------------------------------------
 
 
-def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The CLI as a subprocess; killed when `timeout` s pass (subprocess.run does that before raising)."""
+def _cli(*args: str) -> Ran:
+    """`python -m model.capacity args...`, its main in-process."""
+    return run_main("model.capacity", *args)
+
+
+def _cli_process(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """The CLI as a subprocess, for a hang regression: killed when `timeout` s pass (subprocess.run does that)."""
     return subprocess.run(
         [sys.executable, "-m", "model.capacity", *args],
         cwd=REPO_ROOT,
@@ -566,7 +572,7 @@ def test_cli_answers_the_largest_inputs(model_dir: Path) -> None:
     A time limit, as a hang regression: the process is killed and the test fails if it does not answer.
     """
     args = ["--cases-per-day", "1e9", "--beds", "1000000", "--los-days", "365", "--json"]
-    proc = _cli("--model-dir", str(model_dir), *args, timeout=60)
+    proc = _cli_process("--model-dir", str(model_dir), *args, timeout=60)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["beds_for_1pct_blocking"] is None and out["beds_for_1pct_blocking_text"] == "more than 1,000,000"

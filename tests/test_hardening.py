@@ -1,7 +1,8 @@
 """Regression tests for what an adversarial pass broke (issue 15): the real endpoint, its files and CLIs.
 
-Everything runs for real on loopback: azmlinfsrv with model/serving/score.py, the project's CLIs as
-subprocesses, raw sockets as hostile clients. Nothing of the project is mocked.
+Everything runs for real on loopback: azmlinfsrv with model/serving/score.py, the project's CLIs (their
+main in-process; the endpoint's as a process, for its signals), raw sockets as hostile clients.
+Nothing of the project is mocked.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from model.serving import datacollect, score
 from model.serving.lookup import RiskLookup, example_record
 from tests.app_pages import open_page
 from tests.conftest import REPO_ROOT
+from tests.inprocess import Ran, run_main
 from tests.launcher import launch
 
 BODY_TIMEOUT_S = 2.0  # the hardened endpoint's body-read timeout in these tests (production: 10 s)
@@ -279,11 +281,12 @@ def test_in_azure_records_never_go_to_the_pods_disk(tmp_path: Path, azure_env: d
 # --- items 8, 9, 13: files and command-line tools ------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+def run_cli(module: str, *args: str) -> Ran:
+    """`python -m module args...`, its main in-process (tests/inprocess.py)."""
+    return run_main(module, *args)
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
+def assert_one_line_error(proc: Ran, code: int, fragment: str) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr and fragment in proc.stderr, proc.stderr[-2000:]
     assert len([line for line in proc.stderr.splitlines() if "error" in line]) == 1, proc.stderr
@@ -382,7 +385,7 @@ def test_an_internal_error_is_one_line_and_its_own_exit_code(capsys: pytest.Capt
     def main() -> int:
         return {}["missing"]  # a bug
 
-    assert main() == exit_codes.INTERNAL_ERROR not in (0, 1, 2, 3)  # 1 and 3 are model.monitoring.monitor verdicts
+    assert main() == exit_codes.INTERNAL_ERROR not in (0, 1, 2, 3)  # 1 is Python's crash code, 3 a monitor verdict
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error: KeyError" in err and "Traceback" not in err
 

@@ -1,6 +1,6 @@
 """Regression tests for the second adversarial pass (issue 22, findings 2-11).
 
-Everything runs for real: the project's CLIs as subprocesses, azmlinfsrv with model/serving/score.py on
+Everything runs for real: the project's CLIs (their main, in-process), azmlinfsrv with model/serving/score.py on
 loopback, the Streamlit app through AppTest, raw sockets as hostile clients, memory as the RSS of
 the real process (psutil). Nothing of the project is mocked.
 """
@@ -17,8 +17,6 @@ import os
 import re
 import socket
 import stat
-import subprocess
-import sys
 import threading
 import time
 import tomllib
@@ -41,11 +39,13 @@ from model.serving.client import EndpointClient, EndpointConfig, EndpointContrac
 from model.serving.lookup import MAX_RECORDS, example_record
 from tests.app_pages import app_test, open_page
 from tests.conftest import REPO_ROOT
+from tests.inprocess import Ran, run_main
 from tests.loopback import serving
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+def run_cli(module: str, *args: str) -> Ran:
+    """`python -m module args...`, its main in-process (tests/inprocess.py)."""
+    return run_main(module, *args)
 
 
 # --- finding 2: --out never deletes what it did not write ------------------------------------------

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,24 +15,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from deploy.local_endpoint import serve
-from model.core import schema
+from model.core import exit_codes, schema
 from model.monitoring import monitor
 from model.serving.client import EndpointClient, EndpointConfig
 from model.stats import drift, performance
 from model.synthetic import synth
 from tests.conftest import FIXTURE_SEED, REAL_CDC_FILE, REPO_ROOT
+from tests.inprocess import Ran, run_main
 
 ROWS = 80_000
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "model.monitor", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _run(*args: str) -> Ran:
+    """`python -m model.monitor args...`, its main in-process."""
+    return run_main("model.monitor", *args)
 
 
 def _monitor(*args: str) -> tuple[int, dict, str]:
@@ -380,7 +375,7 @@ def test_a_flatter_slope_with_ranking_intact_says_recalibrate_not_retrain(
 # --- errors never look like verdicts ------------------------------------------------------------------------
 
 
-def _assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+def _assert_one_line_error(proc: Ran, code: int, text: str) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stderr)
     assert proc.returncode not in monitor.EXIT_CODES.values()
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -390,8 +385,8 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, te
 def test_exit_codes_of_verdicts_and_errors_are_distinct() -> None:
     codes = list(monitor.EXIT_CODES.values())
     assert len(set(codes)) == len(codes)
-    assert {monitor.EXIT_INTERNAL_ERROR, monitor.EXIT_USAGE_OR_DATA_ERROR}.isdisjoint(codes)
-    assert monitor.EXIT_INTERNAL_ERROR == 1  # what Python itself exits with on an uncaught exception
+    assert {exit_codes.INTERNAL_ERROR, exit_codes.BAD_INPUT}.isdisjoint(codes)
+    assert 1 not in codes  # what Python itself exits with on an uncaught exception
     docs = (REPO_ROOT / "docs" / "monitoring.md").read_text(encoding="utf-8")
     for verdict, code in monitor.EXIT_CODES.items():
         assert f"| {code} | {verdict} |" in docs
@@ -434,12 +429,13 @@ def test_broken_model_directory_is_an_error_not_a_verdict(synthetic_model_dir: P
     synth.write(data, rows=2_000, seed=3)
     _assert_one_line_error(_run("--reference", str(tmp_path / "no-model"), "--current", str(data)), 2, "No model")
     broken = tmp_path / "broken"
-    subprocess.run(["cp", "-r", str(synthetic_model_dir), str(broken)], check=True)
+    shutil.copytree(synthetic_model_dir, broken)
     (broken / "training_distribution.json").write_text("{not json", encoding="utf-8")
     _assert_one_line_error(_run("--reference", str(broken), "--current", str(data)), 2, "monitor: error:")
-    # A reference of the wrong shape is a crash inside the monitor: exit 1 with one line, never a verdict.
+    # A reference of the wrong shape is a crash inside the monitor: exit 70 with one line, never a verdict.
     (broken / "training_distribution.json").write_text(json.dumps({"features": ["age_group"]}), encoding="utf-8")
-    _assert_one_line_error(_run("--reference", str(broken), "--current", str(data)), 1, "monitor: internal error")
+    crashed = _run("--reference", str(broken), "--current", str(data))
+    _assert_one_line_error(crashed, exit_codes.INTERNAL_ERROR, "model.monitoring.monitor: internal error")
 
 
 # --- requests that left inputs out ("not known", issue 19) ---------------------------------------------------

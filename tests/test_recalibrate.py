@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,8 @@ from model.training import updating
 from model.training.fitting import PROBABILITY_CEILING, PROBABILITY_FLOOR, grid, safe_logit, table_rows
 from model.training.recalibrate import RecentRows, choose_update, update_model
 from model.training.splits import Split, known_intake_outcomes, split_counts
-from tests.conftest import REPO_ROOT, RealPeriods, run_module
+from tests.conftest import RealPeriods
+from tests.inprocess import run_main, run_ok
 
 
 def intake_oe(model_dir: Path, data: Path) -> float:
@@ -32,7 +31,7 @@ def intake_oe(model_dir: Path, data: Path) -> float:
 @pytest.fixture(scope="module")
 def early_model(real_periods: RealPeriods, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("early") / "model"
-    run_module("model.train", "--data", str(real_periods.early), "--out", str(out), "--quiet")
+    run_ok("model.train", "--data", str(real_periods.early), "--out", str(out), "--quiet")
     return out
 
 
@@ -41,7 +40,7 @@ def test_recalibration_moves_later_observed_expected_toward_one(
 ):
     before = intake_oe(early_model, real_periods.late_b)
     out = tmp_path / "recalibrated"
-    proc = run_module(
+    proc = run_ok(
         "model.recalibrate", "--model", str(early_model), "--data", str(real_periods.late_a), "--out", str(out)
     )
     after = intake_oe(out, real_periods.late_b)  # judged on cases the update never saw
@@ -84,31 +83,18 @@ def test_recalibration_refuses_what_it_cannot_do(early_model: Path, legacy_cdc_f
         (["--data", str(tmp_path / "nope.csv")], "no such file"),
         (["--data", str(legacy_cdc_file), "--since", "March"], "YYYY-MM"),
     ):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "model.recalibrate",
-                "--model",
-                str(early_model),
-                "--out",
-                str(tmp_path / "m"),
-                *args,
-            ],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = run_main("model.recalibrate", "--model", str(early_model), "--out", str(tmp_path / "m"), *args)
         assert proc.returncode == 2, proc.stderr
         assert says in proc.stderr and "Traceback" not in proc.stderr
+        # Only a real month-parse failure is called one (every ValueError used to be "--since is not a month").
+        assert ("is not a month" in proc.stderr) == (args[-1] == "March"), proc.stderr
     assert not (tmp_path / "m").exists()
 
 
 def test_recalibration_on_generated_data_whose_fatality_falls(tmp_path: Path) -> None:
     """A first-wave model of generated data, updated with a few thousand 2021 cases, predicts late 2021 better."""
     files = {name: tmp_path / f"{name}.csv" for name in ("first_wave", "recent", "later")}
-    run_module(
+    run_ok(
         "model.synth",
         "--rows",
         "300000",
@@ -119,7 +105,7 @@ def test_recalibration_on_generated_data_whose_fatality_falls(tmp_path: Path) ->
         "--out",
         str(files["first_wave"]),
     )
-    run_module(
+    run_ok(
         "model.synth",
         "--rows",
         "40000",
@@ -130,7 +116,7 @@ def test_recalibration_on_generated_data_whose_fatality_falls(tmp_path: Path) ->
         "--out",
         str(files["recent"]),
     )
-    run_module(
+    run_ok(
         "model.synth",
         "--rows",
         "200000",
@@ -142,11 +128,11 @@ def test_recalibration_on_generated_data_whose_fatality_falls(tmp_path: Path) ->
         str(files["later"]),
     )
     model = tmp_path / "model"
-    run_module("model.train", "--data", str(files["first_wave"]), "--out", str(model), "--quiet")
+    run_ok("model.train", "--data", str(files["first_wave"]), "--out", str(model), "--quiet")
     before = intake_oe(model, files["later"])
     assert before < 0.6, "the generator's fatality must fall after the first wave"
     updated = tmp_path / "updated"
-    run_module("model.recalibrate", "--model", str(model), "--data", str(files["recent"]), "--out", str(updated))
+    run_ok("model.recalibrate", "--model", str(model), "--data", str(files["recent"]), "--out", str(updated))
     after = intake_oe(updated, files["later"])
     assert abs(after - 1) < abs(before - 1) / 2, (before, after)
     assert artifact.load_card(updated)["data"]["synthetic"] is True

@@ -1,6 +1,6 @@
 """Tests of the synthetic data generator (model/synthetic/synth.py).
 
-Files are produced by the real CLI in a subprocess and read back with pyarrow,
+Files are produced by the real CLI (its main, in-process) and read back with pyarrow,
 then compared with the calibration tables the generator exposes.
 """
 
@@ -12,8 +12,6 @@ import itertools
 import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +23,8 @@ import pytest
 from model.core import schema
 from model.data.loader import load_counts
 from model.synthetic import synth
-from tests.conftest import REPO_ROOT, SHARED_DATA, run_module
+from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.inprocess import Ran, run_main, run_ok
 
 ROWS = 200_000
 SEED = 11
@@ -53,21 +52,15 @@ def assert_share(hits: int, n: int, expected: float, what: str) -> None:
     )
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI without failing on a non-zero exit (for the bad-argument tests)."""
-    return subprocess.run(
-        [sys.executable, "-m", "model.synth", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def cli(*args: str) -> Ran:
+    """Run the CLI (its main, in-process) without failing on a non-zero exit (for the bad-argument tests)."""
+    return run_main("model.synth", *args)
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     path = tmp_path_factory.mktemp("synth") / "cases.csv"
-    proc = run_module("model.synth", "--rows", str(ROWS), "--seed", str(SEED), "--out", str(path))
+    proc = run_ok("model.synth", "--rows", str(ROWS), "--seed", str(SEED), "--out", str(path))
     return path, proc.stderr
 
 
@@ -121,8 +114,8 @@ def test_progress_is_reported_on_stderr(generated: tuple[Path, str]) -> None:
 
 def test_same_seed_same_bytes_other_seed_different(generated: tuple[Path, str], tmp_path: Path) -> None:
     again, other = tmp_path / "again.csv", tmp_path / "other.csv"
-    run_module("model.synth", "--rows", str(ROWS), "--seed", str(SEED), "--out", str(again))
-    run_module("model.synth", "--rows", str(ROWS), "--seed", str(SEED + 1), "--out", str(other))
+    run_ok("model.synth", "--rows", str(ROWS), "--seed", str(SEED), "--out", str(again))
+    run_ok("model.synth", "--rows", str(ROWS), "--seed", str(SEED + 1), "--out", str(other))
     assert again.read_bytes() == generated[0].read_bytes()
     assert other.read_bytes() != generated[0].read_bytes()
 
@@ -319,7 +312,7 @@ def test_2020_schema_variants_are_written_as_published(
     variant: str, header: list[str], date_re: str, date_format: str, tmp_path: Path
 ) -> None:
     out = tmp_path / f"{variant}.csv"
-    run_module("model.synth", "--rows", "20000", "--seed", "3", "--out", str(out), "--schema", variant)
+    run_ok("model.synth", "--rows", "20000", "--seed", "3", "--out", str(out), "--schema", variant)
     with out.open(newline="") as handle:
         assert next(csv.reader(handle)) == header
     data = pd.read_csv(out, dtype=str, keep_default_na=False)
@@ -346,7 +339,7 @@ def test_compressed_and_parquet_outputs_read_back_identically(
     name: str, generated: tuple[Path, str], frame: pd.DataFrame, tmp_path: Path
 ) -> None:
     out = tmp_path / name
-    run_module("model.synth", "--rows", str(ROWS), "--seed", str(SEED), "--out", str(out))
+    run_ok("model.synth", "--rows", str(ROWS), "--seed", str(SEED), "--out", str(out))
     if name.endswith(".gz"):
         assert gzip.decompress(out.read_bytes()) == generated[0].read_bytes()
     else:
@@ -415,7 +408,7 @@ def test_shift_parameters_shift_age_mix_and_death_rate(tmp_path: Path) -> None:
     assert 1.8 < doubled_death / base_death <= 2.0  # x2 per row, a little less where capped at 1
     # The same through write() and the CLI flags.
     out = tmp_path / "drift.parquet"
-    run_module(
+    run_ok(
         "model.synth",
         "--rows",
         str(rows),

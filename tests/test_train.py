@@ -1,12 +1,11 @@
-"""Training end to end through `python -m model.train`, on the bundled real CDC file, hand-made and generated files."""
+"""Training end to end through `python -m model.train` (its main, in-process), on the bundled real CDC file,
+hand-made and generated files."""
 
 from __future__ import annotations
 
 import csv
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from model.core import artifact, schema
 from model.serving.lookup import RiskLookup
 from model.training import fitting
 from model.training.splits import SPLIT_SHARES, split_counts
-from tests.conftest import REPO_ROOT
+from tests.inprocess import run_main
 
 
 def profile(**overrides: str) -> dict[str, str]:
@@ -188,23 +187,7 @@ def test_target_is_death_not_missing(tmp_path: Path):
     data = tmp_path / "label_trap.csv"
     write_rows(data, rows)
     out = tmp_path / "model"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "model.train",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--candidates",
-            "logistic_main_effects",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_main("model.train", "--data", str(data), "--out", str(out), "--candidates", "logistic_main_effects")
     assert proc.returncode == 0, proc.stderr
     young, old = risks(out, [profile(age_group="10 - 19 Years"), profile(age_group="80+ Years")])
     assert old > 0.1 and young < 0.01, (young, old)
@@ -222,13 +205,7 @@ def test_target_is_death_not_missing(tmp_path: Path):
 def test_real_legacy_file_stops_with_clear_message(legacy_cdc_file: Path, tmp_path: Path):
     """The real 2020 extract loads, but 5 intake deaths cannot support a model: a clear stop, no traceback."""
     out = tmp_path / "model"
-    proc = subprocess.run(
-        [sys.executable, "-m", "model.train", "--data", str(legacy_cdc_file), "--out", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_main("model.train", "--data", str(legacy_cdc_file), "--out", str(out))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "5 deaths and 5,308 survivors among intake-population rows" in proc.stderr
@@ -237,21 +214,7 @@ def test_real_legacy_file_stops_with_clear_message(legacy_cdc_file: Path, tmp_pa
 
 
 def test_missing_data_file_is_a_clear_error(tmp_path: Path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "model.train",
-            "--data",
-            str(tmp_path / "nope.csv"),
-            "--out",
-            str(tmp_path / "m"),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_main("model.train", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m"))
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
 

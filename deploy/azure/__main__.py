@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.azure.config import AUTH_MODES, REPO_ROOT, TARGETS, ConfigError, DeploySettings, load_settings
+from model.core import exit_codes
 
 DEFAULT_DRY_RUN_DIR = REPO_ROOT / "artifacts" / "azure" / "dry-run"
 _SETTING_FLAGS = {
@@ -412,7 +413,7 @@ def _serving_card(args: argparse.Namespace, settings: DeploySettings) -> dict[st
 
 
 def cmd_gate(args: argparse.Namespace, settings: DeploySettings) -> int:
-    """Exit 0 if the model in --model-dir may replace the serving one (docs/azure.md, CI/CD), 1 with reasons if not."""
+    """Exit 0 if the model in --model-dir may replace the serving one (docs/azure.md, CI/CD), 7 with reasons if not."""
     from deploy.azure.gate import gate, load_card, summary
 
     candidate = load_card(args.model_dir)
@@ -424,7 +425,7 @@ def cmd_gate(args: argparse.Namespace, settings: DeploySettings) -> int:
     for problem in problems:
         print(f"gate: {problem}", file=sys.stderr)
     print("gate: passed" if not problems else f"gate: failed ({len(problems)} reason(s)); not released")
-    return 0 if not problems else 1
+    return exit_codes.OK if not problems else exit_codes.GATE_REFUSED
 
 
 def cmd_smoke(args: argparse.Namespace, settings: DeploySettings) -> int:
@@ -446,7 +447,7 @@ def cmd_smoke(args: argparse.Namespace, settings: DeploySettings) -> int:
             errors += 1
             print(f"smoke: {type(exc).__name__}: {exc}", file=sys.stderr)
     print(f"smoke: {settings.canary_requests} requests, {errors} errors, model versions {sorted(seen)}")
-    return 0 if errors == 0 and seen == {args.expect_model_version} else 1
+    return exit_codes.OK if errors == 0 and seen == {args.expect_model_version} else exit_codes.ROLLOUT_FAILED
 
 
 def cmd_serving_model(args: argparse.Namespace, settings: DeploySettings) -> int:
@@ -487,7 +488,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
     "batch": (cmd_batch, "create the batch endpoint and model batch deployment"),
     "reference": (cmd_reference, "write and register the monitoring reference MLTables (inputs, predictions)"),
     "dashboard": (cmd_dashboard, "write the dashboard's Container App YAML (az containerapp update --yaml)"),
-    "gate": (cmd_gate, "release gate: may --model-dir replace the serving model? (card figures; exit 1 if not)"),
+    "gate": (cmd_gate, "release gate: may --model-dir replace the serving model? (card figures; exit 7 if not)"),
     "smoke": (cmd_smoke, "after a rollout: score through the endpoint, expect --expect-model-version everywhere"),
     "serving-model": (cmd_serving_model, "download the model the endpoint serves into --out"),
     "collected": (
@@ -502,7 +503,12 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, DeploySettings], int], s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m deploy.azure", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.azure",
+        description=__doc__,
+        epilog="Exit codes: 0 done, 2 bad settings or arguments, 7 gate refused, 8 rollout or smoke test failed "
+        "(traffic restored), 69 Azure or the network failed, 70 internal error (docs/cli.md).",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -544,22 +550,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _azure_errors() -> tuple[type[BaseException], ...]:
+    """What Azure, its SDK or the network raise when the cloud side fails or refuses (exit AZURE_ERROR).
+
+    Imported here, late, so `--help` and the offline commands stay fast.
+    """
+    import requests
+    from azure.core.exceptions import AzureError
+
+    from model.monitoring.collected import CollectedDataError
+    from model.serving.client import EndpointError
+
+    return AzureError, requests.RequestException, EndpointError, CollectedDataError
+
+
+@exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its code, 2 for bad settings, 8 for a failed rollout, 69 when Azure fails, 70 for a bug."""
+    from deploy.azure.rollout import RolloutFailed
+    from deploy.azure.teardown import TeardownRefused
+
     args = build_parser().parse_args(argv)
     args.deployment = args.deployment_name
     handler = COMMANDS[args.command][0]
     try:
         settings = _settings(args)
         return handler(args, settings)
-    except (ConfigError, CliError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # Azure SDK / network errors: one line, no traceback (messages hold no secrets)
-        from deploy.azure.rollout import RolloutFailed
-
-        kind = "rollout failed" if isinstance(exc, RolloutFailed) else type(exc).__name__
-        print(f"error: {kind}: {exc}", file=sys.stderr)
-        return 1
+    except (ConfigError, CliError, ValueError, FileNotFoundError, TeardownRefused) as exc:
+        return exit_codes.bad_input(exc)
+    except RolloutFailed as exc:
+        print(f"error: rollout failed: {exit_codes.one_line(exc)}", file=sys.stderr)
+        return exit_codes.ROLLOUT_FAILED
+    except _azure_errors() as exc:  # one line, no traceback (messages hold no secrets); a bug still gets 70
+        print(f"error: {type(exc).__name__}: {exit_codes.one_line(exc)}", file=sys.stderr)
+        return exit_codes.AZURE_ERROR
 
 
 if __name__ == "__main__":

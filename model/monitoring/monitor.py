@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from model.core import artifact, schema
+from model.core import artifact, exit_codes, schema
 from model.core.risk_table import table_rows
 from model.data import case_dates
 from model.data.loader import DataError, arrow_batches, describe_source, iter_canonical_batches
@@ -95,10 +95,15 @@ VERDICT_RECALIBRATE = "recalibrate"
 VERDICT_RETRAIN = "retrain"
 VERDICT_DRIFT = "drift"
 VERDICT_INSUFFICIENT = "insufficient data"
-# A crash exits 1 (Python's default), a usage or data error 2: neither can be read as a verdict.
-EXIT_INTERNAL_ERROR = 1
-EXIT_USAGE_OR_DATA_ERROR = 2
-EXIT_CODES = {VERDICT_OK: 0, VERDICT_INSUFFICIENT: 3, VERDICT_DRIFT: 4, VERDICT_RECALIBRATE: 5, VERDICT_RETRAIN: 6}
+# Each verdict's exit code (model/core/exit_codes.py, the one table of every tool): a usage or data error (2) or a
+# crash (70, `guarded`) can never be read as a verdict.
+EXIT_CODES = {
+    VERDICT_OK: exit_codes.OK,
+    VERDICT_INSUFFICIENT: exit_codes.INSUFFICIENT_DATA,
+    VERDICT_DRIFT: exit_codes.DRIFT,
+    VERDICT_RECALIBRATE: exit_codes.RECALIBRATE,
+    VERDICT_RETRAIN: exit_codes.RETRAIN,
+}
 ACTIONS = {
     VERDICT_OK: "No action: the model still fits these patients.",
     VERDICT_RECALIBRATE: "Recalibrate on recent cases with known outcomes: python -m model.recalibrate --model "
@@ -1001,17 +1006,12 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _error(message: object) -> str:
-    """One line, whatever the exception text holds."""
-    return " ".join(str(message).split()) or "unknown error"
-
-
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m model.monitor",
         description=__doc__.split("\n\n")[0],
-        epilog="Exit codes: 0 ok, 3 insufficient data, 4 drift, 5 recalibrate, "
-        "6 retrain; 2 usage or data error, 1 internal error.",
+        epilog="Exit codes: 0 ok, 3 insufficient data, 4 drift, 5 recalibrate, 6 retrain; 2 usage or data error, "
+        "70 internal error (docs/cli.md).",
     )
     parser.add_argument("--reference", required=True, type=Path, help="model directory (its training distribution)")
     parser.add_argument(
@@ -1025,31 +1025,33 @@ def main(argv: list[str] | None = None) -> int:
         help="which collected records to judge: live patients, batch-scored files, or all (default)",
     )
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+# What a wrong file, folder or value raises while the sources are read: the input, not a bug (exit 2).
+INPUT_ERRORS = (
+    DataError,
+    artifact.ArtifactError,
+    lookup.PayloadError,
+    ValueError,
+    KeyError,
+    OSError,
+    pa.ArrowException,
+)
+
+
+@exit_codes.guarded
+def main(argv: list[str] | None = None) -> int:
+    """Run the monitor; the exit code is the verdict's (EXIT_CODES), 2 for bad input, 70 for a bug (`guarded`)."""
+    args = _parser().parse_args(argv)
     try:
         report = monitor(args.reference, args.current, args.outcomes, args.traffic)
         text = format_report(report)
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
-    except (
-        DataError,
-        artifact.ArtifactError,
-        lookup.PayloadError,
-        ValueError,
-        KeyError,
-        OSError,
-        pa.ArrowException,
-    ) as exc:
-        print(f"monitor: error: {_error(exc)}", file=sys.stderr)
-        return EXIT_USAGE_OR_DATA_ERROR
-    except Exception as exc:  # a crash must never exit with a verdict's code, nor show a traceback
-        print(
-            f"monitor: internal error ({type(exc).__name__}): {_error(exc)}. Please report it with the command "
-            "you ran.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL_ERROR
+    except INPUT_ERRORS as exc:
+        return exit_codes.bad_input(exc, prog="monitor")
     print(text)
     if args.out is not None:
         print(f"\nwrote {args.out}")

@@ -50,7 +50,7 @@ import pandas as pd
 from scipy.signal import fftconvolve
 from scipy.special import gammaincc, gammaln, logsumexp
 
-from model.core import artifact, schema
+from model.core import artifact, exit_codes, schema
 
 MAX_CASES_PER_DAY = 1e9  # more than any country has reported in a day: exponential growth has stopped long before
 MAX_DAYS = 3650
@@ -1031,7 +1031,7 @@ def icu_source_text(need: IcuNeed) -> str:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """One line, exit code 2 (argparse prints the whole usage first)."""
-        self.exit(2, f"error: {message} (see python -m model.capacity --help)\n")
+        self.exit(exit_codes.BAD_INPUT, f"error: {message} (see python -m model.capacity --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1221,19 +1221,18 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     return summary(projection, fit, need, death_rate_note(now, known_outcome_share(need.card)))
 
 
+@exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
+    """Print the projection (text or --json); 2 for bad input, 70 for a bug (`guarded`)."""
     args = _parser().parse_args(argv)
     try:
         report = _run(args)
     except (CapacityInputError, artifact.ArtifactError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.bad_input(exc)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        print(
-            f"error: cannot read the model directory {args.model_dir}: {exc}; retrain with `python -m model.train`",
-            file=sys.stderr,
+        return exit_codes.bad_input(
+            f"cannot read the model directory {args.model_dir}: {exc}; retrain with `python -m model.train`"
         )
-        return 2
     if report["icu_source"] == "constant" and args.icu_per_case is None:
         print(
             f"note: the model has no evaluation/{ICU_TABLE}; using a constant {DEFAULT_ICU_PER_CASE:.0%} of reported "
@@ -1241,7 +1240,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     print(json.dumps(report, allow_nan=False) if args.json else _text(report))
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -649,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             threshold=threshold,
             model_version=risk.model_version,
             rejects=args.rejects,
-            progress=None if args.quiet else Progress(),
+            progress=None if args.quiet else Progress(sys.stderr),  # today's stderr, not the one at import
         )
     except (DataError, artifact.ArtifactError, ValueError, OSError) as exc:  # the input, not a bug
         print(f"error: {exc}", file=sys.stderr)

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from model.core import exit_codes
+
 _KEY = re.compile(r"[^A-Za-z0-9_.\-/ ]")  # MLflow metric keys: letters, digits, _ - . / and spaces
 
 
@@ -52,26 +54,27 @@ def log_card(model_dir: Path, mlflow: Any) -> dict[str, float]:
     return metrics
 
 
+@exit_codes.guarded
 def main(argv: list[str] | None = None) -> int:
+    """Log MODEL_DIR's card to the active MLflow run; 2 for a wrong folder or no mlflow, 70 for a bug (`guarded`)."""
     args = sys.argv[1:] if argv is None else argv
+    if args in (["-h"], ["--help"]):
+        print(__doc__)
+        return exit_codes.OK
     if len(args) != 1 or not (Path(args[0]) / "model_card.json").is_file():
-        print(
-            "usage: python -m model.training.mlflow_log MODEL_DIR (a folder written by python -m model.train)",
-            file=sys.stderr,
+        return exit_codes.bad_input(
+            "usage: python -m model.training.mlflow_log MODEL_DIR (a folder written by python -m model.train)"
         )
-        return 2
     try:
         import mlflow
     except ModuleNotFoundError:
-        print(
+        return exit_codes.bad_input(
             "mlflow is not installed: it is part of the Azure ML training job's environment only "
-            "(deploy/azure/environment/train-requirements.txt)",
-            file=sys.stderr,
+            "(deploy/azure/environment/train-requirements.txt)"
         )
-        return 2
     metrics = log_card(Path(args[0]), mlflow)
     print(f"logged {len(metrics)} metrics and the model card to MLflow")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

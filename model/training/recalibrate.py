@@ -17,7 +17,7 @@ update's covariance. Revision re-applies the monotone-in-age rule and the
 [0.02%, 98%] bounds. "O/E after" is judged out of sample: 5-fold cross-validation on the
 recent patients (the chosen method refitted without each fold, that fold predicted).
 
-Exit codes: 0 written, 2 bad input or the data cannot support an update.
+Exit codes: 0 written, 2 bad input or the data cannot support an update, 70 a bug (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from model.core import artifact, schema
+from model.core import artifact, exit_codes, schema
 from model.core.provenance import is_synthetic
 from model.data.loader import CASE_MONTH, DataError, load_counts
 from model.stats import performance
@@ -328,8 +328,20 @@ def carried_tables(model_dir: Path, changes: dict[str, dict[str, Any]]) -> dict[
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.recalibrate", description=__doc__.split("\n\n")[0])
+def month(text: str) -> str:
+    """`--since`'s type: a 'YYYY-MM' month, else argparse's usage error (exit 2) saying how to write it."""
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month; write it as YYYY-MM, e.g. 2021-01")
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m model.recalibrate",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 written, 2 bad input or the data cannot support an update, 70 internal error "
+        "(docs/cli.md).",
+    )
     parser.add_argument("--model", type=Path, required=True, help="model directory to update")
     parser.add_argument("--data", type=Path, required=True, help="recent CDC file with known outcomes")
     parser.add_argument(
@@ -339,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         help="directory for the new model version: a new or empty folder, or an earlier model (replaced once "
         "the new one is complete); a folder holding anything else is refused",
     )
-    parser.add_argument("--since", help="use only cases from this month on (YYYY-MM)")
+    parser.add_argument("--since", type=month, help="use only cases from this month on (YYYY-MM)")
     parser.add_argument(
         "--criterion",
         choices=("lr", "aic"),
@@ -349,10 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--intercept-only", action="store_true", help="consider only recalibration in the large (or no update)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+@exit_codes.guarded
+def main(argv: list[str] | None = None) -> int:
+    """Write the updated model and print each table's steps; 2 for bad input, 70 for a bug (`guarded`)."""
+    args = _parser().parse_args(argv)
     try:
-        if args.since is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.since):
-            raise ValueError("not a month")
         card = recalibrate(
             args.model,
             args.data,
@@ -361,16 +377,12 @@ def main(argv: list[str] | None = None) -> int:
             criterion=args.criterion,
             intercept_only=args.intercept_only,
         )
-    except (DataError, RecalibrationError, artifact.ArtifactError, artifact.OutDirError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"error: --since {args.since!r} is not a month; write it as YYYY-MM ({exc})", file=sys.stderr)
-        return 2
+    except (DataError, RecalibrationError, artifact.ArtifactError, artifact.OutDirError, OSError) as exc:
+        return exit_codes.bad_input(exc)
     for model, change in card["updates"][-1]["models"].items():
         print("\n".join(describe(model, change)))
     print(f"wrote {card['model_version']} to {args.out}: {card['updates'][-1]['summary']}")
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":
