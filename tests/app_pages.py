@@ -30,7 +30,18 @@ def open_page(script: str, at: AppTest | None = None, *, timeout: float = TIMEOU
 
 
 def switch_to(at: AppTest, script: str) -> AppTest:
-    """Open another page of a running app, as a click in the menu does (`script`: a file in dashboard/views/)."""
-    if not any(spec.script == script for spec in navigation.PAGES):
+    """Open another page of a running app, as a click in the menu does (`script`: a file in dashboard/views/).
+
+    The pages are callables (`navigation.PageSpec.render`), and `AppTest.switch_page` finds only pages given
+    as script files; a click in the menu sends the page id `st.navigation` registered for the page's URL path,
+    so that id is looked up in the pages the last run registered and requested for the next run.
+    """
+    spec = next((spec for spec in navigation.PAGES if spec.script == script), None)
+    if spec is None:
         raise ValueError(f"{script!r} is not in navigation.PAGES")
-    return at.switch_page(f"{navigation.VIEWS.name}/{script}").run()
+    registered = at._registered_pages  # AppTest has no public lookup for callable pages (Streamlit 1.67)
+    page_id = next((h for h, info in registered.items() if info.get("url_pathname") == spec.url_path), None)
+    if page_id is None:
+        raise ValueError(f"{script!r} (url path {spec.url_path!r}) was not registered by the last run")
+    at._page_hash = page_id
+    return at.run()

@@ -3,7 +3,7 @@
 The entry file `dashboard/app.py` calls `page.run_app()`, which applies the theme and sign-in,
 lets `st.navigation` pick the page from `navigation.PAGES`, draws the sidebar (endpoint, health,
 model version, latency, operating threshold), the header and the data banners, then runs the
-page. Every page in `dashboard/views/` starts with::
+page. Every page in `dashboard/views/` is a module whose `render()` starts with::
 
     from dashboard.ui import page
     ctx = page.context()

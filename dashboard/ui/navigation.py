@@ -1,22 +1,27 @@
 """The page list, in one place: the entry file's `st.navigation`, the Home page's cards and the headers.
 
-Adding a page means adding its script under `dashboard/views/` and one `PageSpec` here; nothing else
-lists pages, so the menu, the Home cards and the tests cannot drift apart.
+Adding a page means adding its module under `dashboard/views/` (one `render()` made of section functions)
+and one `PageSpec` here; nothing else lists pages, so the menu, the Home cards and the tests cannot drift apart.
+
+Each page is registered as a callable (`PageSpec.render`), not as a script file: a page is then a function
+that a complexity check can see, and its module is imported only when the page is first shown.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 VIEWS = Path(__file__).resolve().parents[1] / "views"
+VIEWS_PACKAGE = "dashboard.views"
 
 
 @dataclass(frozen=True)
 class PageSpec:
-    script: str  # file name under dashboard/views/
+    script: str  # file name under dashboard/views/: the module whose render() draws the page
     title: str
     url_path: str  # kept from the first release's file-based pages, so shared links keep working
     icon: str  # a Material icon: served by Streamlit itself, never fetched from the internet
@@ -25,8 +30,22 @@ class PageSpec:
     needs_model: bool = True  # stop with a message when no model artifact is found
 
     @property
-    def path(self) -> Path:
-        return VIEWS / self.script
+    def module(self) -> str:
+        """The page's module (`dashboard.views.<script's stem>`)."""
+        return f"{VIEWS_PACKAGE}.{Path(self.script).stem}"
+
+    @property
+    def page_url_path(self) -> str:
+        """The URL path `st.Page` is given: Home's is its file's stem, as when pages were script files
+        (the default page is served at the root either way; the stem keeps its page id unchanged)."""
+        return self.url_path or Path(self.script).stem
+
+    def render(self) -> None:
+        """Draw the page: import its module on first use (importing draws nothing), then call its `render()`.
+
+        Imported here, not at the top: every page imports `dashboard.ui.page`, which imports this list.
+        """
+        importlib.import_module(self.module).render()
 
 
 HOME = PageSpec(
@@ -92,12 +111,14 @@ PAGES: tuple[PageSpec, ...] = (
 )
 
 
+def streamlit_page(spec: PageSpec) -> st.Page:
+    """The `st.Page` of one spec: for `st.navigation` and for `st.page_link` (the Home cards)."""
+    return st.Page(spec.render, title=spec.title, icon=spec.icon, url_path=spec.page_url_path, default=spec is HOME)
+
+
 def streamlit_pages() -> list[st.Page]:
     """`st.Page` objects for `st.navigation`, in menu order; Home is the default page."""
-    return [
-        st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path or None, default=spec is HOME)
-        for spec in PAGES
-    ]
+    return [streamlit_page(spec) for spec in PAGES]
 
 
 def spec_for(current: st.Page) -> PageSpec:

@@ -1,9 +1,9 @@
 """What every page shares, run once per script run by the entry file before the current page.
 
 `run_app()` (called by `dashboard/app.py`) sets the page config, theme and sign-in, resolves the page with
-`st.navigation`, draws the sidebar, header and data banners, then runs the page. A page asks for what it
-needs with `context()`. Before and after the page the shared state is written into the address, so a link
-copied on any page, after any number of menu switches, opens the same view.
+`st.navigation`, draws the sidebar, header and data banners, then runs the page (its module's `render()`).
+A page asks for what it needs with `context()`. Before and after the page the shared state is written into
+the address, so a link copied on any page, after any number of menu switches, opens the same view.
 """
 
 from __future__ import annotations

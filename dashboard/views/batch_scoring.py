@@ -8,15 +8,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from dashboard.ui import charts, downloads, endpoint, icu, page, state, text
+from dashboard.ui.artifacts import ModelArtifact
 from dashboard.ui.uploads import MAX_UPLOAD_MB, upload_as_file, user_facing
 from model.core import artifact, schema
 from model.data.loader import DataError
 from model.monitoring import monitor
 from model.planning import capacity
 from model.serving import batch_score, lookup
-from model.serving.client import EndpointError
+from model.serving.client import EndpointConfig, EndpointError
 from model.stats import performance
 
 MAX_ROWS = 1_000_000
@@ -30,17 +32,72 @@ REQUEST_RECORDS = 10_000  # records per endpoint request (the endpoint accepts u
 RESULT_KEY = "batch.result"
 SCORE_ERROR_KEY = "batch.score_error"  # an endpoint failure, shown on the rerun that follows it
 
-ctx = page.context()
 
-st.markdown(
-    f"Upload a CDC case-surveillance file as **CSV, CSV.gz or Parquet** (any CDC schema version, or just the "
-    f"columns {', '.join(f'`{c}`' for c in schema.MODEL_INPUTS)}); at most **{MAX_UPLOAD_MB} MB** "
-    f"(gzip a large CSV first), **{MAX_ROWS:,} rows** and {MAX_UNPACKED_MB} MB unpacked. The result keeps the "
-    f"model's inputs, `{schema.TARGET}` and the first {PASS_THROUGH.columns} other columns (cells cut at "
-    f"{PASS_THROUGH.max_chars} characters). Larger files, or every column: "
-    "`python -m model.batch_score --data FILE --out FILE`."
-)
-upload = st.file_uploader("CDC file", type=["csv", "gz", "parquet"], key="batch.upload")
+def render() -> None:
+    """The page: what a file may hold, the upload and its scoring, then the summary and the downloads."""
+    ctx = page.context()
+    _intro()
+    upload = st.file_uploader("CDC file", type=["csv", "gz", "parquet"], key="batch.upload")
+    if upload is not None:
+        _score_section(upload, ctx)
+    problem = st.session_state.pop(SCORE_ERROR_KEY, None)
+    if isinstance(problem, EndpointError) and ctx.endpoint is not None:
+        endpoint.show_error(problem, ctx.endpoint)
+        st.stop()
+    result = st.session_state.get(RESULT_KEY)
+    if result is None:
+        st.info("Upload a file and press **Score** to see the summary here.")
+        st.stop()
+    assert ctx.model is not None  # run_app stopped the page otherwise
+    _summary(result, ctx.model)
+
+
+def _intro() -> None:
+    """What a file may be and hold, and where larger files go."""
+    st.markdown(
+        f"Upload a CDC case-surveillance file as **CSV, CSV.gz or Parquet** (any CDC schema version, or just the "
+        f"columns {', '.join(f'`{c}`' for c in schema.MODEL_INPUTS)}); at most **{MAX_UPLOAD_MB} MB** "
+        f"(gzip a large CSV first), **{MAX_ROWS:,} rows** and {MAX_UNPACKED_MB} MB unpacked. The result keeps the "
+        f"model's inputs, `{schema.TARGET}` and the first {PASS_THROUGH.columns} other columns (cells cut at "
+        f"{PASS_THROUGH.max_chars} characters). Larger files, or every column: "
+        "`python -m model.batch_score --data FILE --out FILE`."
+    )
+
+
+def _score_section(upload: UploadedFile, ctx: page.PageContext) -> None:
+    """Refuse a file over the upload limit or without usable endpoint settings; else score it on the button."""
+    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+        st.error(
+            f"**{text.md(upload.name, 120)} is {upload.size / 2**20:,.0f} MB**; this page takes at most "
+            f"{MAX_UPLOAD_MB} MB. Score it with `python -m model.batch_score --data FILE --out FILE`."
+        )
+        st.stop()
+    if ctx.endpoint is None:
+        st.error(f"**The endpoint settings are not usable:** {ctx.endpoint_error}")
+        st.stop()
+    if st.button(f"Score {text.md(upload.name, 120)}", type="primary", key="batch.score"):
+        assert ctx.model is not None  # run_app stopped the page otherwise
+        _score_file(upload, ctx.endpoint, ctx.model.directory)
+        st.rerun()  # so the sidebar, drawn before this page, shows what scoring learnt about the endpoint
+
+
+def _score_file(upload: UploadedFile, config: EndpointConfig, model_dir: Path) -> None:
+    """Score the upload into RESULT_KEY; a bad file stops the page with its message, an endpoint failure is kept
+    under SCORE_ERROR_KEY for the rerun."""
+    with upload_as_file(upload) as path:
+        try:
+            st.session_state[RESULT_KEY] = _score_upload(path, upload.name, config, model_dir)
+        except DataError as exc:
+            st.session_state.pop(RESULT_KEY, None)
+            st.error(f"**This file cannot be scored:** {text.md(user_facing(exc, path, upload.name))}")
+            st.stop()
+        except ValueError as exc:
+            st.session_state.pop(RESULT_KEY, None)
+            st.error(f"**This file cannot be scored:** {text.md(exc)}")
+            st.stop()
+        except EndpointError as exc:
+            st.session_state.pop(RESULT_KEY, None)
+            st.session_state[SCORE_ERROR_KEY] = exc
 
 
 def _rows(n: int) -> str:
@@ -64,7 +121,7 @@ def _scores_of(results: list[Any]) -> dict[str, list[Any]]:
     return columns
 
 
-def _endpoint_scorer(config) -> batch_score.Scorer:
+def _endpoint_scorer(config: EndpointConfig) -> batch_score.Scorer:
     """(canonical frame) -> every field the endpoint answers per row (both ends, interval, model), via the client."""
 
     def score(frame: pd.DataFrame) -> batch_score.Scores:
@@ -123,10 +180,11 @@ def _per_model_check(path: Path, model_dir: Path) -> dict[str, Any] | None:
     return {"models": report["models"], "model_version": risk.model_version, "excluded": counts.excluded}
 
 
-def _score_upload(path: Path, name: str, config, model_dir: Path) -> dict:
+def _score_upload(path: Path, name: str, config: EndpointConfig, model_dir: Path) -> dict[str, Any]:
     """Stream the file through the endpoint, keeping bounded columns; raises DataError / EndpointError / ValueError."""
     bar = st.progress(0.0, text="Reading the file…")
-    scored, rejected, reasons, rows, unpacked, held = [], [], {}, 0, 0, 0
+    scored, rejected, rows, unpacked, held = [], [], 0, 0, 0
+    reasons: dict[str, int] = {}
     estimate = max(1, int(path.stat().st_size / 90))  # ~90 bytes per CDC CSV row: only drives the bar
     for chunk in batch_score.iter_scored(path, _endpoint_scorer(config), state.get_threshold(), PASS_THROUGH):
         rows += chunk.rows_read
@@ -289,107 +347,83 @@ def _icu_need(
     return {"total": total, "text": _icu_text(source.need, rates, counts, other)}
 
 
-if upload is not None:
-    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(
-            f"**{text.md(upload.name, 120)} is {upload.size / 2**20:,.0f} MB**; this page takes at most "
-            f"{MAX_UPLOAD_MB} MB. Score it with `python -m model.batch_score --data FILE --out FILE`."
-        )
-        st.stop()
-    if ctx.endpoint is None:
-        st.error(f"**The endpoint settings are not usable:** {ctx.endpoint_error}")
-        st.stop()
-    if st.button(f"Score {text.md(upload.name, 120)}", type="primary", key="batch.score"):
-        with upload_as_file(upload) as path:
-            try:
-                assert ctx.model is not None  # run_app stopped the page otherwise
-                st.session_state[RESULT_KEY] = _score_upload(path, upload.name, ctx.endpoint, ctx.model.directory)
-            except DataError as exc:
-                st.session_state.pop(RESULT_KEY, None)
-                st.error(f"**This file cannot be scored:** {text.md(user_facing(exc, path, upload.name))}")
-                st.stop()
-            except ValueError as exc:
-                st.session_state.pop(RESULT_KEY, None)
-                st.error(f"**This file cannot be scored:** {text.md(exc)}")
-                st.stop()
-            except EndpointError as exc:
-                st.session_state.pop(RESULT_KEY, None)
-                st.session_state[SCORE_ERROR_KEY] = exc
-        st.rerun()  # so the sidebar, drawn before this page, shows what scoring learnt about the endpoint
-
-problem = st.session_state.pop(SCORE_ERROR_KEY, None)
-if isinstance(problem, EndpointError) and ctx.endpoint is not None:
-    endpoint.show_error(problem, ctx.endpoint)
-    st.stop()
-
-result = st.session_state.get(RESULT_KEY)
-if result is None:
-    st.info("Upload a file and press **Score** to see the summary here.")
-    st.stop()
-
-threshold = state.get_threshold()
-table: pa.Table = result["scored"]
-probability = table.column("probability").to_numpy()
-flagged = probability >= threshold
-n_scored = len(probability)
-n_rejected = 0 if result["rejected"] is None else result["rejected"].num_rows
-assert ctx.model is not None  # run_app stopped the page otherwise
-icu_need = _icu_need(ctx.model.directory, ctx.model.card, state.get_icu_assumptions(), threshold, flagged)
-
-st.header(f"{text.md(result['name'], 120)}: {_rows(result['rows'])} (model {text.md(result['model_version'], 120)})")
-a, b, c, d = st.columns(4)
-a.metric("Rows scored", f"{n_scored:,}")
-b.metric(
-    f"Patients flagged (≥ {threshold:.3f})",
-    f"{int(flagged.sum()):,}",
-    help="Flag: the risk among recorded outcomes (the range's high end) ≥ the threshold shared with the "
-    "Threshold explorer; change it there.",
-)
-c.metric("Expected deaths", f"{probability.sum():,.1f}", help="Sum of the calibrated probabilities (the high end).")
-if icu_need is not None:
-    d.metric(
-        "ICU admissions (expected)",
-        f"{icu_need['total']:,.1f}",
-        help="This file's flagged patients × ICU admissions per flagged reported case, plus its unflagged "
-        "patients × those per unflagged case, at the end chosen on the ICU saturation page.",
+def _summary(result: dict[str, Any], model: ModelArtifact) -> None:
+    """The scored file at the shared threshold: counts, ICU need, rejects, risk bands, outcomes, downloads."""
+    threshold = state.get_threshold()
+    table: pa.Table = result["scored"]
+    probability = table.column("probability").to_numpy()
+    flagged = probability >= threshold
+    icu_need = _icu_need(model.directory, model.card, state.get_icu_assumptions(), threshold, flagged)
+    st.header(
+        f"{text.md(result['name'], 120)}: {_rows(result['rows'])} (model {text.md(result['model_version'], 120)})"
     )
-    st.caption(icu_need["text"])
-if n_rejected:
+    _summary_metrics(probability, flagged, threshold, icu_need)
+    n_rejected = 0 if result["rejected"] is None else result["rejected"].num_rows
+    if n_rejected:
+        _rejects(n_rejected, result["reasons"])
+    bands = pd.Series(table.column("risk_band").to_numpy(zero_copy_only=False))
+    st.plotly_chart(charts.band_counts(bands), config={"displayModeBar": False})
+    if schema.TARGET in table.column_names:
+        _show_outcome_check(
+            performance.against_outcomes(table.column(schema.TARGET).to_pandas(), probability, threshold)
+        )
+        _show_per_model(result.get("per_model"), result["model_version"])
+    _downloads(result, flagged, threshold, n_rejected)
+
+
+def _summary_metrics(
+    probability: np.ndarray, flagged: np.ndarray, threshold: float, icu_need: dict[str, Any] | None
+) -> None:
+    """Rows scored, patients flagged, expected deaths and (when it can be estimated) expected ICU admissions."""
+    a, b, c, d = st.columns(4)
+    a.metric("Rows scored", f"{len(probability):,}")
+    b.metric(
+        f"Patients flagged (≥ {threshold:.3f})",
+        f"{int(flagged.sum()):,}",
+        help="Flag: the risk among recorded outcomes (the range's high end) ≥ the threshold shared with the "
+        "Threshold explorer; change it there.",
+    )
+    c.metric("Expected deaths", f"{probability.sum():,.1f}", help="Sum of the calibrated probabilities (the high end).")
+    if icu_need is not None:
+        d.metric(
+            "ICU admissions (expected)",
+            f"{icu_need['total']:,.1f}",
+            help="This file's flagged patients × ICU admissions per flagged reported case, plus its unflagged "
+            "patients × those per unflagged case, at the end chosen on the ICU saturation page.",
+        )
+        st.caption(icu_need["text"])
+
+
+def _rejects(n_rejected: int, reasons: dict[str, int]) -> None:
+    """How many rows could not be scored, and why."""
     st.warning(
         f"**{_rows(n_rejected)} could not be scored** (values outside the schema); they are in the "
         "rejects download with the reason."
     )
-    st.dataframe(
-        pd.DataFrame({"reason": list(result["reasons"]), "rows": list(result["reasons"].values())}), hide_index=True
-    )
-
-bands = pd.Series(table.column("risk_band").to_numpy(zero_copy_only=False))
-st.plotly_chart(charts.band_counts(bands), config={"displayModeBar": False})
+    st.dataframe(pd.DataFrame({"reason": list(reasons), "rows": list(reasons.values())}), hide_index=True)
 
 
-if schema.TARGET in table.column_names:
-    _show_outcome_check(performance.against_outcomes(table.column(schema.TARGET).to_pandas(), probability, threshold))
-    _show_per_model(result.get("per_model"), result["model_version"])
-
-stem = result["name"].split(".")[0] or "scored"
-st.download_button(
-    "Download the scored file (CSV)",
-    data=downloads.csv_download(table, flagged, batch_score.flag_rule(threshold)),
-    file_name=f"{stem}.scored.csv",
-    mime="text/csv",
-    key="batch.download",
-)
-st.caption(
-    "Each scored row: `probability` (the risk among recorded outcomes, the range's high end) with its 95% "
-    "interval `ci_low`–`ci_high`, `probability_if_unrecorded_survived` (the low end), `risk_band`, `flagged` "
-    f"and `flag_rule` (the flag uses the high end: `{batch_score.flag_rule(threshold)}`), `model` (which model "
-    "scored the row) and `inputs_used`."
-)
-if n_rejected:
+def _downloads(result: dict[str, Any], flagged: np.ndarray, threshold: float, n_rejected: int) -> None:
+    """The scored file (and the rejected rows, if any) as CSV, with what each scored column means."""
+    stem = result["name"].split(".")[0] or "scored"
     st.download_button(
-        "Download the rejected rows (CSV)",
-        data=downloads.csv_download(result["rejected"]),
-        file_name=f"{stem}.rejects.csv",
+        "Download the scored file (CSV)",
+        data=downloads.csv_download(result["scored"], flagged, batch_score.flag_rule(threshold)),
+        file_name=f"{stem}.scored.csv",
         mime="text/csv",
-        key="batch.download_rejects",
+        key="batch.download",
     )
+    st.caption(
+        "Each scored row: `probability` (the risk among recorded outcomes, the range's high end) with its 95% "
+        "interval `ci_low`–`ci_high`, `probability_if_unrecorded_survived` (the low end), `risk_band`, `flagged` "
+        f"and `flag_rule` (the flag uses the high end: `{batch_score.flag_rule(threshold)}`), `model` (which model "
+        "scored the row) and `inputs_used`."
+    )
+    if n_rejected:
+        st.download_button(
+            "Download the rejected rows (CSV)",
+            data=downloads.csv_download(result["rejected"]),
+            file_name=f"{stem}.rejects.csv",
+            mime="text/csv",
+            key="batch.download_rejects",
+        )

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.ui import charts, endpoint, page, patient_form, patient_result, state, text
+from dashboard.ui.artifacts import ModelArtifact
 from model.core import schema
 from model.serving.client import EndpointConfig, EndpointError
 
@@ -26,15 +27,31 @@ IN_HOSPITAL_KEY = "intake.in_hospital"
 SCORE_ERROR_KEY = "patient.score_error"  # set by the button's callback, shown once by the page
 RESULT_CONTAINER = "patient-result"  # the current result's container (the stale one: patient_result.STALE_KEY)
 
-ctx = page.context()
+
+def render() -> None:
+    """The page: the form, then the result of the last scored answers (dimmed when out of date), then the
+    session's table of scored patients."""
+    ctx = page.context()
+    saved: dict = st.session_state.setdefault(SAVED_INPUT_KEY, {})
+    state.seed_widget(IN_HOSPITAL_KEY, saved.get(IN_HOSPITAL_KEY) == "yes")
+    in_hospital = _form(saved, ctx.endpoint, ctx.endpoint_error)
+    current = current_answers(in_hospital)
+    saved.update({k: v for k, v in current.items() if v is not None})  # the form survives a page switch, scored or not
+    saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
+    _show_score_error(ctx.endpoint)
+    last = st.session_state.get(RESULT_KEY)
+    if last:
+        _result(last, current != last.get("answers"), ctx.model)
+    _session_table()
 
 
 def what_if_records(answers: dict[str, str], in_hospital: bool) -> list[tuple[str, str, dict[str, str]]]:
     """(field, other choice, request record) for every other choice the form offers for each field."""
-    return [
-        (name, value, patient_form.request_record(other))
-        for name, value, other in patient_form.what_if_answers(answers, in_hospital)
-    ]
+    variants = []
+    for name, value, other in patient_form.what_if_answers(answers, in_hospital):
+        record: dict[str, str | None] = {**other}
+        variants.append((name, value, patient_form.request_record(record)))
+    return variants
 
 
 def current_answers(in_hospital: bool) -> dict[str, str | None]:
@@ -48,13 +65,14 @@ def _score(config: EndpointConfig | None, config_error: str | None, in_hospital:
     if patient_form.unanswered(answers, in_hospital):  # the button is disabled then; a stray click scores nothing
         return
     record = patient_form.request_record(answers)  # "Not known" / "Not given" are left out
+    given = {name: value for name, value in answers.items() if value is not None}  # all, since none is unanswered
     st.session_state[RESULT_KEY] = None
     if config is None:
         st.session_state[SCORE_ERROR_KEY] = config_error or "no endpoint is configured"
         return
     try:
         scored = endpoint.score(config, [record], explain=True)
-        variants = what_if_records(answers, in_hospital)
+        variants = what_if_records(given, in_hospital)
         what_if = endpoint.score(config, [v for _, _, v in variants], traffic=schema.PROBE)
     except EndpointError as exc:
         st.session_state[SCORE_ERROR_KEY] = exc
@@ -137,7 +155,7 @@ def _question_rows(names: tuple[str, ...], in_hospital: bool, saved: dict) -> No
                 _question(name, in_hospital, saved)
 
 
-def _form(saved: dict) -> bool:
+def _form(saved: dict, config: EndpointConfig | None, config_error: str | None) -> bool:
     """The questions, the hospital switch, Score and the questions' help; returns whether in hospital."""
     st.header("Patient", anchor=False)
     with st.container(border=True):
@@ -158,7 +176,7 @@ def _form(saved: dict) -> bool:
             icon=":material/monitor_heart:",
             key="intake.score",
             on_click=_score,
-            args=(ctx.endpoint, ctx.endpoint_error, in_hospital),
+            args=(config, config_error, in_hospital),
             disabled=bool(missing),
         )
         if missing:
@@ -168,34 +186,34 @@ def _form(saved: dict) -> bool:
     return in_hospital
 
 
-def _show_score_error() -> None:
+def _show_score_error(config: EndpointConfig | None) -> None:
     """The error the button's callback stored, shown once, on the run the click caused."""
     problem = st.session_state.pop(SCORE_ERROR_KEY, None)
     if isinstance(problem, EndpointError):
-        assert ctx.endpoint is not None  # an endpoint error needs an endpoint
-        endpoint.show_error(problem, ctx.endpoint)
+        assert config is not None  # an endpoint error needs an endpoint
+        endpoint.show_error(problem, config)
     elif problem:
         st.error(
             f"**Cannot score: the endpoint settings are invalid.** {text.md(problem)}", icon=":material/settings_alert:"
         )
 
 
-def age_group_reference(age_group: str) -> tuple[float, float] | None:
+def age_group_reference(model: ModelArtifact | None, age_group: str) -> tuple[float, float] | None:
     """(mean predicted, observed prevalence) of the test patients in this age group, if any."""
-    if ctx.model is None:
+    if model is None:
         return None
-    subgroups = ctx.model.table("subgroups")
+    subgroups = model.table("subgroups")
     row = subgroups[(subgroups["column"] == "age_group") & (subgroups["value"] == age_group)]
     if row.empty:
         return None
     return float(row["mean_predicted"].iloc[0]), float(row["prevalence"].iloc[0])
 
 
-def _references(last: dict) -> patient_result.References:
+def _references(last: dict, model: ModelArtifact | None) -> patient_result.References:
     """Base rate, the age group's mean risk and the operating threshold the result is compared with."""
-    base_rate = ctx.model.prevalence if ctx.model is not None else math.nan
+    base_rate = model.prevalence if model is not None else math.nan
     age = last["record"]["age_group"]
-    age_ref = age_group_reference(age)
+    age_ref = age_group_reference(model, age)
     return patient_result.References(
         base_rate=base_rate if math.isfinite(base_rate) and base_rate > 0 else None,
         age_group_rate=age_ref[0] if age_ref else None,
@@ -268,7 +286,7 @@ def _why_section(last: dict, stale: bool) -> None:
             )
 
 
-def _comparisons(last: dict, stale: bool, refs: patient_result.References) -> None:
+def _comparisons(last: dict, stale: bool, refs: patient_result.References, model: ModelArtifact | None) -> None:
     """The risk against the base rate, the age group's mean, and the operating threshold (the flag card)."""
     probability, suffix = last["probability"], f" ({patient_result.STALE_LABEL})" if stale else ""
     m1, m2, m3 = st.columns(3)
@@ -281,7 +299,7 @@ def _comparisons(last: dict, stale: bool, refs: patient_result.References) -> No
         m1.caption(f"Base rate {refs.base_rate:.2%}")
     else:
         m1.metric("× the base rate (all cases)", "—", help="No model card: base rate unknown.")
-    age_ref = age_group_reference(last["record"]["age_group"])
+    age_ref = age_group_reference(model, last["record"]["age_group"])
     if age_ref and age_ref[0] > 0:
         m2.metric(
             f"× the mean risk at age {refs.age_group_label}" + suffix,
@@ -299,7 +317,7 @@ def _comparisons(last: dict, stale: bool, refs: patient_result.References) -> No
     m3.caption("Flag = risk ≥ threshold, set on the Threshold explorer.")
 
 
-def _notes(last: dict) -> None:
+def _notes(last: dict, model: ModelArtifact | None) -> None:
     """Extrapolation, a model-version mismatch, and how to read the risk for the period it describes."""
     if last.get("extrapolated"):
         st.warning(
@@ -308,18 +326,18 @@ def _notes(last: dict) -> None:
             "is wide accordingly.",
             icon=":material/explore:",
         )
-    if ctx.model is not None and last["model_version"] != ctx.model.version:
+    if model is not None and last["model_version"] != model.version:
         st.warning(
             f"The endpoint serves model {text.md_code(last['model_version'])} but this dashboard's tables describe "
-            f"{text.md_code(ctx.model.version)}: comparisons and threshold statistics may not match this score. "
+            f"{text.md_code(model.version)}: comparisons and threshold statistics may not match this score. "
             "Point `RISK_MODEL_DIR` at the deployed model's directory.",
             icon=":material/warning:",
         )
-    period = last.get("data_period") or (ctx.model.card.get("data_period") if ctx.model is not None else "")
+    period = last.get("data_period") or (model.card.get("data_period") if model is not None else None) or ""
     st.info(patient_result.how_to_read(last, period), icon=":material/info:")
 
 
-def _result(last: dict, stale: bool) -> None:
+def _result(last: dict, stale: bool, model: ModelArtifact | None) -> None:
     """Everything derived from the scored answers, in one container: dimmed and labelled when out of date."""
     st.header("Result for the previous answers (out of date)" if stale else "Result", anchor=False)
     if stale:
@@ -330,11 +348,11 @@ def _result(last: dict, stale: bool) -> None:
         )
         st.html(patient_result.STALE_CSS)
     with st.container(key=patient_result.STALE_KEY if stale else RESULT_CONTAINER):
-        refs = _references(last)
+        refs = _references(last, model)
         _risk_section(last, stale, refs)
         _why_section(last, stale)
-        _comparisons(last, stale, refs)
-        _notes(last)
+        _comparisons(last, stale, refs, model)
+        _notes(last, model)
 
 
 def _session_table() -> None:
@@ -361,16 +379,3 @@ def _session_table() -> None:
         icon=":material/download:",
         on_click="ignore",
     )
-
-
-saved: dict = st.session_state.setdefault(SAVED_INPUT_KEY, {})
-state.seed_widget(IN_HOSPITAL_KEY, saved.get(IN_HOSPITAL_KEY) == "yes")
-in_hospital = _form(saved)
-current = current_answers(in_hospital)
-saved.update({k: v for k, v in current.items() if v is not None})  # the form survives a page switch, scored or not
-saved[IN_HOSPITAL_KEY] = "yes" if in_hospital else "no"
-_show_score_error()
-last = st.session_state.get(RESULT_KEY)
-if last:
-    _result(last, stale=current != last.get("answers"))
-_session_table()

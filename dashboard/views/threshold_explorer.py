@@ -2,9 +2,12 @@
 
 import math
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard.ui import charts, page, sidebar, state, thresholds
+from dashboard.ui.artifacts import ModelArtifact
 
 SLIDER_KEY = "threshold_explorer.slider"
 NUMBER_KEY = "threshold_explorer.typed"
@@ -20,10 +23,12 @@ def slider_max(threshold: float) -> float:
     return SLIDER_MAX if threshold <= SLIDER_MAX else 1.0
 
 
-ctx = page.context()
-assert ctx.model is not None  # run_app stopped the page otherwise
-table = ctx.threshold_table()
-prevalence = ctx.model.prevalence
+def render() -> None:
+    """The page: the operating point (a fragment: inputs, metrics, figures) and how to read the charts."""
+    ctx = page.context()
+    assert ctx.model is not None  # run_app stopped the page otherwise
+    operating_point_view(ctx.model, ctx.threshold_table())
+    _how_to_read()
 
 
 def _show(value: float) -> None:
@@ -48,7 +53,7 @@ def _typed() -> None:
     _use(st.session_state[NUMBER_KEY])
 
 
-def _inputs() -> None:
+def _inputs(table: pd.DataFrame) -> None:
     """Preset buttons, the slider and the typed box, all bound to the shared threshold."""
     state.seed_widget(SLIDER_KEY, state.get_threshold())
     state.seed_widget(NUMBER_KEY, state.get_threshold())
@@ -83,7 +88,7 @@ def _inputs() -> None:
     )
 
 
-def _metrics(point: thresholds.OperatingPoint) -> None:
+def _metrics(point: thresholds.OperatingPoint, prevalence: float) -> None:
     """The operating point in six numbers and one sentence per 1,000 cases."""
     c = st.columns(6)
     c[0].metric("Recall", f"{point.recall:.3f}", help="Share of deaths the flag catches (sensitivity).")
@@ -103,21 +108,21 @@ def _metrics(point: thresholds.OperatingPoint) -> None:
     )
 
 
-def _figures(point: thresholds.OperatingPoint) -> None:
+def _figures(point: thresholds.OperatingPoint, model: ModelArtifact, table: pd.DataFrame) -> None:
     """ROC, PR, confusion matrix and decision curve, each with its text alternative."""
-    t = point.threshold
+    t, prevalence = point.threshold, model.prevalence
     precision_text = "undefined (nobody flagged)" if math.isnan(point.precision) else f"{point.precision:.3f}"
-    nb_all = float(thresholds.treat_all_net_benefit(prevalence, [t])[0])
+    nb_all = float(thresholds.treat_all_net_benefit(prevalence, np.array([t]))[0])
     left, right = st.columns(2)
     with left:
         charts.show(
-            charts.roc_curve(ctx.model.table("roc"), point),
+            charts.roc_curve(model.table("roc"), point),
             f"ROC curve, test split: at threshold {t:.4f} the flag catches {point.recall:.1%} of deaths (recall) "
             f"and flags {1 - point.specificity:.1%} of survivors (false positive rate).",
         )
     with right:
         charts.show(
-            charts.pr_curve(ctx.model.table("pr"), point, prevalence),
+            charts.pr_curve(model.table("pr"), point, prevalence),
             f"Precision–recall curve, test split: at threshold {t:.4f} precision is {precision_text} at recall "
             f"{point.recall:.3f}; a random ranking's precision would be the death rate, {prevalence:.2%}.",
         )
@@ -137,25 +142,26 @@ def _figures(point: thresholds.OperatingPoint) -> None:
 
 
 @st.fragment
-def operating_point_view() -> None:
+def operating_point_view(model: ModelArtifact, table: pd.DataFrame) -> None:
     """Inputs, metrics and figures. A slider move reruns only this fragment, not the sidebar, header and
-    banners, so the browser redraws far less; the sidebar's threshold line is rewritten here instead."""
-    _inputs()
+    banners, so the browser redraws far less; the sidebar's threshold line is rewritten here instead.
+    (A fragment's rerun gets the arguments of the page's last full run.)"""
+    _inputs(table)
     point = thresholds.operating_point(table, state.get_threshold())
-    _metrics(point)
-    _figures(point)
+    _metrics(point, model.prevalence)
+    _figures(point, model, table)
     sidebar.refresh_threshold()
 
 
-operating_point_view()
-
-with st.expander("How to read these charts"):
-    st.markdown(
-        "- **ROC / PR**: the red marker is the chosen threshold. PR matters more here: deaths are rare, so "
-        "a random ranking's precision equals the death rate.\n"
-        "- **Decision curve**: net benefit counts deaths caught per patient minus false alarms weighted by "
-        "the odds of the threshold; a threshold is worth using where the model's curve lies above both "
-        "*flag everybody* and *flag nobody*.\n"
-        "- All figures come from the held-out test split stored with the model; the threshold you set "
-        "here is used by the Patient risk and ICU pages."
-    )
+def _how_to_read() -> None:
+    """What the markers and curves mean, and where the figures come from."""
+    with st.expander("How to read these charts"):
+        st.markdown(
+            "- **ROC / PR**: the red marker is the chosen threshold. PR matters more here: deaths are rare, so "
+            "a random ranking's precision equals the death rate.\n"
+            "- **Decision curve**: net benefit counts deaths caught per patient minus false alarms weighted by "
+            "the odds of the threshold; a threshold is worth using where the model's curve lies above both "
+            "*flag everybody* and *flag nobody*.\n"
+            "- All figures come from the held-out test split stored with the model; the threshold you set "
+            "here is used by the Patient risk and ICU pages."
+        )

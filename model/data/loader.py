@@ -214,6 +214,17 @@ def _gzip_head(path: Path, raw: bytes) -> bytes:
 
 
 def _csv_header(path: Path, text_head: bytes) -> list[str]:
+    """The header row's column names; DataError saying what the file is instead when it is not a CDC CSV."""
+    header = _header_line(path, text_head)
+    _refuse_other_text(path, header)
+    names = next(csv.reader([header]))
+    if len(names) == 1:
+        _refuse_other_delimiter(path, names[0])
+    return names
+
+
+def _header_line(path: Path, text_head: bytes) -> str:
+    """The first line as text; DataError for an empty or binary file, no line break, or bytes that are not UTF-8."""
     if not text_head:
         raise DataError(f"{path}: the file is empty (0 bytes of data). Give a CDC CSV file with a header row.")
     if b"\x00" in text_head:
@@ -228,12 +239,16 @@ def _csv_header(path: Path, text_head: bytes) -> list[str]:
             "so there is no header row. Give the CDC data as CSV, CSV.gz or Parquet."
         )
     try:
-        header = line.decode("utf-8-sig").strip("\r")
+        return line.decode("utf-8-sig").strip("\r")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not a CSV file, or not UTF-8 text: the header row has byte {exc.object[exc.start]:#04x} "
             "that is not UTF-8. Re-save the file as UTF-8 CSV."
         ) from exc
+
+
+def _refuse_other_text(path: Path, header: str) -> None:
+    """DataError when the first line is an HTML/XML page, JSON, or blank: text, but not a CSV header."""
     lowered = header.lstrip().lower()
     if lowered.startswith(("<!doctype html", "<html", "<head", "<body", "<?xml")):
         raise DataError(
@@ -244,16 +259,17 @@ def _csv_header(path: Path, text_head: bytes) -> list[str]:
         raise DataError(f"{path}: not a CSV file: it looks like JSON. Export the data as CSV or Parquet.")
     if not header.strip():
         raise DataError(f"{path}: the first line is blank, so there is no header row. Remove leading blank lines.")
-    names = next(csv.reader([header]))
-    if len(names) == 1:
-        for delimiter, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-            if delimiter in names[0]:
-                raise DataError(
-                    f"{path}: the header is one single column containing {label}: the file uses "
-                    f"{delimiter!r} as delimiter but CDC files are comma-separated. Re-export it with "
-                    "commas as the delimiter (e.g. pandas: read_csv(sep=...).to_csv(index=False))."
-                )
-    return names
+
+
+def _refuse_other_delimiter(path: Path, only_column: str) -> None:
+    """DataError when a one-column header holds another delimiter (CDC files are comma-separated)."""
+    for delimiter, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if delimiter in only_column:
+            raise DataError(
+                f"{path}: the header is one single column containing {label}: the file uses "
+                f"{delimiter!r} as delimiter but CDC files are comma-separated. Re-export it with "
+                "commas as the delimiter (e.g. pandas: read_csv(sep=...).to_csv(index=False))."
+            )
 
 
 def describe_source(path: str | Path) -> SourceInfo:
@@ -745,40 +761,55 @@ def iter_canonical_batches(
     if on_unknown not in ("raise", "mark"):
         raise ValueError(f"on_unknown must be 'raise' or 'mark', not {on_unknown!r}")
     info = describe_source(path)
-    allowed = (*schema.ALL_COLUMNS, schema.TARGET)
-    if columns is None:
-        wanted = list(schema.MODEL_INPUTS)
-        if schema.TARGET in info.mapped or require_target:
-            wanted.append(schema.TARGET)
-    else:
-        unknown = [c for c in columns if c not in allowed]
-        if unknown:
-            raise ValueError(f"unknown schema column(s) {unknown}; choose from {list(allowed)}")
-        wanted = list(dict.fromkeys(columns))
-        if require_target and schema.TARGET not in wanted:
-            wanted.append(schema.TARGET)
+    wanted = _wanted_columns(info, columns, require_target)
     _require(info, wanted, "requested" if columns is not None else "the model's inputs")
 
     coders = [ColumnCoder(c) for c in wanted]
     rows = 0
     for batch in arrow_batches(info, wanted, chunk_rows):
-        n = batch.num_rows
-        data: dict[str, pd.Categorical] = {}
-        problems: np.ndarray | None = None
-        for i, coder in enumerate(coders):
-            codes, bad, distinct, indices = coder.encode(batch.column(i), rows)
-            if bad is not None:
-                if on_unknown == "raise":
-                    raise coder.error(info.source, f"in data rows {rows + 1:,}-{rows + n:,}")
-                problems = mark_problems(problems, coder.column, bad, distinct, indices)
-            data[coder.column] = pd.Categorical.from_codes(codes, categories=list(coder.values))
-        index = pd.RangeIndex(rows, rows + n)
-        frame = pd.DataFrame(data, index=index)
-        marks = None
-        if on_unknown == "mark":
-            marks = pd.Series(np.full(n, "", dtype=object) if problems is None else problems, index=index)
-        yield CanonicalBatch(frame=frame, problems=marks, row_start=rows, source=info)
-        rows += n
+        yield _canonical_batch(batch, coders, rows, info, on_unknown)
+        rows += batch.num_rows
+
+
+def _wanted_columns(info: SourceInfo, columns: Sequence[str] | None, require_target: bool) -> list[str]:
+    """The schema columns `iter_canonical_batches` returns: the requested ones (checked against the schema), or
+    the model's inputs plus death_yn when the file has it; death_yn added when `require_target`."""
+    allowed = (*schema.ALL_COLUMNS, schema.TARGET)
+    if columns is None:
+        wanted = list(schema.MODEL_INPUTS)
+        if schema.TARGET in info.mapped or require_target:
+            wanted.append(schema.TARGET)
+        return wanted
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise ValueError(f"unknown schema column(s) {unknown}; choose from {list(allowed)}")
+    wanted = list(dict.fromkeys(columns))
+    if require_target and schema.TARGET not in wanted:
+        wanted.append(schema.TARGET)
+    return wanted
+
+
+def _canonical_batch(
+    batch: pa.RecordBatch, coders: list[ColumnCoder], rows: int, info: SourceInfo, on_unknown: str
+) -> CanonicalBatch:
+    """One Arrow batch (data rows from `rows` on) as canonical categoricals; an unknown value raises DataError
+    (on_unknown="raise") or is explained in the batch's `problems` ("mark")."""
+    n = batch.num_rows
+    data: dict[str, pd.Categorical] = {}
+    problems: np.ndarray | None = None
+    for i, coder in enumerate(coders):
+        codes, bad, distinct, indices = coder.encode(batch.column(i), rows)
+        if bad is not None:
+            if on_unknown == "raise":
+                raise coder.error(info.source, f"in data rows {rows + 1:,}-{rows + n:,}")
+            problems = mark_problems(problems, coder.column, bad, distinct, indices)
+        data[coder.column] = pd.Categorical.from_codes(codes, categories=list(coder.values))
+    index = pd.RangeIndex(rows, rows + n)
+    frame = pd.DataFrame(data, index=index)
+    marks = None
+    if on_unknown == "mark":
+        marks = pd.Series(np.full(n, "", dtype=object) if problems is None else problems, index=index)
+    return CanonicalBatch(frame=frame, problems=marks, row_start=rows, source=info)
 
 
 def mark_problems(

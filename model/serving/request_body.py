@@ -94,34 +94,52 @@ def read_body(environ: dict[str, Any], stream: Any, max_bytes: int, timeout_s: f
     `environ` is the WSGI environ (its `gunicorn.socket`, when present, is what the
     deadline shuts); `stream` the body stream (flask's `request.stream`).
     """
-    declared_text = (environ.get("CONTENT_LENGTH") or "").strip()
-    declared: int | None = None
-    if declared_text:
-        if not declared_text.isdigit():
-            raise BodyError(400, f"The Content-Length header {declared_text[:40]!r} is not a number of bytes.")
-        declared = int(declared_text)
-        if declared > max_bytes:
-            raise BodyError(413, _too_large(max_bytes, f"its Content-Length is {declared:,} bytes"))
+    declared = _declared_length(environ, max_bytes)
     sock = environ.get("gunicorn.socket")
     token = _WATCHDOG.arm(sock, timeout_s) if isinstance(sock, socket.socket) else None
-    body = bytearray()
-    size = 0
-    failure: Exception | None = None
     try:
-        while True:
-            chunk = stream.read(READ_CHUNK_BYTES)
-            if not chunk:
-                break
+        body, failure = _read_stream(stream, max_bytes)
+    finally:
+        fired = _WATCHDOG.disarm(token) if token is not None else False
+    _check_arrived(len(body), declared, fired, failure, timeout_s)
+    return body
+
+
+def _declared_length(environ: dict[str, Any], max_bytes: int) -> int | None:
+    """The Content-Length in bytes (None when not sent); BodyError when it is not a number or over the limit."""
+    declared_text = (environ.get("CONTENT_LENGTH") or "").strip()
+    if not declared_text:
+        return None
+    if not declared_text.isdigit():
+        raise BodyError(400, f"The Content-Length header {declared_text[:40]!r} is not a number of bytes.")
+    declared = int(declared_text)
+    if declared > max_bytes:
+        raise BodyError(413, _too_large(max_bytes, f"its Content-Length is {declared:,} bytes"))
+    return declared
+
+
+def _read_stream(stream: Any, max_bytes: int) -> tuple[bytearray, Exception | None]:
+    """Every byte the stream gives, and the exception that ended it early (None at a clean end).
+
+    BodyError (413) as soon as more than `max_bytes` arrived; any other failure is returned, not raised: the
+    server's reader gives up when the watchdog shuts the socket or the client leaves, and `_check_arrived`
+    tells which.
+    """
+    body = bytearray()
+    try:
+        while chunk := stream.read(READ_CHUNK_BYTES):
             body += chunk
-            size += len(chunk)
-            if size > max_bytes:
+            if len(body) > max_bytes:
                 raise BodyError(413, _too_large(max_bytes, f"more than {max_bytes:,} bytes were sent"))
     except BodyError:
         raise
     except Exception as exc:  # the server's reader gives up when the socket is shut or the client leaves
-        failure = exc
-    finally:
-        fired = _WATCHDOG.disarm(token) if token is not None else False
+        return body, exc
+    return body, None
+
+
+def _check_arrived(size: int, declared: int | None, fired: bool, failure: Exception | None, timeout_s: float) -> None:
+    """BodyError 408 when the deadline shut the socket, 400 when the body ended before its Content-Length."""
     if fired:
         raise BodyError(
             408,
@@ -134,7 +152,6 @@ def read_body(environ: dict[str, Any], stream: Any, max_bytes: int, timeout_s: f
             f"The request body ended early ({size:,} of {declared if declared is not None else '?'} bytes): "
             "the connection closed while sending. Send the whole body.",
         )
-    return body
 
 
 def take_text(body: bytearray) -> str:

@@ -102,50 +102,72 @@ def run(data: Any) -> AMLResponse:
 
 
 def _handle(request: Any) -> AMLResponse:
+    """Answer one request: checks in the order a client fixes them (method, model, body, JSON, fields, records)."""
     if request.method != "POST":
         return _error(405, 'Use POST with a JSON body {"data": [...]}.', {"Allow": "POST"})
     if _LOOKUP is None:
         return _error(503, "The model is not loaded yet; retry shortly.")
     try:
-        body = request_body.read_body(request.environ, request.stream, MAX_BODY_BYTES, BODY_READ_TIMEOUT_S)
-        request_body.check_json_items(body, MAX_RECORDS, len(lookup.ACCEPTED_FIELDS) + 1)  # before json.loads
+        payload = _payload(request)
+        explained = _explain_flag(payload)
+        indices = lookup.validate_indices(payload["data"], MAX_RECORDS)
+        traffic = _traffic_kind(request)
     except request_body.BodyError as exc:  # gunicorn drains (for at most 5 s) or closes the connection
         return _error(exc.status, str(exc))
-    if not body:
-        return _error(400, 'The request body is empty. Send JSON: {"data": [{...}, ...]}.')
-    try:
-        payload = json.loads(request_body.take_text(body), object_pairs_hook=_no_duplicate_keys)  # frees body
-    except DuplicateKeyError as exc:
+    except (_Refused, lookup.PayloadError) as exc:
         return _error(400, str(exc))
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return _error(400, f'The request body is not valid JSON ({exc}). Send {{"data": [{{...}}, ...]}}.')
-    if not isinstance(payload, dict):
-        return _error(400, 'The request body must be a JSON object {"data": [...]}, not a bare array or value.')
-    if "data" not in payload:
-        example = json.dumps({"data": [lookup.example_record()]})
-        return _error(400, f'The request body has no "data" field. Send e.g. {example}.')
-    extra = [k for k in payload if k not in ("data", "explain")]
-    if extra:
-        return _error(
-            400, f'Unknown top-level field(s) {", ".join(map(repr, extra))}; only "data" and "explain" are accepted.'
-        )
-    explained = payload.get("explain", False)
-    if not isinstance(explained, bool):
-        return _error(400, f'"explain" must be true or false, not {json.dumps(explained)[:40]}.')
-    try:
-        indices = lookup.validate_indices(payload["data"], MAX_RECORDS)
-    except lookup.PayloadError as exc:
-        return _error(400, str(exc))
-    traffic = (request.headers.get(schema.TRAFFIC_HEADER) or schema.LIVE).strip().lower()
-    if traffic not in schema.TRAFFIC_KINDS:
-        return _error(
-            400,
-            f"The {schema.TRAFFIC_HEADER} header is {traffic[:20]!r}; send one of {', '.join(schema.TRAFFIC_KINDS)} "
-            "(or leave it out for a patient).",
-        )
     if _COLLECTOR is not None and traffic != schema.PROBE:
         _COLLECTOR.record(_request_id(), indices, traffic)
     return AMLResponse(_LOOKUP.response_json(indices, explain=explained), 200, _JSON_HEADERS)
+
+
+class _Refused(Exception):
+    """A body that arrived but cannot be scored as it is: answered 400 with this message (how to fix it)."""
+
+
+def _payload(request: Any) -> dict[str, Any]:
+    """The request's JSON object; BodyError (with its status) when the body cannot be read, _Refused when it is
+    empty, not JSON, or not an object."""
+    body = request_body.read_body(request.environ, request.stream, MAX_BODY_BYTES, BODY_READ_TIMEOUT_S)
+    request_body.check_json_items(body, MAX_RECORDS, len(lookup.ACCEPTED_FIELDS) + 1)  # before json.loads
+    if not body:
+        raise _Refused('The request body is empty. Send JSON: {"data": [{...}, ...]}.')
+    try:
+        payload = json.loads(request_body.take_text(body), object_pairs_hook=_no_duplicate_keys)  # frees body
+    except DuplicateKeyError as exc:
+        raise _Refused(str(exc)) from exc
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _Refused(f'The request body is not valid JSON ({exc}). Send {{"data": [{{...}}, ...]}}.') from exc
+    if not isinstance(payload, dict):
+        raise _Refused('The request body must be a JSON object {"data": [...]}, not a bare array or value.')
+    return payload
+
+
+def _explain_flag(payload: dict[str, Any]) -> bool:
+    """Whether the answers carry explanations; _Refused for a missing "data", another field or a bad flag."""
+    if "data" not in payload:
+        example = json.dumps({"data": [lookup.example_record()]})
+        raise _Refused(f'The request body has no "data" field. Send e.g. {example}.')
+    extra = [k for k in payload if k not in ("data", "explain")]
+    if extra:
+        raise _Refused(
+            f'Unknown top-level field(s) {", ".join(map(repr, extra))}; only "data" and "explain" are accepted.'
+        )
+    explained = payload.get("explain", False)
+    if not isinstance(explained, bool):
+        raise _Refused(f'"explain" must be true or false, not {json.dumps(explained)[:40]}.')
+    return explained
+
+
+def _traffic_kind(request: Any) -> str:
+    """The traffic header's kind (a patient when absent); _Refused for a kind the endpoint does not know."""
+    traffic = (request.headers.get(schema.TRAFFIC_HEADER) or schema.LIVE).strip().lower()
+    if traffic not in schema.TRAFFIC_KINDS:
+        raise _Refused(
+            f"The {schema.TRAFFIC_HEADER} header is {traffic[:20]!r}; send one of {', '.join(schema.TRAFFIC_KINDS)} "
+            "(or leave it out for a patient)."
+        )
+    return traffic
 
 
 class DuplicateKeyError(ValueError):

@@ -313,6 +313,14 @@ def period_of(month: str) -> Period:
 
 def _check_tables() -> None:
     """Fail at import if the tables and the schema disagree (WHY: a silent mismatch would skew data)."""
+    _check_age_keys()
+    _check_values()
+    _check_sums_and_months()
+    _check_reporting_styles()
+
+
+def _check_age_keys() -> None:
+    """Every per-age table is keyed by schema.AGE_GROUPS, in order."""
     for name, table in {
         "AGE_COUNTS_FIRST_WAVE": AGE_COUNTS_FIRST_WAVE,
         "AGE_COUNTS_LATER": AGE_COUNTS_LATER,
@@ -323,6 +331,10 @@ def _check_tables() -> None:
     }.items():
         if tuple(table) != _AGES:
             raise RuntimeError(f"model.synthetic.synth.{name} keys must be schema.AGE_GROUPS in order")
+
+
+def _check_values() -> None:
+    """Every mix and reporting table uses only values the schema knows for its column."""
     tables: dict[str, Mapping[str, float]] = {
         "race_ethnicity_combined": RACE_MIX,
         "current_status": CURRENT_STATUS_MIX,
@@ -337,6 +349,10 @@ def _check_tables() -> None:
             raise RuntimeError(
                 f"model.synthetic.synth table for {label} has values not in the schema: {sorted(unknown)}"
             )
+
+
+def _check_sums_and_months() -> None:
+    """The two mixes sum to 1, and PERIODS cover every generated month."""
     for name, total in {
         "RACE_MIX": sum(RACE_MIX.values()),
         "CURRENT_STATUS_MIX": sum(CURRENT_STATUS_MIX.values()),
@@ -346,6 +362,10 @@ def _check_tables() -> None:
     covered = [m for m in _MONTHS if any(p.first_month <= m <= p.last_month for p in PERIODS)]
     if covered != list(_MONTHS):
         raise RuntimeError("model.synthetic.synth.PERIODS must cover every month of MONTHLY_CASES_MILLIONS")
+
+
+def _check_reporting_styles() -> None:
+    """Each reporting style's probabilities of hiding an answer stay within [0, 1], also when the answer is Yes."""
     for column in REPORTING_GAPS:
         for style, probs in _style_probabilities(column).items():
             hidden = sum(probs.values()) * max(1.0, HIDE_FACTOR_IF_YES[column][style])
@@ -828,7 +848,7 @@ def _batch_writer(partial: Path, fmt: str, arrow_schema: pa.Schema) -> Iterator[
         if fmt == "parquet":
             writer = stack.enter_context(pq.ParquetWriter(partial, arrow_schema, compression="zstd"))
         else:
-            sink: IO[bytes] = stack.enter_context(open(partial, "wb"))
+            sink: IO[bytes] | gzip.GzipFile = stack.enter_context(open(partial, "wb"))
             if fmt == "csv.gz":
                 # Python's gzip, not Arrow's: Arrow fixes level 9 (~6 min for 13M rows, vs ~1 min
                 # at level 3); mtime=0 and no file name keep the bytes identical for a seed.
