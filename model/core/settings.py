@@ -9,7 +9,8 @@ variable does. Callers pass the environment they mean (`os.environ`, or a test's
 
 A bad value raises `SettingsError`, one sentence per problem: the setting as the user wrote it,
 the value given (never a secret's) and what is allowed, e.g.
-`RISK_DATA_COLLECTION_FILE_MB='lots' is not a whole number; allowed: MB per file, >= 1 (unset: 50)`.
+`RISK_DATA_COLLECTION_FILE_MB='lots' is not a whole number; allowed: MB per file, a whole
+number >= 1 (unset: 50)`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, PydanticBaseSettingsSource
 from pydantic_settings.sources.utils import parse_env_vars
@@ -97,7 +99,7 @@ def problems(error: ValidationError, model: type[BaseModel], names: Mapping[str,
 
 def _problem(detail: ErrorDetails, model: type[BaseModel], names: Mapping[str, str]) -> str:
     field = str(detail["loc"][0]) if detail["loc"] else ""
-    info = model.model_fields.get(field)
+    info = _field_info(model, field)
     if info is None and detail["type"] == "value_error":
         return str(detail.get("ctx", {}).get("error", detail["msg"]))
     name = names.get(field, field)
@@ -110,7 +112,14 @@ def _problem(detail: ErrorDetails, model: type[BaseModel], names: Mapping[str, s
     return f"{name}={value} {_what(detail, info)}{allowed}"
 
 
-def _what(detail: ErrorDetails, info: Any) -> str:
+def _field_info(model: type[BaseModel], key: str) -> FieldInfo | None:
+    """The field an error names: by its name, or by the environment variable it is read from (its alias)."""
+    if key in model.model_fields:
+        return model.model_fields[key]
+    return next((info for info in model.model_fields.values() if info.validation_alias == key), None)
+
+
+def _what(detail: ErrorDetails, info: FieldInfo | None) -> str:
     if detail["type"] == "value_error":
         return str(detail.get("ctx", {}).get("error", detail["msg"]))
     if detail["type"] == "literal_error" and info is not None:
