@@ -104,7 +104,7 @@ def _problem(detail: ErrorDetails, model: type[BaseModel], names: Mapping[str, s
         return str(detail.get("ctx", {}).get("error", detail["msg"]))
     name = names.get(field, field)
     if detail["type"] == "missing":
-        return f"{name} is missing"
+        return f"missing {name}"
     if detail["type"] == "extra_forbidden":
         return f"{name} is not a setting; allowed: {', '.join(model.model_fields)}"
     value = HIDDEN if info is not None and _is_secret(info.annotation) else repr(detail["input"])
