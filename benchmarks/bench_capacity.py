@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import elapsed_ms, point_dashboard_at, timing_summary, write_json
-from model.core import artifact
+from model.core import artifact, schema
 from model.planning import capacity
 
 OUTPUT_NAME = "bench_capacity.json"  # under benchmarks/output/
@@ -78,7 +78,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 
 def projections(model_dir: Path, repeats: int) -> dict[str, Any]:
     need = capacity.load_need(model_dir)
-    now = capacity.need_at(need.table, capacity.default_threshold())
+    now = capacity.need_at(need.table, schema.DEFAULT_THRESHOLD)
     uncertainty = capacity.Uncertainty(need.ends)
     out: dict[str, Any] = {"icu_source": need.source, "icu_end": need.end, "threshold": now.threshold}
     for name, inputs in SCENARIOS.items():

@@ -7,6 +7,7 @@ object because Azure AD cannot exist on this machine.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import traceback
@@ -268,6 +269,24 @@ def test_config_errors_say_how_to_fix(environ: dict[str, str], fragment: str) ->
         EndpointConfig.from_sources(None, environ)
 
 
+def test_config_precedence_blanks_and_wording() -> None:
+    """Environment over secrets per setting, blanks unset, auth case-insensitive; errors name the setting, the value
+    (never the key's) and what is allowed."""
+    secrets = {"endpoint": {"url": "https://a.example/score", "timeout_s": "7", "auth": " KEY ", "key": SECRET}}
+    config = EndpointConfig.from_sources(secrets, {"RISK_ENDPOINT_URL": "", "RISK_ENDPOINT_TIMEOUT": "2.5"})
+    assert (config.scoring_url, config.timeout_s, config.auth) == ("https://a.example/score", 2.5, "key")
+    assert config.key is not None and config.key.get_secret_value() == SECRET
+    with pytest.raises(EndpointConfigError) as err:
+        EndpointConfig.from_sources(None, {"RISK_ENDPOINT_TIMEOUT": "soon"})
+    assert "RISK_ENDPOINT_TIMEOUT (or [endpoint] timeout_s)='soon' is not a number; allowed: seconds" in str(err.value)
+    with pytest.raises(EndpointConfigError) as err:
+        EndpointConfig.from_sources({"endpoint": {"key": 12345678901}}, {})
+    assert "RISK_ENDPOINT_KEY (or [endpoint] key)=(hidden) is not text" in str(err.value)
+    assert "12345678901" not in str(err.value)
+    with pytest.raises(EndpointConfigError, match="endpoint timeout=0 must be greater than 0"):
+        EndpointConfig(timeout_s=0)
+
+
 # --- hardening (issue 15): echoed secrets, deadlines, contract, wording -----------------------
 
 
@@ -447,6 +466,27 @@ BROKEN_200 = [
         id="inputs-used-not-a-list",
     ),
     pytest.param([1, 2], "not an object", id="array"),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": 0.2, "risk_band": "high", "interval": [0.3, 0.1]}]},
+        "has interval list, not [low, high] within 0..1",
+        id="interval-reversed",
+    ),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": 0.2, "risk_band": "extreme"}]},
+        'has risk_band "extreme", not one of',
+        id="unknown-band",
+    ),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": 0.2, "risk_band": "high", "extrapolated": None}]},
+        "has extrapolated missing/null, not true/false",
+        id="present-but-null",
+    ),
+    pytest.param({"model_version": "v 1", "results": []}, '"model_version" is "v 1", not a version', id="bad-version"),
+    pytest.param(
+        {"model_version": "v", "results": [{"probability": 0.2, "risk_band": "high"}] * 2},
+        '"results" has 2 entries for 1 records',
+        id="too-many-results",
+    ),
 ]
 
 
@@ -475,3 +515,38 @@ def test_extra_and_newer_result_fields_are_accepted() -> None:
     recorder = Recorder(default=(200, {"model_version": "v", "data_period": "2020", "results": [result]}, 0.0))
     with recording_server(recorder) as url:
         assert client_for(url).score([example_record()]).results == [result]
+
+
+def test_backoff_doubles_between_retries_and_stops_before_the_deadline() -> None:
+    """urllib3's backoff (factor 0.25: waits 0, 0.5, 1.0, 2.0 s) inside a 2 s deadline: the fourth wait would
+    pass it, so the client reports the fourth 502 at about 1.5 s instead of sleeping on."""
+    seen: list[float] = []
+
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        seen.append(time.monotonic())
+        send_json(handler, 502, {"message": "bad gateway"})
+
+    with scripted_server(answer) as url:
+        started = time.monotonic()
+        with pytest.raises(EndpointServerError) as err:
+            client_for(url, timeout_s=2.0, retries=10, backoff_s=0.25).score([example_record()])
+        elapsed = time.monotonic() - started
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    assert len(seen) == 4 and "after 4 requests" in str(err.value), (gaps, str(err.value))
+    assert gaps[0] < 0.2 and 0.45 < gaps[1] < 0.8 and 0.95 < gaps[2] < 1.4, gaps
+    assert elapsed < 2.0
+
+
+def test_retry_after_is_waited_for_when_it_fits() -> None:
+    seen: list[float] = []
+
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            send_json(handler, 503, {"message": "warming up"}, {"Retry-After": "1"})
+        else:
+            send_json(handler, 200, OK_BODY)
+
+    with scripted_server(answer) as url:
+        result = client_for(url, timeout_s=5.0, backoff_s=0.0).score([example_record()])
+    assert result.model_version == "v-test" and len(seen) == 2 and seen[1] - seen[0] >= 1.0

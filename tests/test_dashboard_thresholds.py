@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from dashboard.ui import thresholds
+from model.core import artifact
 from model.stats import evaluate
 
 
@@ -73,15 +74,20 @@ def test_recall_presets_keep_their_promise(table: pd.DataFrame) -> None:
 
 
 def test_max_f1_preset_is_the_best_row(table: pd.DataFrame) -> None:
-    t = thresholds.threshold_max_f1(table)
-    assert thresholds.operating_point(table, t).f1 == pytest.approx(table["f1"].max())
+    """The best-F1 threshold (dashboard preset and batch scoring's max-f1) against F1 recomputed from the counts."""
+    t = artifact.max_f1_threshold(table)
+    assert thresholds.presets(table)["Best F1"] == t
+    tp, fp, fn = (table[c].to_numpy(dtype=float) for c in ("tp", "fp", "fn"))
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=2 * tp + fp + fn > 0)
+    best = table["threshold"].to_numpy()[f1 >= f1.max() - 1e-12]
+    assert t == best.min() and thresholds.operating_point(table, t).f1 == pytest.approx(f1.max())
 
 
 def test_default_threshold_is_a_band_edge() -> None:
     from model.core import schema
 
-    assert thresholds.default_threshold() in [upper for upper, _ in schema.RISK_BANDS]
-    assert schema.risk_band(thresholds.default_threshold()) != schema.risk_band(thresholds.default_threshold() - 1e-9)
+    assert schema.DEFAULT_THRESHOLD in [upper for upper, _ in schema.RISK_BANDS]
+    assert schema.risk_band(schema.DEFAULT_THRESHOLD) != schema.risk_band(schema.DEFAULT_THRESHOLD - 1e-9)
 
 
 def test_treat_all_reference() -> None:
@@ -121,3 +127,13 @@ def test_slider_spans_the_useful_range_and_the_box_types_any_threshold(dashboard
     assert at.slider(key="threshold_explorer.slider").max == 0.5
     assert at.number_input(key="threshold_explorer.typed").value == pytest.approx(0.3)
     assert not at.exception
+
+
+def test_batch_scoring_thresholds_are_the_dashboards(model_dir) -> None:
+    """`--threshold max-f1` and no threshold give the dashboard's "Best F1" preset and its default."""
+    from model.core import schema
+    from model.serving.batch_score import resolve_threshold
+
+    stored = artifact.load_table(model_dir, "thresholds")
+    assert resolve_threshold("max-f1", model_dir) == thresholds.presets(stored)["Best F1"]
+    assert resolve_threshold(None, model_dir) == schema.DEFAULT_THRESHOLD

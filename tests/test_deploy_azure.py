@@ -912,6 +912,27 @@ def test_settings_file_and_overrides(tmp_path: Path) -> None:
         load_settings(f)
 
 
+def test_settings_are_typed_by_pydantic_and_no_environment_variable_changes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TARGET", "managed")
+    monkeypatch.setenv("CLUSTER", "elsewhere")
+    assert DeploySettings() == load_settings() and DeploySettings().target == "kubernetes"
+    f = tmp_path / "s.toml"
+    f.write_text('[deploy]\ncpu_limit = 1\nkeep_previous_deployment = "yes"\nmax_instances = 4\n')
+    s = load_settings(f, {"traffic_steps": "25, 100", "canary_wait_s": "30"})  # CLI flags arrive as text
+    assert (s.cpu_limit, s.keep_previous_deployment, s.traffic_steps, s.canary_wait_s) == ("1", True, (25, 100), 30)
+    assert s.replace(max_instances=5).max_instances == 5 and s.max_instances == 4
+    f.write_text('[deploy]\ncanary_wait_s = 2.5\nendpint_name = "x"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(f)
+    assert str(f) in str(err.value) and "canary_wait_s=2.5 is not a whole number" in str(err.value)
+    assert "endpint_name is not a setting; allowed: target, endpoint_name," in str(err.value)
+    env = {"AZURE_SUBSCRIPTION_ID": " s ", "AZURE_RESOURCE_GROUP": "rg", "AZUREML_WORKSPACE_NAME": "ws"}
+    workspace = load_workspace_config(environ=env, cwd=tmp_path)
+    assert (workspace.subscription_id, workspace.source) == ("s", "environment variables")
+
+
 # --- CLI in a subprocess ----------------------------------------------------------------
 
 

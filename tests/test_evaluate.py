@@ -91,3 +91,41 @@ def test_bootstrap_curve_metrics_equal_scikit_learn_replicate_by_replicate(aggre
         assert got["roc_auc"][k] == pytest.approx(roc_auc_score(y, score, sample_weight=w), abs=1e-12)
         assert got["pr_auc"][k] == pytest.approx(average_precision_score(y, score, sample_weight=w), abs=1e-12)
         assert got["brier"][k] == pytest.approx(brier_score_loss(y, score, sample_weight=w), abs=1e-12)
+
+
+def test_calibration_line_and_slope_are_the_per_patient_maximum_likelihood(aggregated):
+    """Aggregated rows give the intercept, slope and standard error of one row per patient, found here by
+    maximising the per-patient likelihood directly (scipy) and inverting its information matrix."""
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    from model.stats import performance
+
+    y, score, weight = aggregated
+    ey, es = expand(y, score, weight)
+    clipped = np.clip(es, 1e-9, 1 - 1e-9)  # a score of 0 is a logit of -20.7, as in the model code
+    lp = np.log(clipped / (1 - clipped))
+
+    def negative_loglik(beta: np.ndarray, slope_fixed: bool) -> float:
+        eta = beta[0] + (lp if slope_fixed else beta[1] * lp)
+        return -float(np.sum(ey * log_expit(eta) + (1 - ey) * log_expit(-eta)))
+
+    in_the_large = minimize(negative_loglik, [0.0], args=(True,), method="BFGS", options={"gtol": 1e-10}).x
+    line = minimize(negative_loglik, [0.0, 1.0], args=(False,), method="BFGS", options={"gtol": 1e-10}).x
+    design = np.column_stack([np.ones_like(lp), lp])
+    p = expit(design @ line)
+    se_slope = np.sqrt(np.linalg.inv(design.T @ (design * (p * (1 - p))[:, None]))[1, 1])
+
+    result = evaluate.calibration_line(y, score, weight)
+    assert result["intercept"] == pytest.approx(in_the_large[0], abs=1e-5)
+    assert result["slope"] == pytest.approx(line[1], abs=1e-5)
+    slope = performance.calibration_slope(y, score, weight)
+    assert (slope["intercept"], slope["slope"]) == pytest.approx(tuple(line), abs=1e-5)
+    assert slope["se"] == pytest.approx(se_slope, rel=1e-4)
+    assert slope["p_value"] == pytest.approx(2 * norm_sf(abs(line[1] - 1) / se_slope), rel=1e-3)
+
+
+def norm_sf(z: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.sf(z))

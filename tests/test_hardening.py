@@ -265,6 +265,31 @@ def test_a_bad_retention_setting_is_a_clear_error(tmp_path: Path, name: str) -> 
 
 
 @pytest.mark.parametrize(
+    ("value", "collects"),
+    [("off", False), ("no", False), ("0", False), ("FALSE", False), ("on", True), ("yes", True), ("", True)],
+)
+def test_the_collection_switch(tmp_path: Path, value: str, collects: bool) -> None:
+    collector = _collector(tmp_path, RISK_DATA_COLLECTION=value)
+    collector.record("req", [0, 1, 2])
+    collector.close()
+    assert bool(list(tmp_path.glob("scored-*.jsonl"))) is collects
+
+
+def test_a_bad_switch_or_read_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="RISK_DATA_COLLECTION='maybe' is not true or false; allowed: on or off"):
+        _collector(tmp_path, RISK_DATA_COLLECTION="maybe")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import model.serving.score"],
+        cwd=REPO_ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), score.BODY_TIMEOUT_ENV: "ten"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0 and "RISK_BODY_READ_TIMEOUT_S='ten' is not a number; allowed: seconds" in proc.stderr
+
+
+@pytest.mark.parametrize(
     "azure_env",
     [
         pytest.param({"AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/covid19-death-risk/3"}, id="mount"),

@@ -64,6 +64,19 @@ def test_psi_js_and_g_test_known_values() -> None:
     assert drift.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
 
 
+def test_holm_equals_its_definition_with_ties_and_the_cap_at_one() -> None:
+    """Holm: the k-th smallest p-value becomes max over j <= k of min(1, (m - j + 1) p_(j)), written out here."""
+    rng = np.random.default_rng(5)
+    for m in (1, 2, 5, 12):
+        p = rng.uniform(0, 0.3, m)
+        p[-1] = p[0]  # a tie
+        ranks = np.argsort(np.argsort(p, kind="stable"), kind="stable")
+        terms = np.minimum(1.0, (m - ranks) * p)
+        expected = {f"t{i}": max(terms[j] for j in range(m) if p[j] <= p[i]) for i in range(m)}
+        assert drift.holm({f"t{i}": p[i] for i in range(m)}) == pytest.approx(expected, rel=1e-12)
+    assert drift.holm({}) == {}
+
+
 def test_a_tripled_small_category_is_not_stable() -> None:
     ages = schema.FEATURES_BY_NAME["age_group"].values
     reference = dict.fromkeys(ages, 0.0)

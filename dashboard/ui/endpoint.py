@@ -4,7 +4,6 @@ and error messages that say what happened and what to do (never the key).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ RECOVERED_KEY = "endpoint.recovered_at"  # set by the background check when the 
 
 def config_fingerprint(config: EndpointConfig) -> str:
     """Identifies a configuration for caching without ever holding the key in clear."""
-    key_hash = hashlib.sha256((config.key or "").encode()).hexdigest()[:16]
+    key = config.key.get_secret_value() if config.key else ""
+    key_hash = hashlib.sha256(key.encode()).hexdigest()[:16]
     return "|".join(
         (config.scoring_url, config.name, config.auth, config.deployment or "", str(config.timeout_s), key_hash)
     )
@@ -180,7 +180,7 @@ def is_down(config: EndpointConfig) -> bool:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _quick_client(fingerprint: str, _config: EndpointConfig) -> EndpointClient:
     """A client without retries and with a short deadline, kept like the main one (an Azure AD token is reused)."""
-    return EndpointClient(dataclasses.replace(_config, retries=0, timeout_s=min(_config.timeout_s, RECHECK_TIMEOUT_S)))
+    return EndpointClient(_config.replace(retries=0, timeout_s=min(_config.timeout_s, RECHECK_TIMEOUT_S)))
 
 
 def quick_health(config: EndpointConfig) -> Health:

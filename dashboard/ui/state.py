@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard.ui.icu import IcuAssumptions
-from dashboard.ui.thresholds import default_threshold
+from model.core import schema
 
 THRESHOLD_KEY = "shared.threshold"
 ICU_KEY = "shared.icu_assumptions"
@@ -39,7 +39,7 @@ def threshold_from_url() -> str | None:
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         return (
             f"The link's threshold {raw[:20]!r} is not a number between 0 and 1; using "
-            f"{default_threshold():.4f}. Set it on the Threshold explorer, then copy the address again."
+            f"{schema.DEFAULT_THRESHOLD:.4f}. Set it on the Threshold explorer, then copy the address again."
         )
     set_threshold(value)
     return None
@@ -49,7 +49,7 @@ def get_threshold() -> float:
     """The operating threshold (flag = probability ≥ threshold) chosen anywhere in the app."""
     value = st.session_state.get(THRESHOLD_KEY)
     if not isinstance(value, float) or not math.isfinite(value):
-        value = default_threshold()
+        value = schema.DEFAULT_THRESHOLD
         st.session_state[THRESHOLD_KEY] = value
     return value
 

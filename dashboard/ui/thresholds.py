@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model.core import schema
+from model.core import artifact, schema
 
 THRESHOLD_COLUMNS: tuple[str, ...] = (
     "threshold",
@@ -125,21 +125,12 @@ def threshold_for_recall(table: pd.DataFrame, min_recall: float) -> float:
     return float(ok["threshold"].max()) if not ok.empty else float(table["threshold"].min())
 
 
-def threshold_max_f1(table: pd.DataFrame) -> float:
-    return float(table.loc[table["f1"].idxmax(), "threshold"])
-
-
-def default_threshold() -> float:
-    """`schema.DEFAULT_THRESHOLD`: the lower edge of the "high" band, so the default moves with the bands."""
-    return schema.DEFAULT_THRESHOLD
-
-
 def presets(table: pd.DataFrame) -> dict[str, float]:
     """Named operating thresholds an analyst can jump to."""
     high_band = schema.RISK_BANDS[2][1]
     return {
         "Recall ≥ 0.95": threshold_for_recall(table, 0.95),
         "Recall ≥ 0.80": threshold_for_recall(table, 0.80),
-        "Best F1": threshold_max_f1(table),
-        f"'{high_band}' band and above (≥ {default_threshold():.0%})": default_threshold(),
+        "Best F1": artifact.max_f1_threshold(table),
+        f"'{high_band}' band and above (≥ {schema.DEFAULT_THRESHOLD:.0%})": schema.DEFAULT_THRESHOLD,
     }

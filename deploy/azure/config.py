@@ -1,25 +1,29 @@
 """Workspace and deployment settings, with errors that say what is missing and where to put it.
 
-Workspace: `--workspace-config FILE` (Azure's downloaded config.json), else the environment
-variables AZURE_SUBSCRIPTION_ID / AZURE_RESOURCE_GROUP / AZUREML_WORKSPACE_NAME, else
-./config.json. Deployment settings: defaults below, overridden by a TOML settings file
-(see deploy/azure/settings.example.toml), overridden by CLI flags.
+Both are pydantic-settings models. Workspace: `--workspace-config FILE` (Azure's downloaded
+config.json), else the environment variables AZURE_SUBSCRIPTION_ID / AZURE_RESOURCE_GROUP /
+AZUREML_WORKSPACE_NAME, else ./config.json. Deployment settings: defaults below, overridden by a
+TOML settings file (see deploy/azure/settings.example.toml), overridden by CLI flags; no
+environment variable changes them. A bad value is a ConfigError naming the setting, the value
+and what is allowed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
 from deploy.azure.batch_sizing import batch_problems
 from deploy.azure.resources import check_pod_resources
+from model.core.settings import SettingsError, problems, read
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = {
@@ -33,73 +37,82 @@ TARGETS = ("kubernetes", "managed")
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
 # Deployment names: 3-32 chars, letters/digits/hyphens, start with a letter.
 _DEPLOYMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+_FILE_HINT = (
+    'Download it from the Azure portal (workspace overview > "Download config.json") or write '
+    '{"subscription_id": "...", "resource_group": "...", "workspace_name": "..."}.'
+)
 
 
 class ConfigError(ValueError):
     """Missing or invalid configuration; the message says what and how to fix it."""
 
 
-@dataclass(frozen=True)
-class WorkspaceConfig:
-    subscription_id: str
-    resource_group: str
-    workspace_name: str
-    source: str  # where the values came from, for messages
+def _workspace_field(name: str) -> Any:
+    """A workspace field: the config.json key, or (case-sensitive) its environment variable."""
+    return Field(validation_alias=AliasChoices(name, ENV_VARS[name]), min_length=1)
 
 
-def _workspace_from_mapping(
-    values: Mapping[str, Any], source: str, hint: str, names: Mapping[str, str] | None = None
-) -> WorkspaceConfig:
-    missing = [(names or {}).get(k, k) for k in ENV_VARS if not str(values.get(k) or "").strip()]
-    if missing:
-        raise ConfigError(f"workspace config from {source} is missing {', '.join(missing)}. {hint}")
-    return WorkspaceConfig(
-        subscription_id=str(values["subscription_id"]).strip(),
-        resource_group=str(values["resource_group"]).strip(),
-        workspace_name=str(values["workspace_name"]).strip(),
-        source=source,
+class WorkspaceConfig(BaseSettings):
+    """The Azure ML workspace: from the environment variables (ENV_VARS) or a config.json's keys."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=True, env_ignore_empty=True, str_strip_whitespace=True
     )
+
+    subscription_id: str = _workspace_field("subscription_id")
+    resource_group: str = _workspace_field("resource_group")
+    workspace_name: str = _workspace_field("workspace_name")
+    source: str = ""  # where the values came from, for messages
 
 
 def load_workspace_config(
     path: Path | None = None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> WorkspaceConfig:
-    """Resolve the workspace: explicit file, else environment variables, else ./config.json."""
+    """Resolve the workspace: explicit file, else environment variables (if any is set), else ./config.json."""
     environ = os.environ if environ is None else environ
-    file_hint = (
-        'Download it from the Azure portal (workspace overview > "Download config.json") or write '
-        '{"subscription_id": "...", "resource_group": "...", "workspace_name": "..."}.'
-    )
+    if path is None and any(environ.get(name, "").strip() for name in ENV_VARS.values()):
+        names = ", ".join(ENV_VARS.values())
+        hint = f"Set all of {names} (or unset them and use config.json)."
+        return _workspace({"source": "environment variables"}, environ, "environment variables", hint)
     if path is None:
-        env_values = {k: environ.get(v, "") for k, v in ENV_VARS.items()}
-        if any(env_values.values()):
-            names = ", ".join(f"{v}" for v in ENV_VARS.values())
-            return _workspace_from_mapping(
-                env_values,
-                "environment variables",
-                f"Set all of {names} (or unset them and use config.json).",
-                ENV_VARS,
-            )
         path = (cwd or Path.cwd()) / "config.json"
         if not path.exists():
             raise ConfigError(
                 "no Azure ML workspace configured: pass --workspace-config FILE, or put config.json in "
-                f"{path.parent}, or set {', '.join(ENV_VARS.values())}. {file_hint}"
+                f"{path.parent}, or set {', '.join(ENV_VARS.values())}. {_FILE_HINT}"
             )
+    return _workspace({**_workspace_file(path), "source": str(path)}, None, str(path), _FILE_HINT)
+
+
+def _workspace_file(path: Path) -> dict[str, Any]:
+    """The JSON object in a workspace config file, or ConfigError saying what is wrong with the file."""
     if not path.is_file():
-        raise ConfigError(f"workspace config file {path} does not exist. {file_hint}")
+        raise ConfigError(f"workspace config file {path} does not exist. {_FILE_HINT}")
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"workspace config file {path} is not valid JSON ({exc}). {file_hint}") from None
+        raise ConfigError(f"workspace config file {path} is not valid JSON ({exc}). {_FILE_HINT}") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"workspace config file {path} must hold a JSON object. {file_hint}")
-    return _workspace_from_mapping(values, str(path), file_hint)
+        raise ConfigError(f"workspace config file {path} must hold a JSON object. {_FILE_HINT}")
+    return values
 
 
-@dataclass(frozen=True)
-class DeploySettings:
-    """Everything that shapes the Azure ML entities. Defaults produce the committed YAML specs."""
+def _workspace(table: dict[str, Any], environ: Mapping[str, str] | None, source: str, hint: str) -> WorkspaceConfig:
+    names = ENV_VARS if environ is not None else None
+    try:
+        return read(WorkspaceConfig, table, environ=environ, names=names)
+    except SettingsError as exc:
+        raise ConfigError(f"workspace config from {source}: {exc}. {hint}") from None
+
+
+class DeploySettings(BaseSettings):
+    """Everything that shapes the Azure ML entities. Defaults produce the committed YAML specs.
+
+    Built from keyword arguments only (`load_settings` layers a settings file and CLI flags): no
+    environment variable changes a deployment. Validated on construction (ConfigError), immutable.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
 
     target: str = "kubernetes"
     endpoint_name: str = "covid19-death-risk"
@@ -160,67 +173,120 @@ class DeploySettings:
     # versions from the model the deployment serves and use those (deploy.azure.monitoring).
     monitor_reference_version: str = "1"
     monitor_spark_instance_type: str = "standard_e4s_v3"
-    monitor_emails: tuple[str, ...] = field(default_factory=tuple)
+    monitor_emails: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        problems = validate_settings(self)
-        if problems:
-            raise ConfigError("invalid deployment settings: " + "; ".join(problems))
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError("invalid deployment settings: " + "; ".join(problems(exc, DeploySettings))) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # keyword arguments only: see the class docstring
+
+    @field_validator("traffic_steps", "monitor_emails", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """A CLI flag gives a list as `10,50,100`."""
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeploySettings:
+        found = validate_settings(self)
+        if found:
+            raise ValueError("; ".join(found))
+        return self
 
     def replace(self, **changes: Any) -> DeploySettings:
-        return dataclasses.replace(self, **changes)
+        """A copy with `changes`, validated like new settings."""
+        return DeploySettings(**{**self.model_dump(), **changes})
 
 
 def validate_settings(s: DeploySettings) -> list[str]:
     """Every problem with the settings, each saying what was wrong and what is allowed."""
-    problems: list[str] = []
+    return [
+        *_choice_problems(s),
+        *_name_problems(s),
+        *_scale_problems(s),
+        *_auth_problems(s),
+        *_resource_problems(s),
+        *_canary_problems(s),
+        *batch_problems(
+            s.batch_output_mode,
+            s.batch_max_rows_per_file,
+            s.batch_mini_batch_size,
+            s.batch_max_concurrency_per_instance,
+            s.batch_node_memory_gib,
+        ),
+    ]
+
+
+def _choice_problems(s: DeploySettings) -> list[str]:
+    found = []
     if s.target not in TARGETS:
-        problems.append(f"target {s.target!r} is not one of {', '.join(TARGETS)}")
+        found.append(f"target {s.target!r} is not one of {', '.join(TARGETS)}")
     if s.auth_mode not in AUTH_MODES:
-        problems.append(f"auth_mode {s.auth_mode!r} is not one of {', '.join(AUTH_MODES)}")
-    for name in ("endpoint_name", "batch_endpoint_name"):
-        if not _ENDPOINT_NAME.match(getattr(s, name)):
-            problems.append(
-                f"{name} {getattr(s, name)!r} must be 3-32 letters, digits or hyphens, starting with a letter"
-            )
-    for name in ("deployment_name", "batch_deployment_name"):
-        if not _DEPLOYMENT_NAME.match(getattr(s, name)):
-            problems.append(
-                f"{name} {getattr(s, name)!r} must be 3-32 letters, digits or hyphens, starting with a letter"
-            )
+        found.append(f"auth_mode {s.auth_mode!r} is not one of {', '.join(AUTH_MODES)}")
+    return found
+
+
+def _name_problems(s: DeploySettings) -> list[str]:
+    checks = {
+        "endpoint_name": _ENDPOINT_NAME,
+        "batch_endpoint_name": _ENDPOINT_NAME,
+        "deployment_name": _DEPLOYMENT_NAME,
+        "batch_deployment_name": _DEPLOYMENT_NAME,
+    }
+    return [
+        f"{name} {getattr(s, name)!r} must be 3-32 letters, digits or hyphens, starting with a letter"
+        for name, pattern in checks.items()
+        if not pattern.match(getattr(s, name))
+    ]
+
+
+def _scale_problems(s: DeploySettings) -> list[str]:
+    found = []
     if not 1 <= s.min_instances <= s.max_instances:
-        problems.append(f"need 1 <= min_instances ({s.min_instances}) <= max_instances ({s.max_instances})")
+        found.append(f"need 1 <= min_instances ({s.min_instances}) <= max_instances ({s.max_instances})")
     if not 1 <= s.target_utilization_percentage <= 100:
-        problems.append("target_utilization_percentage must be 1..100")
+        found.append("target_utilization_percentage must be 1..100")
     steps = list(s.traffic_steps)
     if not steps or steps[-1] != 100 or any(not 0 <= a < b <= 100 for a, b in zip([0, *steps], steps, strict=False)):
-        problems.append(f"traffic_steps {steps} must increase strictly within 1..100 and end with 100")
+        found.append(f"traffic_steps {steps} must increase strictly within 1..100 and end with 100")
     for name in ("instance_count", "request_timeout_ms", "max_concurrent_requests_per_instance", "canary_requests"):
         if getattr(s, name) < 1:
-            problems.append(f"{name} must be at least 1")
-    problems += _auth_problems(s)
-    if s.target == "kubernetes":
-        problems += check_pod_resources(
-            s.instance_type,
-            s.cpu_request,
-            s.memory_request,
-            s.cpu_limit,
-            s.memory_limit,
-            workers=s.max_concurrent_requests_per_instance,
-        )
+            found.append(f"{name} must be at least 1")
+    return found
+
+
+def _resource_problems(s: DeploySettings) -> list[str]:
+    if s.target != "kubernetes":
+        return []
+    return check_pod_resources(
+        s.instance_type,
+        s.cpu_request,
+        s.memory_request,
+        s.cpu_limit,
+        s.memory_limit,
+        workers=s.max_concurrent_requests_per_instance,
+    )
+
+
+def _canary_problems(s: DeploySettings) -> list[str]:
     if s.canary_wait_s < 0 or not 0 <= s.canary_max_error_rate_increase < 1 or s.canary_max_latency_ratio < 1:
-        problems.append(
+        return [
             "canary settings: canary_wait_s >= 0, 0 <= canary_max_error_rate_increase < 1, "
             "canary_max_latency_ratio >= 1"
-        )
-    problems += batch_problems(
-        s.batch_output_mode,
-        s.batch_max_rows_per_file,
-        s.batch_mini_batch_size,
-        s.batch_max_concurrency_per_instance,
-        s.batch_node_memory_gib,
-    )
-    return problems
+        ]
+    return []
 
 
 def _auth_problems(s: DeploySettings) -> list[str]:
@@ -234,63 +300,25 @@ def _auth_problems(s: DeploySettings) -> list[str]:
     return []
 
 
-_FIELD_TYPES = {f.name: f.type for f in fields(DeploySettings)}
-
-
-def _coerce(name: str, value: Any, source: str) -> Any:
-    """Convert a TOML/CLI value to the field's type, or say what was expected."""
-    kind = str(_FIELD_TYPES[name])
-    try:
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError
-            return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "1", "yes"):
-                return True
-            if str(value).lower() in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if kind.startswith("tuple"):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            items = [i.strip() if isinstance(i, str) else i for i in items if i != ""]
-            return tuple(int(i) for i in items) if "int" in kind else tuple(str(i) for i in items)
-        if isinstance(value, dict | list):
-            raise ValueError
-        return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {name} = {value!r} is not a valid {kind}") from None
-
-
 def load_settings(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> DeploySettings:
-    """Defaults, then the TOML file's [deploy] table (if a path is given), then overrides (CLI flags)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        if not path.is_file():
-            raise ConfigError(
-                f"settings file {path} does not exist; copy deploy/azure/settings.example.toml and edit it"
-            )
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
-        # [deploy] holds these settings; [dashboard] is read by deploy.azure.containerapp.
-        table = data["deploy"] if "deploy" in data else {k: v for k, v in data.items() if k != "dashboard"}
-        if not isinstance(table, dict):
-            raise ConfigError(f"settings file {path}: [deploy] must be a table")
-        unknown = sorted(set(table) - set(_FIELD_TYPES))
-        if unknown:
-            raise ConfigError(
-                f"settings file {path}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(_FIELD_TYPES)}"
-            )
-        values.update({k: _coerce(k, v, str(path)) for k, v in table.items()})
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = _coerce(key, value, "command line")
-    return DeploySettings(**values)
+    """Defaults, then the TOML file's [deploy] table (if a path is given), then overrides (CLI flags; None = unset)."""
+    table = _settings_table(path) if path is not None else {}
+    try:
+        return read(DeploySettings, dict(overrides or {}), table)
+    except ConfigError as exc:
+        where = f"settings file {path} and command-line flags" if path is not None else "command-line flags"
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _settings_table(path: Path) -> dict[str, Any]:
+    """The file's [deploy] table, or its top-level keys but [dashboard] (read by deploy.azure.containerapp)."""
+    if not path.is_file():
+        raise ConfigError(f"settings file {path} does not exist; copy deploy/azure/settings.example.toml and edit it")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
+    table = data["deploy"] if "deploy" in data else {k: v for k, v in data.items() if k != "dashboard"}
+    if not isinstance(table, dict):
+        raise ConfigError(f"settings file {path}: [deploy] must be a table")
+    return table

@@ -45,6 +45,8 @@ SCORING_PACKAGES = (
     "inference-schema",
     "azureml-inference-server-http",
     "azureml-ai-monitoring",
+    "pydantic",  # settings of the scoring script and data collection (model/core/settings.py)
+    "pydantic-settings",
 )
 # What model/serving/batch_driver.py imports (no server, no data collection), plus the batch-only pins.
 BATCH_PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy")

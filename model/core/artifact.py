@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from model.core import schema
+from model.core.json_safe import json_default
 
 RISK_TABLE_DIR = "risk_tables"
 CARD_JSON = "model_card.json"
@@ -102,6 +103,15 @@ def load_table(model_dir: str | os.PathLike[str], name: str) -> pd.DataFrame:
     if name not in TABLES:
         raise ValueError(f"unknown evaluation table {name!r}; choose one of {', '.join(TABLES)}")
     return _read_csv(find_model_dir(model_dir) / EVALUATION_DIR / f"{name}.csv")
+
+
+def max_f1_threshold(thresholds: pd.DataFrame) -> float:
+    """The threshold with the best F1 in a stored thresholds table (`load_table(model_dir, "thresholds")`).
+
+    What batch scoring's `--threshold max-f1` and the dashboard's "Best F1" preset both use; of tied rows
+    the first (the table lists thresholds from low to high, so the lowest).
+    """
+    return float(thresholds.loc[thresholds["f1"].idxmax(), "threshold"])
 
 
 def load_risk_table(model_dir: str | os.PathLike[str], model: str) -> pd.DataFrame:
@@ -221,7 +231,7 @@ def _write_files(
     (staging / RISK_TABLE_DIR).mkdir()
     for model, table in risk_tables.items():
         table.to_csv(risk_table_path(staging, model), index=False)
-    (staging / CARD_JSON).write_text(json.dumps(card, indent=2, default=_json_default), encoding="utf-8")
+    (staging / CARD_JSON).write_text(json.dumps(card, indent=2, default=json_default), encoding="utf-8")
     (staging / CARD_MD).write_text(card_markdown, encoding="utf-8")
     (staging / TRAINING_DISTRIBUTION).write_text(json.dumps(training_distribution, indent=2), encoding="utf-8")
     (staging / EVALUATION_DIR).mkdir()
@@ -273,10 +283,3 @@ def _remove_model_files(directory: Path) -> None:
 def _rmdir_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):  # something else is in it: left alone
         path.rmdir()
-
-
-def _json_default(value: Any) -> Any:
-    # numpy scalars and paths in the card
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from model.core import artifact, exit_codes, schema
+from model.core.json_safe import json_default
 from model.core.risk_table import table_rows
 from model.data import case_dates
 from model.data.loader import DataError, arrow_batches, describe_source, iter_canonical_batches
@@ -1000,12 +1001,6 @@ def _model_lines(name: str, m: dict[str, Any]) -> list[str]:
     ]
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m model.monitor",
@@ -1049,7 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
         text = format_report(report)
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2, default=_json_default), encoding="utf-8")
+            args.out.write_text(json.dumps(report, indent=2, default=json_default), encoding="utf-8")
     except INPUT_ERRORS as exc:
         return exit_codes.bad_input(exc, prog="monitor")
     print(text)

@@ -1068,11 +1068,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_threshold() -> float:
-    """Lower edge of the 'high' risk band: the dashboard's and batch scoring's default threshold too."""
-    return schema.DEFAULT_THRESHOLD
-
-
 def _plain(value: Any) -> Any:
     """JSON-safe: numpy scalars to Python, NaN and infinities to null."""
     if isinstance(value, np.generic):
@@ -1188,7 +1183,7 @@ def _text_footer(report: dict[str, Any]) -> list[str]:
 
 def _inputs(args: argparse.Namespace) -> tuple[Scenario, Surveillance, float]:
     """The CLI's scenario, surveillance and threshold, validated (CapacityInputError says what to change)."""
-    threshold = default_threshold() if args.threshold is None else args.threshold
+    threshold = schema.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not 0.0 <= threshold <= 1.0:
         raise CapacityInputError(f"--threshold must be between 0 and 1 (got {threshold})")
     if not 1 <= args.runs <= 100_000:

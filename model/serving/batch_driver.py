@@ -49,7 +49,7 @@ OUTPUT_PATH_ENV = "AZUREML_BI_OUTPUT_PATH"
 
 _RISK: lookup.RiskLookup | None = None
 _SCORER: batch_score.Scorer | None = None
-_THRESHOLD: float = batch_score.default_threshold()
+_THRESHOLD: float = schema.DEFAULT_THRESHOLD
 _MODE = "rows"
 _OUTPUT: Path | None = None
 

@@ -85,18 +85,12 @@ GZIP_LEVEL = 1
 WRITE_QUEUE = 3  # chunks waiting for the writer thread
 
 
-def default_threshold() -> float:
-    """Lower edge of the 'high' risk band (same default as the dashboard's operating threshold)."""
-    return schema.DEFAULT_THRESHOLD
-
-
 def resolve_threshold(value: str | float | None, model_dir: Path) -> float:
     """A number in [0, 1], 'max-f1' (best F1 on the model's test split) or None (the default)."""
     if value is None:
-        return default_threshold()
+        return schema.DEFAULT_THRESHOLD
     if isinstance(value, str) and value.strip().lower() == "max-f1":
-        table = artifact.load_table(model_dir, "thresholds")
-        return float(table.loc[table["f1"].idxmax(), "threshold"])
+        return artifact.max_f1_threshold(artifact.load_table(model_dir, "thresholds"))
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -623,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threshold",
         default=None,
         help="flag rows with probability >= T (0-1) or 'max-f1' "
-        f"(default {default_threshold():g}, the 'high' risk band)",
+        f"(default {schema.DEFAULT_THRESHOLD:g}, the 'high' risk band)",
     )
     parser.add_argument(
         "--model-dir",

@@ -6,47 +6,69 @@ RISK_ENDPOINT_AUTH, RISK_ENDPOINT_DEPLOYMENT, RISK_ENDPOINT_TIMEOUT); the enviro
 wins per setting, so an operator can override a secrets file. Default: the local
 endpoint at http://127.0.0.1:5001/score without auth.
 
-Connection errors, 429 and 502/503/504 are retried with exponential backoff (honouring
-Retry-After up to a cap), within one deadline: `timeout_s` bounds a whole `score()` call,
-retries and waits included, and a watchdog shuts the connection when it passes, so a server
-that trickles bytes cannot hold a clerk longer. Errors say how many requests were sent.
+The settings are pydantic models (`EndpointSettings` reads them, `EndpointConfig` is what the
+client uses); a bad one is an `EndpointConfigError` naming the setting, the value (never the
+key's) and what is allowed.
+
+Connection errors, 429 and 502/503/504 are retried by urllib3's `Retry` on the requests adapter
+(exponential backoff, Retry-After honoured up to a cap; scoring is idempotent, so POST is
+retried too), within one deadline: `timeout_s` bounds a whole `score()` call, retries and waits
+included. The `Retry` subclass gives up rather than wait past the deadline, and a watchdog shuts
+the connection when it passes, so a server that trickles bytes cannot hold a clerk longer.
+Errors say how many requests were sent.
 
 Every failure is a typed `EndpointError` whose text never contains the key or token:
 messages are built here from status codes and the endpoint's own `{"error": ...}` text, and
 that text is scrubbed of the key, the token (also partial echoes) and any `Bearer ...` value,
 in case the endpoint or a proxy echoes request headers. A 200 answer is checked against the
-scoring contract before anyone uses it.
+scoring contract (a pydantic model of docs/scoring_contract.md) before anyone uses it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
-import math
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ResponseError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
 
 from model.core import schema
+from model.core.settings import SettingsError, problems, read
 
 DEFAULT_URL = "http://127.0.0.1:5001/score"
 DEFAULT_TIMEOUT_S = 10.0
 AAD_SCOPE = "https://ml.azure.com/.default"
 AUTH_MODES = ("none", "key", "aad")
 RETRY_STATUSES = (429, 502, 503, 504)
-RETRY_AFTER_MAX_S = 10.0
+RETRY_AFTER_MAX_S = 10.0  # the longest wait before a retry, Retry-After included
+BACKOFF_S = 0.5  # urllib3 backoff factor: retries wait 0, 1, 2, ... s (before Retry-After)
 REDACTED = "[redacted]"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # The most of an answer that is read: 64 KiB plus 2 KiB per record scored (a result with its explanation
@@ -58,7 +80,7 @@ RESPONSE_PER_RECORD_BYTES = 2 << 10
 MAX_RESPONSE_BYTES = 64 << 20
 _READ_CHUNK_BYTES = 64 << 10
 # What a model version may look like (ours: "20240101.000000-abcdef12-recal"): it is shown on every page.
-_MODEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
+_MODEL_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$"
 MAX_DATA_PERIOD_CHARS = 1000
 RISK_BAND_NAMES = frozenset(name for _, name in schema.RISK_BANDS)
 
@@ -100,65 +122,99 @@ class EndpointContractError(EndpointServerError):
     """The endpoint answered 200 with a body that breaks the scoring contract (docs/scoring_contract.md)."""
 
 
-@dataclass(frozen=True)
-class EndpointConfig:
-    scoring_url: str = DEFAULT_URL
-    name: str = "local"  # "local" | "azure"
-    auth: str = "none"  # "none" | "key" | "aad"
-    key: str | None = field(default=None, repr=False)
-    deployment: str | None = None
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    retries: int = 3
-    backoff_s: float = 0.5
+class EndpointConfig(BaseModel):
+    """What the client uses: validated on construction (EndpointConfigError), immutable, the key a SecretStr."""
 
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.scoring_url)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scoring_url: str = DEFAULT_URL
+    name: Literal["local", "azure"] = "local"
+    auth: Literal["none", "key", "aad"] = "none"
+    key: SecretStr | None = None
+    deployment: str | None = None
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, description="seconds for a whole call, retries included")
+    retries: int = Field(3, ge=0, description="retries after the first request")
+    backoff_s: float = Field(BACKOFF_S, ge=0, description="seconds; urllib3's backoff factor")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise EndpointConfigError("; ".join(problems(exc, EndpointConfig, _CONFIG_NAMES))) from None
+
+    @field_validator("scoring_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise EndpointConfigError(
-                f"endpoint url {self.scoring_url!r} is not an http(s) URL; "
-                "set e.g. https://<endpoint>.<region>.inference.ml.azure.com/score"
-            )
-        if self.auth not in AUTH_MODES:
-            raise EndpointConfigError(f"endpoint auth {self.auth!r} is not one of {', '.join(AUTH_MODES)}")
+            raise ValueError("is not an http(s) URL; set e.g. https://<endpoint>.<region>.inference.ml.azure.com/score")
+        return url
+
+    @model_validator(mode="after")
+    def _key_for_key_auth(self) -> EndpointConfig:
         if self.auth == "key" and not self.key:
-            raise EndpointConfigError(
+            raise ValueError(
                 "endpoint auth is 'key' but no key is set: set RISK_ENDPOINT_KEY or [endpoint] key in secrets"
             )
-        if not self.timeout_s > 0:
-            raise EndpointConfigError(f"endpoint timeout must be > 0 seconds, got {self.timeout_s}")
+        return self
+
+    def replace(self, **changes: Any) -> EndpointConfig:
+        """A copy with `changes`, validated like a new config."""
+        return EndpointConfig(**{**self.model_dump(), **changes})
 
     @classmethod
     def from_sources(
         cls, secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
     ) -> EndpointConfig:
-        """Settings from Streamlit secrets (`secrets["endpoint"]` or the section itself) and environment."""
+        """Settings from the environment (`environ`, none if None) over Streamlit secrets (`secrets["endpoint"]`
+        or the section itself), per setting; see `EndpointSettings`."""
         section: Mapping[str, Any] = {}
         if secrets is not None:
             section = secrets.get("endpoint", secrets) if hasattr(secrets, "get") else {}
-        env = environ or {}
-
-        def pick(env_name: str, key: str) -> str | None:
-            value = env.get(env_name)
-            if value in (None, ""):
-                value = section.get(key)
-            return None if value in (None, "") else str(value)
-
-        url = pick("RISK_ENDPOINT_URL", "url") or DEFAULT_URL
-        key = pick("RISK_ENDPOINT_KEY", "key")
-        auth = (pick("RISK_ENDPOINT_AUTH", "auth") or ("key" if key else "none")).strip().lower()
-        timeout_raw = pick("RISK_ENDPOINT_TIMEOUT", "timeout_s")
+        table = {field: section.get(key) for key, field in _SECRETS_KEYS.items()}
         try:
-            timeout_s = float(timeout_raw) if timeout_raw else DEFAULT_TIMEOUT_S
-        except ValueError:
-            raise EndpointConfigError(f"endpoint timeout {timeout_raw!r} is not a number of seconds") from None
-        host = urlsplit(url).hostname or ""
-        return cls(
-            scoring_url=url,
+            settings = read(EndpointSettings, table, environ=environ or {}, names=_SETTINGS_NAMES)
+        except SettingsError as exc:
+            raise EndpointConfigError(f"endpoint settings: {exc}") from None
+        return settings.config()
+
+
+# Names a user knows the settings by, for error messages.
+_CONFIG_NAMES = {"scoring_url": "endpoint url", "auth": "endpoint auth", "timeout_s": "endpoint timeout"}
+_SECRETS_KEYS = {"url": "url", "key": "key", "auth": "auth", "deployment": "deployment", "timeout_s": "timeout"}
+_SETTINGS_NAMES = {
+    field: f"RISK_ENDPOINT_{field.upper()} (or [endpoint] {key})" for key, field in _SECRETS_KEYS.items()
+}
+
+
+class EndpointSettings(BaseSettings):
+    """The endpoint settings as the dashboard reads them: RISK_ENDPOINT_URL, _KEY, _AUTH, _DEPLOYMENT and
+    _TIMEOUT in the environment, else url, key, auth, deployment and timeout_s in the secrets' [endpoint]
+    section, else the local endpoint without auth. Blank values count as unset."""
+
+    model_config = SettingsConfigDict(env_prefix="RISK_ENDPOINT_", env_ignore_empty=True, extra="ignore", frozen=True)
+
+    url: str = DEFAULT_URL
+    key: SecretStr | None = None
+    auth: str | None = Field(None, description="none, key or aad (default: key when a key is set)")
+    deployment: str | None = None
+    timeout: float = Field(DEFAULT_TIMEOUT_S, description="seconds for a whole call, > 0")
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def config(self) -> EndpointConfig:
+        """The client's config: `name` "local" for a loopback URL, else "azure"."""
+        host = urlsplit(self.url).hostname or ""
+        return EndpointConfig(
+            scoring_url=self.url,
             name="local" if host in _LOOPBACK else "azure",
-            auth=auth,
-            key=key,
-            deployment=pick("RISK_ENDPOINT_DEPLOYMENT", "deployment"),
-            timeout_s=timeout_s,
+            auth=self.auth or ("key" if self.key else "none"),
+            key=self.key,
+            deployment=self.deployment,
+            timeout_s=self.timeout,
         )
 
 
@@ -206,14 +262,14 @@ class _CallWatch:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-_CURRENT = threading.local()  # .watch: the _CallWatch of the call running on this thread
+_CURRENT = threading.local()  # .watch / .attempts: the _CallWatch and _Attempts of the call on this thread
 
 
 class _WatchedMixin:
     def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_CURRENT, "watch", None)
         if watch is not None:
-            watch.add(self)  # type: ignore[arg-type]
+            watch.add(self)
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
@@ -233,11 +289,65 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-class _WatchedAdapter(HTTPAdapter):
-    """requests adapter whose connections a call's watchdog can shut; retries are done by the client."""
+class _DeadlineRetry(Retry):
+    """urllib3's Retry, within the deadline of the call on this thread (`_CURRENT.attempts`).
 
-    def __init__(self) -> None:
-        super().__init__(max_retries=0)
+    `increment` gives up (MaxRetryError, as when retries run out) when the wait before the next try
+    would pass the deadline: urllib3 then returns a retryable status's answer unread, so the caller
+    reports it, or raises a connection error. It also counts the failed tries for error messages.
+    `sleep` caps Retry-After at RETRY_AFTER_MAX_S and never sleeps past the deadline.
+    """
+
+    def increment(  # type: ignore[override]
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        following = super().increment(method, url, response, error, _pool, _stacktrace)
+        attempts: _Attempts | None = getattr(_CURRENT, "attempts", None)
+        if attempts is not None:
+            if following.wait_s(response) >= attempts.left():
+                raise MaxRetryError(_pool, url or "", error or ResponseError("no time left to retry"))
+            attempts.failed(never_connected=isinstance(error, ConnectTimeoutError))
+        return following
+
+    def wait_s(self, response: BaseHTTPResponse | None = None) -> float:
+        """Seconds `sleep` waits before the next try: the server's Retry-After (capped), else the backoff."""
+        after = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        return min(after, RETRY_AFTER_MAX_S) if after is not None else self.get_backoff_time()
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        attempts: _Attempts | None = getattr(_CURRENT, "attempts", None)
+        wait = self.wait_s(response)
+        if attempts is not None:
+            wait = min(wait, max(attempts.left(), 0.0))
+        if wait > 0:
+            time.sleep(wait)
+
+
+def _retry_policy(config: EndpointConfig) -> _DeadlineRetry:
+    """Retries of connection errors and RETRY_STATUSES, POST included: scoring the same records twice is harmless."""
+    return _DeadlineRetry(
+        total=config.retries,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "POST"}),
+        backoff_factor=config.backoff_s,
+        backoff_max=RETRY_AFTER_MAX_S,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last answer comes back, and its status is reported
+        redirect=False,
+    )
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests adapter whose connections a call's watchdog can shut, retrying by `retry`."""
+
+    def __init__(self, retry: Retry) -> None:
+        super().__init__(max_retries=retry)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -261,6 +371,11 @@ class _Attempts:
     tries: int = 0
     unconnected: int = 0
 
+    def failed(self, *, never_connected: bool) -> None:
+        """One more request tried that did not give the answer."""
+        self.tries += 1
+        self.unconnected += never_connected
+
     @property
     def sent(self) -> int:
         return self.tries - self.unconnected
@@ -278,9 +393,9 @@ class EndpointClient:
         self.config = config
         self._credential = credential
         self._token: tuple[str, float] | None = None
-        self._secrets: set[str] = {config.key} if config.key else set()
+        self._secrets: set[str] = {config.key.get_secret_value()} if config.key else set()
         self._session = requests.Session()
-        adapter = _WatchedAdapter()
+        adapter = _WatchedAdapter(_retry_policy(config))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -291,7 +406,7 @@ class EndpointClient:
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.config.auth == "key":
-            headers["Authorization"] = f"Bearer {self.config.key}"
+            headers["Authorization"] = f"Bearer {self.config.key.get_secret_value() if self.config.key else ''}"
         elif self.config.auth == "aad":
             headers["Authorization"] = f"Bearer {self._aad_token()}"
         if self.config.deployment:
@@ -335,78 +450,49 @@ class EndpointClient:
         extra: Mapping[str, str] | None = None,
         max_bytes: int = RESPONSE_BASE_BYTES,
     ) -> requests.Response:
-        """One request with its body read (at most `max_bytes`), shut down by a watchdog when the deadline passes."""
+        """One request, retried by the adapter's `_DeadlineRetry`, with the body read (at most `max_bytes`);
+        a watchdog shuts its connections when the deadline passes."""
         left = attempts.left()
         if left <= 0:
             raise self._too_slow(url, attempts)
         watch = _CallWatch()
         timer = threading.Timer(left, watch.fire)
         timer.daemon = True
-        _CURRENT.watch = watch
+        _CURRENT.watch, _CURRENT.attempts = watch, attempts
         timer.start()
-        attempts.tries += 1
         try:
-            response = self._session.request(
-                method,
-                url,
-                data=body,
-                headers={**self._headers(), **(extra or {})},
-                timeout=(min(3.05, left), left),
-                stream=True,
-            )
-            _read_capped(response, max_bytes, url)  # the body, read inside the deadline
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers={**self._headers(), **(extra or {})},
+                    timeout=(min(3.05, left), left),
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                attempts.failed(never_connected=_never_connected(exc))
+                raise self._failure(url, attempts, exc, watch.fired) from None
+            attempts.tries += 1  # the answered request (the failed ones before it were counted by the retry)
+            try:
+                _read_capped(response, max_bytes, url)  # the body, read inside the deadline
+            except requests.RequestException as exc:
+                raise self._failure(url, attempts, exc, watch.fired) from None
             return response
-        except requests.ConnectionError as exc:
-            if watch.fired:
-                raise self._too_slow(url, attempts) from None
-            attempts.unconnected += _never_connected(exc)
-            if isinstance(exc, requests.ConnectTimeout):
-                raise self._too_slow(url, attempts) from None
-            raise _Unreachable(_reason(exc)) from None
-        except requests.RequestException as exc:
-            if watch.fired or isinstance(exc, requests.Timeout):
-                raise self._too_slow(url, attempts) from None
-            raise EndpointUnavailable(f"Request to {url} failed ({type(exc).__name__}).") from None
         finally:
             timer.cancel()
-            _CURRENT.watch = None
+            _CURRENT.watch = _CURRENT.attempts = None
 
-    def _request(
-        self,
-        method: str,
-        url: str,
-        body: bytes | None,
-        attempts: _Attempts,
-        extra: Mapping[str, str] | None = None,
-        max_bytes: int = RESPONSE_BASE_BYTES,
-    ) -> requests.Response:
-        """Send with retries (connection errors, RETRY_STATUSES) and backoff, all within the deadline."""
-        while True:
-            try:
-                response = self._send(method, url, body, attempts, extra, max_bytes)
-            except _Unreachable as exc:
-                if attempts.tries <= self.config.retries and self._pause(self._backoff(attempts), attempts):
-                    continue
-                raise EndpointUnavailable(
-                    f"Cannot reach the {self.config.name} endpoint at {url} after {attempts.tries} attempts "
-                    f"({exc}). Is it running? Locally: python -m deploy.local_endpoint"
-                ) from None
-            if response.status_code not in RETRY_STATUSES or attempts.tries > self.config.retries:
-                return response
-            wait = _retry_after(response)
-            if not self._pause(self._backoff(attempts) if wait is None else wait, attempts):
-                return response  # waiting would overrun the deadline: report this answer
-
-    def _backoff(self, attempts: _Attempts) -> float:
-        return min(self.config.backoff_s * 2 ** (attempts.tries - 1), RETRY_AFTER_MAX_S)
-
-    @staticmethod
-    def _pause(seconds: float, attempts: _Attempts) -> bool:
-        """Sleep before a retry if that leaves time for it; False (no sleep) otherwise."""
-        if seconds >= attempts.left():
-            return False
-        time.sleep(seconds)
-        return True
+    def _failure(self, url: str, attempts: _Attempts, exc: requests.RequestException, fired: bool) -> EndpointError:
+        """The error for a request that got no answer (retries included)."""
+        if fired or isinstance(exc, requests.Timeout):
+            return self._too_slow(url, attempts)
+        if isinstance(exc, requests.ConnectionError):
+            return EndpointUnavailable(
+                f"Cannot reach the {self.config.name} endpoint at {url} after {attempts.tries} attempts "
+                f"({_reason(exc)}). Is it running? Locally: python -m deploy.local_endpoint"
+            )
+        return EndpointUnavailable(f"Request to {url} failed ({type(exc).__name__}).")
 
     def _too_slow(self, url: str, attempts: _Attempts) -> EndpointUnavailable:
         sent = f"{attempts.sent} request{'s' if attempts.sent != 1 else ''} sent"
@@ -437,7 +523,7 @@ class EndpointClient:
         started = time.perf_counter()
         # model/serving/score.py collects live and batch records (marked) for the monitor, and never probes.
         extra = {schema.TRAFFIC_HEADER: traffic}
-        response = self._request("POST", self.config.scoring_url, body, attempts, extra, response_cap(len(records)))
+        response = self._send("POST", self.config.scoring_url, body, attempts, extra, response_cap(len(records)))
         latency_ms = (time.perf_counter() - started) * 1000
         self._raise_for_status(response, attempts)
         try:
@@ -469,7 +555,7 @@ class EndpointClient:
         root = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
         attempts = self._new_attempts()
         try:
-            self._request("GET", root, None, attempts)
+            self._send("GET", root, None, attempts)
             record = probe() if probe else _canonical_record()
             result = self._score([record], attempts, traffic=schema.PROBE)
         except EndpointError as exc:
@@ -515,10 +601,6 @@ class EndpointClient:
         raise EndpointError(f"{where} answered HTTP {status}" + (f": {message}" if message else "."))
 
 
-class _Unreachable(Exception):
-    """A connection could not be made (retried by the client)."""
-
-
 _NOT_JSON = object()
 _AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+")
 _PARTIAL_MIN = 8  # an echoed run of this many characters of a secret is redacted
@@ -551,7 +633,7 @@ def _scrub(text: str, secret: str) -> str:
     return "".join(out)
 
 
-def _never_connected(exc: requests.ConnectionError) -> bool:
+def _never_connected(exc: requests.RequestException) -> bool:
     """True if the request never left (no connection could be made), so it was not sent."""
     reason = getattr(exc.args[0] if exc.args else None, "reason", None)
     return isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
@@ -562,94 +644,98 @@ def _retry_after_text(response: requests.Response) -> str:
     return f"{value} s" if value.isdigit() else value[:40]
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    """Seconds the server asked to wait (Retry-After: seconds or an HTTP date), capped; None if absent."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return min(float(value), RETRY_AFTER_MAX_S)
-    with contextlib.suppress(TypeError, ValueError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, min(when.timestamp() - time.time(), RETRY_AFTER_MAX_S))
-    return None
+Probability = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
+Interval = tuple[Probability, Probability]
+
+
+class _Result(BaseModel):
+    """One result of a 200 answer (docs/scoring_contract.md). Fields a newer endpoint adds are checked when
+    present; their defaults stand for "absent" and are never read (the caller keeps the endpoint's dicts)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    probability: Probability = Field(description="a number between 0 and 1")
+    risk_band: StrictStr = Field(description=f"one of {', '.join(sorted(RISK_BAND_NAMES))}")
+    model: StrictStr = Field("", description="a model name")
+    extrapolated: StrictBool = Field(False, description="true/false")
+    interval: Interval = Field((0.0, 1.0), description="[low, high] within 0..1")
+    interval_if_unrecorded_survived: Interval = Field((0.0, 1.0), description="[low, high] within 0..1")
+    probability_if_unrecorded_survived: Probability = Field(0.0, description="a number between 0 and 1")
+    inputs_used: list[StrictStr] = Field(default_factory=list, description="a list of field names")
+
+    @field_validator("risk_band")
+    @classmethod
+    def _known_band(cls, band: str) -> str:
+        if band not in RISK_BAND_NAMES:
+            raise ValueError("not a risk band")
+        return band
+
+    @field_validator("interval", "interval_if_unrecorded_survived")
+    @classmethod
+    def _ordered(cls, interval: tuple[float, float]) -> tuple[float, float]:
+        if interval[0] > interval[1]:
+            raise ValueError("low above high")
+        return interval
+
+    @model_validator(mode="after")
+    def _range(self) -> _Result:
+        """The outcome-recording range (issue 19): the low end is never above the risk."""
+        if self.probability_if_unrecorded_survived > self.probability:
+            raise ValueError(
+                "has a probability_if_unrecorded_survived that is not a probability at most the probability"
+            )
+        return self
+
+
+class _Answer(BaseModel):
+    """A 200 answer: `model_version`, `results` and optionally `data_period`; other fields are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_version: StrictStr = Field(pattern=_MODEL_VERSION, description="a version (letters, digits, . _ : + -)")
+    data_period: StrictStr | None = Field(
+        None, max_length=MAX_DATA_PERIOD_CHARS, description=f"a text of at most {MAX_DATA_PERIOD_CHARS} characters"
+    )
+    results: list[_Result] = Field(description="a list")
 
 
 def contract_problem(payload: object, expected: int) -> str | None:
     """What breaks the scoring contract in a decoded 200 body, or None if it follows it.
 
-    Checked: an object with a string `model_version` and `results`, a list of `expected`
-    objects, each with a `probability` number in [0, 1] and a string `risk_band`. Fields a
-    newer endpoint adds are checked when present: `model` (string), `interval` and
-    `interval_if_unrecorded_survived` ([low, high] within [0, 1]), `extrapolated` (boolean),
-    `probability_if_unrecorded_survived` (a probability, never above `probability`) and
-    `inputs_used` (list of field names); other extra fields are allowed.
+    The body must validate as `_Answer` (an object with a `model_version`, and `results`: a list of
+    objects, each with a `probability` in [0, 1] and a known `risk_band`; `model`, `interval`,
+    `interval_if_unrecorded_survived`, `extrapolated`, `probability_if_unrecorded_survived` and
+    `inputs_used` checked when present) and hold `expected` results. The first problem is returned,
+    in words: where, what was there, what is allowed, e.g. 'results[0] has probability 1.5, not a
+    number between 0 and 1'.
     """
     if payload is _NOT_JSON:
         return "the body is not JSON"
     if not isinstance(payload, dict):
         return f"the body is {_kind(payload)}, not an object"
-    if not isinstance(payload.get("model_version"), str) or not payload["model_version"]:
-        return '"model_version" is missing or not a string'
-    if not _MODEL_VERSION.fullmatch(payload["model_version"]):
-        return f'"model_version" {_kind(payload["model_version"])} is not a version (letters, digits, . _ : + -)'
-    period = payload.get("data_period")
-    if period is not None and not (isinstance(period, str) and len(period) <= MAX_DATA_PERIOD_CHARS):
-        return f'"data_period" is {_kind(period)}, not a text of at most {MAX_DATA_PERIOD_CHARS} characters'
-    results = payload.get("results")
-    if not isinstance(results, list):
-        return f'"results" is {_kind(results)}, not a list'
-    if len(results) != expected:
-        return f'"results" has {len(results)} entries for {expected} records'
-    for i, result in enumerate(results):
-        problem = _result_problem(result)
-        if problem:
-            return f"results[{i}] {problem}"
+    try:
+        answer = _Answer.model_validate(payload)
+    except ValidationError as exc:
+        return _contract_sentence(exc.errors()[0])
+    if len(answer.results) != expected:
+        return f'"results" has {len(answer.results)} entries for {expected} records'
     return None
 
 
-def _result_problem(result: object) -> str | None:
-    if not isinstance(result, dict):
-        return f"is {_kind(result)}, not an object with probability and risk_band"
-    if not _is_probability(result.get("probability")):
-        return f"has probability {_kind(result.get('probability'))}, not a number between 0 and 1"
-    if not isinstance(result.get("risk_band"), str) or not result["risk_band"]:
-        return "has no risk_band string"
-    if result["risk_band"] not in RISK_BAND_NAMES:
-        return f"has risk_band {_kind(result['risk_band'])}, not one of {', '.join(sorted(RISK_BAND_NAMES))}"
-    if "model" in result and not isinstance(result["model"], str):
-        return "has a model that is not a string"
-    if "extrapolated" in result and not isinstance(result["extrapolated"], bool):
-        return "has extrapolated that is not true/false"
-    for name in ("interval", "interval_if_unrecorded_survived"):
-        if name in result and not _is_interval(result[name]):
-            return f"has an {name} that is not [low, high] within 0..1"
-    return _range_problem(result)
-
-
-def _range_problem(result: dict) -> str | None:
-    """The outcome-recording range and the inputs used (issue 19), checked when present."""
-    if "probability_if_unrecorded_survived" in result:
-        low = result["probability_if_unrecorded_survived"]
-        if not _is_probability(low) or low > result["probability"]:
-            return "has a probability_if_unrecorded_survived that is not a probability at most the probability"
-    used = result.get("inputs_used")
-    if "inputs_used" in result and not (isinstance(used, list) and all(isinstance(u, str) for u in used)):
-        return "has inputs_used that is not a list of field names"
-    return None
-
-
-def _is_interval(interval: object) -> bool:
-    return (
-        isinstance(interval, list)
-        and len(interval) == 2
-        and all(_is_probability(v) for v in interval)
-        and interval[0] <= interval[1]
-    )
-
-
-def _is_probability(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+def _contract_sentence(detail: ErrorDetails) -> str:
+    """One validation error of `_Answer` in the words of the contract."""
+    loc, error = detail["loc"], str(detail.get("ctx", {}).get("error", ""))
+    kind = "missing/null" if detail["type"] == "missing" else _kind(detail["input"])
+    if loc[0] != "results" or len(loc) == 1:
+        return f'"{loc[0]}" is {kind}, not {_Answer.model_fields[str(loc[0])].description}'
+    where = f"results[{loc[1]}]"
+    if len(loc) == 2 and error.startswith("has "):  # a rule between the result's fields
+        return f"{where} {error}"
+    if len(loc) == 2:
+        return f"{where} is {kind}, not an object with probability and risk_band"
+    field = str(loc[2])
+    path = field + "".join(f"[{part}]" for part in loc[3:])
+    return f"{where} has {path} {kind}, not {_Result.model_fields[field].description}"
 
 
 def _kind(value: object) -> str:

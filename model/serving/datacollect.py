@@ -20,7 +20,11 @@ Where rows go:
   capped at `RISK_DATA_COLLECTION_FILE_MB` (default 50) *within* a write, then rotated to
   `.jsonl.1` ... `.jsonl.<N>` with N = `RISK_DATA_COLLECTION_KEEP_FILES` (default 20); the
   oldest is deleted beyond that, and every deletion is logged with its size and records.
-- `RISK_DATA_COLLECTION=off` turns everything off.
+- `RISK_DATA_COLLECTION=off` (or no, false, 0) turns everything off.
+
+The settings are a pydantic-settings model (`CollectionSettings`): a value that is not valid (a
+switch that is not on/off, a size that is not a whole number) stops the server with a message naming
+the variable, its value and what is allowed.
 
 The request thread only enqueues lookup indices; a daemon thread formats and writes.
 If the queue is full (writer far behind) the batch is dropped and counted, and a
@@ -44,8 +48,11 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.core import schema
+from model.core.settings import read
 from model.serving import lookup
 
 logger = logging.getLogger("risk.datacollect")
@@ -344,30 +351,40 @@ class ScoringCollector:
             sink.close()
 
 
-def in_azure(env: Mapping[str, str]) -> bool:
-    """True inside an Azure ML deployment: its model mount, or data collection enabled by the deployment."""
-    return (
-        env.get("AZUREML_MODEL_DIR", "").startswith(AZURE_APP_ROOT)
-        or bool(env.get("AZUREML_MDC_CONFIG_PATH"))
-        or env.get("AZUREML_MDC_ENABLED", "").strip().lower() == "true"
+class CollectionSettings(BaseSettings):
+    """What the environment says about collection (see the module docstring). Blank values count as unset.
+
+    The AZUREML_* variables are Azure's: read as text, never refused.
+    """
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+    switch: bool = Field(True, validation_alias=ENV_SWITCH, description="on or off")
+    directory: Path = Field(DEFAULT_DIR, validation_alias=ENV_DIR)
+    file_mb: int = Field(
+        MAX_FILE_BYTES >> 20,
+        ge=1,
+        validation_alias=ENV_FILE_MB,
+        description=f"MB per file, a whole number >= 1 (unset: {MAX_FILE_BYTES >> 20})",
     )
+    keep_files: int = Field(
+        BACKUP_FILES,
+        ge=0,
+        validation_alias=ENV_KEEP_FILES,
+        description=f"rotated files kept, a whole number >= 0 (unset: {BACKUP_FILES})",
+    )
+    azureml_model_dir: str = Field("", validation_alias="AZUREML_MODEL_DIR")
+    azureml_mdc_config_path: str = Field("", validation_alias="AZUREML_MDC_CONFIG_PATH")
+    azureml_mdc_enabled: str = Field("", validation_alias="AZUREML_MDC_ENABLED")
 
+    @property
+    def in_azure(self) -> bool:
+        """Inside an Azure ML deployment: its model mount, or data collection enabled by the deployment."""
+        return self.azureml_model_dir.startswith(AZURE_APP_ROOT) or self.azure_collection_enabled
 
-def _azure_collection_enabled(env: Mapping[str, str]) -> bool:
-    return bool(env.get("AZUREML_MDC_CONFIG_PATH")) or env.get("AZUREML_MDC_ENABLED", "").strip().lower() == "true"
-
-
-def _setting(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ValueError(f"{name}={raw!r} is not a whole number >= {minimum}; unset it for the default {default}.")
-    return value
+    @property
+    def azure_collection_enabled(self) -> bool:
+        return bool(self.azureml_mdc_config_path) or self.azureml_mdc_enabled.strip().lower() == "true"
 
 
 def from_environment(
@@ -376,37 +393,45 @@ def from_environment(
     environ: Mapping[str, str] | None = None,
     azure_factory: Callable[[], _Sink] = AzureMonitoringSink,
 ) -> ScoringCollector:
-    """Build the collector the environment asks for (see module docstring).
+    """Build the collector the environment (`os.environ` unless `environ` is given) asks for (module docstring).
 
-    Raises ValueError naming the variable if a file-size or retention setting is not a valid number.
+    Raises ValueError (`model.core.settings.SettingsError`) naming the variable, its value and what is
+    allowed when a setting is not valid.
     """
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    if env.get(ENV_SWITCH, "on").strip().lower() in ("off", "false", "0", "no"):
+    settings = read(CollectionSettings, environ=os.environ if environ is None else environ)
+    if not settings.switch:
         logger.info("data collection is off (%s)", ENV_SWITCH)
         return ScoringCollector(model_version, table, [])
-    sinks: list[_Sink] = []
-    if in_azure(env):
-        if env.get(ENV_DIR):
-            logger.warning("%s is ignored in Azure ML: scored records never go to the pod's disk", ENV_DIR)
-        if not _azure_collection_enabled(env):
-            logger.info("data collection is off: the Azure ML deployment does not enable data collection")
-            return ScoringCollector(model_version, table, [])
-        try:
-            sinks.append(azure_factory())
-        except Exception as exc:  # missing package or broken config: keep scoring, say so
-            logger.warning("Azure ML data collection unavailable (%s); scored records are not collected", exc)
-        return ScoringCollector(model_version, table, sinks)
-    max_bytes = _setting(env, ENV_FILE_MB, MAX_FILE_BYTES >> 20, 1) << 20
-    backups = _setting(env, ENV_KEEP_FILES, BACKUP_FILES, 0)
-    directory = Path(env.get(ENV_DIR) or DEFAULT_DIR)
+    if settings.in_azure:
+        return ScoringCollector(model_version, table, _azure_sinks(settings, azure_factory))
+    return ScoringCollector(model_version, table, _local_sinks(settings))
+
+
+def _azure_sinks(settings: CollectionSettings, azure_factory: Callable[[], _Sink]) -> list[_Sink]:
+    """Azure's Collector when the deployment enables collection; never the pod's disk."""
+    if "directory" in settings.model_fields_set:
+        logger.warning("%s is ignored in Azure ML: scored records never go to the pod's disk", ENV_DIR)
+    if not settings.azure_collection_enabled:
+        logger.info("data collection is off: the Azure ML deployment does not enable data collection")
+        return []
     try:
-        sinks.append(JsonlSink(directory, max_bytes, backups))
-        logger.info(
-            "recording scored requests to %s (files of at most %d MB, %d rotated files kept)",
-            sinks[-1].path,
-            max_bytes >> 20,
-            backups,
-        )  # type: ignore[attr-defined]
+        return [azure_factory()]
+    except Exception as exc:  # missing package or broken config: keep scoring, say so
+        logger.warning("Azure ML data collection unavailable (%s); scored records are not collected", exc)
+        return []
+
+
+def _local_sinks(settings: CollectionSettings) -> list[_Sink]:
+    """Rotating JSON Lines files in the collection folder, or nothing (logged) if it cannot be written."""
+    try:
+        sink = JsonlSink(settings.directory, settings.file_mb << 20, settings.keep_files)
     except OSError as exc:
-        logger.warning("cannot write collected data to %s (%s); continuing without it", directory, exc)
-    return ScoringCollector(model_version, table, sinks)
+        logger.warning("cannot write collected data to %s (%s); continuing without it", settings.directory, exc)
+        return []
+    logger.info(
+        "recording scored requests to %s (files of at most %d MB, %d rotated files kept)",
+        sink.path,
+        settings.file_mb,
+        settings.keep_files,
+    )
+    return [sink]

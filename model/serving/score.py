@@ -28,15 +28,19 @@ from typing import Any
 
 from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 try:
     from model.core import schema
+    from model.core.settings import read
     from model.serving import datacollect, lookup, request_body
 except ModuleNotFoundError:
     # In Azure the uploaded code folder is not necessarily on sys.path: the package
     # root is the parent of the folder holding this file.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from model.core import schema
+    from model.core.settings import read
     from model.serving import datacollect, lookup, request_body
 
 logger = logging.getLogger("risk.score")
@@ -45,14 +49,28 @@ MAX_RECORDS = lookup.MAX_RECORDS
 # Largest request body accepted (413 above it). A maximal request, 50,000 records with the
 # longest values and race_ethnicity_combined, is about 15 MB of compact JSON.
 MAX_BODY_BYTES = 32 * 1024 * 1024
-# A body must arrive within this time after the headers (408 otherwise), so a slow or
-# stalled client cannot hold a server thread (docs/scoring_contract.md).
 BODY_TIMEOUT_ENV = "RISK_BODY_READ_TIMEOUT_S"
-BODY_READ_TIMEOUT_S = float(os.environ.get(BODY_TIMEOUT_ENV) or 10.0)
-# The request line and headers must arrive within this time (the connection is closed otherwise):
-# gunicorn itself has no such limit (model.serving.request_body.install_header_deadline).
 HEADER_TIMEOUT_ENV = "RISK_HEADER_READ_TIMEOUT_S"
-HEADER_READ_TIMEOUT_S = float(os.environ.get(HEADER_TIMEOUT_ENV) or 5.0)
+
+
+class ScoringSettings(BaseSettings):
+    """What the environment sets for the scoring script; blank values count as unset."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+    # A body must arrive within this time after the headers (408 otherwise), so a slow or
+    # stalled client cannot hold a server thread (docs/scoring_contract.md).
+    body_read_timeout_s: float = Field(10.0, gt=0, validation_alias=BODY_TIMEOUT_ENV, description="seconds")
+    # The request line and headers must arrive within this time (the connection is closed otherwise):
+    # gunicorn itself has no such limit (model.serving.request_body.install_header_deadline).
+    header_read_timeout_s: float = Field(5.0, gt=0, validation_alias=HEADER_TIMEOUT_ENV, description="seconds")
+    # The model folder Azure ML (or deploy.local_endpoint) mounts.
+    model_dir: str = Field("", validation_alias="AZUREML_MODEL_DIR")
+
+
+_SETTINGS = read(ScoringSettings, environ=os.environ)
+BODY_READ_TIMEOUT_S = _SETTINGS.body_read_timeout_s
+HEADER_READ_TIMEOUT_S = _SETTINGS.header_read_timeout_s
 _LOOKUP: lookup.RiskLookup | None = None
 _COLLECTOR: datacollect.ScoringCollector | None = None
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -61,7 +79,7 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 def init() -> None:
     """Load the model once per worker and precompute every answer."""
     global _LOOKUP, _COLLECTOR
-    root = os.environ.get("AZUREML_MODEL_DIR")
+    root = read(ScoringSettings, environ=os.environ).model_dir
     if not root:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: point it at a model directory (python -m model.train).")
     _LOOKUP = lookup.RiskLookup.from_model_dir(Path(root))

@@ -6,12 +6,13 @@ aggregated to (inputs, outcome) rows with a patient count, and on probabilities 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
-from sklearn.linear_model import LogisticRegression
 
 # No risk the data cannot support: a 1-in-5,000 floor and a 98% ceiling. Between them
 # the model speaks; outside them no CDC cell of this size could tell values apart.
@@ -70,10 +71,14 @@ class Recalibration:
 
     @classmethod
     def fit(cls, p: np.ndarray, y: np.ndarray, w: np.ndarray, *, with_slope: bool) -> Recalibration:
+        """Maximum-likelihood recalibration of risks `p` to outcomes `y` (w patients per row).
+
+        `with_slope=False` fits the intercept alone (calibration in the large, slope 1).
+        """
         lp = safe_logit(p)
         if with_slope:
-            fit = LogisticRegression(C=np.inf, max_iter=1000).fit(lp.reshape(-1, 1), y, sample_weight=w)
-            return cls(float(fit.intercept_[0]), float(fit.coef_[0, 0]))
+            intercept, slope = fit_logistic(y, w, np.column_stack([np.ones_like(lp), lp])).params
+            return cls(float(intercept), float(slope))
         return cls(intercept_with_offset(lp, y, w), 1.0)
 
 
@@ -81,17 +86,25 @@ def safe_logit(p: np.ndarray) -> np.ndarray:
     return logit(np.clip(np.asarray(p, dtype=float), 1e-9, 1 - 1e-9))
 
 
+def fit_logistic(y: np.ndarray, w: np.ndarray, design: np.ndarray, offset: np.ndarray | None = None) -> Any:
+    """Unpenalised logistic regression of `y` on `design` (plus `offset`), `w` patients per row: a fitted GLM.
+
+    statsmodels' binomial GLM with frequency weights, so the standard errors (`.bse`) are those of the
+    same data written one row per patient. Returns statsmodels' results (`.params`, `.bse`, `.llf`).
+    Separated or rank-deficient data still give a fit whose standard errors say how little it knows,
+    so statsmodels' warnings about them are not repeated to the user.
+    """
+    # Imported here: the dashboard imports this package's modules for functions that need no model
+    # fit, and statsmodels costs it about 0.2 s.
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning, SingularMatrixWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (PerfectSeparationWarning, SingularMatrixWarning))
+        return GLM(y, design, family=Binomial(), offset=offset, freq_weights=w).fit()
+
+
 def intercept_with_offset(lp: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """Intercept a in logit P(y) = a + lp (lp as offset): calibration-in-the-large, by Newton's method."""
-    a = 0.0
-    for _ in range(50):
-        p = expit(a + lp)
-        gradient = float(np.sum(w * (y - p)))
-        hessian = float(np.sum(w * p * (1 - p)))
-        if hessian <= 0:
-            break
-        step = gradient / hessian
-        a += step
-        if abs(step) < 1e-10:
-            break
-    return a
+    """Intercept a in logit P(y) = a + lp (lp as offset): calibration-in-the-large."""
+    return float(fit_logistic(y, w, np.ones((len(lp), 1)), offset=lp).params[0])

@@ -10,8 +10,8 @@ costs nothing here. Each returns a point estimate, a 95% interval and a p-value 
   Σ w p (1 - p), not Poisson's Σ w p: for high-risk groups Poisson is 1.3-1.65x too
   wide. Test of O = E: z = (O - E) / sqrt(Σ w p (1 - p)). Interval: ln(O/E) ± z·SE with
   SE = sqrt(Σ w q (1 - q)) / O, q = p·O/E (the risks scaled to the observed level).
-* Calibration slope: logistic regression of y on logit(p) (Newton-Raphson on the
-  weighted rows); Wald interval and test of slope = 1. A slope below 1 means the
+* Calibration slope: logistic regression of y on logit(p) (a statsmodels binomial GLM on
+  the weighted rows); Wald interval and test of slope = 1. A slope below 1 means the
   predictions are too extreme for these patients, above 1 too timid.
 * ROC-AUC with the DeLong et al. (1988) standard error, computed exactly on the
   aggregated counts: the feature space is finite, so scores are tied and each distinct
@@ -31,6 +31,7 @@ from scipy.special import expit
 from scipy.stats import chi2, norm
 
 from model.core import schema
+from model.stats.logistic import fit_logistic, safe_logit
 
 CONFIDENCE = 0.95
 _Z = float(norm.ppf(0.5 + CONFIDENCE / 2))
@@ -67,42 +68,19 @@ def observed_expected(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, 
     }
 
 
-def _log_likelihood(design: np.ndarray, beta: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    eta = design @ beta
-    return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
-
-
-def calibration_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray, iterations: int = 100) -> dict[str, float]:
+def calibration_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, float]:
     """{"slope", "intercept", "se", "ci_low", "ci_high", "p_value"} of logit P(death) = a + b logit(p); H0: b = 1.
 
-    Newton-Raphson with step halving (so probabilities of 0 or 1, clipped to logits of about ±21, cannot
-    make it diverge), from the intercept-only fit.
+    A binomial GLM with `w` as frequency weights (`logistic.fit_logistic`): aggregated rows give the
+    slope and standard error of one row per patient. Probabilities of 0 or 1 are clipped to logits of ±20.7.
     """
-    clipped = np.clip(p, 1e-9, 1 - 1e-9)
-    design = np.column_stack([np.ones_like(clipped), np.log(clipped / (1 - clipped))])
-    mean = float(np.clip(np.sum(w * y) / np.sum(w), 1e-9, 1 - 1e-9))
-    beta = np.array([math.log(mean / (1 - mean)), 0.0])
-    current = _log_likelihood(design, beta, y, w)
-    for _ in range(iterations):
-        mu = expit(design @ beta)
-        gradient = design.T @ (w * (y - mu))
-        hessian = design.T @ (design * (w * mu * (1 - mu))[:, None])
-        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
-        for _ in range(30):  # halve the step until the likelihood does not fall
-            candidate = _log_likelihood(design, beta + step, y, w)
-            if candidate >= current - 1e-12:
-                break
-            step = step / 2
-        beta, improvement, current = beta + step, candidate - current, candidate
-        if np.max(np.abs(step)) < 1e-10 or abs(improvement) < 1e-12:
-            break
-    mu = expit(design @ beta)
-    information = design.T @ (design * (w * mu * (1 - mu))[:, None])
-    se = float(math.sqrt(max(np.linalg.pinv(information)[1, 1], 0.0)))
-    slope = float(beta[1])
+    lp = safe_logit(p)
+    fit = fit_logistic(y, w, np.column_stack([np.ones_like(lp), lp]))
+    intercept, slope = (float(v) for v in fit.params)
+    se = float(fit.bse[1])
     return {
         "slope": slope,
-        "intercept": float(beta[0]),
+        "intercept": intercept,
         "se": se,
         "ci_low": slope - _Z * se,
         "ci_high": slope + _Z * se,
