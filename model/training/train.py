@@ -40,7 +40,7 @@ from model.data.loader import DataError, LoadReport, load_counts
 from model.stats import evaluate
 from model.training import period_validation, reporting
 from model.training.candidates import CANDIDATES
-from model.training.fitting import FittedModel, Weighted, attach_recording, fit_model
+from model.training.fitting import FittedModel, Runner, Weighted, attach_recording, fit_model, run_here
 from model.training.model_card import build_card, card_markdown, temporal_text
 from model.training.splits import Split, known_intake_outcomes, recording_data, split_counts, split_unknown_outcomes
 
@@ -95,6 +95,14 @@ class Background:
         """`function(*args, **kwargs)` on one OpenMP/BLAS thread, in the worker when there is one."""
         future = self.pool.submit(in_one_thread, function, *args, **kwargs) if self.pool is not None else None
         return Job(future, function, args, kwargs)
+
+    def map(self, function: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
+        """`function(*args)` for each of `calls`, on both processes: the worker takes them from the front while
+        this process takes them from the back (a `fitting.Runner`, for the bootstrap refits)."""
+        jobs = [self.submit(function, *args) for args in calls]
+        for job in reversed(jobs):
+            job.steal()
+        return [job.result() for job in jobs]
 
     def __enter__(self) -> Background:
         return self
@@ -291,7 +299,9 @@ def _train(
     check_enough_outcomes(known, (splits[1], splits[2]))
     unknown = split_unknown_outcomes(counts, seed)
     validations = Validations(background, known, seed)
-    fitted, evaluation, skipped = _fit_and_evaluate(splits, unknown, seed, candidates, progress, validations.start)
+    fitted, evaluation, skipped = _fit_and_evaluate(
+        splits, unknown, seed, candidates, progress, validations.start, background.map
+    )
     tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic, seed=seed)
     periods, temporal = validations.results(fitted)  # leave-one-month-out widens the intervals by tau
     progress(f"period validation: {_periods_text(periods)}")
@@ -359,6 +369,7 @@ def _fit_and_evaluate(
     candidates: list[str] | None,
     progress: Progress,
     on_selected: Callable[[str, str], None] = lambda model, candidate: None,
+    runner: Runner = run_here,
 ) -> tuple[dict[str, FittedModel], dict[str, _Evaluation], dict[str, dict[str, Any]]]:
     """Fit and test each model the splits can support; the others are skipped with the reason for the card.
 
@@ -382,6 +393,7 @@ def _fit_and_evaluate(
             names=candidates,
             progress=progress,
             on_selected=lambda candidate, model=model: on_selected(model, candidate),
+            runner=runner,
         )
         attach_recording(fitted[model], recording_data(splits[:2], unknown[:2], model), seed)
         evaluation[model] = evaluate_model(fitted[model], splits[2], seed)
