@@ -40,7 +40,7 @@ from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from model.core import schema
 from model.core.isotonic import pool_adjacent_violators
@@ -62,6 +62,19 @@ GRID_ROW = "grid_row"
 EXTRAPOLATED_BELOW_PATIENTS = schema.EXTRAPOLATED_BELOW_PATIENTS
 # Logistic recalibration estimates the slope only with enough events; else the intercept alone.
 MIN_EVENTS_FOR_SLOPE = 100
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The OpenMP / BLAS libraries this process has loaded, found once (each `threadpool_limits` call scans
+    the process's memory map again: milliseconds, hundreds of times per training run)."""
+    return ThreadpoolController()
+
+
+def one_thread() -> Any:
+    """A context in which OpenMP and BLAS run one thread (fits on a few thousand aggregated rows: on 2 shared
+    cores their threads' spin-waits cost more than they save)."""
+    return _threadpools().limit(limits=1)
 
 
 def log_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -127,7 +140,7 @@ def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: i
     rows = grid_rows(model, inputs, data.x[keep])
     final = estimator[-1]
     # Few aggregated rows: OpenMP and BLAS threads cost more than they save on 2 shared cores.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
+    with one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         final.fit(matrix[rows], data.y[keep], sample_weight=data.w[keep])
     return Pipeline([*features.steps, ("model", final)])
@@ -135,7 +148,7 @@ def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: i
 
 def grid_probabilities(estimator: Pipeline, model: str, name: str, inputs: tuple[str, ...]) -> np.ndarray:
     """The fitted candidate's probability for every combination of the model's grid, in grid order."""
-    with threadpool_limits(limits=1):
+    with one_thread():
         return estimator[-1].predict_proba(_design(model, inputs, name)[2])[:, 1]
 
 
@@ -389,7 +402,7 @@ def posterior_logit_sd(estimator: Pipeline, model: str, name: str, train: Weight
     # A few hundred coefficients (the race-aware pairwise model): one BLAS thread is several times faster
     # than many contending for 2 shared cores. Each row's g' C g is one matrix product and a row sum:
     # einsum("ij,jk,ik->i") looped without BLAS and took seconds on the race-aware model's combinations.
-    with threadpool_limits(limits=1):
+    with one_thread():
         covariance = np.linalg.pinv(hessian, hermitian=True)
         variance = np.sum((g @ covariance) * g, axis=1)
     return np.sqrt(np.maximum(variance, 0.0))

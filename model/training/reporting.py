@@ -16,7 +16,7 @@ from model.data.loader import CASE_MONTH, INTAKE_POPULATION
 from model.stats import evaluate
 from model.training.candidates import CANDIDATES
 from model.training.fitting import FittedModel, Weighted, fit_model, table_rows
-from model.training.splits import Split, split_counts, split_unknown_outcomes
+from model.training.splits import Split, first_appearance_groups, split_counts, split_unknown_outcomes
 
 UNKNOWN_MONTH = "unknown"
 # Temporal validation: the latest months holding at most this share of patients are the test period.
@@ -174,13 +174,17 @@ def icu_need(
         return {"model": None, "reason": "no training patient with icu_yn Yes and No", "known_icu_patients": 0}, None
     inputs = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
     upper_inputs = (*inputs, "hosp_yn")
+    # Below, only the upper end's inputs matter: the test cases' distinct rows of them, not every case's row.
+    rows, first = first_appearance_groups(test[list(upper_inputs)])
+    test = test.iloc[first][list(upper_inputs)].assign(w=np.bincount(rows, weights=test["w"].to_numpy(float)))
     p = {
         "lower": _fit_icu(train, inputs, seed).predict_proba(test[list(inputs)])[:, 1],
         "upper": _fit_icu(recorded, upper_inputs, seed).predict_proba(test[list(upper_inputs)])[:, 1],
     }
     grid = thresholds["threshold"].to_numpy(dtype=float)
     icu_columns, per_case = _icu_columns(intake.predict(test), test, p, grid)
-    table = pd.DataFrame({"threshold": grid, **_death_columns(intake, splits[2], grid), **icu_columns})
+    known_test = splits[2].collapsed(list(inputs))
+    table = pd.DataFrame({"threshold": grid, **_death_columns(intake, known_test, grid), **icu_columns})
     train_cases = float(train["w"].sum())
     card = {
         "model": f"{ICU_MODEL}: icu_yn Yes against everything else (lower end) and Yes vs No among recorded answers "
@@ -307,6 +311,7 @@ def training_distribution(train: Split, fitted: dict[str, FittedModel]) -> dict[
     Computed on the training split's patients with a known outcome (the monitor compares
     like with like: known-outcome rows against this reference).
     """
+    train = train.collapsed(list(schema.MODEL_INPUTS))  # the same shares and histogram from far fewer rows
     total = train.w.sum()
     features = {}
     for name in schema.MODEL_INPUTS:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from model.core import artifact, schema
 from model.core.exit_codes import BAD_INPUT, guarded
@@ -40,7 +39,7 @@ from model.data.loader import DataError, LoadReport, load_counts
 from model.stats import evaluate
 from model.training import period_validation, reporting
 from model.training.candidates import CANDIDATES
-from model.training.fitting import FittedModel, Runner, Weighted, attach_recording, fit_model, run_here
+from model.training.fitting import FittedModel, Runner, Weighted, attach_recording, fit_model, one_thread, run_here
 from model.training.model_card import build_card, card_markdown, temporal_text
 from model.training.splits import Split, known_intake_outcomes, recording_data, split_counts, split_unknown_outcomes
 
@@ -114,7 +113,7 @@ class Background:
 
 def in_one_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run `function` with one OpenMP / BLAS thread (see `train`); importable, so a worker process can run it."""
-    with threadpool_limits(limits=1):
+    with one_thread():
         return function(*args, **kwargs)
 
 
@@ -229,7 +228,8 @@ def evaluate_model(fitted: FittedModel, test: Split, seed: int) -> tuple[dict[st
     Scores depend on the model's inputs only, so every metric but the per-subgroup table
     runs on the test patients collapsed to (inputs, outcome): the same weighted data, far fewer rows.
     """
-    part = test.for_model(fitted.name)
+    # Only the model's inputs and the subgroup columns matter below: their distinct rows, not the patients' rows.
+    part = test.for_model(fitted.name).collapsed(list(dict.fromkeys([*fitted.inputs, *schema.SUBGROUP_COLUMNS])))
     collapsed = Weighted.collapse(part.frame, part.y, part.w, fitted.inputs)
     y, w, scores = collapsed.y, collapsed.w, fitted.predict(collapsed.x)
     metrics = evaluate.summary_metrics(y, scores, w)
@@ -275,7 +275,7 @@ def train(
     rows, and on 2 shared cores the threads' spin-waits made each boosted-tree prediction 3-20x slower
     (polars' own thread pool, which reads the file, is not affected).
     """
-    with threadpool_limits(limits=1), Background(default_workers() if workers is None else workers) as background:
+    with one_thread(), Background(default_workers() if workers is None else workers) as background:
         return _train(
             data, out, synthetic=synthetic, seed=seed, candidates=candidates, progress=progress, background=background
         )
