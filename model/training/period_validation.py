@@ -128,7 +128,7 @@ def leave_one_out(counts: pd.DataFrame, model: str, candidate: str, month: str, 
     }
 
 
-def random_effects(estimates: np.ndarray, se: np.ndarray, iterations: int = 200) -> dict[str, float]:
+def random_effects(estimates: np.ndarray, se: np.ndarray, iterations: int = 200) -> dict[str, Any]:
     """REML random-effects pooling: {"mu", "se", "tau2", "ci_low", "ci_high", "pi_low", "pi_high", "k"}.
 
     Fixed-point REML for tau^2 (from the DerSimonian-Laird start); the prediction interval uses
@@ -151,7 +151,14 @@ def random_effects(estimates: np.ndarray, se: np.ndarray, iterations: int = 200)
     w = 1 / (v + tau2)
     mu = float(np.sum(w * y) / np.sum(w))
     se_mu = math.sqrt(1 / np.sum(w))
-    out = {"mu": mu, "se": se_mu, "tau2": tau2, "ci_low": mu - Z95 * se_mu, "ci_high": mu + Z95 * se_mu, "k": k}
+    out: dict[str, Any] = {
+        "mu": mu,
+        "se": se_mu,
+        "tau2": tau2,
+        "ci_low": mu - Z95 * se_mu,
+        "ci_high": mu + Z95 * se_mu,
+        "k": k,
+    }
     half = float(student_t.ppf(0.975, k - 2)) * math.sqrt(tau2 + se_mu**2) if k >= MIN_PERIODS else None
     out["pi_low"], out["pi_high"] = (mu - half, mu + half) if half is not None else (None, None)
     return out

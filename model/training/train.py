@@ -20,6 +20,7 @@ sample weights. Cost grows with distinct combinations, not with rows.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import sys
@@ -232,7 +233,7 @@ def evaluate_model(fitted: FittedModel, test: Split, seed: int) -> tuple[dict[st
     part = test.for_model(fitted.name).collapsed(list(dict.fromkeys([*fitted.inputs, *schema.SUBGROUP_COLUMNS])))
     collapsed = Weighted.collapse(part.frame, part.y, part.w, fitted.inputs)
     y, w, scores = collapsed.y, collapsed.w, fitted.predict(collapsed.x)
-    metrics = evaluate.summary_metrics(y, scores, w)
+    metrics: dict[str, Any] = dict(evaluate.summary_metrics(y, scores, w))
     tables = {
         "roc": evaluate.roc_table(y, scores, w),
         "pr": evaluate.pr_table(y, scores, w),
@@ -392,7 +393,7 @@ def _fit_and_evaluate(
             seed=seed,
             names=candidates,
             progress=progress,
-            on_selected=lambda candidate, model=model: on_selected(model, candidate),
+            on_selected=functools.partial(on_selected, model),
             runner=runner,
         )
         attach_recording(fitted[model], recording_data(splits[:2], unknown[:2], model), seed)
