@@ -82,14 +82,17 @@ class Background:
     `train` with 2 workers needs the usual `if __name__ == "__main__":` guard.
     """
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
+    def __init__(self, workers: int | None) -> None:
+        self.workers = workers  # None: decided by `default_workers` when the worker would start
         self.pool: ProcessPoolExecutor | None = None
 
-    def start(self) -> None:
-        """Start the worker (a fresh interpreter) when there is to be one."""
+    def start(self) -> int:
+        """Start the worker (a fresh interpreter) when there is to be one; return the processes in use."""
+        if self.workers is None:
+            self.workers = default_workers()
         if self.workers > 1 and self.pool is None:
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self.workers
 
     def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
         """`function(*args, **kwargs)` on one OpenMP/BLAS thread, in the worker when there is one."""
@@ -118,14 +121,42 @@ def in_one_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> An
         return function(*args, **kwargs)
 
 
-def default_workers() -> int:
-    """Processes training uses: 2 when it may run on 2 cores or more and one of them is idle, else 1.
+# A second process pays when at least this much of a core is left idle by everything else (see default_workers).
+MIN_IDLE_CORES = 0.75
 
-    On a machine already busy (load average above cores - 1) a second process only competes for the
-    same core and adds its start-up: measured slower than one process on the shared 2-core machine.
+
+def idle_cores(seconds: float = 0.1) -> float | None:
+    """Cores the whole machine leaves idle, measured over `seconds` from /proc/stat (None where it cannot be read)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        return ticks[3] + ticks[4], sum(ticks)
+
+    try:
+        idle_before, total_before = sample()
+        time.sleep(seconds)
+        idle_after, total_after = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (idle_after - idle_before) / max(total_after - total_before, 1) * (os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """Processes training uses: 2 when it may run on 2 cores or more and MIN_IDLE_CORES of them are idle, else 1.
+
+    Measured when the fitting starts (after the read), not from the load average: the one-minute average
+    still counts the read's own two busy cores (and a benchmark's floor run before it), so it said "busy"
+    on an otherwise idle machine. On a busy machine a second process only competes for the same share
+    of the cores and adds its start-up (about 2 s of CPU for its imports): measured slower there
+    (13.4M rows, load 6-7: 54-59 s against 23-46 s), and faster with a core free (load 2: 12.2 s against 19.0 s).
     """
-    cores = len(os.sched_getaffinity(0))
-    return 2 if cores >= 2 and os.getloadavg()[0] <= cores - 1 else 1
+    if len(os.sched_getaffinity(0)) < 2:
+        return 1
+    idle = idle_cores()
+    if idle is None:
+        return 2 if os.getloadavg()[0] <= len(os.sched_getaffinity(0)) - 1 else 1
+    return 2 if idle >= MIN_IDLE_CORES else 1
 
 
 class Validations:
@@ -276,7 +307,7 @@ def train(
     rows, and on 2 shared cores the threads' spin-waits made each boosted-tree prediction 3-20x slower
     (polars' own thread pool, which reads the file, is not affected).
     """
-    with one_thread(), Background(default_workers() if workers is None else workers) as background:
+    with one_thread(), Background(workers) as background:
         return _train(
             data, out, synthetic=synthetic, seed=seed, candidates=candidates, progress=progress, background=background
         )
@@ -295,7 +326,7 @@ def _train(
     progress = progress or Progress()
     artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     counts, report, known = _read(data, progress)
-    background.start()
+    progress(f"fitting on {background.start()} process(es)")
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
     unknown = split_unknown_outcomes(counts, seed)
