@@ -169,12 +169,12 @@ class Validations:
 
     def start(self, model: str, candidate: str) -> None:
         """Leave-one-month-out refits of `model`'s candidate; for the intake model, temporal validation too."""
+        counts = period_validation.model_counts(self.known, model)
         if model == schema.INTAKE_MODEL:
             # The chosen candidate refitted on earlier months: the question is how *this* model ages.
             self.temporal = self.background.submit(
-                reporting.temporal_validation, self.known, seed=self.seed, names=[candidate]
+                reporting.temporal_validation, counts, seed=self.seed, names=[candidate]
             )
-        counts = period_validation.model_counts(self.known, model)
         jobs = [
             self.background.submit(period_validation.leave_one_out, counts, model, candidate, month, self.seed)
             for month in period_validation.months_to_leave_out(counts)
