@@ -74,8 +74,13 @@ _STAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^(\S+) candidate "), r"\1 model: fit the candidates, validation log loss"),
     (re.compile(r"^(\S+) \(.*\): test "), r"\1 model: recalibrate, intervals, test evaluation (bootstrap CIs)"),
     (re.compile(r"^(\S+) model not trained"), r"\1 model: skipped"),
-    (re.compile(r"^temporal validation"), "temporal validation"),
-    (re.compile(r"^wrote model"), "ICU need, period, card, writing the artifact"),
+    (re.compile(r"^fitting on (\d+) process"), r"choose the processes (\1; idle cores sampled for 0.1 s)"),
+    (
+        re.compile(r"^period validation"),
+        "ICU need, period; the rest of the leave-one-month-out and temporal validation",
+    ),
+    (re.compile(r"^temporal validation"), "temporal validation (reported)"),
+    (re.compile(r"^wrote model"), "card, writing the artifact"),
 )
 
 

@@ -7,6 +7,7 @@ kept here so a change that breaks the agreement fails.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,72 @@ def test_pool_adjacent_violators_equals_isotonic_regression():
         values, weights = rng.random(size), rng.uniform(1, 50, size)
         want = IsotonicRegression(increasing=True).fit_transform(np.arange(size), values, sample_weight=weights)
         assert np.allclose(isotonic.pool_adjacent_violators(values, weights), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", list(schema.MODEL_FEATURES))
+def test_fits_on_the_pre_encoded_grid_equal_fitting_the_whole_pipeline(known: pd.DataFrame, model: str):
+    """Every candidate fitted on the grid's pre-encoded rows predicts what the same pipeline fitted on the
+    patients' own rows predicts (the replaced code), for every combination of the model's inputs."""
+    train = split_counts(known, DEFAULT_SEED)[0].weighted(model)
+    inputs = schema.MODEL_FEATURES[model]
+    combos = fitting.grid(model, inputs)
+    for name in fitting.CANDIDATES:
+        want = fitting.CANDIDATES[name](model, inputs, DEFAULT_SEED)
+        keep = train.w > 0
+        with fitting.one_thread():
+            want.fit(train.x[keep], train.y[keep], model__sample_weight=train.w[keep])
+            got = fitting._fit(name, model, inputs, train, DEFAULT_SEED)
+        expected = want.predict_proba(combos)[:, 1]
+        assert np.allclose(fitting.grid_probabilities(got, model, name, inputs), expected, rtol=0, atol=1e-12)
+        assert np.allclose(got.predict_proba(combos)[:, 1], expected, rtol=0, atol=1e-12)
+
+
+def test_month_deal_on_grid_rows_holds_the_same_patients_as_the_collapsed_rows(known: pd.DataFrame):
+    """`on_grid_counts` (a bincount per grid row) and Weighted.collapse of the same counts: same patients per
+    (combination, outcome); the fit parts dealt from one seed hold each month's patients exactly once."""
+    model = schema.INTAKE_RACE_MODEL
+    inputs = schema.MODEL_FEATURES[model]
+    counts = period_validation.model_counts(known, model)
+    combos = fitting.grid(model, inputs)
+    frame = pd.concat([combos.iloc[counts[fitting.GRID_ROW]]] * 2, ignore_index=True)
+    y = np.repeat(np.array([1, 0], dtype=np.int8), len(counts))
+    w = np.concatenate([counts["deaths"], counts["survivors"]]).astype(float)
+    want = Weighted.collapse(frame, y, w, inputs)
+    got = period_validation.on_grid_counts(
+        model, counts[fitting.GRID_ROW].to_numpy(), counts["deaths"].to_numpy(), counts["survivors"].to_numpy()
+    )
+
+    def per_cell(part: Weighted) -> dict:
+        rows = fitting.table_rows(combos, part.x, inputs)
+        return dict(zip(zip(rows.tolist(), part.y.tolist(), strict=True), part.w.tolist(), strict=True))
+
+    assert per_cell(got) == per_cell(want)
+    fit_part, recal_part = period_validation.dealt(counts, model, np.random.default_rng(DEFAULT_SEED), (0.75, 0.25))
+    assert fit_part.w.sum() + recal_part.w.sum() == counts["deaths"].sum() + counts["survivors"].sum()
+    assert fit_part.events + recal_part.events == counts["deaths"].sum()
+
+
+def test_bootstrap_replicates_give_the_same_interval_in_a_worker_and_in_order(known: pd.DataFrame):
+    """The tree bootstrap's replicates spread over two processes (some taken back by this one) give the SD the
+    replicates give run here one after another: each replicate's weights are drawn before any refit."""
+    model, name = schema.INTAKE_MODEL, "gradient_boosting_monotone"
+    splits = split_counts(known, DEFAULT_SEED)
+    train, validation = splits[0].weighted(model), splits[1].weighted(model)
+    args = (model, name, fitting.on_grid(model, train), fitting.on_grid(model, validation), True, DEFAULT_SEED, 4)
+    with fitting.one_thread():
+        want = fitting.bootstrap_logit_sd(*args)
+    with Background(2) as background:
+        assert background.start() == 2
+        got = fitting.bootstrap_logit_sd(*args, runner=background.map)
+    assert np.array_equal(got, want)
+    assert want.shape == (len(fitting.grid(model, schema.MODEL_FEATURES[model])),) and np.all(want >= 0)
+    assert np.any(want > 0)
+
+
+def test_idle_cores_is_measured_and_decides_the_second_process():
+    from model.training import train
+
+    idle = train.idle_cores(0.05)
+    assert idle is not None and 0.0 <= idle <= (os.cpu_count() or 1) + 1e-9
+    assert train.default_workers() in (1, 2)
+    assert Background(1).start() == 1

@@ -26,6 +26,7 @@ Steps (each a function below):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 import warnings
@@ -38,7 +39,8 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+from sklearn.pipeline import Pipeline
+from threadpoolctl import ThreadpoolController
 
 from model.core import schema
 from model.core.isotonic import pool_adjacent_violators
@@ -54,10 +56,25 @@ from model.stats.logistic import (
 from model.training.candidates import CANDIDATES
 
 BOOTSTRAP_REPLICATES = 30
+# Index name of a frame whose index is each row's position in its model's grid (`on_grid`).
+GRID_ROW = "grid_row"
 # A combination with fewer training (+ validation) patients than this is marked extrapolated.
 EXTRAPOLATED_BELOW_PATIENTS = schema.EXTRAPOLATED_BELOW_PATIENTS
 # Logistic recalibration estimates the slope only with enough events; else the intercept alone.
 MIN_EVENTS_FOR_SLOPE = 100
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The OpenMP / BLAS libraries this process has loaded, found once (each `threadpool_limits` call scans
+    the process's memory map again: milliseconds, hundreds of times per training run)."""
+    return ThreadpoolController()
+
+
+def one_thread() -> Any:
+    """A context in which OpenMP and BLAS run one thread (fits on a few thousand aggregated rows: on 2 shared
+    cores their threads' spin-waits cost more than they save)."""
+    return _threadpools().limit(limits=1)
 
 
 def log_losses(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -71,14 +88,78 @@ def grid(model: str, inputs: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(list(itertools.product(*values)), columns=list(inputs), dtype=object)
 
 
-def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: int) -> Any:
+@functools.cache
+def _design(model: str, inputs: tuple[str, ...], name: str) -> tuple[pd.DataFrame, Pipeline, np.ndarray]:
+    """A model's grid, candidate `name`'s preprocessing fitted on it, and the grid transformed by it (once a run).
+
+    Why this is the same as preprocessing each fit's rows: every candidate's encoders are given their
+    categories up front (`candidates.py`), so fitting them depends on nothing in the data, and a row's
+    encoding is its grid row's. A fit then only indexes this matrix; the preprocessing (pandas columns,
+    one-hot, pairwise products) ran once per model instead of once per fit and prediction.
+    """
+    combos = grid(model, inputs).rename_axis(GRID_ROW)
+    features = CANDIDATES[name](model, inputs, 0)[:-1]
+    matrix = np.asarray(features.fit_transform(combos), dtype=float)
+    return combos, features, matrix
+
+
+def grid_frame(model: str) -> pd.DataFrame:
+    """The model's grid (`grid` of its inputs), built once a run, its index named GRID_ROW: do not modify it."""
+    return _design(model, schema.MODEL_FEATURES[model], next(iter(CANDIDATES)))[0]
+
+
+def grid_rows(model: str, inputs: tuple[str, ...], frame: pd.DataFrame) -> np.ndarray:
+    """Row of the model's grid (`grid`) for each row of `frame`: its index when `frame` comes from that grid."""
+    if frame.index.name == GRID_ROW:  # rows of this model's grid (`on_grid`), filtered or not
+        return frame.index.to_numpy()
+    return table_rows(_design(model, inputs, next(iter(CANDIDATES)))[0], frame, inputs)
+
+
+def on_grid(model: str, data: Weighted) -> Weighted:
+    """The same patients, each row's inputs taken from the model's grid (index: the grid row, GRID_ROW).
+
+    Why: a fit, a prediction and a bootstrap replicate all need each row's grid row; looking it up once
+    here instead of in each of them saves a lookup per refit (hundreds in a training run).
+    """
+    if data.x.index.name == GRID_ROW:
+        return data
+    inputs = schema.MODEL_FEATURES[model]
+    combos = _design(model, inputs, next(iter(CANDIDATES)))[0]
+    return Weighted(combos.iloc[grid_rows(model, inputs, data.x)], data.y, data.w)
+
+
+def _fit(name: str, model: str, inputs: tuple[str, ...], data: Weighted, seed: int) -> Pipeline:
+    """Candidate `name` fitted on `data` (weights in patients): its fitted preprocessing and final estimator.
+
+    The final estimator is fitted on the rows of the pre-transformed grid (`_design`), so the result equals
+    fitting the whole pipeline on `data`.
+    """
     estimator = CANDIDATES[name](model, inputs, seed)
+    _, features, matrix = _design(model, inputs, name)
     keep = data.w > 0
+    rows = grid_rows(model, inputs, data.x[keep])
+    final = estimator[-1]
     # Few aggregated rows: OpenMP and BLAS threads cost more than they save on 2 shared cores.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
+    with one_thread(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(data.x[keep], data.y[keep], model__sample_weight=data.w[keep])
-    return estimator
+        final.fit(matrix[rows], data.y[keep], sample_weight=data.w[keep])
+    return Pipeline([*features.steps, ("model", final)])
+
+
+def grid_probabilities(estimator: Pipeline, model: str, name: str, inputs: tuple[str, ...]) -> np.ndarray:
+    """The fitted candidate's probability for every combination of the model's grid, in grid order."""
+    with one_thread():
+        return estimator[-1].predict_proba(_design(model, inputs, name)[2])[:, 1]
+
+
+# Runs `function(*args)` for each args tuple and returns the results in order; training hands its own,
+# which runs them on both cores (`model.training.train.Background.map`).
+Runner = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
+
+
+def run_here(function: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
+    """The default `Runner`: every call in this process, in order."""
+    return [function(*args) for args in calls]
 
 
 def select(
@@ -89,18 +170,22 @@ def select(
     names: list[str],
     seed: int,
     progress: Callable[[str], None],
-) -> tuple[str, Any, dict[str, dict[str, Any]]]:
+) -> tuple[str, Pipeline, dict[str, dict[str, Any]], np.ndarray]:
     """Fit each candidate on train; pick by validation log loss with the one-standard-error rule.
 
     The best candidate's loss is the reference; the simplest candidate (earliest in
     CANDIDATES) whose mean loss exceeds it by at most one standard error of the
     per-patient difference is chosen, so a gap smaller than its noise never buys complexity.
+    Returns the chosen name, its fitted pipeline, every candidate's figures and the chosen one's
+    probability for each grid combination (`grid_probabilities`, before recalibration).
     """
-    losses, fitted, results = {}, {}, {}
+    losses, fitted, raw, results = {}, {}, {}, {}
+    rows = grid_rows(model, inputs, validation.x)
     for name in names:
         started = time.perf_counter()
         fitted[name] = _fit(name, model, inputs, train, seed)
-        losses[name] = log_losses(validation.y, fitted[name].predict_proba(validation.x)[:, 1])
+        raw[name] = grid_probabilities(fitted[name], model, name, inputs)
+        losses[name] = log_losses(validation.y, raw[name][rows])
         mean = float(np.average(losses[name], weights=validation.w))
         results[name] = {"log_loss": mean, "fit_seconds": round(time.perf_counter() - started, 3)}
     best = min(names, key=lambda n: results[n]["log_loss"])
@@ -115,7 +200,7 @@ def select(
             f"(+{mean_diff:.5f} ± {se:.5f} vs best)"
         )
     chosen = next(n for n in names if results[n]["within_one_se"])
-    return chosen, fitted[chosen], results
+    return chosen, fitted[chosen], results, raw[chosen]
 
 
 def monotone_in_age(table: pd.DataFrame, inputs: tuple[str, ...], column: str, weights: np.ndarray) -> np.ndarray:
@@ -155,12 +240,11 @@ class FittedModel:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Probability for each row of `frame` (canonical values of this model's inputs)."""
-        return self.table["probability"].to_numpy()[table_rows(self.table, frame, self.inputs)]
+        """Probability for each row of `frame` (canonical values of this model's inputs).
 
-
-def _grid_probabilities(estimator: Any, recal: Recalibration, combos: pd.DataFrame) -> np.ndarray:
-    return recal.apply(estimator.predict_proba(combos)[:, 1])
+        The table holds the model's grid in order (`fit_model`), so a grid row is a table row.
+        """
+        return self.table["probability"].to_numpy()[grid_rows(self.name, self.inputs, frame)]
 
 
 def fit_model(
@@ -173,32 +257,35 @@ def fit_model(
     replicates: int = BOOTSTRAP_REPLICATES,
     progress: Callable[[str], None] = lambda _: None,
     on_selected: Callable[[str], None] = lambda _: None,
+    runner: Runner = run_here,
 ) -> FittedModel:
     """Select, recalibrate, constrain and bootstrap one model; return its table.
 
     `replicates=0` asks for no interval (ci_low = ci_high = probability): what the validation refits use.
     `on_selected(candidate)` is called as soon as the candidate is chosen, so training can start the
-    validation refits of that candidate elsewhere while the intervals are computed here.
+    validation refits of that candidate elsewhere while the intervals are computed here; `runner` runs
+    the bootstrap refits (default: here, in order).
     """
     inputs = schema.MODEL_FEATURES[model]
     names = names or list(CANDIDATES)
-    chosen, estimator, selection = select(model, inputs, train, validation, names, seed, progress)
+    train, validation = on_grid(model, train), on_grid(model, validation)
+    chosen, estimator, selection, uncalibrated = select(model, inputs, train, validation, names, seed, progress)
     on_selected(chosen)
     with_slope = validation.events >= MIN_EVENTS_FOR_SLOPE
     recal = Recalibration.fit(
-        estimator.predict_proba(validation.x)[:, 1], validation.y, validation.w, with_slope=with_slope
+        uncalibrated[grid_rows(model, inputs, validation.x)], validation.y, validation.w, with_slope=with_slope
     )
     combos = grid(model, inputs)
-    support = _patients_per_combination(combos, inputs, train, validation)
-    raw = _grid_probabilities(estimator, recal, combos)
+    support = _patients_per_combination(model, inputs, train, validation)
+    raw = recal.apply(uncalibrated)
     intervals = replicates >= 1  # none for the period and temporal validation refits: they judge the risk only
     if not intervals:
         spread = np.zeros(len(combos))
     elif isinstance(estimator[-1], LogisticRegression):
-        spread = abs(recal.slope) * posterior_logit_sd(estimator, train, combos)
+        spread = abs(recal.slope) * posterior_logit_sd(estimator, model, chosen, train)
         replicates = 0
     else:
-        spread = _bootstrap_logit_sd(model, chosen, train, validation, combos, with_slope, seed, replicates)
+        spread = bootstrap_logit_sd(model, chosen, train, validation, with_slope, seed, replicates, runner)
     table = combos.copy()
     table["probability"] = raw
     table["probability"] = monotone_in_age(table, inputs, "probability", support)
@@ -234,8 +321,8 @@ def attach_recording(fitted: FittedModel, recording: Weighted, seed: int) -> Non
     """
     table = fitted.table
     estimator = _fit("logistic_pairwise", fitted.name, fitted.inputs, recording, seed)
-    table["train_cases"] = _patients_per_combination(table, fitted.inputs, recording)
-    share = estimator.predict_proba(table[list(fitted.inputs)])[:, 1]
+    table["train_cases"] = _patients_per_combination(fitted.name, fitted.inputs, recording)
+    share = grid_probabilities(estimator, fitted.name, "logistic_pairwise", fitted.inputs)  # table = grid order
     table["recorded_share"] = np.clip(share, 0.0, 1.0)
     fitted.notes["recording"] = {
         "model": "logistic_pairwise of outcome recorded (death_yn Yes/No) vs not, training cases",
@@ -287,58 +374,88 @@ def widen_extrapolated(table: pd.DataFrame, inputs: tuple[str, ...]) -> None:
     table["ci_high"] = np.maximum(high, table["probability"].to_numpy())
 
 
-def _patients_per_combination(combos: pd.DataFrame, inputs: tuple[str, ...], *parts: Weighted) -> np.ndarray:
-    support = np.zeros(len(combos))
+def _patients_per_combination(model: str, inputs: tuple[str, ...], *parts: Weighted) -> np.ndarray:
+    """Patients of `parts` per combination of the model's grid, in grid order."""
+    size = len(_design(model, inputs, next(iter(CANDIDATES)))[0])
+    support = np.zeros(size)
     for part in parts:
-        rows = table_rows(combos, part.x, inputs)
-        support += np.bincount(rows, weights=part.w, minlength=len(combos))
+        support += np.bincount(grid_rows(model, inputs, part.x), weights=part.w, minlength=size)
     return support
 
 
-def posterior_logit_sd(estimator: Any, train: Weighted, combos: pd.DataFrame) -> np.ndarray:
-    """Posterior standard deviation of each combination's logit under a fitted penalised logistic pipeline.
+def posterior_logit_sd(estimator: Pipeline, model: str, name: str, train: Weighted) -> np.ndarray:
+    """Posterior standard deviation of each grid combination's logit under a fitted penalised logistic candidate.
 
     scikit-learn minimises 0.5 * ||beta||^2 + C * sum(w * logloss) (intercept unpenalised), so the
     negative log posterior's Hessian is C * X'VX + diag(0, 1, ..., 1) with V = w p (1 - p).
     """
-    features, final = estimator[:-1], estimator[-1]
+    inputs = schema.MODEL_FEATURES[model]
+    final, matrix = estimator[-1], _design(model, inputs, name)[2]
     keep = train.w > 0
-    x = np.hstack([np.ones((int(keep.sum()), 1)), np.asarray(features.transform(train.x[keep]), dtype=float)])
+    rows = grid_rows(model, inputs, train.x[keep])
+    x = np.hstack([np.ones((rows.size, 1)), matrix[rows]])
     p = final.predict_proba(x[:, 1:])[:, 1]
     v = train.w[keep] * p * (1 - p)
     hessian = final.C * (x.T * v) @ x
     hessian[np.diag_indices_from(hessian)[0][1:], np.diag_indices_from(hessian)[1][1:]] += 1.0
-    g = np.hstack([np.ones((len(combos), 1)), np.asarray(features.transform(combos), dtype=float)])
+    g = np.hstack([np.ones((len(matrix), 1)), matrix])
     # A few hundred coefficients (the race-aware pairwise model): one BLAS thread is several times faster
     # than many contending for 2 shared cores. Each row's g' C g is one matrix product and a row sum:
     # einsum("ij,jk,ik->i") looped without BLAS and took seconds on the race-aware model's combinations.
-    with threadpool_limits(limits=1):
+    with one_thread():
         covariance = np.linalg.pinv(hessian, hermitian=True)
         variance = np.sum((g @ covariance) * g, axis=1)
     return np.sqrt(np.maximum(variance, 0.0))
 
 
-def _bootstrap_logit_sd(
+def bootstrap_weights(
+    train: Weighted, validation: Weighted, seed: int, replicates: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each replicate's Poisson(patients) weights of the training and validation rows, drawn in replicate order.
+
+    Drawn here, before any refit, so a replicate's data do not depend on where or when it is refitted.
+    """
+    rng = np.random.default_rng(seed)
+    return [(train.resampled(rng).w, validation.resampled(rng).w) for _ in range(replicates)]
+
+
+def bootstrap_replicate(
     model: str,
     name: str,
     train: Weighted,
     validation: Weighted,
-    combos: pd.DataFrame,
+    weights: tuple[np.ndarray, np.ndarray],
+    with_slope: bool,
+    seed: int,
+) -> np.ndarray:
+    """One replicate: candidate `name` refitted and recalibrated on reweighted patients; each combination's logit."""
+    inputs = schema.MODEL_FEATURES[model]
+    boot_train, boot_val = Weighted(train.x, train.y, weights[0]), Weighted(validation.x, validation.y, weights[1])
+    estimator = _fit(name, model, inputs, boot_train, seed)
+    uncalibrated = grid_probabilities(estimator, model, name, inputs)
+    keep = boot_val.w > 0
+    rows = grid_rows(model, inputs, boot_val.x[keep])
+    recal = Recalibration.fit(uncalibrated[rows], boot_val.y[keep], boot_val.w[keep], with_slope=with_slope)
+    return safe_logit(recal.apply(uncalibrated))
+
+
+def bootstrap_logit_sd(
+    model: str,
+    name: str,
+    train: Weighted,
+    validation: Weighted,
     with_slope: bool,
     seed: int,
     replicates: int,
+    runner: Runner = run_here,
 ) -> np.ndarray:
-    """Standard deviation, on the logit scale, of each combination's risk over bootstrap replicates."""
+    """Standard deviation, on the logit scale, of each grid combination's risk over Poisson bootstrap replicates.
+
+    Each replicate reweights the aggregated rows (`bootstrap_weights`) and refits; the replicates are
+    independent, so `runner` may run them anywhere (training spreads them over both cores).
+    """
     if replicates < 2:  # too few replicates for a standard deviation
-        return np.zeros(len(combos))
-    rng = np.random.default_rng(seed)
-    draws = np.empty((replicates, len(combos)))
-    for b in range(replicates):
-        boot_train, boot_val = train.resampled(rng), validation.resampled(rng)
-        estimator = _fit(name, model, schema.MODEL_FEATURES[model], boot_train, seed + b)
-        keep = boot_val.w > 0
-        recal = Recalibration.fit(
-            estimator.predict_proba(boot_val.x[keep])[:, 1], boot_val.y[keep], boot_val.w[keep], with_slope=with_slope
-        )
-        draws[b] = safe_logit(_grid_probabilities(estimator, recal, combos))
-    return draws.std(axis=0, ddof=1)
+        return np.zeros(len(grid(model, schema.MODEL_FEATURES[model])))
+    weights = bootstrap_weights(train, validation, seed, replicates)
+    calls = [(model, name, train, validation, weights[b], with_slope, seed + b) for b in range(replicates)]
+    return np.vstack(runner(bootstrap_replicate, calls)).std(axis=0, ddof=1)

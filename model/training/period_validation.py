@@ -31,12 +31,15 @@ from model.core import schema
 from model.data.loader import CASE_MONTH
 from model.stats import performance
 from model.training.fitting import (
+    GRID_ROW,
     PROBABILITY_CEILING,
     PROBABILITY_FLOOR,
     Z95,
     FittedModel,
     Weighted,
     fit_model,
+    grid_frame,
+    grid_rows,
     safe_logit,
 )
 from model.training.splits import hospital_known
@@ -49,15 +52,21 @@ UNKNOWN_MONTH = "unknown"
 def model_counts(known: pd.DataFrame, model: str) -> pd.DataFrame:
     """The model's patients with a dated case, deaths and survivors summed per (its inputs, case month).
 
-    Every refit below needs only these columns, so the months are cut from this table (tens of times
-    smaller than the file's counts table): the validation costs what the combinations cost, not the rows.
+    Columns GRID_ROW (the combination of its inputs, as a row of `fitting.grid`), CASE_MONTH, deaths and
+    survivors. Every refit below needs only these, so the months are cut from this table (tens of times
+    smaller than the file's counts table, and small to hand to another process): the validation costs
+    what the combinations cost, not the rows.
     """
     rows = known[known[CASE_MONTH] != UNKNOWN_MONTH]
     if model == schema.IN_HOSPITAL_MODEL:
         rows = rows[hospital_known(rows)]
-    keys = [*schema.MODEL_FEATURES[model], CASE_MONTH]
-    summed = rows.groupby(keys, observed=True, sort=False, as_index=False)[["deaths", "survivors"]].sum()
-    return summed[(summed["deaths"] + summed["survivors"]) > 0].reset_index(drop=True)
+    inputs = schema.MODEL_FEATURES[model]
+    summed = rows.groupby([*inputs, CASE_MONTH], observed=True, sort=False, as_index=False)[
+        ["deaths", "survivors"]
+    ].sum()
+    summed = summed[(summed["deaths"] + summed["survivors"]) > 0].reset_index(drop=True)
+    summed.insert(0, GRID_ROW, grid_rows(model, inputs, summed))
+    return summed[[GRID_ROW, CASE_MONTH, "deaths", "survivors"]]
 
 
 def eligible_months(counts: pd.DataFrame) -> list[str]:
@@ -67,25 +76,38 @@ def eligible_months(counts: pd.DataFrame) -> list[str]:
     return sorted(str(month) for month in by_month.index[enough])
 
 
-def dealt(counts: pd.DataFrame, inputs: tuple[str, ...], rng: np.random.Generator, shares: tuple[float, ...]):
-    """Each row's deaths and survivors dealt out multinomially over `shares` (a patient-level split), as Weighted."""
+def dealt(
+    counts: pd.DataFrame, model: str, rng: np.random.Generator, shares: tuple[float, ...]
+) -> tuple[Weighted, ...]:
+    """Each row's deaths and survivors dealt out multinomially over `shares` (a patient-level split).
+
+    One Weighted per share, aggregated per (grid combination, outcome) in grid order (`on_grid_counts`).
+    """
+    rows = counts[GRID_ROW].to_numpy()
     deaths = rng.multinomial(counts["deaths"].to_numpy(dtype=np.int64), shares)
     survivors = rng.multinomial(counts["survivors"].to_numpy(dtype=np.int64), shares)
-    frame = pd.concat([counts[list(inputs)]] * 2, ignore_index=True)
-    y = np.repeat(np.array([1, 0], dtype=np.int8), len(counts))
-    return tuple(
-        Weighted.collapse(frame, y, np.concatenate([deaths[:, k], survivors[:, k]]).astype(float), inputs)
-        for k in range(len(shares))
-    )
+    return tuple(on_grid_counts(model, rows, deaths[:, k], survivors[:, k]) for k in range(len(shares)))
+
+
+def on_grid_counts(model: str, rows: np.ndarray, deaths: np.ndarray, survivors: np.ndarray) -> Weighted:
+    """Deaths and survivors per grid row, summed per (combination, outcome): survivors (y=0) then deaths (y=1),
+    combinations in grid order, rows without patients left out; inputs taken from the grid (`fitting.on_grid`)."""
+    combos = grid_frame(model)
+    size = len(combos)
+    w = np.column_stack(
+        [np.bincount(rows, weights=survivors, minlength=size), np.bincount(rows, weights=deaths, minlength=size)]
+    ).ravel()
+    keep = np.flatnonzero(w > 0)
+    return Weighted(combos.iloc[keep // 2], (keep % 2).astype(np.int8), w[keep])
 
 
 def leave_one_out(counts: pd.DataFrame, model: str, candidate: str, month: str, seed: int) -> dict[str, Any]:
     """Train on every month but `month` (fit 75% / recalibrate 25%), judge on `month` (`counts`: `model_counts`)."""
-    inputs = schema.MODEL_FEATURES[model]
     held_out = (counts[CASE_MONTH] == month).to_numpy()
-    fit_part, recal_part = dealt(counts[~held_out], inputs, np.random.default_rng(seed), (0.75, 0.25))
+    fit_part, recal_part = dealt(counts[~held_out], model, np.random.default_rng(seed), (0.75, 0.25))
     fitted = fit_model(model, fit_part, recal_part, seed=seed, names=[candidate], replicates=0)
-    (part,) = dealt(counts[held_out], inputs, np.random.default_rng(seed), (1.0,))
+    held = counts[held_out]
+    part = on_grid_counts(model, held[GRID_ROW].to_numpy(), held["deaths"].to_numpy(), held["survivors"].to_numpy())
     p = fitted.predict(part.x)
     oe = performance.observed_expected(part.y, p, part.w)
     auc, auc_se = performance.delong(part.y, p, part.w)
@@ -106,7 +128,7 @@ def leave_one_out(counts: pd.DataFrame, model: str, candidate: str, month: str, 
     }
 
 
-def random_effects(estimates: np.ndarray, se: np.ndarray, iterations: int = 200) -> dict[str, float]:
+def random_effects(estimates: np.ndarray, se: np.ndarray, iterations: int = 200) -> dict[str, Any]:
     """REML random-effects pooling: {"mu", "se", "tau2", "ci_low", "ci_high", "pi_low", "pi_high", "k"}.
 
     Fixed-point REML for tau^2 (from the DerSimonian-Laird start); the prediction interval uses
@@ -129,7 +151,14 @@ def random_effects(estimates: np.ndarray, se: np.ndarray, iterations: int = 200)
     w = 1 / (v + tau2)
     mu = float(np.sum(w * y) / np.sum(w))
     se_mu = math.sqrt(1 / np.sum(w))
-    out = {"mu": mu, "se": se_mu, "tau2": tau2, "ci_low": mu - Z95 * se_mu, "ci_high": mu + Z95 * se_mu, "k": k}
+    out: dict[str, Any] = {
+        "mu": mu,
+        "se": se_mu,
+        "tau2": tau2,
+        "ci_low": mu - Z95 * se_mu,
+        "ci_high": mu + Z95 * se_mu,
+        "k": k,
+    }
     half = float(student_t.ppf(0.975, k - 2)) * math.sqrt(tau2 + se_mu**2) if k >= MIN_PERIODS else None
     out["pi_low"], out["pi_high"] = (mu - half, mu + half) if half is not None else (None, None)
     return out

@@ -112,7 +112,7 @@ def choose_update(rows: RecentRows, *, criterion: str = "lr", intercept_only: bo
             "steps": [],
             "allowed": [],
         }
-    allowed = updating.METHODS
+    allowed: tuple[str, ...] = updating.METHODS
     why = "closed test" if criterion == "lr" else "smallest AIC"
     if events < updating.MIN_EVENTS_FULL or intercept_only:
         allowed = updating.METHODS[:2]

@@ -14,9 +14,10 @@ import pandas as pd
 from model.core import schema
 from model.data.loader import CASE_MONTH, INTAKE_POPULATION
 from model.stats import evaluate
+from model.training import period_validation
 from model.training.candidates import CANDIDATES
-from model.training.fitting import FittedModel, Weighted, fit_model, table_rows
-from model.training.splits import Split, split_counts, split_unknown_outcomes
+from model.training.fitting import GRID_ROW, FittedModel, Weighted, fit_model, table_rows
+from model.training.splits import Split, first_appearance_groups, split_unknown_outcomes
 
 UNKNOWN_MONTH = "unknown"
 # Temporal validation: the latest months holding at most this share of patients are the test period.
@@ -174,13 +175,17 @@ def icu_need(
         return {"model": None, "reason": "no training patient with icu_yn Yes and No", "known_icu_patients": 0}, None
     inputs = schema.MODEL_FEATURES[schema.INTAKE_MODEL]
     upper_inputs = (*inputs, "hosp_yn")
+    # Below, only the upper end's inputs matter: the test cases' distinct rows of them, not every case's row.
+    rows, first = first_appearance_groups(test[list(upper_inputs)])
+    test = test.iloc[first][list(upper_inputs)].assign(w=np.bincount(rows, weights=test["w"].to_numpy(float)))
     p = {
         "lower": _fit_icu(train, inputs, seed).predict_proba(test[list(inputs)])[:, 1],
         "upper": _fit_icu(recorded, upper_inputs, seed).predict_proba(test[list(upper_inputs)])[:, 1],
     }
     grid = thresholds["threshold"].to_numpy(dtype=float)
     icu_columns, per_case = _icu_columns(intake.predict(test), test, p, grid)
-    table = pd.DataFrame({"threshold": grid, **_death_columns(intake, splits[2], grid), **icu_columns})
+    known_test = splits[2].collapsed(list(inputs))
+    table = pd.DataFrame({"threshold": grid, **_death_columns(intake, known_test, grid), **icu_columns})
     train_cases = float(train["w"].sum())
     card = {
         "model": f"{ICU_MODEL}: icu_yn Yes against everything else (lower end) and Yes vs No among recorded answers "
@@ -217,10 +222,14 @@ def recording_summary(known: tuple[Split, ...], unknown: tuple[pd.DataFrame, ...
     }
 
 
-def temporal_validation(known: pd.DataFrame, *, seed: int, names: list[str] | None = None) -> dict[str, Any]:
-    """Train the intake model on earlier months and test it on the latest ones, when the data allow it."""
-    dated = known[known[CASE_MONTH] != UNKNOWN_MONTH]
-    by_month = dated.groupby(CASE_MONTH)[["deaths", "survivors"]].sum().sort_index()
+def temporal_validation(counts: pd.DataFrame, *, seed: int, names: list[str] | None = None) -> dict[str, Any]:
+    """Train the intake model on earlier months and test it on the latest ones, when the data allow it.
+
+    `counts`: the intake model's dated patients per (inputs, case month) (`period_validation.model_counts`),
+    so, like the leave-one-month-out refits, it costs what the combinations cost, not the rows; the
+    earlier months' patients are dealt 75/25 into fit and recalibration parts (`period_validation.dealt`).
+    """
+    by_month = counts.groupby(CASE_MONTH, observed=True)[["deaths", "survivors"]].sum().sort_index()
     if len(by_month) < 2:
         return {"performed": False, "reason": "the cases span fewer than two months"}
     patients = by_month.sum(axis=1).to_numpy(dtype=float)
@@ -235,15 +244,16 @@ def temporal_validation(known: pd.DataFrame, *, seed: int, names: list[str] | No
             "reason": f"too few deaths to split by time ({train_deaths} before and {test_deaths} after "
             f"{train_months[-1]}; at least {MIN_TEMPORAL_TRAIN_DEATHS} and {MIN_TEMPORAL_TEST_DEATHS} are needed)",
         }
-    earlier = dated[dated[CASE_MONTH].isin(train_months)]
-    fit_part, recal_part = split_counts(earlier, seed, (0.75, 0.25))
     model = schema.INTAKE_MODEL
-    fitted = fit_model(
-        model, fit_part.weighted(model), recal_part.weighted(model), seed=seed, names=names, replicates=0
+    earlier = counts[counts[CASE_MONTH].isin(train_months)]
+    fit_part, recal_part = period_validation.dealt(earlier, model, np.random.default_rng(seed), (0.75, 0.25))
+    fitted = fit_model(model, fit_part, recal_part, seed=seed, names=names, replicates=0)
+    later = counts[counts[CASE_MONTH].isin(test_months)]
+    part = period_validation.on_grid_counts(
+        model, later[GRID_ROW].to_numpy(), later["deaths"].to_numpy(), later["survivors"].to_numpy()
     )
-    (later,) = split_counts(dated[dated[CASE_MONTH].isin(test_months)], seed, (1.0,))
-    scores = fitted.predict(later.frame)
-    metrics = evaluate.summary_metrics(later.y, scores, later.w)
+    scores = fitted.predict(part.x)
+    metrics = evaluate.summary_metrics(part.y, scores, part.w)
     return {
         "performed": True,
         "train_months": [train_months[0], train_months[-1]],
@@ -252,8 +262,8 @@ def temporal_validation(known: pd.DataFrame, *, seed: int, names: list[str] | No
         "test_patients": metrics["patients"],
         "test_deaths": metrics["deaths"],
         "roc_auc": metrics["roc_auc"],
-        "observed_expected": evaluate.observed_expected(later.y, scores, later.w),
-        "calibration_line": evaluate.calibration_line(later.y, scores, later.w),
+        "observed_expected": evaluate.observed_expected(part.y, scores, part.w),
+        "calibration_line": evaluate.calibration_line(part.y, scores, part.w),
     }
 
 
@@ -307,6 +317,7 @@ def training_distribution(train: Split, fitted: dict[str, FittedModel]) -> dict[
     Computed on the training split's patients with a known outcome (the monitor compares
     like with like: known-outcome rows against this reference).
     """
+    train = train.collapsed(list(schema.MODEL_INPUTS))  # the same shares and histogram from far fewer rows
     total = train.w.sum()
     features = {}
     for name in schema.MODEL_INPUTS:

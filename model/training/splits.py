@@ -43,12 +43,38 @@ class Split:
         part = self.for_model(model)
         return Weighted.collapse(part.frame, part.y, part.w, schema.MODEL_FEATURES[model])
 
+    def collapsed(self, columns: list[str]) -> Split:
+        """The same patients with only `columns`, identical (columns, outcome) rows merged (weights summed).
+
+        Rows keep the order in which each (columns, outcome) first appears, so a group-by over any of
+        `columns` meets its values in the same order as on the full split. Every weighted figure computed
+        from `columns` and the outcome is unchanged; the test split shrinks from ~10^5 rows to ~10^3-10^4.
+        """
+        rows, first = first_appearance_groups(self.frame[columns], self.y)
+        w = np.bincount(rows, weights=self.w, minlength=first.size)
+        return Split(self.frame[columns].iloc[first].reset_index(drop=True), self.y[first], w)
+
     def summary(self) -> dict[str, float]:
         return {
             "patients": self.patients,
             "deaths": self.deaths,
             "prevalence": self.deaths / self.patients if self.patients else 0.0,
         }
+
+
+def first_appearance_groups(frame: pd.DataFrame, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Group of each row over all of `frame`'s columns (and `y`), numbered in order of first appearance,
+    and each group's first row. Integer keys (mixed-radix codes), no string comparisons."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    for column in frame.columns:
+        codes, uniques = pd.factorize(frame[column])
+        key = key * (len(uniques) + 1) + codes + 1
+    if y is not None:
+        key = key * 2 + np.asarray(y, dtype=np.int64)
+    rows, _ = pd.factorize(key)
+    first = np.full(int(rows.max()) + 1 if rows.size else 0, len(frame), dtype=np.int64)
+    np.minimum.at(first, rows, np.arange(len(frame)))
+    return rows, first
 
 
 def hospital_known(frame: pd.DataFrame) -> np.ndarray:

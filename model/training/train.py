@@ -20,6 +20,7 @@ sample weights. Cost grows with distinct combinations, not with rows.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import sys
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from model.core import artifact, schema
 from model.core.exit_codes import BAD_INPUT, guarded
@@ -40,7 +40,7 @@ from model.data.loader import DataError, LoadReport, load_counts
 from model.stats import evaluate
 from model.training import period_validation, reporting
 from model.training.candidates import CANDIDATES
-from model.training.fitting import FittedModel, Weighted, attach_recording, fit_model
+from model.training.fitting import FittedModel, Runner, Weighted, attach_recording, fit_model, one_thread, run_here
 from model.training.model_card import build_card, card_markdown, temporal_text
 from model.training.splits import Split, known_intake_outcomes, recording_data, split_counts, split_unknown_outcomes
 
@@ -82,19 +82,30 @@ class Background:
     `train` with 2 workers needs the usual `if __name__ == "__main__":` guard.
     """
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
+    def __init__(self, workers: int | None) -> None:
+        self.workers = workers  # None: decided by `default_workers` when the worker would start
         self.pool: ProcessPoolExecutor | None = None
 
-    def start(self) -> None:
-        """Start the worker (a fresh interpreter) when there is to be one."""
+    def start(self) -> int:
+        """Start the worker (a fresh interpreter) when there is to be one; return the processes in use."""
+        if self.workers is None:
+            self.workers = default_workers()
         if self.workers > 1 and self.pool is None:
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self.workers
 
     def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
         """`function(*args, **kwargs)` on one OpenMP/BLAS thread, in the worker when there is one."""
         future = self.pool.submit(in_one_thread, function, *args, **kwargs) if self.pool is not None else None
         return Job(future, function, args, kwargs)
+
+    def map(self, function: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
+        """`function(*args)` for each of `calls`, on both processes: the worker takes them from the front while
+        this process takes them from the back (a `fitting.Runner`, for the bootstrap refits)."""
+        jobs = [self.submit(function, *args) for args in calls]
+        for job in reversed(jobs):
+            job.steal()
+        return [job.result() for job in jobs]
 
     def __enter__(self) -> Background:
         return self
@@ -106,18 +117,46 @@ class Background:
 
 def in_one_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run `function` with one OpenMP / BLAS thread (see `train`); importable, so a worker process can run it."""
-    with threadpool_limits(limits=1):
+    with one_thread():
         return function(*args, **kwargs)
 
 
-def default_workers() -> int:
-    """Processes training uses: 2 when it may run on 2 cores or more and one of them is idle, else 1.
+# A second process pays when at least this much of a core is left idle by everything else (see default_workers).
+MIN_IDLE_CORES = 0.75
 
-    On a machine already busy (load average above cores - 1) a second process only competes for the
-    same core and adds its start-up: measured slower than one process on the shared 2-core machine.
+
+def idle_cores(seconds: float = 0.1) -> float | None:
+    """Cores the whole machine leaves idle, measured over `seconds` from /proc/stat (None where it cannot be read)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        return ticks[3] + ticks[4], sum(ticks)
+
+    try:
+        idle_before, total_before = sample()
+        time.sleep(seconds)
+        idle_after, total_after = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (idle_after - idle_before) / max(total_after - total_before, 1) * (os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """Processes training uses: 2 when it may run on 2 cores or more and MIN_IDLE_CORES of them are idle, else 1.
+
+    Measured when the fitting starts (after the read), not from the load average: the one-minute average
+    still counts the read's own two busy cores (and a benchmark's floor run before it), so it said "busy"
+    on an otherwise idle machine. On a busy machine a second process only competes for the same share
+    of the cores and adds its start-up (about 2 s of CPU for its imports): measured slower there
+    (13.4M rows, load 6-7: 54-59 s against 23-46 s), and faster with a core free (load 2: 12.2 s against 19.0 s).
     """
-    cores = len(os.sched_getaffinity(0))
-    return 2 if cores >= 2 and os.getloadavg()[0] <= cores - 1 else 1
+    if len(os.sched_getaffinity(0)) < 2:
+        return 1
+    idle = idle_cores()
+    if idle is None:
+        return 2 if os.getloadavg()[0] <= len(os.sched_getaffinity(0)) - 1 else 1
+    return 2 if idle >= MIN_IDLE_CORES else 1
 
 
 class Validations:
@@ -130,12 +169,12 @@ class Validations:
 
     def start(self, model: str, candidate: str) -> None:
         """Leave-one-month-out refits of `model`'s candidate; for the intake model, temporal validation too."""
+        counts = period_validation.model_counts(self.known, model)
         if model == schema.INTAKE_MODEL:
             # The chosen candidate refitted on earlier months: the question is how *this* model ages.
             self.temporal = self.background.submit(
-                reporting.temporal_validation, self.known, seed=self.seed, names=[candidate]
+                reporting.temporal_validation, counts, seed=self.seed, names=[candidate]
             )
-        counts = period_validation.model_counts(self.known, model)
         jobs = [
             self.background.submit(period_validation.leave_one_out, counts, model, candidate, month, self.seed)
             for month in period_validation.months_to_leave_out(counts)
@@ -221,10 +260,11 @@ def evaluate_model(fitted: FittedModel, test: Split, seed: int) -> tuple[dict[st
     Scores depend on the model's inputs only, so every metric but the per-subgroup table
     runs on the test patients collapsed to (inputs, outcome): the same weighted data, far fewer rows.
     """
-    part = test.for_model(fitted.name)
+    # Only the model's inputs and the subgroup columns matter below: their distinct rows, not the patients' rows.
+    part = test.for_model(fitted.name).collapsed(list(dict.fromkeys([*fitted.inputs, *schema.SUBGROUP_COLUMNS])))
     collapsed = Weighted.collapse(part.frame, part.y, part.w, fitted.inputs)
     y, w, scores = collapsed.y, collapsed.w, fitted.predict(collapsed.x)
-    metrics = evaluate.summary_metrics(y, scores, w)
+    metrics: dict[str, Any] = dict(evaluate.summary_metrics(y, scores, w))
     tables = {
         "roc": evaluate.roc_table(y, scores, w),
         "pr": evaluate.pr_table(y, scores, w),
@@ -267,7 +307,7 @@ def train(
     rows, and on 2 shared cores the threads' spin-waits made each boosted-tree prediction 3-20x slower
     (polars' own thread pool, which reads the file, is not affected).
     """
-    with threadpool_limits(limits=1), Background(default_workers() if workers is None else workers) as background:
+    with one_thread(), Background(workers) as background:
         return _train(
             data, out, synthetic=synthetic, seed=seed, candidates=candidates, progress=progress, background=background
         )
@@ -286,12 +326,14 @@ def _train(
     progress = progress or Progress()
     artifact.check_out_dir(out)  # before the work: --out must be new, empty or an earlier model
     counts, report, known = _read(data, progress)
-    background.start()
+    progress(f"fitting on {background.start()} process(es)")
     splits = split_counts(known, seed)
     check_enough_outcomes(known, (splits[1], splits[2]))
     unknown = split_unknown_outcomes(counts, seed)
     validations = Validations(background, known, seed)
-    fitted, evaluation, skipped = _fit_and_evaluate(splits, unknown, seed, candidates, progress, validations.start)
+    fitted, evaluation, skipped = _fit_and_evaluate(
+        splits, unknown, seed, candidates, progress, validations.start, background.map
+    )
     tables, icu_card, period = _card_tables(counts, fitted, evaluation, splits, synthetic=synthetic, seed=seed)
     periods, temporal = validations.results(fitted)  # leave-one-month-out widens the intervals by tau
     progress(f"period validation: {_periods_text(periods)}")
@@ -359,6 +401,7 @@ def _fit_and_evaluate(
     candidates: list[str] | None,
     progress: Progress,
     on_selected: Callable[[str, str], None] = lambda model, candidate: None,
+    runner: Runner = run_here,
 ) -> tuple[dict[str, FittedModel], dict[str, _Evaluation], dict[str, dict[str, Any]]]:
     """Fit and test each model the splits can support; the others are skipped with the reason for the card.
 
@@ -381,7 +424,8 @@ def _fit_and_evaluate(
             seed=seed,
             names=candidates,
             progress=progress,
-            on_selected=lambda candidate, model=model: on_selected(model, candidate),
+            on_selected=functools.partial(on_selected, model),
+            runner=runner,
         )
         attach_recording(fitted[model], recording_data(splits[:2], unknown[:2], model), seed)
         evaluation[model] = evaluate_model(fitted[model], splits[2], seed)

@@ -156,8 +156,9 @@ def closed_test(fits: dict[str, Fit], allowed: tuple[str, ...], alpha: float = A
 
 def aic_choice(fits: dict[str, Fit], allowed: tuple[str, ...]) -> tuple[str, list[dict]]:
     """The AIC variant: the allowed method with the smallest AIC = 2 df - 2 loglik."""
-    steps = [{"method": m, "aic": 2 * fits[m].df - 2 * fits[m].loglik, "df": fits[m].df} for m in allowed]
-    return min(steps, key=lambda s: s["aic"])["method"], steps
+    aic = {m: 2 * fits[m].df - 2 * fits[m].loglik for m in allowed}
+    steps: list[dict] = [{"method": m, "aic": aic[m], "df": fits[m].df} for m in allowed]
+    return min(allowed, key=lambda m: aic[m]), steps
 
 
 def ridge_newton(
