@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: run test tools
+.PHONY: run test test-fast lint tools
 
 # What the product needs, nothing more: `make run` never installs the test tools.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -37,9 +37,21 @@ $(AZURITE):
 	cd .tools/azurite && npm install --no-audit --no-fund --silent azurite@3.37.0
 tools: $(CHECKOV) $(AZURITE)
 
-# Lint and format check, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
-test: $(VENV)/.installed-dev tools
+# Lint and format check, and the arrows between the packages.
+lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+
+# The tests run in PYTEST_WORKERS processes (pytest-xdist; `make test PYTEST_WORKERS=0` runs them in this one).
+# loadgroup keeps the tests that share a module fixture or the browser tests' app on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS := -n $(PYTEST_WORKERS) --dist loadgroup
+
+# Lint, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
+test: lint tools
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# For local work: the same without the headless-Chromium tests (marker `browser`); CI runs `make test`.
+test-fast: lint tools
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not browser"
