@@ -43,10 +43,11 @@ lint: $(VENV)/.installed-dev
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
 
-# The tests run in PYTEST_WORKERS processes (pytest-xdist; `make test PYTEST_WORKERS=0` runs them in this one).
-# loadgroup keeps the tests that share a module fixture or the browser tests' app on one worker (tests/conftest.py).
-PYTEST_WORKERS ?= 2
-PYTEST_ARGS := -n $(PYTEST_WORKERS) --dist loadgroup
+# The tests run in PYTEST_WORKERS processes (pytest-xdist): one per physical core, at most 4 (2 on the project's
+# machine); `make test PYTEST_WORKERS=0` runs them in this one. loadgroup keeps the tests that share a module
+# fixture, or the browser tests' app, on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
 
 # Lint, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
 test: lint tools

@@ -60,14 +60,13 @@ def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
 
 
-def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
-    """`build(folder)` once per test run, however many workers ask; every worker gets the same `folder`.
+def build_once(root: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """`build(root / name)` once, however many processes ask at the same time; all of them get that folder.
 
-    The first worker to take the lock builds; the others wait for it, then reuse the result. Only a build
-    that finished leaves its `.done` marker, so after a failed build the next worker starts afresh (and fails
+    The first process to take the lock builds; the others wait for it, then reuse the result. Only a build
+    that finished leaves its `.done` marker, so after a failed build the next process starts afresh (and fails
     with its own message). What is built here is read by the tests, never changed.
     """
-    root = run_root(tmp_path_factory)
     folder, done = root / name, root / f"{name}.done"
     with FileLock(root / f"{name}.lock"):
         if not done.exists():
@@ -86,7 +85,7 @@ def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         out = folder / "synthetic.csv"
         run_module("model.synth", "--rows", str(FIXTURE_ROWS), "--seed", str(FIXTURE_SEED), "--out", str(out))
 
-    return build_once(tmp_path_factory, "data", generate) / "synthetic.csv"
+    return build_once(run_root(tmp_path_factory), "data", generate) / "synthetic.csv"
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +95,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def train(folder: Path) -> None:
         run_module("model.train", "--out", str(folder / "model"), "--quiet")
 
-    return build_once(tmp_path_factory, "model", train) / "model"
+    return build_once(run_root(tmp_path_factory), "model", train) / "model"
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +105,7 @@ def synthetic_model_dir(tmp_path_factory: pytest.TempPathFactory, synthetic_csv:
     def train(folder: Path) -> None:
         run_module("model.train", "--data", str(synthetic_csv), "--out", str(folder / "model"), "--quiet")
 
-    return build_once(tmp_path_factory, "synthetic-model", train) / "model"
+    return build_once(run_root(tmp_path_factory), "synthetic-model", train) / "model"
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def _cut_by_case_date(folder: Path) -> None:
 
 @pytest.fixture(scope="session")
 def real_periods(tmp_path_factory: pytest.TempPathFactory) -> RealPeriods:
-    return _periods_in(build_once(tmp_path_factory, "periods", _cut_by_case_date))
+    return _periods_in(build_once(run_root(tmp_path_factory), "periods", _cut_by_case_date))
 
 
 @pytest.fixture(scope="session")
