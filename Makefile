@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: run test tools
+.PHONY: run test test-fast lint tools
 
 # What the product needs, nothing more: `make run` never installs the test tools.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -37,11 +37,24 @@ $(AZURITE):
 	cd .tools/azurite && npm install --no-audit --no-fund --silent azurite@3.37.0
 tools: $(CHECKOV) $(AZURITE)
 
-# Lint and format check, import contracts, types (mypy: its config is in pyproject.toml), then the whole test
-# suite (real endpoint process, real Streamlit app, headless Chromium).
-test: $(VENV)/.installed-dev tools
+# Lint (ruff, incl. complexity C901 <= 10) and format check, the arrows between the packages (import-linter),
+# and types (mypy; config in pyproject.toml).
+lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+
+# The tests run in PYTEST_WORKERS processes (pytest-xdist): one per physical core, at most 4 (2 on the project's
+# machine); `make test PYTEST_WORKERS=0` runs them in this one. loadgroup keeps the tests that share a module
+# fixture, or the browser tests' app, on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS := -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup
+
+# Lint, then the whole test suite (real endpoint process, real Streamlit app, headless Chromium).
+test: lint tools
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# For local work: the same without the headless-Chromium tests (marker `browser`); CI runs `make test`.
+test-fast: lint tools
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not browser"

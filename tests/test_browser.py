@@ -6,154 +6,42 @@ several page switches and a stakeholder opens it in a fresh browser. Every page 
 bring about) is checked with axe-core (vendored in tests/assets/, nothing fetched): no critical or serious
 WCAG 2.1 A/AA violation.
 
-Uses Debian's /usr/bin/chromium (Playwright's own browser download is not available here).
-Without it the test skips, unless REQUIRE_BROWSER=1 (CI), where it fails.
+Uses Debian's /usr/bin/chromium (Playwright's own browser download is not available here) and the app
+started once per worker by tests/browser_fixtures.py (`chromium_path`, `app_url`).
+Without Chromium the test skips, unless REQUIRE_BROWSER=1 (CI), where it fails.
 Screenshots land in test-output/screenshots/ and axe results in test-output/axe/ for people to look at.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
 
-import dashboard
-from deploy.local_endpoint import free_port
 from model.core import schema
 from model.serving.client import EndpointClient, EndpointConfig
+from tests.browser_fixtures import (  # noqa: F401 (re-exported for the other browser tests and benchmarks)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO_ROOT,
+    SCREENSHOTS,
+    open_page,
+    streamlit_command,
+    wait_until_answering,
+)
 
-REPO_ROOT = Path(dashboard.__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "test-output" / "screenshots"
 AXE_RESULTS = REPO_ROOT / "test-output" / "axe"
 AXE_SCRIPT = REPO_ROOT / "tests" / "assets" / "axe.min.js"  # axe-core 4.14.1, MPL-2.0 (tests/assets/README.md)
 AXE_VERSION = "4.14.1"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING = ("critical", "serious")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TYPED = {"age_group": "70 - 79 Years", "sex": "Male", "medcond_yn": "Yes"}
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not installed (apt-get install -y chromium chromium-driver)"
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
-
-
-def streamlit_command(port: int) -> list[str]:
-    """`streamlit run` of the app on a loopback port, headless, no usage stats, no file watcher."""
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "dashboard/app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-
-
-def wait_until_answering(
-    url: str, proc: subprocess.Popen[bytes], log_path: Path, what: str, timeout_s: float = 60
-) -> None:
-    """Wait until `url` answers 200; fail with the log's tail if the process exits or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not answer {url}:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-
-
-@pytest.fixture(scope="module")
-def app_url(model_dir: Path, local_endpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app in a `streamlit run` subprocess on a free loopback port."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("RISK_ENDPOINT_")},
-        "RISK_ENDPOINT_URL": local_endpoint.scoring_url,
-        "RISK_MODEL_DIR": str(model_dir),
-    }
-    cmd = streamlit_command(port)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(f"{base}/_stcore/health", proc, log_path, "streamlit")
-        yield base
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # its own session: streamlit and nothing else
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-
-
-@contextlib.contextmanager
-def open_page(chromium_path: Path, width: int, height: int, origin: str | None = None) -> Iterator[object]:
-    """A page in a fresh headless Debian Chromium (no cookies); the browser is closed however the test ends.
-
-    With `origin`, the page may use the clipboard there (the "Copy link to this view" button).
-    """
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": width, "height": height})
-        if origin:
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
 
 
 @pytest.fixture(scope="module")

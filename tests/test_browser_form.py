@@ -19,13 +19,7 @@ import pytest
 from dashboard.ui import patient_form, patient_result
 from model.core import schema
 from model.serving.client import EndpointClient, EndpointConfig
-from tests.test_browser import (  # noqa: F401 (fixtures)
-    SCREENSHOTS,
-    app_url,
-    check_accessibility,
-    chromium_path,
-    open_page,
-)
+from tests.test_browser import SCREENSHOTS, check_accessibility, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +32,7 @@ READING_ORDER = [
 
 
 @pytest.fixture(scope="module")
-def page(chromium_path: Path) -> object:  # noqa: F811 (the imported fixture is its argument)
+def page(chromium_path: Path) -> object:
     with open_page(chromium_path, 1440, 1500) as opened:
         yield opened
 
@@ -85,7 +79,7 @@ def _drawn_range(page) -> list[float]:
     )
 
 
-def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, local_endpoint) -> None:  # noqa: F811
+def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, local_endpoint) -> None:
     page.goto(f"{app_url}/Patient_risk")
     score = page.get_by_role("button", name="Score patient")
     score.wait_for()

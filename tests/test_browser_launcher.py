@@ -22,7 +22,7 @@ import requests
 
 from model.core import schema
 from tests.launcher import assert_nothing_listens, launch, listener_pid, stop_launcher, wait_for, wait_refused
-from tests.test_browser import SCREENSHOTS, check_accessibility, chromium_path, open_page  # noqa: F401 (fixture)
+from tests.test_browser import SCREENSHOTS, check_accessibility, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,7 @@ def _assert_dashboard_connected(page, dashboard_port: int) -> None:
 
 
 def test_endpoint_death_under_the_launcher_shows_the_banner_then_recovers(
-    chromium_path: Path,  # noqa: F811
+    chromium_path: Path,
     model_dir: Path,
     tmp_path: Path,
 ) -> None:

@@ -1,6 +1,6 @@
 """Nothing leaves the machine at run time, and hostile query parameters render as text (issue 22, findings 6, 10).
 
-The real app (`streamlit run`, from tests/test_browser.py's fixtures) in headless Debian Chromium.
+The real app (`streamlit run`, from tests/browser_fixtures.py) in headless Debian Chromium.
 Every request the browser makes is recorded; one to a host that is not loopback fails the test
 (and is refused, so the test never reaches the internet either).
 """
@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from dashboard.ui import navigation
-from tests.test_browser import _idle, app_url, chromium_path, open_page  # noqa: F401 (fixtures)
+from tests.test_browser import _idle, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +40,7 @@ def _visit_every_page(page, base: str) -> None:
         page.wait_for_timeout(500)  # the tab icon is set after the first messages
 
 
-def test_no_request_leaves_the_machine_on_any_page(chromium_path: Path, app_url: str) -> None:  # noqa: F811
+def test_no_request_leaves_the_machine_on_any_page(chromium_path: Path, app_url: str) -> None:
     outside: list[str] = []
     with open_page(chromium_path, 1280, 900) as page:
 
@@ -58,7 +58,7 @@ def test_no_request_leaves_the_machine_on_any_page(chromium_path: Path, app_url:
     assert _loopback(icon) or icon.startswith("data:"), icon
 
 
-def test_hostile_query_parameters_show_as_text_and_fetch_nothing(chromium_path: Path, app_url: str) -> None:  # noqa: F811
+def test_hostile_query_parameters_show_as_text_and_fetch_nothing(chromium_path: Path, app_url: str) -> None:
     requested: list[str] = []
     with open_page(chromium_path, 1280, 900) as page:
         page.on("request", lambda request: requested.append(request.url))

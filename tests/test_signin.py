@@ -24,19 +24,11 @@ from pathlib import Path
 import pytest
 
 from deploy.local_endpoint import free_port
-from tests.test_browser import (  # noqa: F401 (chromium_path is a fixture)
-    SCREENSHOTS,
-    chromium_path,
-    open_page,
-    streamlit_command,
-    wait_until_answering,
-)
+from tests.test_browser import SCREENSHOTS, open_page, streamlit_command, wait_until_answering
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 USER = {"sub": "ada.clinician", "name": "Dr Ada Okafor", "email": "ada.okafor@hospital.example"}
 SIGN_IN = "Sign in"
-
-pytestmark = pytest.mark.browser
 
 
 def _start(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -120,7 +112,7 @@ def signed_app(
 
 
 @pytest.fixture
-def page(chromium_path: Path) -> Iterator[object]:  # noqa: F811
+def page(chromium_path: Path) -> Iterator[object]:
     """A fresh browser (no cookies) per test."""
     with open_page(chromium_path, 1280, 900) as opened:
         yield opened
@@ -143,6 +135,7 @@ def _assert_signed_out(page) -> None:
     assert not page.locator("[data-testid='stSidebarNav']").is_visible()
 
 
+@pytest.mark.browser
 def test_signed_out_sees_only_the_sign_in_screen_on_every_page(page, signed_app: str) -> None:
     for path in ("", "/Patient_risk", "/Threshold_explorer", "/Model_card"):
         page.goto(signed_app + path)
@@ -150,6 +143,7 @@ def test_signed_out_sees_only_the_sign_in_screen_on_every_page(page, signed_app:
     page.screenshot(path=SCREENSHOTS / "signin_0_signed_out.png")
 
 
+@pytest.mark.browser
 def test_sign_in_shows_pages_and_name_then_sign_out(page, signed_app: str, provider: str) -> None:
     page.goto(signed_app)
     _assert_signed_out(page)
