@@ -225,7 +225,8 @@ print(json.dumps({{
     "deploy": importlib.util.find_spec("deploy") is not None,
     "assets": [str(p) for p in (theme.FAVICON, theme.ASSETS / "style.css", theme.ASSETS / "logo.svg")
                if not p.is_file()],
-    "pages": [spec.script for spec in navigation.PAGES if not spec.path.is_file() or app not in spec.path.parents],
+    "pages": [spec.script for spec in navigation.PAGES
+              if app not in Path(importlib.import_module(spec.module).__file__).resolve().parents],
     "root": str(settings.REPO_ROOT) == str(app),
 }}))
 """
