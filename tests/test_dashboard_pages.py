@@ -445,7 +445,7 @@ class _RefusingEndpoint(http.server.BaseHTTPRequestHandler):
 
 def test_refused_key_shows_banner_without_the_key(monkeypatch: pytest.MonkeyPatch, dashboard_env: str) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingEndpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     secret = "sk-test-7f3a9c1e5b"
     try:
         monkeypatch.setenv("RISK_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}/score")

@@ -217,7 +217,7 @@ class _Squatter(BaseHTTPRequestHandler):
 
 def test_a_port_someone_else_holds_is_refused(model_dir: Path) -> None:
     squatter = ThreadingHTTPServer(("127.0.0.1", 0), _Squatter)
-    thread = threading.Thread(target=squatter.serve_forever, daemon=True)
+    thread = threading.Thread(target=squatter.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         port = squatter.server_address[1]
