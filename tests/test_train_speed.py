@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,30 @@ def test_validation_jobs_give_the_same_results_in_a_worker_and_stop_it(known: pd
         raise RuntimeError("stop here")
     assert got == want
     assert not any(w.is_alive() for w in workers)
+    assert not multiprocessing.active_children()
+
+
+def test_a_worker_killed_mid_training_leaves_its_jobs_to_this_process(
+    known: pd.DataFrame, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Seen once under pytest-xdist: the second process died and training stopped with BrokenProcessPool. The
+    jobs are pure, so this process runs the lost ones and gets what it would have got anyway."""
+    with Background(1) as here:
+        alone = Validations(here, known, DEFAULT_SEED)
+        alone.start(schema.INTAKE_MODEL, "logistic_main_effects")
+        want = [job.result() for job in alone.periods[schema.INTAKE_MODEL][1]]
+    with Background(2) as background:
+        background.start()
+        both = Validations(background, known, DEFAULT_SEED)
+        both.start(schema.INTAKE_MODEL, "logistic_main_effects")
+        (worker,) = background.pool._processes.values()
+        os.kill(worker.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        worker.join(timeout=30)
+        got = [job.result() for job in both.periods[schema.INTAKE_MODEL][1]]
+        late = background.submit(sum, [1, 2])  # a job handed over after the loss runs here too
+        assert late.result() == 3
+    assert got == want
+    assert capfd.readouterr().err.count("the second process stopped unexpectedly") <= 1
     assert not multiprocessing.active_children()
 
 

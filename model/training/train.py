@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,27 @@ class Job:
 
     def result(self) -> Any:
         self.steal()
-        return self._local[0] if self._local is not None else self.future.result()  # type: ignore[union-attr]
+        if self._local is None and self.future is not None:
+            try:
+                return self.future.result()
+            except BrokenProcessPool:  # the worker died (killed, out of memory): the job is pure, so run it here
+                _say_worker_lost()
+                function, args, kwargs = self.call
+                self._local = (in_one_thread(function, *args, **kwargs),)
+        if self._local is None:  # no future and not stolen cannot happen: steal() ran it
+            raise RuntimeError("a training job has neither a worker nor a local result")
+        return self._local[0]
+
+
+_worker_lost_said = False
+
+
+def _say_worker_lost() -> None:
+    """One stderr line the first time the second process is found gone (its jobs then run in this one)."""
+    global _worker_lost_said
+    if not _worker_lost_said:
+        _worker_lost_said = True
+        print("training: the second process stopped unexpectedly; its jobs run in this one", file=sys.stderr)
 
 
 class Background:
@@ -96,7 +117,12 @@ class Background:
 
     def submit(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
         """`function(*args, **kwargs)` on one OpenMP/BLAS thread, in the worker when there is one."""
-        future = self.pool.submit(in_one_thread, function, *args, **kwargs) if self.pool is not None else None
+        future = None
+        if self.pool is not None:
+            try:
+                future = self.pool.submit(in_one_thread, function, *args, **kwargs)
+            except BrokenProcessPool:  # the worker is gone: this process runs the job when asked (Job.result)
+                _say_worker_lost()
         return Job(future, function, args, kwargs)
 
     def map(self, function: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
