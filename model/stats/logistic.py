@@ -86,7 +86,9 @@ def safe_logit(p: np.ndarray) -> np.ndarray:
     return logit(np.clip(np.asarray(p, dtype=float), 1e-9, 1 - 1e-9))
 
 
-def fit_logistic(y: np.ndarray, w: np.ndarray, design: np.ndarray, offset: np.ndarray | None = None) -> Any:
+def fit_logistic(
+    y: np.ndarray, w: np.ndarray, design: np.ndarray, offset: np.ndarray | None = None, maxiter: int = 100
+) -> Any:
     """Unpenalised logistic regression of `y` on `design` (plus `offset`), `w` patients per row: a fitted GLM.
 
     statsmodels' binomial GLM with frequency weights, so the standard errors (`.bse`) are those of the
@@ -102,7 +104,7 @@ def fit_logistic(y: np.ndarray, w: np.ndarray, design: np.ndarray, offset: np.nd
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (PerfectSeparationWarning, SingularMatrixWarning))
-        return GLM(y, design, family=Binomial(), offset=offset, freq_weights=w).fit()
+        return GLM(y, design, family=Binomial(), offset=offset, freq_weights=w).fit(maxiter=maxiter)
 
 
 def intercept_with_offset(lp: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:

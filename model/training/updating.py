@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.special import expit
 from scipy.stats import chi2
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning, SingularMatrixWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from model.core import schema
+from model.stats.logistic import fit_logistic
 
 NO_UPDATE = "no update"
 IN_THE_LARGE = "recalibration in the large"
@@ -107,10 +107,9 @@ def _glm(z: np.ndarray | None, lp: np.ndarray, y: np.ndarray, w: np.ndarray, met
         p = expit(lp)
         loglik = float(np.sum(w * (y * np.log(p) + (1 - y) * np.log1p(-p))))
         return Fit(method, np.zeros(0), np.zeros((0, 0)), loglik, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", (ConvergenceWarning, PerfectSeparationWarning, SingularMatrixWarning))
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = sm.GLM(y, z, family=sm.families.Binomial(), offset=lp, freq_weights=w).fit(maxiter=200)
+    with warnings.catch_warnings():  # fit_logistic already silences separation and singular-matrix warnings
+        warnings.simplefilter("ignore", (ConvergenceWarning, RuntimeWarning))
+        result = fit_logistic(y, w, z, offset=lp, maxiter=200)
     # Degrees of freedom are the design's rank: an old logit that is itself additive in the inputs makes
     # the revision's slope and main effects collinear, and counting columns would overstate the test's df.
     rank = int(np.linalg.matrix_rank(z * np.sqrt(w)[:, None]))
