@@ -30,7 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -62,21 +62,21 @@ class Job:
     def steal(self) -> None:
         """Run it in this process now unless the worker already has it (work stealing at the end of training)."""
         if self._local is None and (self.future is None or self.future.cancel()):
-            function, args, kwargs = self.call
-            self._local = (in_one_thread(function, *args, **kwargs),)
+            self._run_here()
+
+    def _run_here(self) -> None:
+        function, args, kwargs = self.call
+        self._local = (in_one_thread(function, *args, **kwargs),)
 
     def result(self) -> Any:
         self.steal()
-        if self._local is None and self.future is not None:
+        if self._local is None:  # the worker has started it (steal() ran every other job here)
             try:
-                return self.future.result()
+                return cast(Future, self.future).result()
             except BrokenProcessPool:  # the worker died (killed, out of memory): the job is pure, so run it here
                 _say_worker_lost()
-                function, args, kwargs = self.call
-                self._local = (in_one_thread(function, *args, **kwargs),)
-        if self._local is None:  # no future and not stolen cannot happen: steal() ran it
-            raise RuntimeError("a training job has neither a worker nor a local result")
-        return self._local[0]
+                self._run_here()
+        return cast(tuple[Any], self._local)[0]
 
 
 _worker_lost_said = False
