@@ -74,6 +74,12 @@ def test_holm_equals_its_definition_with_ties_and_the_cap_at_one() -> None:
         terms = np.minimum(1.0, (m - ranks) * p)
         expected = {f"t{i}": max(terms[j] for j in range(m) if p[j] <= p[i]) for i in range(m)}
         assert drift.holm({f"t{i}": p[i] for i in range(m)}) == pytest.approx(expected, rel=1e-12)
+        # ... and equals statsmodels', which the product does not call (it runs gc.collect() each time).
+        from statsmodels.stats.multitest import multipletests
+
+        assert list(drift.holm({f"t{i}": p[i] for i in range(m)}).values()) == pytest.approx(
+            multipletests(p, method="holm")[1], rel=1e-12
+        )
     assert drift.holm({}) == {}
 
 
