@@ -2,8 +2,8 @@
 docs/cli.md, held equal; every documented command checked against the real tools' --help.
 
 Per tool: a crash becomes exit 70 with one stderr line (a third-party call made to raise: never a project
-component), bad input exits 2 with a message, both in-process; and one smoke run through the real console
-script and one through the old `python -m` path, as processes.
+component), bad input exits 2 with a message, and a short real run through `covid-risk`, all in-process; and
+one smoke run as a process through the old `python -m` path (the console script's own process: the endpoint).
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ def test_bad_input_is_exit_2_with_a_message(
     assert len(said) == 1 and "error" in said[0], ran.stderr  # one line says what is wrong (after argparse's usage)
 
 
-# --- per tool: one run through the console script, one through the old python -m path (processes) -------------------
+# --- per tool: a short real run in-process through covid-risk, one as a process through the old python -m path ------
 
 
 def _child_env() -> dict[str, str]:
@@ -392,13 +392,31 @@ def _smoke_args(name: str, model_dir: Path, data: Path, out: Path) -> tuple[list
     }[name]
 
 
-# `python -m deploy.local_endpoint` as a process: test_hardening.py::test_sigterm_on_the_cli_stops_the_whole_server.
-OLD_ENDPOINT = ("endpoint", "python -m")
-SMOKE = [(name, form) for name in TOOLS for form in ("covid-risk", "python -m") if (name, form) != OLD_ENDPOINT]
+def _check_smoke(name: str, ran: Ran | subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    if name == "monitor":  # the verdict is the exit code
+        verdict = ran.stdout.split("VERDICT: ", 1)[1].splitlines()[0].lower()
+        code = monitor.EXIT_CODES[verdict]
+    assert ran.returncode == code, (ran.returncode, ran.stderr[-2000:])
+    assert says in ran.stdout + ran.stderr, (ran.stdout[-2000:], ran.stderr[-2000:])
+    assert "Traceback" not in ran.stderr
 
 
-@pytest.mark.parametrize(("name", "form"), SMOKE)
-def test_smoke_through_the_console_script_and_the_old_path(
+# The console script is one entry point (deploy.cli:main) for every tool: each tool's real short run goes through
+# it in-process, and the script itself runs as a process once, for the endpoint (a server, so it must be one).
+# Each old `python -m` path runs as a process; `python -m deploy.local_endpoint`'s is
+# test_hardening.py::test_sigterm_on_the_cli_stops_the_whole_server.
+IN_PROCESS = [name for name in TOOLS if name != "endpoint"]
+PROCESSES = [(name, "python -m") for name in TOOLS if name != "endpoint"] + [("endpoint", "covid-risk")]
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_smoke_through_covid_risk_in_process(name: str, model_dir: Path, legacy_cdc_file: Path, tmp_path: Path) -> None:
+    args, code, says = _smoke_args(name, model_dir, legacy_cdc_file, tmp_path / "out")
+    _check_smoke(name, covid_risk(name, *args), code, says)
+
+
+@pytest.mark.parametrize(("name", "form"), PROCESSES)
+def test_smoke_through_the_old_path_and_the_console_script_as_processes(
     name: str, form: str, model_dir: Path, legacy_cdc_file: Path, tmp_path: Path
 ) -> None:
     program = _program(name, form)
@@ -409,9 +427,4 @@ def test_smoke_through_the_console_script_and_the_old_path(
     proc = subprocess.run(
         [*program, *args], cwd=REPO_ROOT, env=_child_env(), capture_output=True, text=True, timeout=300
     )
-    if name == "monitor":  # the verdict is the exit code
-        verdict = proc.stdout.split("VERDICT: ", 1)[1].splitlines()[0].lower()
-        code = monitor.EXIT_CODES[verdict]
-    assert proc.returncode == code, (proc.returncode, proc.stderr[-2000:])
-    assert says in proc.stdout + proc.stderr, (proc.stdout[-2000:], proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr
+    _check_smoke(name, proc, code, says)
