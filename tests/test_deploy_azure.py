@@ -4,7 +4,7 @@ Azure's control plane cannot be reached from this machine, so no MLClient operat
 exercised here. What is real: every entity is built with the real azure-ai-ml SDK and
 serialised by its own schemas; every committed YAML spec is loaded by the SDK's own loaders
 (the ones `az ml ... create -f` uses) and compared with the entity the Python code builds;
-the dry-run CLI runs end to end in a subprocess without any credential. The only fake is
+the dry-run CLI runs end to end (in-process; as a process in tests/test_cli.py) without any credential. The only fake is
 `InMemoryControlPlane` below: a dict standing in for Azure's endpoint/deployment state, used
 to test the blue/green sequencing and rollback; the traffic plans themselves are pure.
 """
@@ -12,10 +12,10 @@ to test the blue/green sequencing and rollback; the traffic plans themselves are
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -81,6 +81,7 @@ from model.serving.client import EndpointClient, EndpointConfig
 from model.serving.lookup import RiskLookup
 from tests.conftest import REAL_CDC_FILE
 from tests.import_closure import import_closure, module_name, run_isolated
+from tests.inprocess import Ran, run_main
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "deploy" / "azure" / "specs"
@@ -933,22 +934,18 @@ def test_settings_are_typed_by_pydantic_and_no_environment_variable_changes_them
     assert (workspace.subscription_id, workspace.source) == ("s", "environment variables")
 
 
-# --- CLI in a subprocess ----------------------------------------------------------------
+# --- the CLI, in-process (its process: tests/test_cli.py's `python -m deploy.azure` smoke) ---------------------
 
 
-def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE", "AZUREML"))}
-    clean["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [sys.executable, "-m", "deploy.azure", *args],
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def run_cli(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> Ran:
+    """`python -m deploy.azure args...` run in this process from `cwd`, with no AZURE* variable but `env`'s."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [k for k in os.environ if k.startswith(("AZURE", "AZUREML"))]:
+            patch.delenv(name)
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        patch.chdir(cwd)
+        return run_main("deploy.azure", *args)
 
 
 def test_cli_dry_run_writes_specs_that_load(tmp_path: Path) -> None:
