@@ -1,13 +1,11 @@
 """The release gate (deploy/azure/gate.py) on real model cards: the default model trained on the real
-first-wave CDC file, and copies of its card with one figure moved past a limit. The CLI runs in a
-subprocess with --serving-dir, so no Azure is needed."""
+first-wave CDC file, and copies of its card with one figure moved past a limit. The CLI runs
+in-process with --serving-dir, so no Azure is needed."""
 
 from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,7 @@ import pytest
 from deploy.azure.gate import GateError, gate, load_card
 from model.core import exit_codes
 from model.monitoring.monitor import OE_MATERIAL
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.inprocess import Ran, run_main
 
 
 @pytest.fixture(scope="module")
@@ -101,23 +98,8 @@ def test_a_card_without_test_metrics_is_a_clear_error(card: dict[str, Any], tmp_
 
 
 def test_cli_exit_codes(model_dir: Path, card: dict[str, Any], tmp_path: Path) -> None:
-    def run(candidate: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "deploy.azure",
-                "gate",
-                "--model-dir",
-                str(candidate),
-                "--serving-dir",
-                str(model_dir),
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def run(candidate: Path) -> Ran:
+        return run_main("deploy.azure", "gate", "--model-dir", str(candidate), "--serving-dir", str(model_dir))
 
     passed = run(model_dir)
     assert passed.returncode == 0 and "gate: passed" in passed.stdout, passed.stderr
