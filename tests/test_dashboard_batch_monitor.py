@@ -211,7 +211,7 @@ def test_batch_page_traffic_is_marked_and_can_be_judged_apart(
     collected = tmp_path / "collected"
     data = tmp_path / "upload.csv"
     synth.write(data, rows=500, seed=7)
-    with serve(model_dir, env={"RISK_DATA_COLLECTION_DIR": str(collected)}) as ep:
+    with serve(model_dir, env={"RISK_DATA_COLLECTION_DIR": str(collected)}, workers=1) as ep:
         monkeypatch.setenv("RISK_ENDPOINT_URL", ep.scoring_url)
         monkeypatch.setenv("RISK_DATA_COLLECTION_DIR", str(collected))  # the Monitoring page may read it
         at = _upload_and_score(BATCH, "upload.csv", data.read_bytes())
@@ -253,7 +253,7 @@ def test_endpoint_down_during_batch_scoring_says_so_in_banner_and_sidebar(
     data = tmp_path / "upload.csv"
     synth.write(data, rows=50, seed=5)
     monkeypatch.setenv("RISK_ENDPOINT_TIMEOUT", "2")
-    with serve(model_dir) as ep:
+    with serve(model_dir, workers=1) as ep:
         monkeypatch.setenv("RISK_ENDPOINT_URL", ep.scoring_url)
         at = open_page(BATCH, timeout=TIMEOUT)
         assert "healthy" in box(at), box(at)  # the health check, cached for the session

@@ -224,7 +224,7 @@ class PeakRss:
 @pytest.fixture(scope="module")
 def fresh_endpoint(model_dir: Path) -> Iterator[LocalEndpoint]:
     """An endpoint of its own, so the memory it has touched is this module's requests only."""
-    with serve(model_dir, env={"RISK_DATA_COLLECTION": "off"}) as endpoint:
+    with serve(model_dir, env={"RISK_DATA_COLLECTION": "off"}, workers=1) as endpoint:
         with requests.Session() as session:
             for _ in range(20):  # every worker thread warm before anything is measured
                 session.post(endpoint.scoring_url, json={"data": [example_record()]}, timeout=10)

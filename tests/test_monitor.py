@@ -299,7 +299,7 @@ def test_log_written_by_the_real_endpoint_is_read_back(synthetic_model_dir: Path
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)[list(schema.MODEL_INPUTS)]
     frame = frame.replace({"": schema.MISSING})
     records = frame.to_dict("records")
-    with serve(synthetic_model_dir, env={"RISK_DATA_COLLECTION_DIR": str(collected)}) as endpoint:
+    with serve(synthetic_model_dir, env={"RISK_DATA_COLLECTION_DIR": str(collected)}, workers=1) as endpoint:
         client = EndpointClient(
             EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": endpoint.scoring_url})
         )
@@ -485,7 +485,7 @@ def _requests_leaving_inputs_out(rows: int) -> tuple[list[dict[str, str]], list[
 def _collect(model_dir: Path, folder: Path, records: list[dict[str, str]]) -> list[float]:
     """Score `records` on a real endpoint collecting into `folder`, in requests of 1,000; wait until every row is
     on disk. Returns the intake model's own answer for each record (asked as probes, which are not collected)."""
-    with serve(model_dir, env={"RISK_DATA_COLLECTION_DIR": str(folder)}) as endpoint:
+    with serve(model_dir, env={"RISK_DATA_COLLECTION_DIR": str(folder)}, workers=1) as endpoint:
         client = EndpointClient(
             EndpointConfig.from_sources(secrets=None, environ={"RISK_ENDPOINT_URL": endpoint.scoring_url})
         )

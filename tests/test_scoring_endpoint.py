@@ -190,7 +190,9 @@ def test_collected_data_holds_only_model_fields(
 def test_data_collection_can_be_switched_off(model_dir: Path, tmp_path: Path) -> None:
     from deploy.local_endpoint import serve
 
-    with serve(model_dir, env={"RISK_DATA_COLLECTION": "off", "RISK_DATA_COLLECTION_DIR": str(tmp_path)}) as ep:
+    with serve(
+        model_dir, env={"RISK_DATA_COLLECTION": "off", "RISK_DATA_COLLECTION_DIR": str(tmp_path)}, workers=1
+    ) as ep:
         assert post(ep, {"data": [example_record()]}).status_code == 200
     assert list(tmp_path.iterdir()) == []
 
