@@ -4,7 +4,9 @@ Each user's task, one after the other in one browser session: the clerk scores a
 the threshold with the keyboard, the planner reads the ICU page, then the presenter copies the link after
 several page switches and a stakeholder opens it in a fresh browser. Every page (and the states the users
 bring about) is checked with axe-core (vendored in tests/assets/, nothing fetched): no critical or serious
-WCAG 2.1 A/AA violation.
+WCAG 2.1 A/AA violation. And nothing leaves the machine on the way (issue 22, finding 6): every request the
+browser makes is recorded, and one to a host that is not loopback fails the test (and is refused, so the test
+never reaches the internet either); the journey must have opened every page of the navigation.
 
 Uses Debian's /usr/bin/chromium (Playwright's own browser download is not available here) and the app
 started once per worker by tests/browser_fixtures.py (`chromium_path`, `app_url`).
@@ -17,11 +19,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from ipaddress import ip_address
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
 
+from dashboard.ui import navigation
 from model.core import schema
 from model.serving.client import EndpointClient, EndpointConfig
 from tests.browser_fixtures import (  # noqa: F401 (re-exported for the other browser tests and benchmarks)
@@ -42,6 +47,31 @@ BLOCKING = ("critical", "serious")
 TYPED = {"age_group": "70 - 79 Years", "sex": "Male", "medcond_yn": "Yes"}
 
 pytestmark = pytest.mark.browser
+
+
+def loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_outside_requests(context) -> list[str]:
+    """Let the browser context reach loopback (and data:/blob:) only; the list fills with every refused URL."""
+    outside: list[str] = []
+
+    def guard(route) -> None:
+        if loopback(route.request.url) or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    return outside
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +114,10 @@ def _idle(page) -> None:
     page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
 
 
-def _open(page, label: str) -> None:
+def _open(page, label: str, opened: set[str] | None = None) -> None:
     """Switch page through the sidebar navigation: same browser session, so shared state carries over."""
+    if opened is not None:
+        opened.add(label)
     page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=label, exact=True).click()
     heading = "How to read a risk" if label == "Home" else label  # Home's title is the app's name
     page.get_by_role("heading", name=heading).first.wait_for()
@@ -110,13 +142,15 @@ def _threshold_in_url(page) -> str | None:
 
 
 def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpoint, model_dir: Path) -> None:
+    outside = refuse_outside_requests(page.context)
+    opened = {navigation.HOME.title}
     page.goto(app_url)
     page.get_by_text("How to read a risk").wait_for()
     _idle(page)
     _shoot(page, "0_home.png")
 
     # --- Patient risk: fill the form, read the risk --------------------------------------------
-    _open(page, "Patient risk")
+    _open(page, "Patient risk", opened)
     page.get_by_role("button", name="Score patient").wait_for()
     # Keyboard: the first Tab stop skips the menu and the sidebar (it used to take 17 Tabs to reach the form).
     page.reload()  # a fresh load: nothing focused yet
@@ -160,7 +194,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     _shoot(page, "1_patient_risk.png")
 
     # --- Threshold explorer: move the slider with the keyboard -------------------------------
-    _open(page, "Threshold explorer")
+    _open(page, "Threshold explorer", opened)
     slider = page.get_by_role("slider").first
     slider.wait_for()
     _idle(page)
@@ -194,7 +228,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     _shoot(page, "2_threshold_explorer.png")
 
     # --- The planner and the other pages render from the stored tables; the link keeps the threshold -----------
-    _open(page, "ICU saturation")
+    _open(page, "ICU saturation", opened)
     page.get_by_text("Assumptions behind these numbers").wait_for()
     page.get_by_text(f"At operating threshold {t:.3f}").wait_for()
     _idle(page)
@@ -203,12 +237,12 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     assert full.count() == 0 or int(re.search(r"day (\d+)", full.first.inner_text()).group(1)) > 7
     _shoot(page, "3_icu_saturation.png")
     assert _threshold_in_url(page) == f"{t:.4f}", page.url
-    _open(page, "Model card")
+    _open(page, "Model card", opened)
     page.get_by_text("Observed / expected per subgroup").wait_for()
     _idle(page)
     _shoot(page, "4_model_card.png")
     for label, shown in (("Batch scoring", "Upload a file and press"), ("Monitoring", "Check drift")):
-        _open(page, label)
+        _open(page, label, opened)
         page.get_by_text(shown).first.wait_for()
         _idle(page)
         assert page.locator("[data-testid='stException']").count() == 0, f"{label} raised in the browser"
@@ -216,6 +250,9 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
         assert _threshold_in_url(page) == f"{t:.4f}", f"{label}: {page.url}"
     _open(page, "Home")
     assert _threshold_in_url(page) == f"{t:.4f}", page.url
+    assert opened == {spec.title for spec in navigation.PAGES}, "the journey must open every page"
+    icon = page.evaluate("document.querySelector(\"link[rel='shortcut icon']\").href")
+    assert loopback(icon) or icon.startswith("data:"), icon
 
     # --- The presenter copies the link after five page switches; the stakeholder opens the same view -----------
     _open(page, "Model card")
@@ -237,3 +274,4 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
         stakeholder.screenshot(path=SCREENSHOTS / "6_shared_link_opened.png")
     finally:
         other.close()
+    assert not outside, f"requests to hosts that are not loopback: {outside}"
