@@ -223,7 +223,14 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     )
     assert recall.inner_text() != before
     typed = page.get_by_role("spinbutton", name="Threshold, typed (0 to 1)")
-    assert float(typed.input_value()) == pytest.approx(t)  # the box beside the slider shows the same threshold
+    # The box beside the slider shows the same threshold (waited for: a neighbouring threshold can share a recall,
+    # so the metric above may already match one rerun early).
+    page.wait_for_function(
+        "(want) => Math.abs(Number(document.querySelector('input[aria-label=\"Threshold, typed (0 to 1)\"]').value)"
+        " - want) < 1e-9",
+        arg=t,
+    )
+    assert float(typed.input_value()) == pytest.approx(t)
     assert _threshold_in_url(page) == f"{t:.4f}"
     _shoot(page, "2_threshold_explorer.png")
 

@@ -204,6 +204,21 @@ def test_slow_endpoint_times_out() -> None:
     assert_no_secret(err.value)
 
 
+def test_a_read_timeout_that_requests_calls_a_connection_error_is_still_too_slow() -> None:
+    """Under load the retry can give up on a timed-out read before the deadline's watchdog fires; requests then
+    raises ConnectionError(MaxRetryError(ReadTimeoutError)), and the user was told the endpoint was unreachable."""
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+
+    url = "http://127.0.0.1:9/score"
+    client = client_for(url, auth="key", key=SECRET, timeout_s=0.3)
+    attempts = client._new_attempts()
+    read = requests.ConnectionError(MaxRetryError(None, url, ReadTimeoutError(None, url, "Read timed out.")))
+    assert "did not answer within 0.3s" in str(client._failure(url, attempts, read, fired=False))
+    refused = requests.ConnectionError(MaxRetryError(None, url, NewConnectionError(None, "Connection refused")))
+    assert "Cannot reach" in str(client._failure(url, attempts, refused, fired=False))
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_throttling_and_unavailable_are_retried(status: int) -> None:
     recorder = Recorder(script=[(status, {"message": "busy"}, 0.0)] * 2)

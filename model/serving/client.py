@@ -56,6 +56,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ResponseError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -485,7 +486,7 @@ class EndpointClient:
 
     def _failure(self, url: str, attempts: _Attempts, exc: requests.RequestException, fired: bool) -> EndpointError:
         """The error for a request that got no answer (retries included)."""
-        if fired or isinstance(exc, requests.Timeout):
+        if fired or isinstance(exc, requests.Timeout) or _timed_out(exc):
             return self._too_slow(url, attempts)
         if isinstance(exc, requests.ConnectionError):
             return EndpointUnavailable(
@@ -782,6 +783,15 @@ def _endpoint_message(response: requests.Response) -> str:
     except ValueError:
         pass
     return response.text[:500].strip()
+
+
+def _timed_out(exc: requests.RequestException) -> bool:
+    """A timeout that requests reports as a ConnectionError: urllib3's retry gave up on a read that timed out
+    (requests raises `Timeout` only for a connect timeout inside `MaxRetryError`). Seen under load, where the
+    deadline's watchdog had not fired yet: the user was told the endpoint could not be reached."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # urllib3's NewConnectionError (refused, unresolvable) is a subclass of its timeout errors.
+    return isinstance(reason, Urllib3Timeout) and not isinstance(reason, NewConnectionError)
 
 
 def _reason(exc: Exception) -> str:
