@@ -238,20 +238,21 @@ def _body_at_the_limit(item: bytes, items: int | None = None) -> bytes:
     return head + b",".join([item] * count) + tail
 
 
-ITEM_BOMBS = {
-    "empty lists": _body_at_the_limit(b"[]"),  # 11 million lists: ~0.8 GB before the fix
-    "empty objects": _body_at_the_limit(b"{}"),
-    "short strings": _body_at_the_limit(b'"ab"'),
-    "numbers": _body_at_the_limit(b"1000"),
+# Built when their test runs, not at import: six 24 MB bodies cost every xdist worker 2.5 s of collection.
+ITEM_BOMBS: dict[str, Callable[[], bytes]] = {
+    "empty lists": lambda: _body_at_the_limit(b"[]"),  # 11 million lists: ~0.8 GB before the fix
+    "empty objects": lambda: _body_at_the_limit(b"{}"),
+    "short strings": lambda: _body_at_the_limit(b'"ab"'),
+    "numbers": lambda: _body_at_the_limit(b"1000"),
     # the most items the pre-parse check lets through, each as long as the body limit allows
-    "longest strings under the check": _body_at_the_limit(b'"' + b"x" * 76 + b'"', items=400_000),
-    "one long string": b'{"data":["' + b"x" * (score.MAX_BODY_BYTES - 14) + b'"]}',
+    "longest strings under the check": lambda: _body_at_the_limit(b'"' + b"x" * 76 + b'"', items=400_000),
+    "one long string": lambda: b'{"data":["' + b"x" * (score.MAX_BODY_BYTES - 14) + b'"]}',
 }
 
 
 @pytest.mark.parametrize("name", list(ITEM_BOMBS))
 def test_a_body_at_the_size_limit_costs_the_endpoint_under_100_mb(fresh_endpoint: LocalEndpoint, name: str) -> None:
-    body = ITEM_BOMBS[name]
+    body = ITEM_BOMBS[name]()
     assert len(body) <= score.MAX_BODY_BYTES
     time.sleep(0.3)  # let the previous request's memory settle
     with PeakRss(fresh_endpoint.process.pid) as rss:
