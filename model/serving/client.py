@@ -634,10 +634,14 @@ def _scrub(text: str, secret: str) -> str:
     return "".join(out)
 
 
+def _urllib3_reason(exc: requests.RequestException) -> object:
+    """What urllib3 gave up on, when requests wraps its MaxRetryError (else None)."""
+    return getattr(exc.args[0] if exc.args else None, "reason", None)
+
+
 def _never_connected(exc: requests.RequestException) -> bool:
     """True if the request never left (no connection could be made), so it was not sent."""
-    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-    return isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(_urllib3_reason(exc), NewConnectionError)
 
 
 def _retry_after_text(response: requests.Response) -> str:
@@ -789,7 +793,7 @@ def _timed_out(exc: requests.RequestException) -> bool:
     """A timeout that requests reports as a ConnectionError: urllib3's retry gave up on a read that timed out
     (requests raises `Timeout` only for a connect timeout inside `MaxRetryError`). Seen under load, where the
     deadline's watchdog had not fired yet: the user was told the endpoint could not be reached."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    reason = _urllib3_reason(exc)
     # urllib3's NewConnectionError (refused, unresolvable) is a subclass of its timeout errors.
     return isinstance(reason, Urllib3Timeout) and not isinstance(reason, NewConnectionError)
 
