@@ -177,7 +177,6 @@ def xdist_group_of(item: pytest.Item) -> str | None:
 # at the end while the other idles. Order within a file is kept (module fixtures stay together).
 HEAVY_FIRST = (
     "test_browser.py",
-    "test_browser_offline.py",
     "test_browser_launcher.py",
     "test_run_local.py",
     "test_monitor.py",

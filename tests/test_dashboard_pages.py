@@ -362,9 +362,8 @@ def test_sidebar_follows_the_endpoint_back_up(
     at = _run(PATIENT)
     assert "unavailable" in _endpoint_box(at) and "healthy" not in _endpoint_box(at)
     _fill(at, TYPED)
-    with serve(
-        model_dir, port=port, workers=1
-    ):  # the same address answers again; the cached health check still says down
+    # The same address answers again; the cached health check still says down.
+    with serve(model_dir, port=port, workers=1):
         at.button(key="intake.score").click().run()
         assert not at.exception and at.session_state["patient.last_result"] is not None
         box = _endpoint_box(at)

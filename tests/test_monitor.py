@@ -66,6 +66,8 @@ def test_psi_js_and_g_test_known_values() -> None:
 
 def test_holm_equals_its_definition_with_ties_and_the_cap_at_one() -> None:
     """Holm: the k-th smallest p-value becomes max over j <= k of min(1, (m - j + 1) p_(j)), written out here."""
+    from statsmodels.stats.multitest import multipletests  # slow to import: only this test needs it
+
     rng = np.random.default_rng(5)
     for m in (1, 2, 5, 12):
         p = rng.uniform(0, 0.3, m)
@@ -75,8 +77,6 @@ def test_holm_equals_its_definition_with_ties_and_the_cap_at_one() -> None:
         expected = {f"t{i}": max(terms[j] for j in range(m) if p[j] <= p[i]) for i in range(m)}
         assert drift.holm({f"t{i}": p[i] for i in range(m)}) == pytest.approx(expected, rel=1e-12)
         # ... and equals statsmodels', which the product does not call (it runs gc.collect() each time).
-        from statsmodels.stats.multitest import multipletests
-
         assert list(drift.holm({f"t{i}": p[i] for i in range(m)}).values()) == pytest.approx(
             multipletests(p, method="holm")[1], rel=1e-12
         )
