@@ -55,8 +55,16 @@ DEFAULT_SEED = 20201
 class Job:
     """One call handed to `Background`: its result, computed here if the worker has not started it yet."""
 
-    def __init__(self, future: Future | None, function: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    def __init__(
+        self,
+        future: Future | None,
+        function: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        worker_lost: Callable[[], None],
+    ) -> None:
         self.future, self.call = future, (function, args, kwargs)
+        self._worker_lost = worker_lost  # Background's: says once that the worker is gone
         self._local: tuple[Any] | None = None
 
     def steal(self) -> None:
@@ -74,20 +82,9 @@ class Job:
             try:
                 return cast(Future, self.future).result()
             except BrokenProcessPool:  # the worker died (killed, out of memory): the job is pure, so run it here
-                _say_worker_lost()
+                self._worker_lost()
                 self._run_here()
         return cast(tuple[Any], self._local)[0]
-
-
-_worker_lost_said = False
-
-
-def _say_worker_lost() -> None:
-    """One stderr line the first time the second process is found gone (its jobs then run in this one)."""
-    global _worker_lost_said
-    if not _worker_lost_said:
-        _worker_lost_said = True
-        print("training: the second process stopped unexpectedly; its jobs run in this one", file=sys.stderr)
 
 
 class Background:
@@ -106,6 +103,13 @@ class Background:
     def __init__(self, workers: int | None) -> None:
         self.workers = workers  # None: decided by `default_workers` when the worker would start
         self.pool: ProcessPoolExecutor | None = None
+        self._lost_said = False
+
+    def _worker_lost(self) -> None:
+        """One stderr line the first time the worker is found gone (its jobs then run in this process)."""
+        if not self._lost_said:
+            self._lost_said = True
+            print("training: the second process stopped unexpectedly; its jobs run in this one", file=sys.stderr)
 
     def start(self) -> int:
         """Start the worker (a fresh interpreter) when there is to be one; return the processes in use."""
@@ -122,8 +126,8 @@ class Background:
             try:
                 future = self.pool.submit(in_one_thread, function, *args, **kwargs)
             except BrokenProcessPool:  # the worker is gone: this process runs the job when asked (Job.result)
-                _say_worker_lost()
-        return Job(future, function, args, kwargs)
+                self._worker_lost()
+        return Job(future, function, args, kwargs, self._worker_lost)
 
     def map(self, function: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[Any]:
         """`function(*args)` for each of `calls`, on both processes: the worker takes them from the front while
