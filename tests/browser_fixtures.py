@@ -134,3 +134,15 @@ def open_page(chromium_path: Path, width: int, height: int, origin: str | None =
         finally:
             context.close()
             browser.close()
+
+
+def idle(page) -> None:
+    """Wait until Streamlit has finished the current rerun (one helper for every browser test).
+
+    The pause lets a rerun that an action just requested begin; then the status widget must be hidden and the
+    app's script state `notRunning` (what Streamlit's own end-to-end tests wait for): under load the widget can
+    still be hidden while a rerun has started, and an action taken then can be overwritten by that rerun.
+    """
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=60_000)

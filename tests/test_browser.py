@@ -34,6 +34,7 @@ from tests.browser_fixtures import (  # noqa: F401 (re-exported for the other br
     CHROMIUM_ARGS,
     REPO_ROOT,
     SCREENSHOTS,
+    idle,
     open_page,
     streamlit_command,
     wait_until_answering,
@@ -108,12 +109,6 @@ def _choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def _idle(page) -> None:
-    """Wait until Streamlit has finished the current rerun."""
-    page.wait_for_timeout(300)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
-
-
 def _open(page, label: str, opened: set[str] | None = None) -> None:
     """Switch page through the sidebar navigation: same browser session, so shared state carries over."""
     if opened is not None:
@@ -121,7 +116,7 @@ def _open(page, label: str, opened: set[str] | None = None) -> None:
     page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=label, exact=True).click()
     heading = "How to read a risk" if label == "Home" else label  # Home's title is the app's name
     page.get_by_role("heading", name=heading).first.wait_for()
-    _idle(page)
+    idle(page)
 
 
 def _shoot(page, name: str, exclude: tuple[str, ...] = ()) -> None:
@@ -146,7 +141,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     opened = {navigation.HOME.title}
     page.goto(app_url)
     page.get_by_text("How to read a risk").wait_for()
-    _idle(page)
+    idle(page)
     _shoot(page, "0_home.png")
 
     # --- Patient risk: fill the form, read the risk --------------------------------------------
@@ -155,7 +150,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     # Keyboard: the first Tab stop skips the menu and the sidebar (it used to take 17 Tabs to reach the form).
     page.reload()  # a fresh load: nothing focused yet
     page.get_by_role("button", name="Score patient").wait_for()
-    _idle(page)
+    idle(page)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "skip-to-main"
     page.keyboard.press("Enter")
@@ -166,7 +161,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     page.get_by_role("button", name="Score patient").click()
     shown = page.locator(".risk-number").first
     shown.wait_for()
-    _idle(page)
+    idle(page)
     record = dict(TYPED)  # what the form sends: answers left as "Not known" are left out
     client = EndpointClient(EndpointConfig.from_sources(environ={"RISK_ENDPOINT_URL": local_endpoint.scoring_url}))
     answer = client.score([record]).results[0]
@@ -197,7 +192,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     _open(page, "Threshold explorer", opened)
     slider = page.get_by_role("slider").first
     slider.wait_for()
-    _idle(page)
+    idle(page)
     recall = page.locator("[data-testid='stMetric']").filter(has_text="Recall").locator("[data-testid='stMetricValue']")
     before = recall.inner_text()
     start_value = float(slider.input_value())
@@ -208,10 +203,16 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
         "(v) => Number(document.querySelector('[data-testid=stSlider] input[type=range]').value) > v + 0.049",
         arg=start_value,
     )
-    _idle(page)
-    for _ in range(3):  # steps of 0.001
+    idle(page)
+    stepped_from = float(slider.input_value())
+    for step in range(1, 4):  # steps of 0.001, each shown before the next key
         page.keyboard.press("ArrowRight")
-        _idle(page)
+        page.wait_for_function(
+            "(v) => Math.abs(Number(document.querySelector('[data-testid=stSlider] input[type=range]').value) - v)"
+            " < 1e-9",
+            arg=round(stepped_from + step * 0.001, 3),
+        )
+        idle(page)
     t = float(slider.input_value())
     assert t == pytest.approx(start_value + 0.053, abs=1e-9), "PageUp 0.05, then three arrow steps of 0.001"
     table = pd.read_csv(model_dir / "evaluation" / "thresholds.csv")
@@ -238,7 +239,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     _open(page, "ICU saturation", opened)
     page.get_by_text("Assumptions behind these numbers").wait_for()
     page.get_by_text(f"At operating threshold {t:.3f}").wait_for()
-    _idle(page)
+    idle(page)
     # Issue 19: ICU need per reported case near CDC's 2%: at the page's defaults the ICU does not fill at once.
     full = page.get_by_text(re.compile(r"The ICU is full on day \d+"))
     assert full.count() == 0 or int(re.search(r"day (\d+)", full.first.inner_text()).group(1)) > 7
@@ -246,12 +247,12 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
     assert _threshold_in_url(page) == f"{t:.4f}", page.url
     _open(page, "Model card", opened)
     page.get_by_text("Observed / expected per subgroup").wait_for()
-    _idle(page)
+    idle(page)
     _shoot(page, "4_model_card.png")
     for label, shown in (("Batch scoring", "Upload a file and press"), ("Monitoring", "Check drift")):
         _open(page, label, opened)
         page.get_by_text(shown).first.wait_for()
-        _idle(page)
+        idle(page)
         assert page.locator("[data-testid='stException']").count() == 0, f"{label} raised in the browser"
         _shoot(page, f"5_{label.lower().replace(' ', '_')}.png")
         assert _threshold_in_url(page) == f"{t:.4f}", f"{label}: {page.url}"
@@ -273,7 +274,7 @@ def test_clerk_analyst_planner_and_a_shared_link(page, app_url: str, local_endpo
         stakeholder.set_default_timeout(60_000)
         stakeholder.goto(shared)
         stakeholder.get_by_role("heading", name="Model card", level=1).wait_for()
-        _idle(stakeholder)
+        idle(stakeholder)
         _open(stakeholder, "Threshold explorer")
         seen = stakeholder.get_by_role("slider").first
         assert float(seen.input_value()) == pytest.approx(t), "the shared link lost the threshold"

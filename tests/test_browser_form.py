@@ -19,6 +19,7 @@ import pytest
 from dashboard.ui import patient_form, patient_result
 from model.core import schema
 from model.serving.client import EndpointClient, EndpointConfig
+from tests.browser_fixtures import idle
 from tests.test_browser import SCREENSHOTS, check_accessibility, open_page
 
 pytestmark = pytest.mark.browser
@@ -37,15 +38,10 @@ def page(chromium_path: Path) -> object:
         yield opened
 
 
-def _idle(page) -> None:
-    page.wait_for_timeout(300)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
-
-
 def _choose(page, label: str, option: str) -> None:
     page.get_by_role("combobox", name=re.compile(re.escape(label))).click()
     page.get_by_role("option", name=option, exact=True).click()
-    _idle(page)
+    idle(page)
 
 
 def _focused(page) -> str:
@@ -83,7 +79,7 @@ def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, l
     page.goto(f"{app_url}/Patient_risk")
     score = page.get_by_role("button", name="Score patient")
     score.wait_for()
-    _idle(page)
+    idle(page)
 
     # Empty form: Score is disabled until an age group is chosen, and says why.
     assert score.is_disabled()
@@ -100,7 +96,7 @@ def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, l
     assert score.is_enabled()
     score.click()
     page.locator(".risk-number").first.wait_for()
-    _idle(page)
+    idle(page)
     page.locator("[data-testid='stPlotlyChart'] svg.main-svg").first.wait_for()
 
     # The risk scale draws the range the endpoint returned: [if unrecorded survived, among recorded outcomes].
@@ -127,7 +123,7 @@ def test_the_form_by_keyboard_the_range_and_a_stale_result(page, app_url: str, l
 
     # In hospital: both questions appear unanswered, and Score waits for both.
     page.get_by_text(patient_form.IN_HOSPITAL_LABEL).click()
-    _idle(page)
+    idle(page)
     for name in schema.HOSPITAL_FIELDS:
         box = page.get_by_role("combobox", name=re.compile(re.escape(schema.FEATURES_BY_NAME[name].label)))
         assert box.input_value() == "", f"{name} was answered for the clerk"

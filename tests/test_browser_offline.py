@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.test_browser import _idle, open_page
+from tests.browser_fixtures import idle, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def test_hostile_query_parameters_show_as_text_and_fetch_nothing(chromium_path: 
         page.goto(f"{app_url}/?icu.{quote(PHISH)}=1&threshold={quote(TRACKER)}")
         alerts = page.locator("[data-testid='stAlert']")
         alerts.filter(has_text="not an ICU input").wait_for()
-        _idle(page)
+        idle(page)
         page.wait_for_timeout(500)
         links = alerts.locator("a").evaluate_all("links => links.map(a => a.href)")
         images = alerts.locator("img").evaluate_all("images => images.map(i => i.src)")

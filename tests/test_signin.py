@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local_endpoint import free_port
+from tests.browser_fixtures import idle
 from tests.test_browser import SCREENSHOTS, open_page, streamlit_command, wait_until_answering
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -118,15 +119,10 @@ def page(chromium_path: Path) -> Iterator[object]:
         yield opened
 
 
-def _idle(page) -> None:
-    page.wait_for_timeout(300)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
-
-
 def _assert_signed_out(page) -> None:
     """Only the sign-in card: no page content, no sidebar, no endpoint or model details."""
     page.get_by_role("button", name=SIGN_IN).wait_for()
-    _idle(page)
+    idle(page)
     main_text = page.locator("[data-testid='stMain']").inner_text()
     for leak in ("How to read a risk", "Scoring endpoint", "Operating threshold", "model version", "Recall"):
         assert leak not in page.content(), f"{leak!r} is visible before sign-in"
@@ -157,7 +153,7 @@ def test_sign_in_shows_pages_and_name_then_sign_out(page, signed_app: str, provi
     # Back in the app, signed in: the home page, the user's name and a sign-out button in the sidebar.
     page.wait_for_url(re.compile(re.escape(signed_app) + r"/?$"))
     page.get_by_text("How to read a risk").wait_for()
-    _idle(page)
+    idle(page)
     sidebar = page.locator("[data-testid='stSidebar']")
     assert USER["name"] in sidebar.inner_text()
     assert sidebar.get_by_role("button", name="Sign out").is_visible()
@@ -167,7 +163,7 @@ def test_sign_in_shows_pages_and_name_then_sign_out(page, signed_app: str, provi
     # Other pages open in the same signed-in browser.
     page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="Threshold explorer", exact=True).click()
     page.get_by_role("heading", name="Threshold explorer", level=1).wait_for()
-    _idle(page)
+    idle(page)
     assert USER["name"] in page.locator("[data-testid='stSidebar']").inner_text()
 
     # Sign out: Streamlit clears its cookie and sends the browser to the provider's end-session page,
